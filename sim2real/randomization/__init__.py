@@ -1,0 +1,39 @@
+"""The domain-randomization engine: spec (data), binding, sampling (pure), applying (PyBullet)."""
+
+from sim2real.randomization.apply import BodyPart, ModelHandles, apply_dynamics, read_nominal
+from sim2real.randomization.binding import BoundSpec, BoundTerm, bind
+from sim2real.randomization.catalogue import PARAMETERS, ParameterDef, get_parameter
+from sim2real.randomization.dynamics import Dynamics, DynamicsLayout, from_named, to_named
+from sim2real.randomization.sampling import sample
+from sim2real.randomization.spec import (
+    Distribution,
+    RandomizationSpec,
+    SpecError,
+    Term,
+    load_spec,
+    parse_spec,
+)
+
+__all__ = [
+    "PARAMETERS",
+    "BodyPart",
+    "BoundSpec",
+    "BoundTerm",
+    "Distribution",
+    "Dynamics",
+    "DynamicsLayout",
+    "ModelHandles",
+    "ParameterDef",
+    "RandomizationSpec",
+    "SpecError",
+    "Term",
+    "apply_dynamics",
+    "bind",
+    "from_named",
+    "get_parameter",
+    "load_spec",
+    "parse_spec",
+    "read_nominal",
+    "sample",
+    "to_named",
+]

@@ -1,0 +1,74 @@
+"""Dynamics values: one float array per catalogue parameter, with named elements.
+
+``Dynamics`` maps a parameter name to an array whose entries follow the element names
+of the env's :class:`DynamicsLayout` (links, joints, observation dimensions, ...).
+The named form ``{"link_mass": {"torso": 3.5, ...}, "gravity": -9.8}`` is what users
+read in ``info["dynamics"]``, write in target files and pass to ``set_dynamics``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from sim2real.randomization.catalogue import get_parameter
+
+Dynamics = dict[str, np.ndarray]
+NamedDynamics = dict[str, "float | dict[str, float]"]
+
+
+@dataclass(frozen=True)
+class DynamicsLayout:
+    """Element names of every parameter an env supports, e.g. ``{"link_mass": ("torso", ...)}``."""
+
+    elements: Mapping[str, tuple[str, ...]]
+
+    def names(self, parameter: str) -> tuple[str, ...]:
+        get_parameter(parameter)
+        if parameter not in self.elements:
+            valid = ", ".join(sorted(self.elements))
+            raise KeyError(
+                f"parameter {parameter!r} is not randomizable in this env; valid: {valid}"
+            )
+        return self.elements[parameter]
+
+
+def copy_dynamics(values: Mapping[str, np.ndarray]) -> Dynamics:
+    return {name: np.array(array, dtype=np.float64, copy=True) for name, array in values.items()}
+
+
+def to_named(values: Mapping[str, np.ndarray], layout: DynamicsLayout) -> NamedDynamics:
+    """Arrays -> JSON-ready named values; global parameters become plain floats."""
+    named: NamedDynamics = {}
+    for parameter, array in values.items():
+        if get_parameter(parameter).scope == "global":
+            named[parameter] = float(array[0])
+        else:
+            named[parameter] = {
+                element: float(v) for element, v in zip(layout.names(parameter), array, strict=True)
+            }
+    return named
+
+
+def from_named(
+    named: Mapping[str, object], layout: DynamicsLayout, base: Mapping[str, np.ndarray]
+) -> Dynamics:
+    """Named values -> arrays, starting from ``base`` for whatever ``named`` leaves out.
+
+    A parameter may be given as one number (every element) or as ``{element: value}``.
+    """
+    values = copy_dynamics(base)
+    for parameter, given in named.items():
+        elements = layout.names(parameter)
+        if isinstance(given, Mapping):
+            for element, value in given.items():
+                if element not in elements:
+                    raise KeyError(
+                        f"{parameter}: unknown element {element!r}; valid: {', '.join(elements)}"
+                    )
+                values[parameter][elements.index(element)] = float(value)
+        else:
+            values[parameter][:] = float(given)  # type: ignore[arg-type]
+    return values

@@ -1,0 +1,51 @@
+"""Sampling: a pure function of (bound terms, base values, numpy Generator).
+
+Every term writes ``operation(base, draw)`` into a copy of ``base``, so values never
+compound: the base is the nominal model (or the values fixed by ``set_dynamics``), never
+what the previous episode drew. Draw order depends only on the spec, so a seed fixes the
+whole sequence of dynamics.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from sim2real.randomization.binding import BoundTerm
+from sim2real.randomization.dynamics import Dynamics, copy_dynamics
+from sim2real.randomization.spec import Distribution, Operation
+
+
+def sample(
+    terms: Sequence[BoundTerm], base: Mapping[str, np.ndarray], rng: np.random.Generator
+) -> Dynamics:
+    """Draw every term once and return the resulting dynamics (``base`` is not modified)."""
+    values = copy_dynamics(base)
+    for bound in terms:
+        term = bound.term
+        size = 1 if term.shared else len(bound.indices)
+        draws = draw(term.distribution, size, rng)
+        nominal = np.asarray(base[term.parameter])[bound.indices]
+        values[term.parameter][bound.indices] = operate(term.operation, nominal, draws)
+    return values
+
+
+def draw(distribution: Distribution, size: int, rng: np.random.Generator) -> np.ndarray:
+    """``size`` draws; a zero-width distribution returns its value without touching ``rng``."""
+    low, high = distribution.low, distribution.high
+    if distribution.is_constant:
+        return np.full(size, low)
+    if distribution.kind == "uniform":
+        return rng.uniform(low, high, size)
+    if distribution.kind == "log_uniform":
+        return np.exp(rng.uniform(np.log(low), np.log(high), size))
+    return np.clip(rng.normal(distribution.mean, distribution.std, size), low, high)
+
+
+def operate(operation: Operation, nominal: np.ndarray, draws: np.ndarray) -> np.ndarray:
+    if operation == "scale":
+        return nominal * draws
+    if operation == "add":
+        return nominal + draws
+    return np.broadcast_to(draws, nominal.shape).astype(np.float64)
