@@ -6,11 +6,6 @@ from dataclasses import dataclass
 
 import gymnasium as gym
 
-from sim2real.envs.quiet import quiet_c_stdout
-
-with quiet_c_stdout():
-    import pybullet  # noqa: F401  (first import prints a build banner from C)
-
 
 @dataclass(frozen=True)
 class EnvEntry:

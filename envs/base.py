@@ -23,12 +23,8 @@ from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
-
+from sim2real.envs.bullet import BulletClient, pybullet
 from sim2real.envs.quiet import quiet_c_stdout
-
-with quiet_c_stdout():
-    import pybullet
-    from pybullet_utils.bullet_client import BulletClient
 
 from sim2real.randomization import (
     BoundSpec,
@@ -118,7 +114,9 @@ class BulletEnv(gym.Env, abc.ABC):
             self._base = sample(self.randomization.when("startup"), self._base, self._dynamics_rng)
             self._startup_drawn = True
         self.client.restoreState(self._snapshot)
-        self._set_values(sample(self.randomization.when("reset"), self._base, self._dynamics_rng))
+        # Interval terms also draw at reset, so no stretch of an episode runs on nominal values.
+        per_episode = self.randomization.when("reset") + self.randomization.when("interval")
+        self._set_values(sample(per_episode, self._base, self._dynamics_rng))
         self._steps = 0
         self._reset_robot()
         observation = self._noisy(self._observe())
@@ -209,7 +207,7 @@ class BulletEnv(gym.Env, abc.ABC):
         return np.clip(action, -1.0, 1.0)
 
     def _delayed(self, command: np.ndarray) -> np.ndarray:
-        """A FIFO of ``latency_steps`` commands: what is applied now was sent that many steps ago."""
+        """A FIFO of ``latency_steps`` commands: the one applied now was sent that long ago."""
         if not self._pending:
             return command
         self._pending.append(command)

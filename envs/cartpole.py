@@ -11,12 +11,10 @@ import math
 from typing import ClassVar
 
 import numpy as np
-import pybullet
-import pybullet_data
 from gymnasium import spaces
-from pybullet_utils.bullet_client import BulletClient
-
 from sim2real.envs.base import BulletEnv
+from sim2real.envs.bullet import BulletClient, pybullet, pybullet_data
+
 from sim2real.randomization import BodyPart, ModelHandles
 
 SLIDER, HINGE = 0, 1

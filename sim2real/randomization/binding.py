@@ -65,7 +65,8 @@ def resolve_selector(selector: tuple[str, ...], names: tuple[str, ...], where: s
         matches = [i for i, name in enumerate(names) if fnmatch.fnmatchcase(name, pattern)]
         if not matches:
             raise SpecError(
-                f"{where}: field 'selector' = {pattern!r} matches nothing; valid: {', '.join(names)}"
+                f"{where}: field 'selector' = {pattern!r} matches nothing; "
+                f"valid: {', '.join(names)}"
             )
         chosen.update(matches)
     return np.array(sorted(chosen), dtype=np.int64)

@@ -28,6 +28,7 @@ from typing import Any, Literal, get_args
 
 import yaml
 
+from sim2real.errors import UserError
 from sim2real.randomization.catalogue import PARAMETERS
 
 DistributionKind = Literal["uniform", "log_uniform", "normal"]
@@ -49,7 +50,7 @@ _TERM_KEYS = (
 )
 
 
-class SpecError(ValueError):
+class SpecError(UserError):
     """A randomization spec is invalid; the message names the source, term and field."""
 
 

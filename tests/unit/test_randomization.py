@@ -1,0 +1,197 @@
+"""The DR engine without PyBullet: parsing, validation, binding and sampling statistics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sim2real.randomization import DynamicsLayout, SpecError, bind, parse_spec, sample
+
+LAYOUT = DynamicsLayout(
+    {
+        "link_mass": ("torso", "thigh", "leg", "foot"),
+        "lateral_friction": ("torso", "thigh", "leg", "foot", "floor"),
+        "joint_damping": ("thigh_joint", "leg_joint", "foot_joint"),
+        "motor_strength": ("thigh_joint", "leg_joint", "foot_joint"),
+        "gravity": ("z",),
+        "action_latency_s": ("latency",),
+        "observation_noise_std": ("a", "b"),
+        "action_noise_std": ("thigh_joint", "leg_joint", "foot_joint"),
+    }
+)
+NOMINAL = {
+    "link_mass": np.array([3.5, 4.0, 2.7, 5.1]),
+    "lateral_friction": np.array([0.8, 0.8, 0.8, 0.8, 0.8]),
+    "joint_damping": np.array([0.1, 0.1, 0.1]),
+    "motor_strength": np.ones(3),
+    "gravity": np.array([-9.8]),
+    "action_latency_s": np.zeros(1),
+    "observation_noise_std": np.zeros(2),
+    "action_noise_std": np.zeros(3),
+}
+DT = 0.0165
+
+
+def bound(terms):
+    return bind(parse_spec(terms, source="spec.yaml"), LAYOUT, NOMINAL, DT)
+
+
+def test_uniform_scale_stays_in_bounds_and_covers_range():
+    spec = bound([{"parameter": "link_mass", "range": [0.5, 1.5]}])
+    rng = np.random.default_rng(0)
+    draws = np.array([sample(spec.terms, NOMINAL, rng)["link_mass"] for _ in range(4000)])
+    ratios = draws / NOMINAL["link_mass"]
+    assert ratios.min() >= 0.5 and ratios.max() <= 1.5
+    assert abs(ratios.mean() - 1.0) < 0.02  # uniform mean
+    assert abs(ratios.std() - 1 / np.sqrt(12)) < 0.01  # uniform std of a unit-wide range
+
+
+def test_log_uniform_is_uniform_in_log_space():
+    spec = bound(
+        [{"parameter": "joint_damping", "distribution": "log_uniform", "range": [0.1, 10.0]}]
+    )
+    rng = np.random.default_rng(1)
+    logs = np.log10([sample(spec.terms, NOMINAL, rng)["joint_damping"] / 0.1 for _ in range(4000)])
+    assert logs.min() >= -1 - 1e-9 and logs.max() <= 1 + 1e-9
+    assert abs(np.median(logs)) < 0.05
+
+
+def test_normal_is_clipped_to_range():
+    spec = bound(
+        [
+            {
+                "parameter": "gravity",
+                "distribution": "normal",
+                "mean": 0.0,
+                "std": 1.0,
+                "range": [-0.5, 0.5],
+                "operation": "add",
+            }
+        ]
+    )
+    rng = np.random.default_rng(2)
+    values = np.array([sample(spec.terms, NOMINAL, rng)["gravity"][0] for _ in range(2000)])
+    assert values.min() >= -10.3 - 1e-12 and values.max() <= -9.3 + 1e-12
+    assert (values == -10.3).any() and (values == -9.3).any()  # clipping happened
+
+
+def test_operations_are_relative_to_nominal():
+    rng = np.random.default_rng(3)
+    scale = sample(bound([{"parameter": "link_mass", "value": 2.0}]).terms, NOMINAL, rng)
+    add = sample(
+        bound([{"parameter": "link_mass", "value": 1.0, "operation": "add"}]).terms, NOMINAL, rng
+    )
+    absolute = sample(
+        bound([{"parameter": "link_mass", "value": 1.0, "operation": "abs"}]).terms, NOMINAL, rng
+    )
+    np.testing.assert_array_equal(scale["link_mass"], NOMINAL["link_mass"] * 2.0)
+    np.testing.assert_array_equal(add["link_mass"], NOMINAL["link_mass"] + 1.0)
+    np.testing.assert_array_equal(absolute["link_mass"], np.ones(4))
+
+
+def test_zero_width_range_reproduces_nominal_exactly():
+    spec = bound(
+        [
+            {"parameter": "link_mass", "range": [1.0, 1.0]},
+            {"parameter": "gravity", "range": [0.0, 0.0], "operation": "add"},
+        ]
+    )
+    values = sample(spec.terms, NOMINAL, np.random.default_rng(4))
+    for name, nominal in NOMINAL.items():
+        np.testing.assert_array_equal(values[name], nominal)
+
+
+def test_selector_globs_pick_elements_and_leave_others_nominal():
+    spec = bound([{"parameter": "link_mass", "selector": ["t*"], "value": 2.0}])
+    values = sample(spec.terms, NOMINAL, np.random.default_rng(5))["link_mass"]
+    np.testing.assert_array_equal(values, NOMINAL["link_mass"] * [2, 2, 1, 1])
+
+
+def test_shared_draw_is_one_value_for_all_elements():
+    spec = bound([{"parameter": "motor_strength", "range": [0.5, 1.5], "shared": True}])
+    values = sample(spec.terms, NOMINAL, np.random.default_rng(6))["motor_strength"]
+    assert np.unique(values).size == 1
+
+
+def test_same_seed_same_sequence_and_nominal_untouched():
+    spec = bound(
+        [
+            {"parameter": "link_mass", "range": [0.5, 1.5]},
+            {"parameter": "lateral_friction", "range": [0.5, 1.2]},
+        ]
+    )
+    first = [sample(spec.terms, NOMINAL, np.random.default_rng(7)) for _ in range(1)]
+    rng_a, rng_b = np.random.default_rng(8), np.random.default_rng(8)
+    seq_a = [sample(spec.terms, NOMINAL, rng_a)["link_mass"] for _ in range(5)]
+    seq_b = [sample(spec.terms, NOMINAL, rng_b)["link_mass"] for _ in range(5)]
+    np.testing.assert_array_equal(seq_a, seq_b)
+    assert first[0]["link_mass"] is not NOMINAL["link_mass"]
+    np.testing.assert_array_equal(NOMINAL["link_mass"], [3.5, 4.0, 2.7, 5.1])
+
+
+@pytest.mark.parametrize(
+    ("terms", "message"),
+    [
+        ([{"parameter": "mass"}], "'mass' is not in the catalogue; valid: action_latency_s"),
+        ([{"parameter": "link_mass", "range": [1.2, 0.8]}], "min > max"),
+        ([{"parameter": "link_mass", "range": [0.8]}], "must be a list [min, max]"),
+        ([{"parameter": "link_mass", "rnage": [0.8, 1.2]}], "unknown field(s) ['rnage']"),
+        (
+            [{"parameter": "link_mass", "range": [0.8, 1.2], "operation": "mul"}],
+            "field 'operation' = 'mul'; valid: scale, add, abs",
+        ),
+        ([{"parameter": "link_mass", "range": [0.8, 1.2], "when": "always"}], "field 'when'"),
+        (
+            [{"parameter": "link_mass", "range": [0.8, 1.2], "when": "interval"}],
+            "'interval_s' is required",
+        ),
+        ([{"parameter": "link_mass", "distribution": "normal", "mean": 1.0}], "'std' is required"),
+        ([{"parameter": "link_mass", "distribution": "log_uniform", "range": [0, 1]}], "> 0"),
+        ([{"parameter": "link_mass", "range": ["a", 1]}], "must be a number"),
+        ([{"parameter": "link_mass", "value": 1.0, "range": [1, 2]}], "cannot be combined"),
+        ("link_mass", "must be a list of terms"),
+    ],
+)
+def test_bad_specs_name_the_term_and_field(terms, message):
+    with pytest.raises(SpecError) as error:
+        parse_spec(terms, source="spec.yaml")
+    assert "spec.yaml" in str(error.value)
+    assert message in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("terms", "message"),
+    [
+        (
+            [{"parameter": "link_mass", "selector": "head", "range": [0.8, 1.2]}],
+            "'head' matches nothing; valid: torso, thigh, leg, foot",
+        ),
+        ([{"parameter": "link_mass", "range": [-0.5, 1.2]}], "must stay > 0"),
+        ([{"parameter": "link_mass", "range": [-5.0, 1.0], "operation": "add"}], "must stay > 0"),
+        (
+            [{"parameter": "lateral_friction", "range": [-0.1, 0.5], "operation": "abs"}],
+            "must stay >= 0",
+        ),
+        (
+            [{"parameter": "joint_damping", "distribution": "normal", "mean": 1.0, "std": 0.1}],
+            "needs a 'range'",
+        ),
+    ],
+)
+def test_binding_errors_name_the_term(terms, message):
+    with pytest.raises(SpecError) as error:
+        bound(terms)
+    assert "spec.yaml: term 0" in str(error.value)
+    assert message in str(error.value)
+
+
+def test_parameter_missing_from_env_layout_is_rejected():
+    layout = DynamicsLayout({"link_mass": ("cart", "pole")})
+    spec = parse_spec([{"parameter": "lateral_friction", "range": [0.5, 1.0]}], "spec.yaml")
+    with pytest.raises(SpecError, match="not randomizable in this env; valid: link_mass"):
+        bind(spec, layout, {"link_mass": np.ones(2), "lateral_friction": np.ones(2)}, DT)
+
+
+def test_latency_not_multiple_of_control_step_warns_with_rounding():
+    with pytest.warns(UserWarning, match="rounded to 2 step"):
+        bound([{"parameter": "action_latency_s", "value": 0.03, "operation": "abs"}])
