@@ -1,0 +1,194 @@
+"""Policy bundles: a trained policy as plain arrays and JSON, loadable without unpickling.
+
+A bundle directory holds::
+
+    metadata.json       env id, spaces, layer list, output mapping, provenance
+    weights.npz         one weight/bias pair per linear layer (``allow_pickle=False``)
+    normalization.npz   observation mean/var/clip when the policy was trained normalized
+
+Inference is numpy only: the deterministic actor of PPO/A2C (Gaussian mean, clipped to the
+action bounds) or of SAC/TQC/TD3 (tanh-squashed, rescaled to the bounds). It implements the
+``Predictor`` protocol, so bundles and SB3 models are evaluated alike.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sim2real.errors import UserError
+
+FORMAT_VERSION = 1
+_ACTIVATIONS = {
+    "Tanh": lambda x, _: np.tanh(x),
+    "ReLU": lambda x, _: np.maximum(x, 0.0),
+    "ELU": lambda x, _: np.where(x > 0, x, np.expm1(np.minimum(x, 0.0))),
+    "LeakyReLU": lambda x, layer: np.where(x > 0, x, x * layer["negative_slope"]),
+    "Hardtanh": lambda x, layer: np.clip(x, layer["min_val"], layer["max_val"]),
+    "Sigmoid": lambda x, _: 1.0 / (1.0 + np.exp(-x)),
+}
+
+
+@dataclass(frozen=True)
+class PolicyBundle:
+    metadata: Mapping[str, Any]
+    weights: tuple[tuple[np.ndarray, np.ndarray], ...]
+    obs_mean: np.ndarray | None = None
+    obs_var: np.ndarray | None = None
+    clip_obs: float = np.inf
+    epsilon: float = 1e-8
+
+    def predict(self, observation: np.ndarray, deterministic: bool = True) -> np.ndarray:
+        """Action for one observation (obs_dim,) or a batch (n, obs_dim)."""
+        x = np.asarray(observation, dtype=np.float64)
+        if self.obs_mean is not None:
+            x = np.clip(
+                (x - self.obs_mean) / np.sqrt(self.obs_var + self.epsilon),
+                -self.clip_obs,
+                self.clip_obs,
+            )
+        linear = iter(self.weights)
+        for layer in self.metadata["layers"]:
+            if layer["kind"] == "Linear":
+                weight, bias = next(linear)
+                x = x @ weight.T + bias
+            else:
+                x = _ACTIVATIONS[layer["kind"]](x, layer)
+        low = np.asarray(self.metadata["action_low"])
+        high = np.asarray(self.metadata["action_high"])
+        if self.metadata["output"] == "tanh_rescale":
+            return (low + 0.5 * (x + 1.0) * (high - low)).astype(np.float32)
+        return np.clip(x, low, high).astype(np.float32)
+
+
+def actor_modules(model: Any) -> tuple[list[Any], str]:
+    """The deterministic actor of an SB3 model as a flat list of torch modules, and its output."""
+    import torch.nn as nn
+
+    policy = model.policy
+    name = type(model).__name__
+    if hasattr(policy, "actor"):  # SAC, TQC, TD3
+        actor = policy.actor
+        _require_flatten(actor.features_extractor, name)
+        latent = list(getattr(actor, "latent_pi", nn.Sequential()))
+        head = list(actor.mu) if isinstance(actor.mu, nn.Sequential) else [actor.mu]
+        squash = [] if isinstance(head[-1], nn.Tanh) else [nn.Tanh()]
+        return latent + head + squash, "tanh_rescale"
+    if hasattr(policy, "lstm_actor"):
+        raise UserError(f"{name}: recurrent policies cannot be exported as a bundle")
+    _require_flatten(policy.pi_features_extractor, name)
+    if policy.squash_output:
+        raise UserError(f"{name}: squashed on-policy actors are not supported in bundles")
+    return [*policy.mlp_extractor.policy_net, policy.action_net], "clip"
+
+
+def export_bundle(
+    model: Any,
+    out_dir: str | Path,
+    env_id: str,
+    normalization: Any | None = None,
+    provenance: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write ``model``'s deterministic actor as a bundle; ``normalization`` has obs_mean/obs_var."""
+    modules, output = actor_modules(model)
+    layers, weights = [], {}
+    for module in modules:
+        kind = type(module).__name__
+        if kind == "Linear":
+            index = len(weights) // 2
+            weights[f"w{index}"] = module.weight.detach().cpu().numpy().astype(np.float64)
+            weights[f"b{index}"] = module.bias.detach().cpu().numpy().astype(np.float64)
+            layers.append({"kind": kind})
+        elif kind in _ACTIVATIONS:
+            layers.append({"kind": kind, **_activation_params(module)})
+        else:
+            raise UserError(
+                f"layer {kind} cannot be exported; supported: Linear, {list(_ACTIVATIONS)}"
+            )
+    space = model.action_space
+    metadata = {
+        "format_version": FORMAT_VERSION,
+        "env_id": env_id,
+        "algorithm": type(model).__name__,
+        "observation_shape": list(model.observation_space.shape),
+        "action_low": space.low.tolist(),
+        "action_high": space.high.tolist(),
+        "layers": layers,
+        "output": output,
+        "normalized_observations": normalization is not None,
+        "provenance": dict(provenance or {}),
+    }
+    arrays = {"weights.npz": weights}
+    if normalization is not None:
+        arrays["normalization.npz"] = {
+            "obs_mean": np.asarray(normalization.obs_mean, dtype=np.float64),
+            "obs_var": np.asarray(normalization.obs_var, dtype=np.float64),
+            "clip_obs": np.array(float(normalization.clip_obs)),
+            "epsilon": np.array(float(normalization.epsilon)),
+        }
+    return _write_bundle(Path(out_dir), metadata, arrays)
+
+
+def load_bundle(path: str | Path) -> PolicyBundle:
+    """Read a bundle directory written by :func:`export_bundle`."""
+    path = Path(path)
+    meta_file = path / "metadata.json"
+    if not meta_file.is_file():
+        raise UserError(f"{path}: not a policy bundle (no metadata.json)")
+    metadata = json.loads(meta_file.read_text())
+    if metadata.get("format_version") != FORMAT_VERSION:
+        raise UserError(
+            f"{meta_file}: field 'format_version' = {metadata.get('format_version')!r}; "
+            f"this sim2real reads version {FORMAT_VERSION}"
+        )
+    with np.load(path / "weights.npz", allow_pickle=False) as arrays:
+        n_linear = len(arrays.files) // 2
+        weights = tuple((arrays[f"w{i}"], arrays[f"b{i}"]) for i in range(n_linear))
+    if not metadata["normalized_observations"]:
+        return PolicyBundle(metadata, weights)
+    with np.load(path / "normalization.npz", allow_pickle=False) as norm:
+        return PolicyBundle(
+            metadata,
+            weights,
+            norm["obs_mean"],
+            norm["obs_var"],
+            float(norm["clip_obs"]),
+            float(norm["epsilon"]),
+        )
+
+
+def _require_flatten(extractor: Any, algorithm: str) -> None:
+    if type(extractor).__name__ != "FlattenExtractor":
+        raise UserError(
+            f"{algorithm}: features extractor {type(extractor).__name__} cannot be exported; "
+            "bundles support MLP policies on flat observations"
+        )
+
+
+def _activation_params(module: Any) -> dict[str, float]:
+    kind = type(module).__name__
+    if kind == "LeakyReLU":
+        return {"negative_slope": float(module.negative_slope)}
+    if kind == "Hardtanh":
+        return {"min_val": float(module.min_val), "max_val": float(module.max_val)}
+    return {}
+
+
+def _write_bundle(out_dir: Path, metadata: Mapping[str, Any], arrays: Mapping[str, Any]) -> Path:
+    """Write into a temp directory next to ``out_dir``, then rename: never half a bundle."""
+    if out_dir.exists():
+        raise UserError(f"{out_dir}: already exists; choose another --out or remove it")
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
+    (staging / "metadata.json").write_text(json.dumps(metadata, indent=2) + "\n")
+    for name, content in arrays.items():
+        np.savez(staging / name, **content)
+    os.replace(staging, out_dir)
+    return out_dir
