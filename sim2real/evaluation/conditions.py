@@ -1,0 +1,193 @@
+"""What an evaluation runs on: the runs (grouped into methods), the targets, the oracles.
+
+Everything here is checked before any rollout starts, so bad input fails fast with one line:
+runs for different envs, a target for another env or with a duplicate name, an oracle for
+an unknown target, a policy whose spaces do not fit the env.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+
+from sim2real.errors import UserError
+from sim2real.evaluation.rollouts import get_predictor
+from sim2real.policies.predictor import check_compatible
+from sim2real.randomization import RandomizationSpec
+from sim2real.targets import Target, target_dynamics
+
+__all__ = [
+    "DR",
+    "NOMINAL",
+    "Probes",
+    "RunInfo",
+    "check_policies",
+    "condition_info",
+    "default_targets",
+    "dynamics_changes",
+    "open_runs",
+    "oracle_runs",
+    "target_conditions",
+    "unique_targets",
+]
+
+NOMINAL, DR = "nominal", "dr"
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What evaluation needs from a run directory."""
+
+    path: Path
+    method: str  # the config name: runs sharing it are seeds of one method
+    env_id: str
+    env_kwargs: Mapping[str, Any]
+    randomization: RandomizationSpec
+    targets: tuple[Target, ...]
+
+
+def open_runs(paths: Sequence[str | Path]) -> list[RunInfo]:
+    """Read each run's config; all runs must be for one env."""
+    from sim2real.runs import Run
+
+    if not paths:
+        raise UserError("give at least one run directory")
+    infos = []
+    for path in paths:
+        config = Run.open(path).config
+        infos.append(
+            RunInfo(
+                path=Path(path).resolve(),
+                method=config.name,
+                env_id=config.env.id,
+                env_kwargs=dict(config.env.kwargs),
+                randomization=config.randomization,
+                targets=tuple(config.targets),
+            )
+        )
+    env_ids = sorted({info.env_id for info in infos})
+    if len(env_ids) > 1:
+        listing = ", ".join(f"{i.path.name}: {i.env_id}" for i in infos)
+        raise UserError(f"runs are for different envs ({listing}); evaluate one env at a time")
+    if len({i.path for i in infos}) != len(infos):
+        raise UserError("the same run directory is given twice")
+    return infos
+
+
+class Probes:
+    """One nominal env per distinct env kwargs, to bind targets and check policy spaces."""
+
+    def __init__(self, env_id: str):
+        self.env_id = env_id
+        self._envs: dict[str, gym.Env] = {}
+
+    def get(self, kwargs: Mapping[str, Any]) -> gym.Env:
+        key = json.dumps(dict(kwargs), sort_keys=True, default=str)
+        if key not in self._envs:
+            self._envs[key] = gym.make(self.env_id, **dict(kwargs))
+        return self._envs[key]
+
+    def close(self) -> None:
+        for env in self._envs.values():
+            env.close()
+
+
+def unique_targets(targets: Sequence[Target]) -> list[Target]:
+    seen: dict[str, Target] = {}
+    for target in targets:
+        other = seen.get(target.name)
+        if other is not None and other.path != target.path:
+            raise UserError(
+                f"{target.path}: field 'name' = {target.name!r} is also the name of "
+                f"{other.path}; target names must be unique"
+            )
+        seen[target.name] = target
+    return list(seen.values())
+
+
+def default_targets(runs: Sequence[RunInfo]) -> list[Target]:
+    return unique_targets([t for info in runs for t in info.targets])
+
+
+def oracle_runs(
+    oracles: Mapping[str, str | Path], targets: Sequence[Target], env_id: str
+) -> dict[str, RunInfo]:
+    names = [t.name for t in targets]
+    found = {}
+    for target_name, path in oracles.items():
+        if target_name not in names:
+            valid = ", ".join(names) or "none (pass --targets)"
+            raise UserError(f"--oracle {target_name}={path}: unknown target; valid: {valid}")
+        (info,) = open_runs([path])
+        if info.env_id != env_id:
+            raise UserError(
+                f"--oracle {target_name}={path}: oracle run is for {info.env_id}, not {env_id}"
+            )
+        found[target_name] = info
+    return found
+
+
+def target_conditions(
+    probes: Probes, env_kwargs: Mapping[str, Any], targets: Sequence[Target]
+) -> dict[str, dict[str, Any]]:
+    """Per target: full named dynamics and what differs from nominal (for the report)."""
+    env = probes.get(env_kwargs)
+    nominal = env.unwrapped.get_dynamics()
+    conditions = {}
+    for target in targets:
+        if target.env_id != probes.env_id:
+            raise UserError(
+                f"{target.path}: field 'env_id' = {target.env_id!r}; the runs are for "
+                f"{probes.env_id!r}"
+            )
+        full = target_dynamics(env, target)
+        conditions[target.name] = {
+            "full": full,
+            "changes": dynamics_changes(nominal, full),
+            "target": target,
+        }
+    return conditions
+
+
+def dynamics_changes(nominal: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
+    """Named values that differ from nominal; one number when every element got the same."""
+    changed: dict[str, Any] = {}
+    for parameter, value in values.items():
+        if isinstance(value, Mapping):
+            diff = {k: v for k, v in value.items() if v != nominal[parameter][k]}
+            if len(diff) == len(value) > 1 and len(set(diff.values())) == 1:
+                changed[parameter] = next(iter(diff.values()))  # set_dynamics reads it alike
+            elif diff:
+                changed[parameter] = diff
+        elif value != nominal[parameter]:
+            changed[parameter] = value
+    return changed
+
+
+def condition_info(
+    targets: Sequence[Target], conditions: Mapping[str, Mapping[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    info: dict[str, dict[str, Any]] = {
+        NOMINAL: {"kind": NOMINAL, "description": "nominal source dynamics"},
+        DR: {"kind": DR, "description": "each method's training randomization"},
+    }
+    for target in targets:
+        info[target.name] = {
+            "kind": "target",
+            "description": target.description,
+            "path": str(target.path),
+            "dynamics": conditions[target.name]["changes"],
+        }
+    return info
+
+
+def check_policies(runs: Sequence[RunInfo], probes: Probes) -> None:
+    """Load every run's policy (cached for in-process rollouts) and check its spaces."""
+    for info in runs:
+        env = probes.get(info.env_kwargs)
+        check_compatible(get_predictor(info.path), env, str(info.path), probes.env_id)
