@@ -1,7 +1,7 @@
-"""Silence the banner PyBullet's C code prints on stdout (``argv[0]=``, build time).
+"""Silence the banner PyBullet's C code prints (``pybullet build time``, ``argv[0]=``).
 
-Tables printed by the CLI go to stdout, so the C-level file descriptor is redirected
-while PyBullet connects or imports; Python-level output is unaffected.
+The C code writes straight to file descriptors 1 and 2, so they are pointed at /dev/null
+while PyBullet imports or connects; Python exceptions still propagate normally.
 """
 
 from __future__ import annotations
@@ -15,21 +15,28 @@ from collections.abc import Iterator
 
 @contextlib.contextmanager
 def quiet_c_stdout() -> Iterator[None]:
-    try:
-        fd = sys.stdout.fileno()
-    except (AttributeError, OSError, ValueError):  # pytest capture or a non-file stdout
-        yield
-        return
-    sys.stdout.flush()
-    saved = os.dup(fd)
+    streams = [s for s in (sys.stdout, sys.stderr) if _has_fd(s)]
+    for stream in streams:
+        stream.flush()
+    saved = [(stream.fileno(), os.dup(stream.fileno())) for stream in streams]
     with open(os.devnull, "wb") as devnull:
-        os.dup2(devnull.fileno(), fd)
+        for fd, _ in saved:
+            os.dup2(devnull.fileno(), fd)
         try:
             yield
         finally:
-            _flush_c_stdio()  # C stdio buffers the banner; flush it into /dev/null
-            os.dup2(saved, fd)
-            os.close(saved)
+            _flush_c_stdio()  # C stdio may buffer the banner; flush it into /dev/null
+            for fd, copy in saved:
+                os.dup2(copy, fd)
+                os.close(copy)
+
+
+def _has_fd(stream: object) -> bool:
+    try:
+        stream.fileno()  # type: ignore[attr-defined]
+    except (AttributeError, OSError, ValueError):  # pytest capture or a non-file stream
+        return False
+    return True
 
 
 def _flush_c_stdio() -> None:

@@ -1,0 +1,255 @@
+"""Hopper steps per second, side by side: sim2real with and without DR, the peer, raw physics.
+
+Random actions (one fixed sequence for every case), resets included (when the hopper falls,
+and at the 1000-step time limit). Each case is built once, then timed ``--repeats`` times,
+interleaved, so a slow moment of the machine hits every case alike; the median is reported.
+Wall-clock and process-CPU-time rates are both recorded: every case is single-threaded, so on
+an idle machine they agree, and on a shared one the CPU-time rate is the one not inflated by
+other processes taking turns on the cores.
+
+    python bench/env_speed.py --steps 20000 --repeats 5 [--json results.json]
+
+Cases:
+
+- ``sim2real``: ``gymnasium.make("sim2real/Hopper-v0")``, no randomization;
+- ``sim2real + DR``: the same with :data:`DR_SPEC` (8 reset terms: masses, friction incl. the
+  floor, joint damping, motor strength, gravity, latency, observation and action noise);
+- ``sim2real, no wrappers``: ``HopperEnv()`` itself, without gymnasium.make's wrappers;
+- ``peer``: ``gymnasium.make("HopperBulletEnv-v0")`` from pybullet-envs-gymnasium;
+- ``raw physics``: the same model and physics settings driven by bare PyBullet calls (apply
+  torques, step, read joint and torso states); no observation or reward code: the floor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import pybullet
+
+import sim2real.envs  # noqa: F401  (registers sim2real/Hopper-v0)
+from sim2real.envs.hopper import DATA, LOAD_FLAGS, HopperEnv
+
+MAX_EPISODE_STEPS = 1000
+DR_SPEC: dict[str, Any] = {
+    "terms": [
+        {"parameter": "link_mass", "range": [0.8, 1.2]},
+        {"parameter": "lateral_friction", "range": [0.5, 1.25]},
+        {"parameter": "joint_damping", "operation": "add", "range": [0.0, 0.5]},
+        {"parameter": "motor_strength", "range": [0.8, 1.2]},
+        {"parameter": "gravity", "range": [0.95, 1.05]},
+        {"parameter": "action_latency_s", "operation": "abs", "range": [0.0, 0.033]},
+        {"parameter": "observation_noise_std", "operation": "abs", "range": [0.0, 0.02]},
+        {"parameter": "action_noise_std", "operation": "abs", "range": [0.0, 0.05]},
+    ]
+}
+
+Runner = Callable[[np.ndarray], "Rates"]
+Rates = tuple[float, float]  # (wall-clock steps/s, CPU-time steps/s)
+
+
+class Timer:
+    """Wall-clock and process CPU time over a block."""
+
+    def __enter__(self) -> Timer:
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.wall = time.perf_counter() - self.wall
+        self.cpu = time.process_time() - self.cpu
+
+    def rates(self, steps: int) -> Rates:
+        return steps / self.wall, steps / self.cpu
+
+
+def gym_runner(make: Callable[[], gym.Env]) -> Runner:
+    """Time ``env.step`` over the actions, resetting on termination or at the time limit."""
+    env = make()
+    env.reset(seed=0)
+
+    def run(actions: np.ndarray) -> Rates:
+        env.reset()
+        episode_steps = 0
+        with Timer() as timer:
+            for action in actions:
+                _, _, terminated, truncated, _ = env.step(action)
+                episode_steps += 1
+                if terminated or truncated or episode_steps == MAX_EPISODE_STEPS:
+                    env.reset()
+                    episode_steps = 0
+        return timer.rates(len(actions))
+
+    return run
+
+
+def raw_physics_runner() -> Runner:
+    """The floor: HopperEnv's model and physics settings, bare PyBullet calls, nothing else."""
+    cid = pybullet.connect(pybullet.DIRECT)
+    pybullet.setPhysicsEngineParameter(deterministicOverlappingPairs=1, physicsClientId=cid)
+    pybullet.setGravity(0.0, 0.0, HopperEnv.gravity_z, physicsClientId=cid)
+    pybullet.setDefaultContactERP(0.9, physicsClientId=cid)
+    pybullet.setPhysicsEngineParameter(
+        fixedTimeStep=HopperEnv.control_dt,
+        numSolverIterations=HopperEnv.solver_iterations,
+        numSubSteps=HopperEnv.sub_steps,
+        physicsClientId=cid,
+    )
+    floor = pybullet.loadSDF(str(DATA / "plane_stadium.sdf"), physicsClientId=cid)[0]
+    pybullet.changeDynamics(
+        floor,
+        -1,
+        lateralFriction=HopperEnv.floor_friction,
+        restitution=HopperEnv.floor_restitution,
+        physicsClientId=cid,
+    )
+    robot = pybullet.loadMJCF(
+        str(DATA / "mjcf" / "hopper.xml"), flags=LOAD_FLAGS, physicsClientId=cid
+    )[0]
+    infos = [
+        pybullet.getJointInfo(robot, j, physicsClientId=cid)
+        for j in range(pybullet.getNumJoints(robot, physicsClientId=cid))
+    ]
+    free = [info[0] for info in infos if info[2] != pybullet.JOINT_FIXED]
+    pybullet.setJointMotorControlArray(
+        robot, free, pybullet.VELOCITY_CONTROL, forces=[0.0] * len(free), physicsClientId=cid
+    )
+    joints = [i for i, info in enumerate(infos) if info[1].decode() in HopperEnv.action_names]
+    torso = next(i for i, info in enumerate(infos) if info[12] == b"torso")
+    snapshot = pybullet.saveState(physicsClientId=cid)
+    gain = HopperEnv.power * HopperEnv.power_coef
+    rng = np.random.default_rng(0)
+
+    def reset() -> None:
+        pybullet.restoreState(snapshot, physicsClientId=cid)
+        for joint in joints:
+            pybullet.resetJointState(robot, joint, rng.uniform(-0.1, 0.1), 0.0, physicsClientId=cid)
+
+    def run(actions: np.ndarray) -> Rates:
+        reset()
+        torques = (gain * np.clip(actions, -1.0, 1.0)).tolist()
+        episode_steps = 0
+        with Timer() as timer:
+            for torque in torques:
+                pybullet.setJointMotorControlArray(
+                    robot, joints, pybullet.TORQUE_CONTROL, forces=torque, physicsClientId=cid
+                )
+                pybullet.stepSimulation(physicsClientId=cid)
+                pybullet.getJointStates(robot, joints, physicsClientId=cid)
+                state = pybullet.getLinkState(
+                    robot, torso, computeLinkVelocity=1, physicsClientId=cid
+                )
+                episode_steps += 1
+                pitch = pybullet.getEulerFromQuaternion(state[1])[1]
+                if state[0][2] <= 0.8 or abs(pitch) >= 1.0 or episode_steps == MAX_EPISODE_STEPS:
+                    reset()
+                    episode_steps = 0
+        return timer.rates(len(torques))
+
+    return run
+
+
+def make_runners() -> dict[str, Runner]:
+    import pybullet_envs_gymnasium  # noqa: F401  (registers HopperBulletEnv-v0)
+
+    return {
+        "sim2real": gym_runner(lambda: gym.make("sim2real/Hopper-v0")),
+        "sim2real + DR": gym_runner(lambda: gym.make("sim2real/Hopper-v0", randomization=DR_SPEC)),
+        # What gymnasium.make's wrappers (TimeLimit, OrderEnforcing, env checker) cost per step.
+        "sim2real, no wrappers": gym_runner(HopperEnv),
+        "peer": gym_runner(lambda: gym.make("HopperBulletEnv-v0")),
+        "raw physics": raw_physics_runner(),
+    }
+
+
+def measure(steps: int, repeats: int, seed: int = 0) -> dict[str, dict[str, list[float]]]:
+    """Steps/s of every case by clock ("wall", "cpu"), ``repeats`` times each, interleaved."""
+    actions = np.random.default_rng(seed).uniform(-1.0, 1.0, (steps, 3)).astype(np.float32)
+    runners = make_runners()
+    for run in runners.values():  # warm-up: caches, lazy imports, first-step checkers
+        run(actions[: min(steps, 1000)])
+    results = {name: {"wall": [], "cpu": []} for name in runners}
+    for _ in range(repeats):
+        for name, run in runners.items():
+            wall, cpu = run(actions)
+            results[name]["wall"].append(wall)
+            results[name]["cpu"].append(cpu)
+    return results
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "pybullet": metadata.version("pybullet"),
+        "pybullet_envs_gymnasium": metadata.version("pybullet_envs_gymnasium"),
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+def table(results: dict[str, dict[str, list[float]]]) -> str:
+    """Markdown: per case, both clocks' median [min-max] and the ratios of the medians."""
+    median = {
+        clock: {name: statistics.median(r[clock]) for name, r in results.items()}
+        for clock in ("wall", "cpu")
+    }
+    lines = [
+        "| case | steps/s, wall clock: median [min-max] | steps/s, CPU time: median [min-max] "
+        "| vs peer (wall / CPU) | vs raw physics (wall / CPU) |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name, rates in results.items():
+        cells = [
+            f"{median[clock][name]:,.0f} [{min(rates[clock]):,.0f}-{max(rates[clock]):,.0f}]"
+            for clock in ("wall", "cpu")
+        ]
+        vs_peer = " / ".join(f"{m[name] / m['peer']:.2f}x" for m in median.values())
+        vs_raw = " / ".join(f"{100 * m[name] / m['raw physics']:.0f}%" for m in median.values())
+        lines.append(f"| {name} | {cells[0]} | {cells[1]} | {vs_peer} | {vs_raw} |")
+    lines.append("")
+    for clock, m in median.items():
+        dr_cost = 100 * (1 - m["sim2real + DR"] / m["sim2real"])
+        lines.append(
+            f"- {'wall clock' if clock == 'wall' else 'CPU time'}: sim2real / peer "
+            f"{m['sim2real'] / m['peer']:.2f}x, sim2real / raw physics "
+            f"{100 * m['sim2real'] / m['raw physics']:.0f}%, DR cost "
+            f"{dr_cost:.1f}% (8-term reset spec)"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=20_000, help="steps per timed run")
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs per case")
+    parser.add_argument("--json", type=Path, help="also write raw results to this file")
+    args = parser.parse_args(argv)
+    load_before = os.getloadavg()[0]
+    results = measure(args.steps, args.repeats)
+    info = {**machine(), "load_average_1min": [load_before, os.getloadavg()[0]]}
+    print(f"Machine: {info['platform']}, {info['processor']}, {info['cpu_count']} CPUs")
+    print(f"Python {info['python']}, pybullet {info['pybullet']}, date {info['date']}")
+    # Other processes on the machine skew wall-clock rates: say how busy it was.
+    print(f"1-min load average before / after: {load_before:.2f} / {os.getloadavg()[0]:.2f}")
+    print(f"{args.steps} steps x {args.repeats} interleaved repeats per case\n")
+    print(table(results))
+    if args.json:
+        payload = {"machine": info, "steps": args.steps, "repeats": args.repeats}
+        args.json.write_text(json.dumps({**payload, "steps_per_s": results}, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,106 @@
+"""``sim2real transfer``: fine-tune a trained policy on a target into a new run directory.
+
+Strategies: full (every weight trains), freeze (the actor's first --freeze hidden layers are
+frozen; default all, so only the action head trains; the critic trains), lr (learning rate
+x --lr-scale, default 0.1, a schedule stays a schedule), narrow_dr (a narrow randomization,
++-dr-width relative, default 0.1, around the target's values) and scratch (a fresh model
+from the source config trained on the target with the same budget: the baseline for
+`sim2real compare`). The learning curve on the target (first point at step 0) goes to
+evaluations.json and TensorBoard; steps count target samples only.
+
+Exit codes: 0 finished; 2 bad input (one line on stderr, nothing written); 130 / 143 when
+SIGINT / SIGTERM stopped it (run.json says "interrupted"; run it again with --overwrite).
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+
+from sim2real.transfer.strategies import NORMALIZATION_MODES, STRATEGIES
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "transfer",
+        help="fine-tune a trained run on a target (or train from scratch there as a baseline)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("source", metavar="RUN", help="source run directory (sim2real train)")
+    parser.add_argument(
+        "--target",
+        required=True,
+        metavar="FILE",
+        help="target file: a path or a shipped name such as cartpole_heavy.yaml",
+    )
+    parser.add_argument(
+        "--budget", required=True, type=int, metavar="STEPS", help="target steps to train for"
+    )
+    parser.add_argument("--strategy", choices=STRATEGIES, default="full", help="default full")
+    parser.add_argument(
+        "--lr-scale", type=float, metavar="X", help="lr strategy: learning-rate factor (0.1)"
+    )
+    parser.add_argument(
+        "--freeze",
+        type=int,
+        metavar="LAYERS",
+        help="freeze strategy: hidden actor layers to freeze, input side first (default all)",
+    )
+    parser.add_argument(
+        "--normalization",
+        choices=NORMALIZATION_MODES,
+        default="keep",
+        help="keep the source VecNormalize statistics fixed, or refit them on target data "
+        "(default keep; scratch always starts fresh)",
+    )
+    parser.add_argument(
+        "--dr-width",
+        type=float,
+        metavar="X",
+        help="narrow_dr strategy: relative half-width around the target (default 0.1)",
+    )
+    parser.add_argument("--seed", type=int, metavar="S", help="seed (default: the source's)")
+    parser.add_argument(
+        "--run-dir",
+        metavar="DIR",
+        help="run directory (default runs/<source name>-to-<target>-<strategy>-seed<S>)",
+    )
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing run dir")
+    parser.add_argument(
+        "--eval-freq",
+        type=int,
+        metavar="STEPS",
+        help="target steps between evaluations "
+        "(default budget/10; taken after the update that reaches it)",
+    )
+    parser.add_argument(
+        "--eval-episodes", type=int, metavar="N", help="episodes per evaluation (default: source)"
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from sim2real.transfer import transfer  # SB3 and torch load only when transferring
+
+    result = transfer(
+        args.source,
+        args.target,
+        args.budget,
+        args.strategy,
+        lr_scale=args.lr_scale,
+        freeze_layers=args.freeze,
+        normalization=args.normalization,
+        dr_width=args.dr_width,
+        seed=args.seed,
+        run_dir=args.run_dir,
+        overwrite=args.overwrite,
+        eval_freq=args.eval_freq,
+        eval_episodes=args.eval_episodes,
+        progress_bar=not args.no_progress,
+    )
+    meta = result.meta
+    if meta["status"] == "interrupted":
+        return 128 + signal.Signals[meta.get("interrupted_by") or "SIGINT"].value
+    return 0

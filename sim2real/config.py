@@ -1,0 +1,495 @@
+"""Experiment configs: YAML -> one validated, frozen :class:`ExperimentConfig`.
+
+Everything is checked once, at load, in this order: the files a config names (randomization
+spec, targets), the structure and types (pydantic, unknown keys rejected at every level), the
+algorithm's hyperparameters against the SB3 constructor (:mod:`sim2real.hyperparams`), and
+finally what needs the env itself (action space, randomization and targets binding to it),
+for which the env is made once. Every problem is one :class:`UserError` line naming the file
+(or the ``--set`` that caused it), the field path, the value and what is valid.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    ValidationError,
+    model_validator,
+)
+
+from sim2real.errors import UserError
+from sim2real.randomization import RandomizationSpec, SpecError, Term, parse_spec
+from sim2real.targets import (
+    Target,
+    bind_target,
+    load_target,
+    parse_yaml_value,
+    read_yaml,
+    shipped_dir,
+)
+
+AlgorithmName = Literal["PPO", "SAC", "TD3", "A2C", "TQC", "RecurrentPPO"]
+FileKind = Literal["experiment", "randomization", "target"]
+_SUBDIRS: dict[str, str] = {"experiment": "", "randomization": "randomization", "target": "targets"}
+
+
+def _integral(value: Any) -> Any:
+    """Accept ``1e6`` (a float in YAML) where a count is expected, if it is a whole number."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _registered(env_id: str) -> str:
+    from sim2real.envs import env_ids
+
+    if env_id not in env_ids():
+        raise ValueError(f"not a registered env; valid: {', '.join(env_ids())}")
+    return env_id
+
+
+def _is_spec(value: Any) -> RandomizationSpec:
+    if not isinstance(value, RandomizationSpec):
+        raise ValueError("expected a RandomizationSpec (load configs with parse_config)")
+    return value
+
+
+def _are_targets(value: Any) -> tuple[Target, ...]:
+    if not isinstance(value, tuple) or not all(isinstance(t, Target) for t in value):
+        raise ValueError("expected a tuple of Target (load configs with parse_config)")
+    return value
+
+
+Count = Annotated[int, BeforeValidator(_integral), Field(ge=0)]
+PositiveCount = Annotated[int, BeforeValidator(_integral), Field(ge=1)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class EnvConfig(_Model):
+    id: Annotated[str, AfterValidator(_registered)]
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+
+
+class AlgorithmConfig(_Model):
+    name: AlgorithmName
+    policy: str = "MlpPolicy"
+    hyperparams: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_policy(cls, data: Any) -> Any:
+        if isinstance(data, Mapping) and "policy" not in data and data.get("name"):
+            from sim2real.hyperparams import DEFAULT_POLICY
+
+            if data["name"] in DEFAULT_POLICY:
+                return {**data, "policy": DEFAULT_POLICY[data["name"]]}
+        return data
+
+
+class NormalizeConfig(_Model):
+    observations: bool = False
+    rewards: bool = False
+    clip_obs: Annotated[float, Field(gt=0)] = 10.0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        # The RL Zoo writes ``normalize: true`` for observations and rewards.
+        if isinstance(data, bool):
+            return {"observations": data, "rewards": data}
+        return data
+
+
+class EvaluationConfig(_Model):
+    freq_steps: Count = 10000  # 0 = off
+    episodes: PositiveCount = 5
+    deterministic: bool = True
+
+
+class CheckpointConfig(_Model):
+    freq_steps: Count = 10000  # 0 = off
+    save_replay_buffer: bool = False
+    keep: PositiveCount = 3
+
+
+class ExperimentConfig(_Model):
+    name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")]
+    env: EnvConfig
+    randomization: Annotated[RandomizationSpec, PlainValidator(_is_spec)] = Field(
+        default_factory=RandomizationSpec
+    )
+    targets: Annotated[tuple[Target, ...], PlainValidator(_are_targets)] = ()
+    algorithm: AlgorithmConfig
+    n_envs: PositiveCount = 1
+    vec_env: Literal["dummy", "subproc"] = "dummy"
+    normalize: NormalizeConfig = Field(default_factory=NormalizeConfig)
+    total_timesteps: PositiveCount
+    seed: Count = 0
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
+    checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
+
+
+# -- locating problems -------------------------------------------------------------------
+
+FieldPath = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class Locator:
+    """Says where a field's value came from: the config file, or a ``--set`` on top of it."""
+
+    source: str
+    overrides: tuple[tuple[tuple[str, ...], str], ...] = ()
+
+    def __call__(self, path: FieldPath) -> str:
+        keys = tuple(str(part) for part in path)
+        for override_keys, text in reversed(self.overrides):
+            common = min(len(keys), len(override_keys))
+            if keys[:common] == override_keys[:common]:
+                return f"{self.source} (--set {text})"
+        return self.source
+
+    def error(self, path: FieldPath, value: Any, problem: str) -> UserError:
+        return UserError(f"{self(path)}: field '{dotted(path)}' = {_short(value)}; {problem}")
+
+
+def dotted(path: FieldPath) -> str:
+    """``("targets", 0, "x")`` -> ``targets[0].x``."""
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# -- public API ----------------------------------------------------------------------------
+
+
+def load_config(path: str | Path, overrides: Sequence[str] = ()) -> ExperimentConfig:
+    """Read, override (``key.sub=value``, YAML-typed) and validate an experiment config."""
+    resolved = resolve_config_path(path)
+    data = read_yaml(resolved)
+    if data is None:
+        raise UserError(f"{resolved}: the config file is empty")
+    data, locator = apply_overrides(data, overrides, str(resolved))
+    return _parse(data, locator, resolved.parent)
+
+
+def parse_config(
+    data: Mapping[str, Any], source: str = "<inline>", base_dir: Path | None = None
+) -> ExperimentConfig:
+    """Validate plain data; relative file names resolve against ``base_dir``."""
+    return _parse(data, Locator(source), base_dir)
+
+
+def apply_overrides(
+    data: Any, overrides: Sequence[str], source: str
+) -> tuple[dict[str, Any], Locator]:
+    """Set ``key.sub=value`` items on a copy of ``data``; the Locator remembers which were set."""
+    if not isinstance(data, Mapping):
+        raise UserError(f"{source}: a config must be a mapping of fields, got {_short(data)}")
+    result = copy.deepcopy(dict(data))
+    applied: list[tuple[tuple[str, ...], str]] = []
+    for text in overrides:
+        key, sep, raw = text.partition("=")
+        keys = tuple(key.strip().split("."))
+        if not sep or not all(keys):
+            raise UserError(f"--set {text}: expected key.sub=value, e.g. --set n_envs=4")
+        try:
+            value = parse_yaml_value(raw)
+        except Exception as error:  # yaml raises several classes; all mean "not a value"
+            raise UserError(f"--set {text}: the value is not valid YAML ({error})") from None
+        node = result
+        for depth, part in enumerate(keys[:-1]):
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                where = dotted(keys[: depth + 1])
+                raise UserError(
+                    f"{source} (--set {text}): field '{where}' = {_short(child)} is not a "
+                    f"mapping; set '{where}' as a whole instead"
+                )
+            node = child
+        node[keys[-1]] = value
+        applied.append((keys, text))
+    return result, Locator(source, tuple(applied))
+
+
+def resolve_config_path(
+    name_or_path: str | Path, base_dir: Path | None = None, *, kind: FileKind = "experiment"
+) -> Path:
+    """Find a config file: as given, next to ``base_dir``, or among the shipped ones."""
+    found = _find(Path(name_or_path), base_dir, kind)
+    if found is None:
+        raise UserError(_not_found(name_or_path, kind))
+    return found
+
+
+def sb3_kwargs(algorithm_cfg: AlgorithmConfig) -> dict[str, Any]:
+    """SB3 constructor kwargs (schedules -> callables, names -> torch classes)."""
+    from sim2real.hyperparams import sb3_kwargs as convert
+
+    return convert(algorithm_cfg)
+
+
+def config_to_dict(cfg: ExperimentConfig) -> dict[str, Any]:
+    """Plain data (randomization inlined, targets as absolute paths); reloads to an equal config."""
+    return {
+        "name": cfg.name,
+        "env": {"id": cfg.env.id, "kwargs": _plain(cfg.env.kwargs)},
+        "randomization": spec_to_dict(cfg.randomization),
+        "targets": [str(target.path) for target in cfg.targets],
+        "algorithm": {
+            "name": cfg.algorithm.name,
+            "policy": cfg.algorithm.policy,
+            "hyperparams": _plain(cfg.algorithm.hyperparams),
+        },
+        "n_envs": cfg.n_envs,
+        "vec_env": cfg.vec_env,
+        "normalize": cfg.normalize.model_dump(),
+        "total_timesteps": cfg.total_timesteps,
+        "seed": cfg.seed,
+        "device": cfg.device,
+        "evaluation": cfg.evaluation.model_dump(),
+        "checkpoint": cfg.checkpoint.model_dump(),
+    }
+
+
+def spec_to_dict(spec: RandomizationSpec) -> dict[str, Any]:
+    """A spec as the YAML mapping it parses from; ``source`` keeps where it came from."""
+    return {"source": spec.source, "terms": [_term_to_dict(term) for term in spec.terms]}
+
+
+# -- parsing -------------------------------------------------------------------------------
+
+
+def _parse(data: Any, locator: Locator, base_dir: Path | None) -> ExperimentConfig:
+    if not isinstance(data, Mapping):
+        raise UserError(f"{locator.source}: a config must be a mapping of fields")
+    raw = dict(data)
+    if "randomization" in raw:
+        raw["randomization"] = _randomization(raw["randomization"], locator, base_dir)
+    if "targets" in raw:
+        raw["targets"] = _targets(raw["targets"], locator, base_dir)
+    try:
+        cfg = ExperimentConfig.model_validate(raw)
+    except ValidationError as error:
+        raise _one_line(error, locator) from None
+    cfg = _check_algorithm(cfg, locator)
+    _check_targets(cfg, locator)
+    _check_env(cfg, locator)
+    return cfg
+
+
+def _randomization(value: Any, locator: Locator, base_dir: Path | None) -> RandomizationSpec:
+    path: FieldPath = ("randomization",)
+    if isinstance(value, RandomizationSpec):
+        return value
+    if isinstance(value, str):
+        file = _find(Path(value), base_dir, "randomization")
+        if file is None:
+            raise locator.error(path, value, _not_found(value, "randomization"))
+        try:
+            return parse_spec(read_yaml(file), source=str(file))
+        except UserError as error:
+            raise locator.error(path, value, str(error)) from None
+    label = f"{locator(path)}: randomization"
+    if isinstance(value, Mapping) and "source" in value:
+        if not isinstance(value["source"], str):
+            raise locator.error((*path, "source"), value["source"], "must be a string label")
+        label = value["source"]
+        value = {key: item for key, item in value.items() if key != "source"}
+    return parse_spec(value, source=label)
+
+
+def _targets(value: Any, locator: Locator, base_dir: Path | None) -> tuple[Target, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise locator.error(("targets",), value, "must be a list of target file paths")
+    targets = []
+    for index, item in enumerate(value):
+        path: FieldPath = ("targets", index)
+        if isinstance(item, Target):
+            targets.append(item)
+            continue
+        if not isinstance(item, str):
+            raise locator.error(path, item, "must be a target file path")
+        file = _find(Path(item), base_dir, "target")
+        if file is None:
+            raise locator.error(path, item, _not_found(item, "target"))
+        try:
+            targets.append(load_target(file))
+        except UserError as error:
+            raise locator.error(path, item, str(error)) from None
+    return tuple(targets)
+
+
+def _one_line(error: ValidationError, locator: Locator) -> UserError:
+    first = error.errors()[0]
+    path: FieldPath = tuple(first["loc"])
+    if first["type"] == "extra_forbidden":
+        valid = ", ".join(_fields_at(path[:-1]))
+        return locator.error(path, first["input"], f"not a known field; valid: {valid}")
+    if first["type"] == "missing":
+        return UserError(f"{locator(path)}: field '{dotted(path)}' is required")
+    message = first["msg"].removeprefix("Value error, ")
+    return locator.error(path, first["input"], message)
+
+
+def _fields_at(path: FieldPath) -> list[str]:
+    """Field names of the model at ``path`` inside ExperimentConfig (for 'valid: ...')."""
+    model: Any = ExperimentConfig
+    for part in path:
+        model = model.model_fields[part].annotation
+    return list(model.model_fields)
+
+
+# -- semantic checks (after the structure is known to be right) ----------------------------
+
+
+def _check_algorithm(cfg: ExperimentConfig, locator: Locator) -> ExperimentConfig:
+    from sim2real import hyperparams as hp
+
+    algorithm = cfg.algorithm
+    try:
+        validated = hp.validate_algorithm(
+            algorithm.name, algorithm.policy, algorithm.hyperparams, cfg.n_envs
+        )
+    except hp.HyperparameterError as error:
+        raise locator.error(("algorithm", *error.path), error.value, error.problem) from None
+    if cfg.checkpoint.save_replay_buffer and algorithm.name in hp.ON_POLICY:
+        raise locator.error(
+            ("checkpoint", "save_replay_buffer"),
+            True,
+            f"{algorithm.name} has no replay buffer; only SAC, TD3 and TQC do",
+        )
+    updated = algorithm.model_copy(update={"hyperparams": validated})
+    return cfg.model_copy(update={"algorithm": updated})
+
+
+def _check_targets(cfg: ExperimentConfig, locator: Locator) -> None:
+    seen: dict[str, int] = {}
+    for index, target in enumerate(cfg.targets):
+        path: FieldPath = ("targets", index)
+        if target.env_id != cfg.env.id:
+            raise locator.error(
+                path,
+                str(target.path),
+                f"the target is for {target.env_id!r} but env.id is {cfg.env.id!r}",
+            )
+        if target.name in seen:
+            raise locator.error(
+                path,
+                str(target.path),
+                f"target name {target.name!r} is already used by targets[{seen[target.name]}]",
+            )
+        seen[target.name] = index
+
+
+def _check_env(cfg: ExperimentConfig, locator: Locator) -> None:
+    import gymnasium as gym
+
+    from sim2real.hyperparams import check_action_space
+
+    try:
+        env = gym.make(cfg.env.id, randomization=cfg.randomization, **cfg.env.kwargs)
+    except SpecError as error:
+        source = cfg.randomization.source
+        if source.startswith(locator.source):  # inline: the message already names the config
+            raise UserError(str(error)) from None
+        raise locator.error(("randomization",), source, str(error)) from None
+    except (TypeError, ValueError) as error:
+        # gymnasium appends the kwargs (with the whole spec) to the constructor's message.
+        message = str(error).split(" was raised from the environment creator")[0]
+        raise locator.error(("env", "kwargs"), cfg.env.kwargs, message) from None
+    try:
+        try:
+            check_action_space(cfg.algorithm.name, cfg.algorithm.hyperparams, env.action_space)
+        except ValueError as error:
+            raise locator.error(("algorithm", "name"), cfg.algorithm.name, str(error)) from None
+        for index, target in enumerate(cfg.targets):
+            try:
+                bind_target(env, target)
+            except UserError as error:
+                raise locator.error(("targets", index), str(target.path), str(error)) from None
+    finally:
+        env.close()
+
+
+# -- files ---------------------------------------------------------------------------------
+
+
+def _candidates(path: Path, base_dir: Path | None, kind: FileKind) -> list[Path]:
+    if path.is_absolute():
+        places = [path]
+    else:
+        shipped = shipped_dir()
+        places = [base_dir / path] if base_dir is not None else []
+        places += [path, shipped / _SUBDIRS[kind] / path, shipped / path]
+    with_suffix = [p.with_name(p.name + ".yaml") for p in places if not p.suffix]
+    return places + with_suffix
+
+
+def _find(path: Path, base_dir: Path | None, kind: FileKind) -> Path | None:
+    return next((p for p in _candidates(path, base_dir, kind) if p.is_file()), None)
+
+
+def _not_found(name: str | Path, kind: FileKind) -> str:
+    folder = shipped_dir() / _SUBDIRS[kind]
+    shipped = sorted(p.name for p in folder.glob("*.yaml"))
+    return (
+        f"no {kind} file {str(name)!r} next to the config, in the current directory or "
+        f"shipped; shipped {kind} files: {', '.join(shipped) or 'none'}"
+    )
+
+
+# -- plain data ------------------------------------------------------------------------------
+
+
+def _plain(value: Any) -> Any:
+    """Tuples -> lists, mappings -> dicts, recursively (what yaml.safe_dump writes cleanly)."""
+    if isinstance(value, Mapping):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    return value
+
+
+def _term_to_dict(term: Term) -> dict[str, Any]:
+    data: dict[str, Any] = {"parameter": term.parameter}
+    if term.selector:
+        data["selector"] = list(term.selector)
+    dist = term.distribution
+    if dist.kind == "uniform" and dist.is_constant:
+        data["value"] = dist.low
+    elif dist.kind == "normal":
+        data.update(distribution="normal", mean=dist.mean, std=dist.std)
+        if math.isfinite(dist.low) or math.isfinite(dist.high):
+            data["range"] = [dist.low, dist.high]
+    else:
+        data.update(distribution=dist.kind, range=[dist.low, dist.high])
+    data.update(operation=term.operation, when=term.when)
+    if term.interval_s is not None:
+        data["interval_s"] = term.interval_s
+    if term.shared:
+        data["shared"] = True
+    return data

@@ -1,0 +1,194 @@
+"""The main job on the embedded default (CartPole): does domain randomization close the gap?
+
+1. Train PPO without and with DR (the shipped ``cartpole_nominal.yaml`` / ``cartpole_dr.yaml``),
+   one process each, in parallel.
+2. Evaluate both on nominal dynamics and on every shipped CartPole target; print the gap table
+   and write a report.
+3. Take the target where the no-DR policy loses most, fine-tune that policy there and train from
+   scratch on the same budget (several seeds each, in parallel); print Taylor & Stone metrics
+   and write a report.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import multiprocessing
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sim2real.evaluation.evaluate import Evaluation, EvaluationSettings, evaluate_runs
+from sim2real.evaluation.evaluate_report import evaluation_table, write_evaluation_report
+from sim2real.table import render_table
+
+NOMINAL_CONFIG = "cartpole_nominal.yaml"
+DR_CONFIG = "cartpole_dr.yaml"
+
+
+@dataclass(frozen=True)
+class DemoPlan:
+    out_dir: Path = Path("demo")
+    train_overrides: tuple[str, ...] = ()  # `--set` style overrides for both trainings
+    transfer_budget: int = 20_000
+    transfer_seeds: tuple[int, ...] = (0, 1)
+    transfer_eval_freq: int = 2_000
+    eval_episodes: int = 10
+    workers: int = 2
+    log: Callable[[str], None] = field(default=print)
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    runs: dict[str, Path]
+    evaluation: Evaluation
+    hardest_target: str
+    transfer_runs: list[Path]
+    scratch_runs: list[Path]
+    reports: dict[str, Path]
+
+
+def run_demo(plan: DemoPlan) -> DemoResult:
+    runs_dir = plan.out_dir / "runs"
+    log = plan.log
+    _check_configs(plan.train_overrides)
+    log(f"[1/3] training PPO on sim2real/CartPole-v0 without and with DR -> {runs_dir}/")
+    trained = _parallel(
+        _train_job,
+        [
+            (NOMINAL_CONFIG, runs_dir, plan.train_overrides),
+            (DR_CONFIG, runs_dir, plan.train_overrides),
+        ],
+        plan.workers,
+    )
+    runs = {"no DR": trained[0], "DR": trained[1]}
+
+    log("[2/3] evaluating both on nominal dynamics and every CartPole target")
+    settings = EvaluationSettings(episodes=plan.eval_episodes, workers=plan.workers)
+    evaluation = evaluate_runs([str(runs["no DR"]), str(runs["DR"])], settings=settings)
+    evaluate_dir = plan.out_dir / "reports" / "evaluate"
+    write_evaluation_report(evaluation, evaluate_dir)
+    table = evaluation_table(evaluation)
+    log(render_table(table.headers, table.rows))
+
+    nominal_method = _method_of(evaluation, runs["no DR"])
+    hardest = hardest_target(evaluation, nominal_method)
+    log(
+        f"[3/3] fine-tuning the no-DR policy to '{hardest}' (its largest gap) vs training from "
+        f"scratch there: {plan.transfer_budget} target steps, seeds {list(plan.transfer_seeds)}"
+    )
+    target_file = evaluation.conditions[hardest]["path"]
+    jobs = [
+        (
+            runs["no DR"],
+            target_file,
+            plan.transfer_budget,
+            strategy,
+            seed,
+            plan.transfer_eval_freq,
+            plan.out_dir / "transfer",
+        )
+        for strategy in ("full", "scratch")
+        for seed in plan.transfer_seeds
+    ]
+    transferred = _parallel(_transfer_job, jobs, plan.workers)
+    n = len(plan.transfer_seeds)
+    transfer_runs, scratch_runs = transferred[:n], transferred[n:]
+    compare_dir = plan.out_dir / "reports" / "transfer"
+    _compare(transfer_runs, scratch_runs, compare_dir, log)
+
+    log(f"reports: {evaluate_dir}/report.md, {compare_dir}/report.md")
+    log(f"TensorBoard: tensorboard --logdir {plan.out_dir}")
+    return DemoResult(
+        runs,
+        evaluation,
+        hardest,
+        transfer_runs,
+        scratch_runs,
+        {"evaluate": evaluate_dir, "transfer": compare_dir},
+    )
+
+
+def _check_configs(overrides: tuple[str, ...]) -> None:
+    """Fail on a bad override here, with one line, before any process starts."""
+    from sim2real.config import load_config, resolve_config_path
+
+    for name in (NOMINAL_CONFIG, DR_CONFIG):
+        load_config(resolve_config_path(name), overrides)
+
+
+def hardest_target(evaluation: Evaluation, method: str) -> str:
+    """The target on which ``method`` loses the most return relative to nominal dynamics."""
+    results = evaluation.results[method]
+    return max(evaluation.targets, key=lambda name: results[name].gap.value)
+
+
+def _method_of(evaluation: Evaluation, run: Path) -> str:
+    for method, paths in evaluation.methods.items():
+        if any(Path(p).resolve() == run.resolve() for p in paths):
+            return method
+    raise KeyError(f"{run} is not among the evaluated runs")
+
+
+def _compare(
+    transfer_runs: Sequence[Path],
+    scratch_runs: Sequence[Path],
+    out_dir: Path,
+    log: Callable[[str], None],
+) -> None:
+    from sim2real.transfer.compare import compare_runs
+    from sim2real.transfer.compare_report import metrics_table, write_comparison_report
+
+    comparison = compare_runs([str(p) for p in transfer_runs], [str(p) for p in scratch_runs])
+    write_comparison_report(comparison, out_dir)
+    table = metrics_table(comparison)
+    # The last column holds long definitions: report.md has them, the terminal does not need them.
+    log(render_table(table.headers[:-1], [row[:-1] for row in table.rows]))
+
+
+def _parallel(
+    job: Callable[..., Path], args: Sequence[tuple[Any, ...]], workers: int
+) -> list[Path]:
+    """Run jobs in fresh processes (spawn: PyBullet and torch do not survive fork well)."""
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(max(1, workers), mp_context=context) as pool:
+        return list(pool.map(job, *zip(*args, strict=True)))
+
+
+def _train_job(config_name: str, runs_dir: Path, overrides: tuple[str, ...]) -> Path:
+    from sim2real.config import load_config, resolve_config_path
+    from sim2real.training import train
+
+    config = load_config(resolve_config_path(config_name), overrides)
+    run_dir = runs_dir / f"{config.name}-seed{config.seed}"
+    run = train(config, run_dir, overwrite=True, progress_bar=False, verbose=False)
+    print(f"  trained {config.name}: {run.path}", flush=True)
+    return run.path
+
+
+def _transfer_job(
+    source: Path,
+    target: str,
+    budget: int,
+    strategy: str,
+    seed: int,
+    eval_freq: int,
+    out_dir: Path,
+) -> Path:
+    from sim2real.transfer import transfer
+
+    run_dir = out_dir / f"{strategy}-seed{seed}"
+    run = transfer(
+        source,
+        target,
+        budget,
+        strategy,
+        seed=seed,
+        run_dir=run_dir,
+        overwrite=True,
+        eval_freq=eval_freq,
+        progress_bar=False,
+        verbose=False,
+    )
+    print(f"  {strategy} seed {seed}: {run.path}", flush=True)
+    return run.path

@@ -1,0 +1,214 @@
+"""Targets: fixed shifted dynamics standing in for the real robot, read from YAML.
+
+A target file::
+
+    name: heavy
+    env_id: sim2real/CartPole-v0
+    description: pole 3x heavier
+    terms:                      # randomization terms with fixed values, relative to nominal
+      - {parameter: link_mass, selector: pole, operation: scale, value: 3.0}
+
+Every term must be fixed (``value:``): a target is one world, not a distribution. Values are
+always computed from the env's nominal model, so applying a target twice gives the same world.
+This module also owns reading YAML (configs use the same loader) and the shipped configs dir.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import re
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import yaml
+
+from sim2real.errors import UserError
+from sim2real.randomization import (
+    BoundSpec,
+    RandomizationSpec,
+    SpecError,
+    bind,
+    parse_spec,
+    sample,
+    to_named,
+)
+from sim2real.randomization.dynamics import NamedDynamics
+
+TARGET_KEYS = ("name", "env_id", "description", "terms")
+# Condition names the evaluation uses next to target names (learning curves, summaries).
+RESERVED_NAMES = ("nominal", "dr")
+_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that also reads ``1e-3`` as a float (YAML 1.1 wants ``1.0e-3``)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    env_id: str
+    description: str
+    spec: RandomizationSpec
+    path: Path  # absolute
+
+
+def read_yaml(path: Path) -> Any:
+    """Parse a YAML file (safe loader; ``1e-3`` is a float); UserError if unreadable."""
+    try:
+        text = Path(path).read_text()
+    except OSError as error:
+        raise UserError(f"{path}: cannot read the file ({error.strerror})") from None
+    try:
+        return yaml.load(text, Loader=_Loader)  # noqa: S506  (a SafeLoader subclass)
+    except yaml.YAMLError as error:
+        raise UserError(f"{path}: not valid YAML ({_one_line(error)})") from None
+
+
+def parse_yaml_value(text: str) -> Any:
+    """A scalar or flow value written on a command line, typed the way YAML types it."""
+    return yaml.load(text, Loader=_Loader)  # noqa: S506
+
+
+def shipped_dir() -> Path:
+    """The directory of the configs shipped with the package (``configs/`` in the repo)."""
+    return Path(str(importlib.resources.files("sim2real.configs")))
+
+
+def env_prefix(env_id: str) -> str:
+    """``sim2real/CartPole-v0`` -> ``cartpole``: the file-name prefix of an env's targets."""
+    return env_id.split("/")[-1].split("-v")[0].lower()
+
+
+def load_target(path: str | Path) -> Target:
+    """Read and check a target file (structure only; binding needs the env)."""
+    path = Path(path).resolve()
+    if not path.is_file():
+        raise UserError(f"{path}: target file does not exist")
+    data = read_yaml(path)
+    if not isinstance(data, Mapping):
+        raise UserError(f"{path}: a target must be a mapping with keys {', '.join(TARGET_KEYS)}")
+    unknown = sorted(set(data) - set(TARGET_KEYS))
+    if unknown:
+        raise UserError(
+            f"{path}: field {unknown[0]!r} = {data[unknown[0]]!r} is not a known field; "
+            f"valid: {', '.join(TARGET_KEYS)}"
+        )
+    for key in ("name", "env_id", "terms"):
+        if key not in data:
+            raise UserError(f"{path}: field {key!r} is required")
+    return Target(
+        name=_check_name(path, data["name"]),
+        env_id=_check_env_id(path, data["env_id"]),
+        description=_check_description(path, data.get("description", "")),
+        spec=_check_terms(path, data["terms"]),
+        path=path,
+    )
+
+
+def bind_target(env: gym.Env, target: Target) -> BoundSpec:
+    """Bind a target's terms to an env; exact values only (no latency rounding)."""
+    unwrapped = env.unwrapped
+    env_id = getattr(unwrapped.spec, "id", None)
+    if env_id is not None and env_id != target.env_id:
+        raise UserError(
+            f"{target.path}: field 'env_id' = {target.env_id!r} does not match the env {env_id!r}"
+        )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        bound = bind(target.spec, unwrapped.layout, unwrapped.nominal, unwrapped.control_dt)
+    if caught:
+        # A rounded latency would silently make the target a different world than it says.
+        raise SpecError(f"{caught[0].message}; a target must state the exact value")
+    return bound
+
+
+def target_dynamics(env: gym.Env, target: Target) -> NamedDynamics:
+    """The target's full named dynamics for this env, computed from its nominal model."""
+    unwrapped = env.unwrapped
+    bound = bind_target(env, target)
+    # Every term is fixed, so sampling never draws from the generator.
+    values = sample(bound.terms, unwrapped.nominal, np.random.default_rng(0))
+    return to_named(values, unwrapped.layout)
+
+
+def apply_target(env: gym.Env, target: Target) -> None:
+    """Fix the env's dynamics to the target's (make the env without randomization to keep them)."""
+    env.unwrapped.set_dynamics(target_dynamics(env, target))
+
+
+def shipped_targets(env_id: str) -> tuple[Target, ...]:
+    """Targets shipped for an env: ``configs/targets/<prefix>_*.yaml``, sorted by file name."""
+    paths = sorted((shipped_dir() / "targets").glob(f"{env_prefix(env_id)}_*.yaml"))
+    targets = tuple(load_target(path) for path in paths)
+    for target in targets:
+        if target.env_id != env_id:
+            raise UserError(
+                f"{target.path}: field 'env_id' = {target.env_id!r}; files named "
+                f"{env_prefix(env_id)}_*.yaml must target {env_id!r}"
+            )
+    return targets
+
+
+# -- checks --------------------------------------------------------------------------
+
+
+def _check_name(path: Path, name: Any) -> str:
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise UserError(
+            f"{path}: field 'name' = {name!r}; must be letters, digits, '_', '-' or '.'"
+        )
+    if name in RESERVED_NAMES:
+        raise UserError(
+            f"{path}: field 'name' = {name!r} is reserved; use a name other than "
+            f"{', '.join(RESERVED_NAMES)}"
+        )
+    return name
+
+
+def _check_env_id(path: Path, env_id: Any) -> str:
+    from sim2real.envs import env_ids
+
+    if env_id not in env_ids():
+        raise UserError(f"{path}: field 'env_id' = {env_id!r}; valid: {', '.join(env_ids())}")
+    return env_id
+
+
+def _check_description(path: Path, description: Any) -> str:
+    if not isinstance(description, str):
+        raise UserError(f"{path}: field 'description' = {description!r}; must be a string")
+    return description
+
+
+def _check_terms(path: Path, terms: Any) -> RandomizationSpec:
+    if not isinstance(terms, list) or not terms:
+        raise UserError(f"{path}: field 'terms' = {terms!r}; must be a non-empty list of terms")
+    spec = parse_spec(terms, source=str(path))
+    for index, term in enumerate(spec.terms):
+        if not term.distribution.is_constant:
+            raise UserError(
+                f"{path}: field 'terms[{index}]' ({term.parameter}) is not fixed; "
+                f"a target term needs 'value: <number>', not a range or distribution"
+            )
+        if term.when == "interval":
+            raise UserError(
+                f"{path}: field 'terms[{index}].when' = 'interval'; a target is fixed: "
+                f"use reset (the default) or startup"
+            )
+    return spec
+
+
+def _one_line(error: Exception) -> str:
+    return " ".join(str(error).split())

@@ -1,0 +1,420 @@
+"""Training from a config: vectorized envs + SB3 model + callbacks -> a run directory.
+
+``train(config)`` builds everything that can fail on bad input (evaluation envs, training
+envs, the model) before it creates the run directory, so a bad config leaves nothing behind.
+It then trains with a progress bar, evaluates on nominal dynamics, under DR and on every
+target (periodically and at the end), checkpoints atomically, and writes the summary.
+
+SIGINT / SIGTERM during training stop it at the next step; a final checkpoint, the model and
+its normalization are saved and ``run.json`` says ``"status": "interrupted"`` (with
+``"interrupted_by"``); ``train(..., resume=True)`` continues from the latest checkpoint.
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import torch
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.callbacks import BaseCallback, CallbackList
+from stable_baselines3.common.monitor import Monitor
+from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv, VecNormalize
+
+from sim2real.callbacks import (
+    CheckpointCallback,
+    DynamicsLogCallback,
+    EpisodeRecorder,
+    EvaluationCallback,
+    ProgressCallback,
+    SignalStop,
+    StopOnSignalCallback,
+    evaluation_conditions,
+    make_condition_env,
+    remove_staging,
+    summarize,
+    summary_table,
+    tensorboard_logger,
+    truncate_evaluations,
+)
+from sim2real.config import ExperimentConfig, config_to_dict, load_config, sb3_kwargs
+from sim2real.errors import UserError
+from sim2real.hyperparams import ON_POLICY, algorithm_class
+from sim2real.policies.normalization import load_normalization, save_normalization
+from sim2real.runs import (
+    NORMALIZATION_FILE,
+    REPLAY_BUFFER_FILE,
+    Run,
+    check_run_dir_free,
+    create_run,
+    default_run_dir,
+    empty_evaluations,
+    now_iso,
+    write_json_atomic,
+)
+
+# Evaluation episodes are seeded away from the training envs' seeds (seed .. seed + n_envs).
+EVAL_SEED_OFFSET = 1_000_000
+SCHEDULE_KEYS = ("learning_rate", "clip_range", "clip_range_vf")
+MLP_POLICIES = ("MlpPolicy", "MlpLstmPolicy")
+
+
+def select_device(algorithm: str, policy: str, requested: str, source: str) -> tuple[str, str]:
+    """``(device, reason)``. ``auto``: GPU for off-policy and image policies, else CPU."""
+    has_cuda = torch.cuda.is_available()
+    if requested == "cuda":
+        if not has_cuda:
+            raise UserError(
+                f"{source}: field 'device' = 'cuda'; no CUDA GPU is visible to torch "
+                f"{torch.__version__}; use 'auto' or 'cpu'"
+            )
+        return "cuda", "requested by the config"
+    if requested == "cpu":
+        return "cpu", "requested by the config"
+    if algorithm in ON_POLICY and policy in MLP_POLICIES:
+        unused = "; the GPU stays unused" if has_cuda else ""
+        return "cpu", (
+            f"device auto: {algorithm} with {policy} runs faster on CPU, as SB3's maintainers "
+            f"advise for on-policy MLP policies{unused}"
+        )
+    if has_cuda:
+        kind = "off-policy gradient updates" if algorithm not in ON_POLICY else "image policies"
+        return "cuda", f"device auto: a CUDA GPU is available and {kind} benefit from it"
+    return "cpu", "device auto: no CUDA GPU is available"
+
+
+@dataclass(frozen=True)
+class EnvFactory:
+    """Builds one training env (picklable, so SubprocVecEnv workers can call it)."""
+
+    env_id: str
+    randomization: Any
+    kwargs: Mapping[str, Any]
+    ignore_sigint: bool = False
+
+    def __call__(self) -> gym.Env:
+        if self.ignore_sigint:
+            # Ctrl-C reaches the whole process group; the parent stops training gracefully
+            # and closes the workers, which must not die first.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+        env = gym.make(self.env_id, randomization=self.randomization, **dict(self.kwargs))
+        return Monitor(EpisodeRecorder(env))
+
+
+def make_training_env(config: ExperimentConfig) -> VecEnv:
+    """``n_envs`` randomized envs (dummy or subproc), ``VecNormalize``d when configured."""
+    subproc = config.vec_env == "subproc"
+    factory = EnvFactory(config.env.id, config.randomization, config.env.kwargs, subproc)
+    factories = [factory] * config.n_envs
+    venv: VecEnv = SubprocVecEnv(factories) if subproc else DummyVecEnv(factories)
+    normalize = config.normalize
+    if normalize.observations or normalize.rewards:
+        venv = VecNormalize(
+            venv,
+            norm_obs=normalize.observations,
+            norm_reward=normalize.rewards,
+            clip_obs=normalize.clip_obs,
+            gamma=float(config.algorithm.hyperparams.get("gamma", 0.99)),
+        )
+    return venv
+
+
+def build_model(config: ExperimentConfig, venv: VecEnv, device: str, source: str) -> BaseAlgorithm:
+    cls = algorithm_class(config.algorithm.name)
+    try:
+        return cls(
+            config.algorithm.policy,
+            venv,
+            seed=config.seed,
+            device=device,
+            verbose=0,
+            **sb3_kwargs(config.algorithm),
+        )
+    except (ValueError, AssertionError) as error:
+        problem = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+        raise UserError(
+            f"{source}: field 'algorithm' = {config.algorithm.name!r}; "
+            f"stable-baselines3 rejected the hyperparameters: {problem}"
+        ) from None
+
+
+def load_checkpoint_model(
+    config: ExperimentConfig, checkpoint: Path, venv: VecEnv, device: str
+) -> BaseAlgorithm:
+    """The model of a checkpoint, on ``venv``, with schedules rebuilt from the config.
+
+    Rebuilding the schedules (rather than unpickling the saved closures) keeps the learning
+    rate following the config; SB3 computes its progress from the original total timesteps.
+    """
+    normalization_file = checkpoint / NORMALIZATION_FILE
+    if isinstance(venv, VecNormalize) and normalization_file.is_file():
+        load_normalization(normalization_file).restore_into(venv)
+    kwargs = sb3_kwargs(config.algorithm)
+    custom = {key: kwargs[key] for key in SCHEDULE_KEYS if key in kwargs}
+    cls = algorithm_class(config.algorithm.name)
+    model = cls.load(checkpoint / "model.zip", env=venv, device=device, custom_objects=custom)
+    replay_buffer = checkpoint / REPLAY_BUFFER_FILE
+    if replay_buffer.is_file():
+        model.load_replay_buffer(replay_buffer)
+    # Fresh env seeds for the rest of the run (a resumed run must not replay its first episodes).
+    model.set_random_seed(config.seed + int(model.num_timesteps))
+    return model
+
+
+def _as_config(config: ExperimentConfig | str | Path) -> tuple[ExperimentConfig, str | None]:
+    if isinstance(config, ExperimentConfig):
+        return config, None
+    return load_config(config), str(config)
+
+
+@dataclass
+class _Session:
+    """What one call of :func:`train` works with."""
+
+    config: ExperimentConfig
+    run: Run | None
+    source: str
+    checkpoint: Path | None  # resuming from it
+
+
+def _prepare(
+    config: ExperimentConfig | str | Path | None,
+    run_dir: str | Path | None,
+    overwrite: bool,
+    resume: bool,
+    source: str | None,
+) -> tuple[_Session, Path]:
+    if not resume:
+        if config is None:
+            raise UserError("train: give a config (or resume=True with the run directory)")
+        cfg, path_source = _as_config(config)
+        path = Path(run_dir) if run_dir is not None else default_run_dir(cfg.name, cfg.seed)
+        check_run_dir_free(path, overwrite)
+        return _Session(cfg, None, source or path_source or f"config {cfg.name!r}", None), path
+    if run_dir is None:
+        raise UserError("--resume: give the run directory to continue")
+    run = Run.open(run_dir)
+    cfg = run.config
+    if config is not None and config_to_dict(_as_config(config)[0]) != config_to_dict(cfg):
+        raise UserError(
+            f"{run.config_path}: differs from the config given; a resumed run continues with "
+            "its own config (omit the config to resume)"
+        )
+    meta = run.meta
+    if meta.get("status") == "finished":
+        raise UserError(
+            f"{run.path}: field 'status' = 'finished' ({meta.get('timesteps')} timesteps); "
+            "nothing to resume, train a new run instead"
+        )
+    checkpoint = run.latest_checkpoint()
+    if checkpoint is None:
+        raise UserError(
+            f"{run.path}: no checkpoint to resume from (checkpoint.freq_steps = "
+            f"{cfg.checkpoint.freq_steps}); train it again with --overwrite"
+        )
+    return _Session(cfg, run, str(run.config_path), checkpoint), run.path
+
+
+def train(
+    config: ExperimentConfig | str | Path | None = None,
+    run_dir: str | Path | None = None,
+    overwrite: bool = False,
+    resume: bool = False,
+    *,
+    progress_bar: bool = True,
+    verbose: bool = True,
+    source: str | None = None,
+) -> Run:
+    """Train ``config`` (an ExperimentConfig or a YAML path) into ``run_dir``; returns the Run.
+
+    ``run_dir`` defaults to ``runs/<config name>-seed<seed>``; an existing run directory is
+    replaced only with ``overwrite``. ``resume=True`` continues the run at ``run_dir`` from its
+    latest checkpoint (``config`` may be omitted; if given it must equal the run's).
+    ``source`` names the config file in error messages.
+    """
+    session, path = _prepare(config, run_dir, overwrite, resume, source)
+    cfg = session.config
+    say: Callable[[str], None] = print if verbose else _quiet
+    device, reason = select_device(
+        cfg.algorithm.name, cfg.algorithm.policy, cfg.device, session.source
+    )
+    conditions = evaluation_conditions(cfg)
+    eval_envs: dict[str, VecEnv] = {}
+    venv: VecEnv | None = None
+    try:  # everything that can reject the config, before the run directory exists
+        for condition in conditions:
+            eval_envs[condition.name] = make_condition_env(
+                cfg.env.id,
+                cfg.env.kwargs,
+                condition,
+                cfg.evaluation.episodes,
+                cfg.normalize.observations,
+                cfg.normalize.clip_obs,
+            )
+        venv = make_training_env(cfg)
+        if session.checkpoint is not None:
+            model = load_checkpoint_model(cfg, session.checkpoint, venv, device)
+            run = session.run
+            remove_staging(run)
+        else:
+            model = build_model(cfg, venv, device, session.source)
+            run = create_run(path, cfg, overwrite=overwrite, device=device)
+    except BaseException:
+        _close(venv, eval_envs)
+        raise
+    threads = torch.get_num_threads()
+    if device == "cpu":
+        # Small MLPs run fastest single-threaded; more threads only contend with the envs.
+        torch.set_num_threads(1)
+    try:
+        return _learn(
+            cfg, run, model, eval_envs, session.checkpoint, device, reason, say, progress_bar
+        )
+    finally:
+        torch.set_num_threads(threads)
+        _close(venv, eval_envs)
+
+
+def _learn(
+    cfg: ExperimentConfig,
+    run: Run,
+    model: BaseAlgorithm,
+    eval_envs: dict[str, VecEnv],
+    checkpoint: Path | None,
+    device: str,
+    reason: str,
+    say: Callable[[str], None],
+    progress_bar: bool,
+) -> Run:
+    start = int(model.num_timesteps)
+    if checkpoint is not None:
+        say(
+            f"resuming {run.path} from {checkpoint.name} ({start:,} of "
+            f"{cfg.total_timesteps:,} timesteps)"
+        )
+        if cfg.algorithm.name not in ON_POLICY and not cfg.checkpoint.save_replay_buffer:
+            say("note: checkpoint.save_replay_buffer is false, so the replay buffer restarts empty")
+    else:
+        say(
+            f"training {cfg.algorithm.name} on {cfg.env.id} for {cfg.total_timesteps:,} "
+            f"timesteps -> {run.path}"
+        )
+    threads = f", {torch.get_num_threads()} torch thread" if device == "cpu" else ""
+    say(f"device: {device}{threads} ({reason})")
+    say(f"TensorBoard: tensorboard --logdir {run.tb_dir}")
+    history = truncate_evaluations(run.evaluations(), start) if checkpoint else empty_evaluations()
+    progress = ProgressCallback(cfg.total_timesteps) if progress_bar else None
+    report = progress.print if progress is not None else say
+    evaluation = EvaluationCallback(
+        eval_envs,
+        episodes=cfg.evaluation.episodes,
+        deterministic=cfg.evaluation.deterministic,
+        seed=cfg.seed + EVAL_SEED_OFFSET,
+        evaluations_path=run.evaluations_path,
+        freq_steps=cfg.evaluation.freq_steps,
+        history=history,
+        report=report,
+    )
+    checkpoints = CheckpointCallback(
+        run, cfg.checkpoint.freq_steps, cfg.checkpoint.keep, cfg.checkpoint.save_replay_buffer
+    )
+    stop = SignalStop()
+    callbacks: list[BaseCallback] = [
+        DynamicsLogCallback(),
+        evaluation,
+        checkpoints,
+        StopOnSignalCallback(stop),
+    ]
+    if progress is not None:
+        callbacks.append(progress)
+    model.set_logger(tensorboard_logger(run.tb_dir, resume_step=start if checkpoint else None))
+    if checkpoint is not None:
+        resumes = [*run.meta.get("resumes", []), {"timesteps": start, "at": now_iso()}]
+        run.update_meta(status="running", interrupted_by=None, resumes=resumes)
+    run.update_meta(status="running", device=device, timesteps=start)
+    try:
+        with stop:
+            model.learn(
+                total_timesteps=cfg.total_timesteps - start,
+                callback=CallbackList(callbacks),
+                reset_num_timesteps=checkpoint is None,
+                progress_bar=False,
+            )
+            if stop.signum is not None and model.num_timesteps < cfg.total_timesteps:
+                return _interrupted(run, model, checkpoints, stop, say)
+            _finish(cfg, run, model, evaluation, say)
+            return run
+    finally:
+        model.logger.close()
+
+
+def _save_final(run: Run, model: BaseAlgorithm) -> None:
+    """model.zip and normalization.npz at the top of the run directory, atomically."""
+    staging = run.path / f".model.{run.path.name}.tmp.zip"
+    model.save(staging)
+    staging.replace(run.model_path)
+    vec_normalize = model.get_vec_normalize_env()
+    if vec_normalize is not None:
+        save_normalization(vec_normalize, run.normalization_path)
+
+
+def _interrupted(
+    run: Run,
+    model: BaseAlgorithm,
+    checkpoints: CheckpointCallback,
+    stop: SignalStop,
+    say: Callable[[str], None],
+) -> Run:
+    path = checkpoints.save()
+    _save_final(run, model)
+    run.update_meta(
+        status="interrupted",
+        interrupted_by=stop.name,
+        timesteps=int(model.num_timesteps),
+        stopped=now_iso(),
+    )
+    say(f"stopped by {stop.name} at {model.num_timesteps:,} timesteps; checkpoint {path}")
+    say(f"continue with: sim2real train --resume {run.path}")
+    return run
+
+
+def _finish(
+    cfg: ExperimentConfig,
+    run: Run,
+    model: BaseAlgorithm,
+    evaluation: EvaluationCallback,
+    say: Callable[[str], None],
+) -> None:
+    timesteps = int(model.num_timesteps)
+    _save_final(run, model)
+    if evaluation.last is not None and evaluation.last[0] == timesteps:
+        results = evaluation.last[1]
+    else:
+        results = evaluation.evaluate()
+    conditions = evaluation_conditions(cfg)
+    summary = summarize(
+        results, conditions, timesteps, cfg.evaluation.deterministic, evaluation.seed
+    )
+    write_json_atomic(run.summary_path, summary)
+    run.update_meta(status="finished", timesteps=timesteps, finished=now_iso())
+    say(
+        f"\nfinal evaluation after {timesteps:,} timesteps "
+        f"({cfg.evaluation.episodes} episodes per condition):"
+    )
+    say(summary_table(summary))
+    say(f"\nrun directory: {run.path}")
+
+
+def _close(venv: VecEnv | None, eval_envs: Mapping[str, VecEnv]) -> None:
+    if venv is not None:
+        venv.close()
+    for env in eval_envs.values():
+        env.close()
+
+
+def _quiet(message: str) -> None:
+    del message

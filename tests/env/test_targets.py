@@ -1,0 +1,183 @@
+"""Targets: files load, bind to their env, land exactly, and sit inside the DR training ranges."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sim2real.config import load_config
+from sim2real.envs import env_ids
+from sim2real.errors import UserError
+from sim2real.randomization import SpecError, bind, from_named
+from sim2real.randomization.binding import value_bounds
+from sim2real.targets import (
+    apply_target,
+    bind_target,
+    env_prefix,
+    load_target,
+    shipped_targets,
+    target_dynamics,
+)
+
+TARGET_NAMES = ("hard", "heavy", "laggy", "noisy_sensors", "slippery", "weak_motors")
+DR_CONFIG = {"sim2real/CartPole-v0": "cartpole_dr.yaml", "sim2real/Hopper-v0": "hopper_dr_ppo.yaml"}
+
+
+def write(tmp_path, text: str, name: str = "t.yaml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("env_id", env_ids())
+def test_every_env_ships_the_six_targets(env_id):
+    targets = shipped_targets(env_id)
+    assert tuple(sorted(t.name for t in targets)) == TARGET_NAMES
+    for target in targets:
+        assert target.env_id == env_id
+        assert target.path.name == f"{env_prefix(env_id)}_{target.name}.yaml"
+        assert target.description
+
+
+@pytest.mark.parametrize("env_id", env_ids())
+def test_targets_bind_and_shift_something(env_id, make_env):
+    env = make_env(env_id)
+    nominal = env.unwrapped.get_dynamics()
+    for target in shipped_targets(env_id):
+        dynamics = target_dynamics(env, target)
+        assert dynamics.keys() == nominal.keys()
+        assert dynamics != nominal, target.name
+        latency = dynamics["action_latency_s"]
+        steps = latency / env.unwrapped.control_dt
+        assert steps == pytest.approx(round(steps), abs=1e-9), target.name
+
+
+@pytest.mark.parametrize("env_id", env_ids())
+def test_targets_lie_inside_the_training_ranges(env_id, make_env):
+    """Each shifted value is reachable by the DR config's spec (inside or at its edge)."""
+    cfg = load_config(DR_CONFIG[env_id])
+    env = make_env(env_id)
+    unwrapped = env.unwrapped
+    bound = bind(cfg.randomization, unwrapped.layout, unwrapped.nominal, unwrapped.control_dt)
+    for target in cfg.targets:
+        shifted = from_named(target_dynamics(env, target), unwrapped.layout, unwrapped.nominal)
+        for parameter, values in shifted.items():
+            changed = np.flatnonzero(~np.isclose(values, unwrapped.nominal[parameter]))
+            for index in changed:
+                covering = [b for b in bound.terms if b.term.parameter == parameter]
+                lows, highs = [], []
+                for b in covering:
+                    if index in b.indices:
+                        low, high = value_bounds(b.term, unwrapped.nominal[parameter][b.indices])
+                        position = list(b.indices).index(index)
+                        lows.append(low[position])
+                        highs.append(high[position])
+                where = f"{target.name}: {parameter}[{index}] = {values[index]}"
+                assert lows, f"{where} is not randomized in training"
+                assert min(lows) - 1e-9 <= values[index] <= max(highs) + 1e-9, where
+
+
+def test_cartpole_target_values(make_env):
+    env = make_env("sim2real/CartPole-v0")
+    by_name = {t.name: t for t in shipped_targets("sim2real/CartPole-v0")}
+    heavy = target_dynamics(env, by_name["heavy"])
+    assert heavy["link_mass"]["pole"] == pytest.approx(0.3)
+    assert heavy["link_mass"]["cart"] == pytest.approx(4.0)
+    slippery = target_dynamics(env, by_name["slippery"])
+    assert slippery["joint_damping"] == {"slider_to_cart": 0.0, "cart_to_pole": 0.0}
+    assert slippery["link_mass"] == {"cart": 1.0, "pole": 0.1}
+
+
+def test_apply_target_lands_and_survives_resets(make_env):
+    env = make_env("sim2real/CartPole-v0")
+    target = next(t for t in shipped_targets("sim2real/CartPole-v0") if t.name == "hard")
+    expected = target_dynamics(env, target)
+    apply_target(env, target)
+    apply_target(env, target)  # from nominal again: no compounding
+    for seed in (0, 1):
+        _, info = env.reset(seed=seed)
+        assert info["dynamics"] == expected
+
+
+def test_laggy_target_really_delays_commands(make_env):
+    env = make_env("sim2real/CartPole-v0")
+    target = next(t for t in shipped_targets("sim2real/CartPole-v0") if t.name == "laggy")
+    steps = round(target_dynamics(env, target)["action_latency_s"] / env.unwrapped.control_dt)
+    apply_target(env, target)
+    env.reset(seed=0)
+    velocities = []
+    for _ in range(steps + 1):
+        observation, *_ = env.step(np.array([1.0], dtype=np.float32))
+        velocities.append(observation[1])
+    # The push only reaches the cart after the latency: velocity jumps on the last step.
+    assert abs(velocities[-1] - velocities[-2]) > 10 * abs(velocities[1] - velocities[0])
+
+
+def test_target_for_another_env_is_refused(make_env):
+    env = make_env("sim2real/CartPole-v0")
+    target = shipped_targets("sim2real/Hopper-v0")[0]
+    with pytest.raises(UserError, match="does not match the env 'sim2real/CartPole-v0'"):
+        target_dynamics(env, target)
+
+
+def test_target_latency_must_be_whole_control_steps(tmp_path, make_env):
+    path = write(
+        tmp_path,
+        "name: lag\nenv_id: sim2real/CartPole-v0\n"
+        "terms: [{parameter: action_latency_s, operation: abs, value: 0.03}]\n",
+    )
+    env = make_env("sim2real/CartPole-v0")
+    with pytest.raises(SpecError, match="not a multiple of the control step"):
+        bind_target(env, load_target(path))
+
+
+def test_target_with_unknown_link_fails_at_binding(tmp_path, make_env):
+    path = write(
+        tmp_path,
+        "name: x\nenv_id: sim2real/CartPole-v0\n"
+        "terms: [{parameter: link_mass, selector: wheel, value: 2.0}]\n",
+    )
+    target = load_target(path)
+    with pytest.raises(SpecError, match="'wheel' matches nothing; valid: cart, pole"):
+        target_dynamics(make_env("sim2real/CartPole-v0"), target)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("name: x\nenv_id: sim2real/CartPole-v0\nterms: []\n", "non-empty list"),
+        ("name: x\nenv_id: sim2real/CartPole-v0\nterms: []\ncolour: red\n", "'colour'"),
+        ("env_id: sim2real/CartPole-v0\nterms: [{parameter: gravity, value: 1}]\n", "'name'"),
+        ("name: x\nenv_id: CartPole-v1\nterms: [{parameter: gravity, value: 1}]\n", "valid: sim2"),
+        (
+            "name: dr\nenv_id: sim2real/CartPole-v0\nterms: [{parameter: gravity, value: 1}]\n",
+            "reserved",
+        ),
+        (
+            "name: a b\nenv_id: sim2real/CartPole-v0\nterms: [{parameter: gravity, value: 1}]\n",
+            "field 'name' = 'a b'",
+        ),
+        (
+            "name: x\nenv_id: sim2real/CartPole-v0\n"
+            "terms: [{parameter: gravity, range: [0.9, 1.1]}]\n",
+            "terms[0]' (gravity) is not fixed",
+        ),
+        (
+            "name: x\nenv_id: sim2real/CartPole-v0\nterms: [{parameter: gravity, value: 1, "
+            "when: interval, interval_s: 1.0}]\n",
+            "terms[0].when' = 'interval'",
+        ),
+        ("- 1\n", "a target must be a mapping"),
+    ],
+)
+def test_bad_target_files(tmp_path, text, expected):
+    path = write(tmp_path, text)
+    with pytest.raises(UserError) as caught:
+        load_target(path)
+    assert str(caught.value).startswith(str(path))
+    assert expected in str(caught.value)
+
+
+def test_missing_target_file(tmp_path):
+    with pytest.raises(UserError, match="target file does not exist"):
+        load_target(tmp_path / "nope.yaml")
