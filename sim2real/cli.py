@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from sim2real.errors import UserError
 
 # Each verb lives in sim2real/commands/<verb>.py with add_parser(subparsers) and run(args) -> int.
-VERBS = ("envs", "rollout", "train", "evaluate", "sweep", "transfer", "compare", "demo")
+VERBS = ("envs", "rollout", "train", "evaluate", "sweep", "transfer", "compare", "export", "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:

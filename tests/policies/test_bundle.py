@@ -67,3 +67,36 @@ def test_export_refuses_to_overwrite_and_load_rejects_non_bundles(tmp_path):
         export_bundle(model, tmp_path / "b", "Pendulum-v1")
     with pytest.raises(UserError, match="not a policy bundle"):
         load_bundle(tmp_path)
+
+
+def test_export_verb_writes_a_bundle_that_matches_the_run(tmp_path):
+    from sim2real.cli import main
+    from sim2real.config import load_config, resolve_config_path
+    from sim2real.runs import Run
+    from sim2real.training import train
+
+    config = load_config(
+        resolve_config_path("cartpole_nominal.yaml"),
+        [
+            "total_timesteps=512",
+            "n_envs=2",
+            "evaluation.freq_steps=0",
+            "checkpoint.freq_steps=0",
+            "normalize.observations=true",
+            "evaluation.episodes=1",
+            "targets=[]",
+        ],
+    )
+    run = train(config, tmp_path / "run", progress_bar=False, verbose=False)
+    assert main(["export", str(run.path), "--out", str(tmp_path / "bundle")]) == 0
+    bundle = load_bundle(tmp_path / "bundle")
+    assert bundle.metadata["normalized_observations"]
+    model = Run.open(run.path).load_model()
+    from sim2real.policies.normalization import load_normalization
+
+    stats = load_normalization(run.path / "normalization.npz")
+    observations = np.random.default_rng(1).normal(size=(16, 4))
+    expected, _ = model.predict(
+        stats.normalize_obs(observations).astype(np.float32), deterministic=True
+    )
+    np.testing.assert_allclose(bundle.predict(observations), expected, atol=1e-5)
