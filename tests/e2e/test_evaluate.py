@@ -69,7 +69,7 @@ def test_evaluate_cli_report_numbers_and_files(runs, tmp_path, capsys):
         "cartpole_nominal": [str(runs["nom0"].resolve())],
     }
     assert report["targets"] == ["heavy", "weak_motors"]  # the configs' targets by default
-    heavy = {"link_mass": {"cart": 1.5, "pole": pytest.approx(0.3)}}
+    heavy = {"link_mass": pytest.approx(shipped_link_masses("cartpole_heavy.yaml"))}
     assert report["conditions"]["heavy"]["dynamics"] == heavy
     dr, nominal = report["results"]["cartpole_dr"], report["results"]["cartpole_nominal"]
     for method in (dr, nominal):
@@ -138,7 +138,8 @@ def test_target_returns_match_an_independent_rollout(runs, tmp_path):
     assert policy.normalization is not None and policy.normalization.norm_obs
     env = make_env("sim2real/CartPole-v0", Condition("nominal"))
     env.unwrapped.set_dynamics(target_dynamics(env, heavy))
-    assert env.unwrapped.get_dynamics()["link_mass"] == {"cart": 1.5, "pole": pytest.approx(0.3)}
+    expected_masses = pytest.approx(shipped_link_masses("cartpole_heavy.yaml"))
+    assert env.unwrapped.get_dynamics()["link_mass"] == expected_masses
     expected = rollout(policy, env, seed=5, episodes=3).returns
     env.close()
     assert reported == expected.tolist()
@@ -222,7 +223,9 @@ def test_sweep_2d_grid_order(runs, tmp_path):
     }
     assert [a["dr_range"] for a in report["axes"]] == [None, None]  # trained without DR
     markers = {m["name"]: m["position"] for m in report["markers"]}
-    assert markers["weak_motors"] == pytest.approx([0.1, 0.45])
+    weak = load_target(shipped_dir() / "targets" / "cartpole_weak_motors.yaml")
+    strength = weak.spec.terms[0].distribution.low  # nominal strength is 1: scale = value
+    assert markers["weak_motors"] == pytest.approx([0.1, strength])
     assert (out / "sweep.png").is_file()
 
 
@@ -258,3 +261,12 @@ def test_bad_oracle_and_values(runs, capsys, tmp_path):
     one_line_error(capsys, argv, "unknown target; valid: heavy, weak_motors")
     argv = ["sweep", str(runs["dr0"]), "--param", "link_mass:pole", "--values", "0:1:3"]
     one_line_error(capsys, argv, "it must stay > 0")
+
+
+def shipped_link_masses(name: str) -> dict[str, float]:
+    """The link masses a shipped CartPole target sets, computed from its file."""
+    env = make_env("sim2real/CartPole-v0", Condition("nominal"))
+    try:
+        return target_dynamics(env, load_target(shipped_dir() / "targets" / name))["link_mass"]
+    finally:
+        env.close()
