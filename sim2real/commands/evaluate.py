@@ -29,18 +29,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="target files (paths or shipped names, e.g. cartpole_heavy.yaml); "
         "default: the targets of the runs' configs",
     )
-    parser.add_argument("--episodes", type=int, default=10, help="episodes per seed (default 10)")
-    parser.add_argument(
-        "--seeds",
-        nargs="+",
-        type=int,
-        default=[0],
-        metavar="SEED",
-        help="evaluation seeds; each runs --episodes episodes in a fresh env (default 0)",
-    )
-    parser.add_argument(
-        "--workers", type=int, default=None, help="parallel processes (default: one per core)"
-    )
+    add_rollout_options(parser, default_episodes=10)
     parser.add_argument(
         "--oracle",
         action="append",
@@ -54,16 +43,51 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="config name whose gap to the oracle the others close (default: the first)",
     )
     parser.add_argument(
+        "--out", type=Path, default=None, help="report directory (default: reports/evaluate)"
+    )
+    parser.set_defaults(run=run)
+
+
+def add_rollout_options(parser: argparse.ArgumentParser, default_episodes: int) -> None:
+    """Options shared by the verbs that roll policies out: episodes, seeds, workers, bootstrap."""
+    parser.add_argument(
+        "--episodes",
+        type=int,
+        default=default_episodes,
+        help=f"episodes per seed (default {default_episodes})",
+    )
+    parser.add_argument(
+        "--seeds",
+        nargs="+",
+        type=int,
+        default=[0],
+        metavar="SEED",
+        help="evaluation seeds; each runs --episodes episodes in a fresh env (default 0)",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=None, help="parallel processes (default: one per core)"
+    )
+    parser.add_argument(
         "--stochastic", action="store_true", help="sample actions (default: deterministic)"
     )
     parser.add_argument("--seed", type=int, default=0, help="bootstrap RNG seed (default 0)")
     parser.add_argument(
         "--n-boot", type=int, default=2000, help="bootstrap replicates (default 2000)"
     )
-    parser.add_argument(
-        "--out", type=Path, default=None, help="report directory (default: reports/evaluate)"
+
+
+def settings_from_args(args: argparse.Namespace):  # -> EvaluationSettings (imported lazily)
+    """EvaluationSettings from the options of :func:`add_rollout_options`."""
+    from sim2real.evaluation.evaluate import EvaluationSettings
+
+    return EvaluationSettings(
+        episodes=args.episodes,
+        seeds=tuple(args.seeds),
+        deterministic=not args.stochastic,
+        workers=args.workers,
+        bootstrap_seed=args.seed,
+        n_boot=args.n_boot,
     )
-    parser.set_defaults(run=run)
 
 
 def parse_oracles(items: list[str]) -> dict[str, str]:
@@ -90,17 +114,10 @@ def load_targets(names: list[str] | None) -> list | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sim2real.evaluation.evaluate import EvaluationSettings, evaluate_runs
+    from sim2real.evaluation.evaluate import evaluate_runs
     from sim2real.evaluation.evaluate_report import evaluation_table, write_evaluation_report
 
-    settings = EvaluationSettings(
-        episodes=args.episodes,
-        seeds=tuple(args.seeds),
-        deterministic=not args.stochastic,
-        workers=args.workers,
-        bootstrap_seed=args.seed,
-        n_boot=args.n_boot,
-    )
+    settings = settings_from_args(args)
     evaluation = evaluate_runs(
         args.runs,
         targets=load_targets(args.targets),

@@ -8,6 +8,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from sim2real.commands.evaluate import add_rollout_options, load_targets, settings_from_args
 from sim2real.table import render_table
 
 VALUES_HELP = (
@@ -50,20 +51,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         metavar="FILE",
         help="targets to mark (default: the run config's targets)",
     )
-    parser.add_argument("--episodes", type=int, default=5, help="episodes per seed (default 5)")
-    parser.add_argument(
-        "--seeds", nargs="+", type=int, default=[0], metavar="SEED", help="evaluation seeds"
-    )
-    parser.add_argument(
-        "--workers", type=int, default=None, help="parallel processes (default: one per core)"
-    )
-    parser.add_argument(
-        "--stochastic", action="store_true", help="sample actions (default: deterministic)"
-    )
-    parser.add_argument("--seed", type=int, default=0, help="bootstrap RNG seed (default 0)")
-    parser.add_argument(
-        "--n-boot", type=int, default=2000, help="bootstrap replicates (default 2000)"
-    )
+    add_rollout_options(parser, default_episodes=5)
     parser.add_argument(
         "--out", type=Path, default=None, help="report directory (default: reports/sweep)"
     )
@@ -71,20 +59,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sim2real.commands.evaluate import load_targets
-    from sim2real.evaluation.evaluate import EvaluationSettings
     from sim2real.evaluation.grid import parse_axes
     from sim2real.evaluation.sweep import run_sweep, sweep_table, write_sweep_report
 
     axes = parse_axes(args.param, args.values, args.scale)
-    settings = EvaluationSettings(
-        episodes=args.episodes,
-        seeds=tuple(args.seeds),
-        deterministic=not args.stochastic,
-        workers=args.workers,
-        bootstrap_seed=args.seed,
-        n_boot=args.n_boot,
-    )
+    settings = settings_from_args(args)
     sweep = run_sweep(
         args.runs,
         axes,
