@@ -56,7 +56,7 @@ DR_SPEC: dict[str, Any] = {
 }
 
 Runner = Callable[[np.ndarray], "Rates"]
-Rates = tuple[float, float]  # (wall-clock steps/s, CPU-time steps/s)
+Rates = tuple[float, float, int]  # (wall-clock steps/s, CPU-time steps/s, episodes ended)
 
 
 class Timer:
@@ -70,8 +70,8 @@ class Timer:
         self.wall = time.perf_counter() - self.wall
         self.cpu = time.process_time() - self.cpu
 
-    def rates(self, steps: int) -> Rates:
-        return steps / self.wall, steps / self.cpu
+    def rates(self, steps: int, episodes: int) -> Rates:
+        return steps / self.wall, steps / self.cpu, episodes
 
 
 def gym_runner(make: Callable[[], gym.Env]) -> Runner:
@@ -81,15 +81,15 @@ def gym_runner(make: Callable[[], gym.Env]) -> Runner:
 
     def run(actions: np.ndarray) -> Rates:
         env.reset()
-        episode_steps = 0
+        episode_steps = episodes = 0
         with Timer() as timer:
             for action in actions:
                 _, _, terminated, truncated, _ = env.step(action)
                 episode_steps += 1
                 if terminated or truncated or episode_steps == MAX_EPISODE_STEPS:
                     env.reset()
-                    episode_steps = 0
-        return timer.rates(len(actions))
+                    episode_steps, episodes = 0, episodes + 1
+        return timer.rates(len(actions), episodes)
 
     return run
 
@@ -139,7 +139,7 @@ def raw_physics_runner() -> Runner:
     def run(actions: np.ndarray) -> Rates:
         reset()
         torques = (gain * np.clip(actions, -1.0, 1.0)).tolist()
-        episode_steps = 0
+        episode_steps = episodes = 0
         with Timer() as timer:
             for torque in torques:
                 pybullet.setJointMotorControlArray(
@@ -154,8 +154,8 @@ def raw_physics_runner() -> Runner:
                 pitch = pybullet.getEulerFromQuaternion(state[1])[1]
                 if state[0][2] <= 0.8 or abs(pitch) >= 1.0 or episode_steps == MAX_EPISODE_STEPS:
                     reset()
-                    episode_steps = 0
-        return timer.rates(len(torques))
+                    episode_steps, episodes = 0, episodes + 1
+        return timer.rates(len(torques), episodes)
 
     return run
 
@@ -174,17 +174,17 @@ def make_runners() -> dict[str, Runner]:
 
 
 def measure(steps: int, repeats: int, seed: int = 0) -> dict[str, dict[str, list[float]]]:
-    """Steps/s of every case by clock ("wall", "cpu"), ``repeats`` times each, interleaved."""
+    """Steps/s of every case by clock ("wall", "cpu") and episodes ended, ``repeats`` times
+    each, interleaved."""
     actions = np.random.default_rng(seed).uniform(-1.0, 1.0, (steps, 3)).astype(np.float32)
     runners = make_runners()
     for run in runners.values():  # warm-up: caches, lazy imports, first-step checkers
         run(actions[: min(steps, 1000)])
-    results = {name: {"wall": [], "cpu": []} for name in runners}
+    results = {name: {"wall": [], "cpu": [], "episodes": []} for name in runners}
     for _ in range(repeats):
         for name, run in runners.items():
-            wall, cpu = run(actions)
-            results[name]["wall"].append(wall)
-            results[name]["cpu"].append(cpu)
+            for key, value in zip(("wall", "cpu", "episodes"), run(actions), strict=True):
+                results[name][key].append(value)
     return results
 
 
@@ -200,7 +200,7 @@ def machine() -> dict[str, Any]:
     }
 
 
-def table(results: dict[str, dict[str, list[float]]]) -> str:
+def table(results: dict[str, dict[str, list[float]]], steps: int) -> str:
     """Markdown: per case, both clocks' median [min-max] and the ratios of the medians."""
     median = {
         clock: {name: statistics.median(r[clock]) for name, r in results.items()}
@@ -208,8 +208,8 @@ def table(results: dict[str, dict[str, list[float]]]) -> str:
     }
     lines = [
         "| case | steps/s, wall clock: median [min-max] | steps/s, CPU time: median [min-max] "
-        "| vs peer (wall / CPU) | vs raw physics (wall / CPU) |",
-        "|---|---:|---:|---:|---:|",
+        "| vs peer (wall / CPU) | vs raw physics (wall / CPU) | mean episode (steps) |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
     for name, rates in results.items():
         cells = [
@@ -218,7 +218,8 @@ def table(results: dict[str, dict[str, list[float]]]) -> str:
         ]
         vs_peer = " / ".join(f"{m[name] / m['peer']:.2f}x" for m in median.values())
         vs_raw = " / ".join(f"{100 * m[name] / m['raw physics']:.0f}%" for m in median.values())
-        lines.append(f"| {name} | {cells[0]} | {cells[1]} | {vs_peer} | {vs_raw} |")
+        episode = steps * len(rates["episodes"]) / max(1, sum(rates["episodes"]))
+        lines.append(f"| {name} | {cells[0]} | {cells[1]} | {vs_peer} | {vs_raw} | {episode:.1f} |")
     lines.append("")
     for clock, m in median.items():
         dr_cost = 100 * (1 - m["sim2real + DR"] / m["sim2real"])
@@ -245,10 +246,10 @@ def main(argv: list[str] | None = None) -> None:
     # Other processes on the machine skew wall-clock rates: say how busy it was.
     print(f"1-min load average before / after: {load_before:.2f} / {os.getloadavg()[0]:.2f}")
     print(f"{args.steps} steps x {args.repeats} interleaved repeats per case\n")
-    print(table(results))
+    print(table(results, args.steps))
     if args.json:
         payload = {"machine": info, "steps": args.steps, "repeats": args.repeats}
-        args.json.write_text(json.dumps({**payload, "steps_per_s": results}, indent=2) + "\n")
+        args.json.write_text(json.dumps({**payload, "results": results}, indent=2) + "\n")
 
 
 if __name__ == "__main__":
