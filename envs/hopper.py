@@ -136,7 +136,7 @@ class HopperEnv(BulletEnv):
         self._z, self._pitch, self._next_potential = z, pitch, potential
         heading = math.atan2(dy, dx) - yaw
         cos_yaw, sin_yaw = math.cos(yaw), math.sin(yaw)
-        observation = [
+        body = (
             z - self._initial_z,
             math.sin(heading),
             math.cos(heading),
@@ -145,19 +145,15 @@ class HopperEnv(BulletEnv):
             0.3 * vz,
             roll,
             pitch,
-        ]
-        positions, speeds = [], []
+        )
+        joints: list[float] = []  # (scaled position, 0.1 * speed) per joint; _reward reads it
         for (angle, rate, _, _), low, span in zip(
             self._read_joints(), self._lower, self._span, strict=True
         ):
-            position, speed = 2.0 * (angle - low) / span - 1.0, 0.1 * rate
-            positions.append(position)
-            speeds.append(speed)
-            observation += (position, speed)
-        observation.append(self._foot_contact)
-        self._positions, self._speeds = positions, speeds
+            joints += (2.0 * (angle - low) / span - 1.0, 0.1 * rate)
+        self._joint_obs = joints
         # Clipped to +-5 (the observation space) by the step loop, after noise.
-        return np.array(observation)
+        return np.array((*body, *joints, self._foot_contact))
 
     def _reward(self, command: np.ndarray) -> tuple[dict[str, float], bool]:
         alive = self._z > self.alive_height and abs(self._pitch) < self.alive_pitch
@@ -167,12 +163,13 @@ class HopperEnv(BulletEnv):
         self._foot_contact = 1.0 if self._read_foot_contact() else 0.0
         # ``command`` is the applied action (clipped, delayed); the original charges the raw
         # action, which is the same thing for actions inside [-1, 1] without latency.
+        positions, speeds = self._joint_obs[0::2], self._joint_obs[1::2]
         power = stall = 0.0
-        for a, speed in zip(command.tolist(), self._speeds, strict=True):
+        for a, speed in zip(command.tolist(), speeds, strict=True):
             power += abs(a * speed)  # speed is the observed 0.1 * joint velocity, as originally
             stall += a * a
-        n = len(self._speeds)
-        at_limit = sum(1 for position in self._positions if abs(position) > 0.99)
+        n = len(speeds)
+        at_limit = sum(1 for position in positions if abs(position) > 0.99)
         terms = {
             "alive": 1.0 if alive else -1.0,
             "progress": progress,
@@ -197,7 +194,6 @@ class HopperEnv(BulletEnv):
         infos: list[tuple],
     ) -> None:
         """Indices, limits and pre-bound PyBullet reads, computed once instead of every step."""
-        self._robot = robot
         self._joints = [joint_index[name] for name in self.action_names]
         self._lower = [infos[j][8] for j in self._joints]
         self._span = [infos[j][9] - infos[j][8] for j in self._joints]
