@@ -17,15 +17,16 @@ from __future__ import annotations
 
 import abc
 import collections
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
+
 from sim2real.envs.bullet import BulletClient, pybullet
 from sim2real.envs.quiet import quiet_c_stdout
-
 from sim2real.randomization import (
     BoundSpec,
     ModelHandles,
@@ -98,7 +99,17 @@ class BulletEnv(gym.Env, abc.ABC):
         self._snapshot = self.client.saveState()
         self._startup_drawn = False
         self._dynamics_rng = np.random.default_rng()
+        # Interval terms also draw at reset, so no stretch of an episode runs on nominal values.
+        self._per_episode_terms = self.randomization.when("reset") + self.randomization.when(
+            "interval"
+        )
+        self._interval_terms = self.randomization.when("interval")
+        self._values_current = False  # do this episode's values still need to be drawn/applied?
+        self._named_values: NamedDynamics = to_named(self._values, self.layout)
+        self._action_noise = self._observation_noise = False
+        self._no_command = np.zeros(len(self.action_names))
         self._pending: collections.deque[np.ndarray] = collections.deque()
+        self._latency_steps = 0
         self._steps = 0
 
     # -- gymnasium API -------------------------------------------------------------------
@@ -108,15 +119,16 @@ class BulletEnv(gym.Env, abc.ABC):
     ) -> tuple[np.ndarray, dict[str, Any]]:
         super().reset(seed=seed)
         if seed is not None or not self._startup_drawn:
-            # A separate stream for dynamics: turning noise on must not change the dynamics drawn.
-            self._dynamics_rng = np.random.default_rng(self.np_random.integers(2**63))
+            self._dynamics_rng = self._spawn_dynamics_rng()
         if not self._startup_drawn:
             self._base = sample(self.randomization.when("startup"), self._base, self._dynamics_rng)
             self._startup_drawn = True
+            self._values_current = False
         self.client.restoreState(self._snapshot)
-        # Interval terms also draw at reset, so no stretch of an episode runs on nominal values.
-        per_episode = self.randomization.when("reset") + self.randomization.when("interval")
-        self._set_values(sample(per_episode, self._base, self._dynamics_rng))
+        if self._per_episode_terms or not self._values_current:
+            self._set_values(sample(self._per_episode_terms, self._base, self._dynamics_rng))
+            self._values_current = True
+        self._pending = collections.deque([self._no_command] * self._latency_steps)
         self._steps = 0
         self._reset_robot()
         observation = self._noisy(self._observe())
@@ -132,7 +144,8 @@ class BulletEnv(gym.Env, abc.ABC):
         terms, terminated = self._reward(command)
         reward = float(sum(terms.values()))
         info: dict[str, Any] = {"reward_terms": terms}
-        if not (np.isfinite(observation).all() and np.isfinite(reward)):
+        # One scalar check covers every entry: a sum with a NaN or inf is not finite.
+        if not (math.isfinite(observation.sum()) and math.isfinite(reward)):
             # The simulation blew up: end the episode rather than hand NaNs to the learner.
             observation = np.zeros_like(observation)
             reward, terminated, info["non_finite"] = 0.0, True, True
@@ -160,13 +173,14 @@ class BulletEnv(gym.Env, abc.ABC):
     # -- dynamics ------------------------------------------------------------------------
 
     def get_dynamics(self) -> NamedDynamics:
-        """This episode's dynamics by parameter and element name (JSON-ready)."""
-        return to_named(self._values, self.layout)
+        """This episode's dynamics by parameter and element name (JSON-ready; do not mutate)."""
+        return self._named_values
 
     def set_dynamics(self, values: Mapping[str, Any]) -> None:
         """Fix exact values (e.g. a target's); later resets randomize around them, if at all."""
         self._base = from_named(values, self.layout, self._base)
         self._set_values(copy_dynamics(self._base))
+        self._values_current = True
 
     @property
     def dynamics_values(self) -> Dynamics:
@@ -178,14 +192,28 @@ class BulletEnv(gym.Env, abc.ABC):
         )
         self._applied = copy_dynamics(values)
         self._values = values
-        latency_steps = round(float(values["action_latency_s"][0]) / self.control_dt)
-        zero = np.zeros(len(self.action_names))
-        self._pending = collections.deque([zero] * latency_steps)
+        self._named_values = to_named(values, self.layout)
+        # Cached so the step loop does not test the noise arrays every step.
+        self._action_noise = bool(values["action_noise_std"].any())
+        self._observation_noise = bool(values["observation_noise_std"].any())
+        self._latency_steps = round(float(values["action_latency_s"][0]) / self.control_dt)
+        self._pending = collections.deque([self._no_command] * self._latency_steps)
+
+    def _spawn_dynamics_rng(self) -> np.random.Generator:
+        """A stream for dynamics, separate so turning noise on never changes the dynamics drawn.
+
+        Spawned from the seed sequence, which draws nothing from ``np_random``: the robot's
+        initial state for a seed is the same with or without randomization.
+        """
+        seed_sequence = getattr(self.np_random.bit_generator, "seed_seq", None)
+        if isinstance(seed_sequence, np.random.SeedSequence):
+            return np.random.default_rng(seed_sequence.spawn(1)[0])
+        return np.random.default_rng(self.np_random.integers(2**63))
 
     def _apply_interval_terms(self) -> None:
         due = [
             bound
-            for bound in self.randomization.when("interval")
+            for bound in self._interval_terms
             if self._steps % max(1, round(bound.term.interval_s / self.control_dt)) == 0
         ]
         if due:
@@ -201,10 +229,10 @@ class BulletEnv(gym.Env, abc.ABC):
     # -- action and observation channels ----------------------------------------------
 
     def _noisy_action(self, action: np.ndarray) -> np.ndarray:
-        std = self._values["action_noise_std"]
-        if std.any():
+        if self._action_noise:
+            std = self._values["action_noise_std"]
             action = action + self.np_random.normal(0.0, 1.0, action.shape) * std
-        return np.clip(action, -1.0, 1.0)
+        return action.clip(-1.0, 1.0)
 
     def _delayed(self, command: np.ndarray) -> np.ndarray:
         """A FIFO of ``latency_steps`` commands: the one applied now was sent that long ago."""
@@ -214,11 +242,11 @@ class BulletEnv(gym.Env, abc.ABC):
         return self._pending.popleft()
 
     def _noisy(self, observation: np.ndarray) -> np.ndarray:
-        std = self._values["observation_noise_std"]
-        if std.any():
+        if self._observation_noise:
+            std = self._values["observation_noise_std"]
             observation = observation + self.np_random.normal(0.0, 1.0, observation.shape) * std
         space = self.observation_space
-        return np.clip(observation, space.low, space.high).astype(np.float32)
+        return observation.clip(space.low, space.high).astype(np.float32)
 
     # -- robot hooks -------------------------------------------------------------------
 

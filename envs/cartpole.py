@@ -12,9 +12,9 @@ from typing import ClassVar
 
 import numpy as np
 from gymnasium import spaces
+
 from sim2real.envs.base import BulletEnv
 from sim2real.envs.bullet import BulletClient, pybullet, pybullet_data
-
 from sim2real.randomization import BodyPart, ModelHandles
 
 SLIDER, HINGE = 0, 1

@@ -6,9 +6,9 @@ import gymnasium as gym
 import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env as gym_check_env
-from sim2real.envs import env_ids
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
+from sim2real.envs import env_ids
 from sim2real.randomization import SpecError
 from sim2real.randomization.apply import read_simulator_dynamics
 

@@ -112,7 +112,10 @@ def test_motor_strength_scales_the_torque(make_env):
         env = make_env(ENV_ID).unwrapped
         env.set_dynamics({"motor_strength": {"thigh_joint": strength}})
         env.reset(seed=3)
-        # Bend the thigh away from its limit at 0 rad, where the hopper starts.
+        # Start the thigh mid-range and at rest, far from both limits, then push it.
+        thigh = env.handles.joints[0]
+        lower, upper = env.client.getJointInfo(thigh.body, thigh.index)[8:10]
+        env.client.resetJointState(thigh.body, thigh.index, 0.5 * (lower + upper), 0.0)
         observation, *_ = env.step(np.array([-1.0, 0.0, 0.0], dtype=np.float32))
         return float(observation[env.observation_names.index("thigh_joint_vel")])
 
@@ -162,5 +165,19 @@ def test_matches_pybullet_envs_hopper_step_by_step(make_env):
                 if terminated:
                     break
         assert steps > 400
+    finally:
+        peer.close()
+
+
+def test_same_seed_starts_where_the_peer_starts(make_env):
+    pytest.importorskip("pybullet_envs_gymnasium")
+    import gymnasium as gym
+
+    peer = gym.make("HopperBulletEnv-v0")
+    try:
+        for seed in (0, 5):
+            ours, _ = make_env(ENV_ID).reset(seed=seed)
+            theirs, _ = peer.reset(seed=seed)
+            np.testing.assert_array_equal(ours, theirs)
     finally:
         peer.close()
