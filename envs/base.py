@@ -40,7 +40,7 @@ from sim2real.randomization import (
     sample,
     to_named,
 )
-from sim2real.randomization.apply import dynamics_layout, read_link_inertia
+from sim2real.randomization.apply import dynamics_layout
 from sim2real.randomization.dynamics import Dynamics, NamedDynamics, copy_dynamics
 
 RandomizationArg = RandomizationSpec | str | Path | Mapping[str, Any] | list | None
@@ -85,11 +85,8 @@ class BulletEnv(gym.Env, abc.ABC):
             ).items()
             if name in self.layout.elements
         }
-        self._nominal_inertia = read_link_inertia(self.client, self.handles)
         self.nominal = from_named(self.nominal_overrides, self.layout, as_loaded)
-        apply_dynamics(
-            self.client, self.handles, self.nominal, as_loaded, as_loaded, self._nominal_inertia
-        )
+        apply_dynamics(self.client, self.handles, self.nominal, as_loaded)
         self.randomization: BoundSpec = bind(
             coerce_spec(randomization), self.layout, self.nominal, self.control_dt
         )
@@ -187,10 +184,8 @@ class BulletEnv(gym.Env, abc.ABC):
         return copy_dynamics(self._values)
 
     def _set_values(self, values: Dynamics) -> None:
-        apply_dynamics(
-            self.client, self.handles, values, self._applied, self.nominal, self._nominal_inertia
-        )
-        self._applied = copy_dynamics(values)
+        apply_dynamics(self.client, self.handles, values, self._applied)
+        self._applied = values  # never mutated: every new episode's values are a fresh dict
         self._values = values
         self._named_values = to_named(values, self.layout)
         # Cached so the step loop does not test the noise arrays every step.

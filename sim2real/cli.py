@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
+from sim2real import __version__
 from sim2real.errors import UserError
 
 # Each verb lives in sim2real/commands/<verb>.py with add_parser(subparsers) and run(args) -> int.
@@ -18,9 +20,13 @@ def build_parser() -> argparse.ArgumentParser:
         prog="sim2real",
         description="Domain-randomized PyBullet worlds, training, transfer and evaluation.",
     )
+    parser.add_argument("--version", action="version", version=f"sim2real {__version__}")
     subparsers = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
     for verb in VERBS:
         importlib.import_module(f"sim2real.commands.{verb}").add_parser(subparsers)
+    for verb_parser in subparsers.choices.values():
+        # Descriptions come from docstrings: drop their reST literal quotes for the terminal.
+        verb_parser.description = (verb_parser.description or "").replace("``", "")
     return parser
 
 
@@ -32,6 +38,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as error:
         print(f"sim2real {args.verb}: error: {error}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # The reader (e.g. `| head`) went away: stop quietly, as Unix tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except KeyboardInterrupt:
         print(f"sim2real {args.verb}: interrupted", file=sys.stderr)
         return 130

@@ -34,7 +34,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default=20_000,
         help="target steps for fine-tuning and the scratch baseline",
     )
-    parser.add_argument("--transfer-seeds", type=int, nargs="+", default=[0, 1])
+    parser.add_argument(
+        "--transfer-seeds",
+        type=int,
+        nargs="+",
+        default=[0, 1],
+        help="seeds of the fine-tuning and scratch runs (default 0 1)",
+    )
     parser.add_argument(
         "--episodes", type=int, default=10, help="evaluation episodes per condition"
     )
@@ -53,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
         train_overrides=tuple(args.overrides),
         transfer_budget=args.transfer_budget,
         transfer_seeds=tuple(args.transfer_seeds),
-        transfer_eval_freq=max(1, args.transfer_budget // 10),
+        transfer_eval_freq=max(1, args.transfer_budget // 5),
         eval_episodes=args.episodes,
         workers=args.workers,
     )

@@ -22,7 +22,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--randomization", metavar="FILE", help="randomization spec (YAML)")
     parser.add_argument("--episodes", type=int, default=5, help="number of episodes (default 5)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the first reset (default 0)")
-    parser.add_argument("--policy", choices=("random", "zero"), default="random")
+    parser.add_argument(
+        "--policy",
+        choices=("random", "zero"),
+        default="random",
+        help="uniform random actions or all-zero actions (default random)",
+    )
     parser.set_defaults(run=run)
 
 

@@ -79,37 +79,27 @@ def read_nominal(client, handles: ModelHandles, gravity_z: float, observation_di
     }
 
 
-def read_link_inertia(client, handles: ModelHandles) -> np.ndarray:
-    """Local inertia diagonals, shape (n_links, 3), to rescale with mass."""
-    return np.array([client.getDynamicsInfo(p.body, p.index)[2] for p in handles.links])
-
-
 def apply_dynamics(
     client,
     handles: ModelHandles,
     values: Mapping[str, np.ndarray],
     applied: Mapping[str, np.ndarray],
-    nominal: Mapping[str, np.ndarray],
-    nominal_inertia: np.ndarray,
 ) -> None:
     """Write into the simulator every value that differs from what is ``applied`` now.
 
-    Mass changes rescale the inertia by the same factor so a heavier link stays a
-    physically consistent body.
+    PyBullet rescales a link's inertia with its mass, so a heavier link stays a physically
+    consistent body (checked in the env tests).
     """
+    change = client.changeDynamics  # one lookup: BulletClient builds a partial per attribute
     for i in _changed(values, applied, "link_mass"):
-        part, mass = handles.links[i], float(values["link_mass"][i])
-        ratio = mass / nominal["link_mass"][i] if nominal["link_mass"][i] > 0 else 1.0
-        inertia = (nominal_inertia[i] * ratio).tolist()
-        client.changeDynamics(part.body, part.index, mass=mass, localInertiaDiagonal=inertia)
+        part = handles.links[i]
+        change(part.body, part.index, mass=float(values["link_mass"][i]))
     for i in _changed(values, applied, "lateral_friction"):
         part = handles.friction_parts[i]
-        client.changeDynamics(
-            part.body, part.index, lateralFriction=float(values["lateral_friction"][i])
-        )
+        change(part.body, part.index, lateralFriction=float(values["lateral_friction"][i]))
     for i in _changed(values, applied, "joint_damping"):
         part = handles.damped_joints[i]
-        client.changeDynamics(part.body, part.index, jointDamping=float(values["joint_damping"][i]))
+        change(part.body, part.index, jointDamping=float(values["joint_damping"][i]))
     if _changed(values, applied, "gravity").size:
         client.setGravity(0.0, 0.0, float(values["gravity"][0]))
 

@@ -20,6 +20,7 @@ values that become non-physical for the nominal values) are caught in
 
 from __future__ import annotations
 
+import importlib.resources
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -90,10 +91,14 @@ class RandomizationSpec:
 
 
 def load_spec(path: str | Path) -> RandomizationSpec:
-    """Read a spec from a YAML file."""
+    """Read a spec from a YAML file: a path, or the name of a shipped one (``cartpole_dr.yaml``)."""
     path = Path(path)
+    shipped_dir = Path(str(importlib.resources.files("sim2real.configs"))) / "randomization"
+    if not path.is_file() and path.parent == Path(".") and (shipped_dir / path.name).is_file():
+        path = shipped_dir / path.name
     if not path.is_file():
-        raise SpecError(f"{path}: randomization file does not exist")
+        names = ", ".join(sorted(p.name for p in shipped_dir.glob("*.yaml")))
+        raise SpecError(f"{path}: randomization file does not exist; shipped: {names}")
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as error:

@@ -17,6 +17,8 @@ and neither frozen layers nor frozen statistics would survive ``train --resume``
 
 from __future__ import annotations
 
+import inspect
+import sys
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
@@ -30,6 +32,7 @@ from sim2real.callbacks import EvalCondition, make_condition_env
 from sim2real.callbacks.evaluation import NOMINAL
 from sim2real.config import ExperimentConfig, resolve_config_path
 from sim2real.errors import UserError
+from sim2real.hyperparams import ON_POLICY, algorithm_class
 from sim2real.runs import Run, check_run_dir_free, create_run, default_run_dir, remove_run_dir
 from sim2real.targets import Target, load_target, shipped_targets
 from sim2real.training import build_model, load_checkpoint_model, make_training_env, select_device
@@ -103,6 +106,8 @@ def transfer(
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise UserError(f"option '--seed' = {seed!r}; must be a whole number >= 0")
     cfg = transfer_config(source_cfg, target, options, budget, seed, freq, episodes)
+    if verbose:
+        _warn_partial_rollout(cfg)
     path = Path(run_dir) if run_dir is not None else default_run_dir(cfg.name, cfg.seed)
     if path.resolve() == source.path.resolve():
         raise UserError(f"{path}: is the source run itself; choose another --run-dir")
@@ -290,6 +295,23 @@ def _announce(
         )
     say(f"normalization: {setup.normalization}; device: {device} ({reason})")
     say(f"TensorBoard: tensorboard --logdir {run.tb_dir}")
+
+
+def _warn_partial_rollout(cfg: ExperimentConfig) -> None:
+    """On-policy SB3 collects whole rollouts, so a budget below one is rounded up: say so."""
+    if cfg.algorithm.name not in ON_POLICY:
+        return
+    default = inspect.signature(algorithm_class(cfg.algorithm.name)).parameters["n_steps"].default
+    n_steps = cfg.algorithm.hyperparams.get("n_steps", default)
+    rollout = n_steps * cfg.n_envs
+    if cfg.total_timesteps % rollout:
+        collected = -(-cfg.total_timesteps // rollout) * rollout
+        print(
+            f"note: --budget {cfg.total_timesteps} is not a multiple of one rollout "
+            f"(n_steps {n_steps} x n_envs {cfg.n_envs} = {rollout}); "
+            f"{collected} target steps will be collected",
+            file=sys.stderr,
+        )
 
 
 def _quiet(message: str) -> None:

@@ -238,3 +238,15 @@ def test_render_rgb_array_headless(env_id, make_env):
     frame = env.render()
     assert frame.dtype == np.uint8 and frame.ndim == 3 and frame.shape[2] == 3
     assert frame.std() > 0  # not a blank image
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+def test_mass_changes_rescale_inertia(env_id, make_env):
+    env = make_env(env_id, randomization=[{"parameter": "link_mass", "range": [0.5, 2.0]}])
+    base = env.unwrapped
+    parts = base.handles.links
+    inertia = np.array([base.client.getDynamicsInfo(p.body, p.index)[2] for p in parts])
+    base.reset(seed=1)
+    ratio = base.dynamics_values["link_mass"] / base.nominal["link_mass"]
+    scaled = np.array([base.client.getDynamicsInfo(p.body, p.index)[2] for p in parts])
+    np.testing.assert_allclose(scaled, inertia * ratio[:, None], rtol=1e-9)
