@@ -34,7 +34,7 @@ from sim2real.callbacks import (
     SignalStop,
     StopOnSignalCallback,
     evaluation_conditions,
-    make_condition_env,
+    make_condition_envs,
     remove_staging,
     summarize,
     summary_table,
@@ -246,15 +246,7 @@ def train(
     eval_envs: dict[str, VecEnv] = {}
     venv: VecEnv | None = None
     try:  # everything that can reject the config, before the run directory exists
-        for condition in conditions:
-            eval_envs[condition.name] = make_condition_env(
-                cfg.env.id,
-                cfg.env.kwargs,
-                condition,
-                cfg.evaluation.episodes,
-                cfg.normalize.observations,
-                cfg.normalize.clip_obs,
-            )
+        eval_envs = make_condition_envs(cfg, conditions)
         venv = make_training_env(cfg)
         if session.checkpoint is not None:
             model = load_checkpoint_model(cfg, session.checkpoint, venv, device)

@@ -83,6 +83,29 @@ def make_condition_env(
     return venv
 
 
+def make_condition_envs(config: Any, conditions: Sequence[EvalCondition]) -> dict[str, VecEnv]:
+    """One evaluation VecEnv per condition, as ``config`` (an ExperimentConfig) describes.
+
+    A condition that fails (e.g. a spec that does not bind) closes the envs made before it.
+    """
+    envs: dict[str, VecEnv] = {}
+    try:
+        for condition in conditions:
+            envs[condition.name] = make_condition_env(
+                config.env.id,
+                config.env.kwargs,
+                condition,
+                config.evaluation.episodes,
+                config.normalize.observations,
+                config.normalize.clip_obs,
+            )
+    except BaseException:
+        for venv in envs.values():
+            venv.close()
+        raise
+    return envs
+
+
 def evaluate_conditions(
     model: Any,
     envs: Mapping[str, VecEnv],

@@ -28,7 +28,7 @@ import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
-from sim2real.callbacks import EvalCondition, make_condition_env
+from sim2real.callbacks import EvalCondition, make_condition_envs
 from sim2real.callbacks.evaluation import NOMINAL
 from sim2real.config import ExperimentConfig, resolve_config_path
 from sim2real.errors import UserError
@@ -106,8 +106,6 @@ def transfer(
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise UserError(f"option '--seed' = {seed!r}; must be a whole number >= 0")
     cfg = transfer_config(source_cfg, target, options, budget, seed, freq, episodes)
-    if verbose:
-        _warn_partial_rollout(cfg)
     path = Path(run_dir) if run_dir is not None else default_run_dir(cfg.name, cfg.seed)
     if path.resolve() == source.path.resolve():
         raise UserError(f"{path}: is the source run itself; choose another --run-dir")
@@ -115,6 +113,8 @@ def transfer(
     label = str(source.config_path)
     device, reason = select_device(cfg.algorithm.name, cfg.algorithm.policy, cfg.device, label)
     setup = _build(cfg, source, target, options, device)
+    if verbose:  # only once the inputs are known good: errors stay one line
+        _warn_partial_rollout(cfg)
     say: Callable[[str], None] = print if verbose else _quiet
     try:
         created = create_run(
@@ -165,15 +165,7 @@ def _build(
     eval_envs: dict[str, VecEnv] = {}
     venv: VecEnv | None = None
     try:
-        for condition in conditions:
-            eval_envs[condition.name] = make_condition_env(
-                cfg.env.id,
-                cfg.env.kwargs,
-                condition,
-                cfg.evaluation.episodes,
-                cfg.normalize.observations,
-                cfg.normalize.clip_obs,
-            )
+        eval_envs = make_condition_envs(cfg, conditions)
         venv = make_training_env(cfg)
         mode = _normalization_mode(cfg, source, options)
         if options.strategy == "scratch":

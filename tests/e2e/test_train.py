@@ -24,6 +24,7 @@ from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.save_util import load_from_pkl
 from stable_baselines3.common.vec_env import DummyVecEnv
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tiny import tiny_ppo  # tests/e2e/tiny.py: the shared tiny PPO config
 
 from sim2real.cli import main
 from sim2real.config import config_to_dict, load_config
@@ -37,34 +38,6 @@ SIM2REAL = str(Path(sys.executable).with_name("sim2real"))
 # PyBullet's C code prints this when the first client connects (envs/quiet.py only silences
 # stdout); it is not an error line of ours.
 PYBULLET_BANNER = "pybullet build time:"
-
-
-def tiny_ppo(**changes) -> dict:
-    """PPO on the DR CartPole, one target, two envs, normalization on, a linear LR schedule."""
-    config = {
-        "name": "tiny",
-        "env": {"id": "sim2real/CartPole-v0"},
-        "randomization": "randomization/cartpole_dr.yaml",
-        "targets": ["targets/cartpole_heavy.yaml"],
-        "algorithm": {
-            "name": "PPO",
-            "hyperparams": {
-                "n_steps": 256,
-                "batch_size": 128,
-                "n_epochs": 2,
-                "learning_rate": "lin_1e-3",
-                "policy_kwargs": {"net_arch": [32, 32]},
-            },
-        },
-        "n_envs": 2,
-        "normalize": {"observations": True, "rewards": True},
-        "total_timesteps": 4096,
-        "seed": 0,
-        "evaluation": {"freq_steps": 2048, "episodes": 2},
-        "checkpoint": {"freq_steps": 2048, "keep": 2},
-    }
-    config.update(changes)
-    return config
 
 
 def tiny_sac(**changes) -> dict:

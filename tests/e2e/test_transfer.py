@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tiny import tiny_ppo  # tests/e2e/tiny.py: the shared tiny PPO config
 
 from sim2real.cli import main
 from sim2real.config import parse_config
@@ -39,28 +40,7 @@ HEAVY = "cartpole_heavy.yaml"
 
 
 def tiny_source() -> dict:
-    return {
-        "name": "tiny",
-        "env": {"id": "sim2real/CartPole-v0"},
-        "randomization": "randomization/cartpole_dr.yaml",
-        "targets": ["targets/cartpole_heavy.yaml"],
-        "algorithm": {
-            "name": "PPO",
-            "hyperparams": {
-                "n_steps": 256,
-                "batch_size": 128,
-                "n_epochs": 2,
-                "learning_rate": "lin_1e-3",
-                "policy_kwargs": {"net_arch": [32, 32]},
-            },
-        },
-        "n_envs": 2,
-        "normalize": {"observations": True, "rewards": True},
-        "total_timesteps": 4096,
-        "seed": 0,
-        "evaluation": {"freq_steps": 0, "episodes": 2},
-        "checkpoint": {"freq_steps": 0},
-    }
+    return tiny_ppo(evaluation={"freq_steps": 0, "episodes": 2}, checkpoint={"freq_steps": 0})
 
 
 def fine_tune(source: Run, folder: Path, strategy: str, name: str, **kwargs) -> Run:
