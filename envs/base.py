@@ -217,9 +217,18 @@ class BulletEnv(gym.Env, abc.ABC):
             for bound in due:
                 name = bound.term.parameter
                 merged[name][bound.indices] = values[name][bound.indices]
-            latency_queue = self._pending
+            in_flight = self._pending
             self._set_values(merged)
-            self._pending = latency_queue  # a latency change must not drop commands in flight
+            self._pending = self._resized(in_flight)
+
+    def _resized(self, in_flight: collections.deque[np.ndarray]) -> collections.deque[np.ndarray]:
+        """Commands in flight kept across a latency change: a longer delay repeats the oldest
+        command, a shorter one drops the oldest, so the new delay applies from the next step."""
+        while len(in_flight) > self._latency_steps:
+            in_flight.popleft()
+        while len(in_flight) < self._latency_steps:
+            in_flight.appendleft(in_flight[0] if in_flight else self._no_command)
+        return in_flight
 
     # -- action and observation channels ----------------------------------------------
 

@@ -250,3 +250,26 @@ def test_mass_changes_rescale_inertia(env_id, make_env):
     ratio = base.dynamics_values["link_mass"] / base.nominal["link_mass"]
     scaled = np.array([base.client.getDynamicsInfo(p.body, p.index)[2] for p in parts])
     np.testing.assert_allclose(scaled, inertia * ratio[:, None], rtol=1e-9)
+
+
+def test_interval_latency_changes_take_effect_within_the_episode(make_env):
+    env = make_env(
+        "sim2real/CartPole-v0",
+        randomization=[
+            {
+                "parameter": "action_latency_s",
+                "range": [0.0, 0.1],
+                "operation": "abs",
+                "when": "interval",
+                "interval_s": 0.04,
+            }
+        ],
+    ).unwrapped
+    env.reset(seed=0)
+    delays = set()
+    for _ in range(40):
+        env.step(np.zeros(1, dtype=np.float32))
+        expected = round(env.get_dynamics()["action_latency_s"] / env.control_dt)
+        assert len(env._pending) == expected  # the FIFO holds exactly the current delay
+        delays.add(expected)
+    assert len(delays) > 1
