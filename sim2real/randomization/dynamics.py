@@ -36,7 +36,7 @@ class DynamicsLayout:
 
 
 def copy_dynamics(values: Mapping[str, np.ndarray]) -> Dynamics:
-    return {name: np.array(array, dtype=np.float64, copy=True) for name, array in values.items()}
+    return {name: np.asarray(array, dtype=np.float64).copy() for name, array in values.items()}
 
 
 def to_named(values: Mapping[str, np.ndarray], layout: DynamicsLayout) -> NamedDynamics:
@@ -46,9 +46,7 @@ def to_named(values: Mapping[str, np.ndarray], layout: DynamicsLayout) -> NamedD
         if get_parameter(parameter).scope == "global":
             named[parameter] = float(array[0])
         else:
-            named[parameter] = {
-                element: float(v) for element, v in zip(layout.names(parameter), array, strict=True)
-            }
+            named[parameter] = dict(zip(layout.names(parameter), array.tolist(), strict=True))
     return named
 
 

@@ -48,4 +48,4 @@ def operate(operation: Operation, nominal: np.ndarray, draws: np.ndarray) -> np.
         return nominal * draws
     if operation == "add":
         return nominal + draws
-    return np.broadcast_to(draws, nominal.shape).astype(np.float64)
+    return draws if draws.shape == nominal.shape else np.full(nominal.shape, draws[0])
