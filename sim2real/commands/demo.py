@@ -32,7 +32,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--transfer-budget",
         type=int,
         default=20_000,
-        help="target steps for fine-tuning and the scratch baseline",
+        help="target steps for fine-tuning and the scratch baseline (default 20000)",
     )
     parser.add_argument(
         "--transfer-seeds",
@@ -42,7 +42,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="seeds of the fine-tuning and scratch runs (default 0 1)",
     )
     parser.add_argument(
-        "--episodes", type=int, default=10, help="evaluation episodes per condition"
+        "--episodes", type=int, default=10, help="evaluation episodes per condition (default 10)"
     )
     parser.add_argument("--workers", type=int, default=2, help="parallel processes (default 2)")
     parser.set_defaults(run=run)

@@ -19,7 +19,7 @@ import numpy as np
 
 from sim2real.errors import UserError
 from sim2real.randomization.binding import resolve_selector, value_bounds
-from sim2real.randomization.catalogue import PARAMETERS, get_parameter
+from sim2real.randomization.catalogue import PARAMETERS, get_parameter, minimum_violation
 from sim2real.randomization.dynamics import DynamicsLayout
 from sim2real.randomization.spec import RandomizationSpec
 
@@ -168,20 +168,12 @@ def bind_axes(
 
 def _check_physical(axis: Axis, nominal: np.ndarray, where: str) -> None:
     definition = get_parameter(axis.parameter)
-    if definition.minimum is None:
-        return
     lows = [axis.values[0] * nominal, axis.values[-1] * nominal] if axis.scale else [axis.values[0]]
     smallest = float(np.min(lows))
-    bad = (
-        smallest <= definition.minimum
-        if definition.strictly_positive
-        else smallest < definition.minimum
-    )
-    if bad:
-        relation = ">" if definition.strictly_positive else ">="
+    rule = minimum_violation(definition, smallest)
+    if rule is not None:
         raise UserError(
-            f"{where}: --values gives {axis.parameter} = {smallest:g}; it must stay "
-            f"{relation} {definition.minimum:g}"
+            f"{where}: --values gives {axis.parameter} = {smallest:g}; it must stay {rule}"
         )
 
 

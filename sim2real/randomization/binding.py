@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sim2real.randomization.catalogue import get_parameter
+from sim2real.randomization.catalogue import get_parameter, minimum_violation
 from sim2real.randomization.dynamics import DynamicsLayout
 from sim2real.randomization.spec import RandomizationSpec, SpecError, Term
 
@@ -90,16 +90,11 @@ def _check_physical(term: Term, nominal: np.ndarray, where: str) -> None:
     if math.isinf(term.distribution.low):
         raise SpecError(f"{where}: a normal distribution needs a 'range' to keep it physical")
     smallest = float(value_bounds(term, nominal)[0].min())
-    too_small = (
-        smallest <= definition.minimum
-        if definition.strictly_positive
-        else smallest < definition.minimum
-    )
-    if too_small:
-        relation = ">" if definition.strictly_positive else ">="
+    rule = minimum_violation(definition, smallest)
+    if rule is not None:
         raise SpecError(
             f"{where}: field 'range' gives {term.parameter} = {smallest:g} after "
-            f"'{term.operation}'; it must stay {relation} {definition.minimum:g}"
+            f"'{term.operation}'; it must stay {rule}"
         )
 
 

@@ -43,6 +43,15 @@ def register_parameter(definition: ParameterDef) -> ParameterDef:
     return definition
 
 
+def minimum_violation(definition: ParameterDef, smallest: float) -> str | None:
+    """None when ``smallest`` is physical for the parameter, else the rule it breaks (``"> 0"``)."""
+    if definition.minimum is None:
+        return None
+    if definition.strictly_positive:
+        return None if smallest > definition.minimum else f"> {definition.minimum:g}"
+    return None if smallest >= definition.minimum else f">= {definition.minimum:g}"
+
+
 def get_parameter(name: str) -> ParameterDef:
     """Look a parameter up by name; unknown names fail with the valid ones listed."""
     try:
