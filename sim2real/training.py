@@ -344,7 +344,7 @@ def _learn(
         model.logger.close()
 
 
-def _save_final(run: Run, model: BaseAlgorithm) -> None:
+def save_final_model(run: Run, model: BaseAlgorithm) -> None:
     """model.zip and normalization.npz at the top of the run directory, atomically."""
     staging = run.path / f".model.{run.path.name}.tmp.zip"
     model.save(staging)
@@ -362,7 +362,7 @@ def _interrupted(
     say: Callable[[str], None],
 ) -> Run:
     path = checkpoints.save()
-    _save_final(run, model)
+    save_final_model(run, model)
     run.update_meta(
         status="interrupted",
         interrupted_by=stop.name,
@@ -382,7 +382,7 @@ def _finish(
     say: Callable[[str], None],
 ) -> None:
     timesteps = int(model.num_timesteps)
-    _save_final(run, model)
+    save_final_model(run, model)
     if evaluation.last is not None and evaluation.last[0] == timesteps:
         results = evaluation.last[1]
     else:

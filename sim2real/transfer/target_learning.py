@@ -29,9 +29,8 @@ from sim2real.callbacks import (
     tensorboard_logger,
 )
 from sim2real.config import ExperimentConfig
-from sim2real.policies.normalization import save_normalization
 from sim2real.runs import Run, now_iso, write_json_atomic
-from sim2real.training import EVAL_SEED_OFFSET
+from sim2real.training import EVAL_SEED_OFFSET, save_final_model
 from sim2real.transfer.freeze import Freeze
 
 
@@ -143,14 +142,8 @@ def _save_model(run: Run, setup: TargetSetup) -> None:
 
     A frozen model is saved with full-size optimizers, so it loads like any SB3 model.
     """
-    model = setup.model
-    staging = run.path / f".model.{run.path.name}.tmp.zip"
     with setup.frozen.loadable_optimizers() if setup.frozen is not None else nullcontext():
-        model.save(staging)
-    staging.replace(run.model_path)
-    vec_normalize = model.get_vec_normalize_env()
-    if vec_normalize is not None:
-        save_normalization(vec_normalize, run.normalization_path)
+        save_final_model(run, setup.model)
 
 
 def _finish(
