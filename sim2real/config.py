@@ -30,18 +30,17 @@ from pydantic import (
 
 from sim2real.errors import UserError
 from sim2real.randomization import RandomizationSpec, SpecError, Term, parse_spec
-from sim2real.targets import (
-    Target,
-    bind_target,
-    load_target,
+from sim2real.resources import (
+    FileKind,
+    find_file,
+    not_found_message,
     parse_yaml_value,
     read_yaml,
-    shipped_dir,
+    resolve_file,
 )
+from sim2real.targets import Target, bind_target, load_target
 
 AlgorithmName = Literal["PPO", "SAC", "TD3", "A2C", "TQC", "RecurrentPPO"]
-FileKind = Literal["experiment", "randomization", "target"]
-_SUBDIRS: dict[str, str] = {"experiment": "", "randomization": "randomization", "target": "targets"}
 
 
 def _integral(value: Any) -> Any:
@@ -237,10 +236,7 @@ def resolve_config_path(
     name_or_path: str | Path, base_dir: Path | None = None, *, kind: FileKind = "experiment"
 ) -> Path:
     """Find a config file: as given, next to ``base_dir``, or among the shipped ones."""
-    found = _find(Path(name_or_path), base_dir, kind)
-    if found is None:
-        raise UserError(_not_found(name_or_path, kind))
-    return found
+    return resolve_file(name_or_path, kind, base_dir)
 
 
 def sb3_kwargs(algorithm_cfg: AlgorithmConfig) -> dict[str, Any]:
@@ -304,9 +300,9 @@ def _randomization(value: Any, locator: Locator, base_dir: Path | None) -> Rando
     if isinstance(value, RandomizationSpec):
         return value
     if isinstance(value, str):
-        file = _find(Path(value), base_dir, "randomization")
+        file = find_file(value, "randomization", base_dir)
         if file is None:
-            raise locator.error(path, value, _not_found(value, "randomization"))
+            raise locator.error(path, value, not_found_message(value, "randomization"))
         try:
             return parse_spec(read_yaml(file), source=str(file))
         except UserError as error:
@@ -333,9 +329,9 @@ def _targets(value: Any, locator: Locator, base_dir: Path | None) -> tuple[Targe
             continue
         if not isinstance(item, str):
             raise locator.error(path, item, "must be a target file path")
-        file = _find(Path(item), base_dir, "target")
+        file = find_file(item, "target", base_dir)
         if file is None:
-            raise locator.error(path, item, _not_found(item, "target"))
+            raise locator.error(path, item, not_found_message(item, "target"))
         try:
             targets.append(load_target(file))
         except UserError as error:
@@ -433,33 +429,6 @@ def _check_env(cfg: ExperimentConfig, locator: Locator) -> None:
                 raise locator.error(("targets", index), str(target.path), str(error)) from None
     finally:
         env.close()
-
-
-# -- files ---------------------------------------------------------------------------------
-
-
-def _candidates(path: Path, base_dir: Path | None, kind: FileKind) -> list[Path]:
-    if path.is_absolute():
-        places = [path]
-    else:
-        shipped = shipped_dir()
-        places = [base_dir / path] if base_dir is not None else []
-        places += [path, shipped / _SUBDIRS[kind] / path, shipped / path]
-    with_suffix = [p.with_name(p.name + ".yaml") for p in places if not p.suffix]
-    return places + with_suffix
-
-
-def _find(path: Path, base_dir: Path | None, kind: FileKind) -> Path | None:
-    return next((p for p in _candidates(path, base_dir, kind) if p.is_file()), None)
-
-
-def _not_found(name: str | Path, kind: FileKind) -> str:
-    folder = shipped_dir() / _SUBDIRS[kind]
-    shipped = sorted(p.name for p in folder.glob("*.yaml"))
-    return (
-        f"no {kind} file {str(name)!r} next to the config, in the current directory or "
-        f"shipped; shipped {kind} files: {', '.join(shipped) or 'none'}"
-    )
 
 
 # -- plain data ------------------------------------------------------------------------------

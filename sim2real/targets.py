@@ -10,12 +10,10 @@ A target file::
 
 Every term must be fixed (``value:``): a target is one world, not a distribution. Values are
 always computed from the env's nominal model, so applying a target twice gives the same world.
-This module also owns reading YAML (configs use the same loader) and the shipped configs dir.
 """
 
 from __future__ import annotations
 
-import importlib.resources
 import re
 import warnings
 from collections.abc import Mapping
@@ -25,7 +23,6 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-import yaml
 
 from sim2real.errors import UserError
 from sim2real.randomization import (
@@ -38,22 +35,12 @@ from sim2real.randomization import (
     to_named,
 )
 from sim2real.randomization.dynamics import NamedDynamics
+from sim2real.resources import read_yaml, shipped_dir
 
 TARGET_KEYS = ("name", "env_id", "description", "terms")
 # Condition names the evaluation uses next to target names (learning curves, summaries).
 RESERVED_NAMES = ("nominal", "dr")
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
-
-
-class _Loader(yaml.SafeLoader):
-    """SafeLoader that also reads ``1e-3`` as a float (YAML 1.1 wants ``1.0e-3``)."""
-
-
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
-    list("-+0123456789"),
-)
 
 
 @dataclass(frozen=True)
@@ -63,28 +50,6 @@ class Target:
     description: str
     spec: RandomizationSpec
     path: Path  # absolute
-
-
-def read_yaml(path: Path) -> Any:
-    """Parse a YAML file (safe loader; ``1e-3`` is a float); UserError if unreadable."""
-    try:
-        text = Path(path).read_text()
-    except OSError as error:
-        raise UserError(f"{path}: cannot read the file ({error.strerror})") from None
-    try:
-        return yaml.load(text, Loader=_Loader)  # noqa: S506  (a SafeLoader subclass)
-    except yaml.YAMLError as error:
-        raise UserError(f"{path}: not valid YAML ({_one_line(error)})") from None
-
-
-def parse_yaml_value(text: str) -> Any:
-    """A scalar or flow value written on a command line, typed the way YAML types it."""
-    return yaml.load(text, Loader=_Loader)  # noqa: S506
-
-
-def shipped_dir() -> Path:
-    """The directory of the configs shipped with the package (``configs/`` in the repo)."""
-    return Path(str(importlib.resources.files("sim2real.configs")))
 
 
 def env_prefix(env_id: str) -> str:
@@ -208,7 +173,3 @@ def _check_terms(path: Path, terms: Any) -> RandomizationSpec:
                 f"use reset (the default) or startup"
             )
     return spec
-
-
-def _one_line(error: Exception) -> str:
-    return " ".join(str(error).split())

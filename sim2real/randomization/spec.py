@@ -20,17 +20,15 @@ values that become non-physical for the nominal values) are caught in
 
 from __future__ import annotations
 
-import importlib.resources
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-import yaml
-
 from sim2real.errors import UserError
 from sim2real.randomization.catalogue import PARAMETERS
+from sim2real.resources import read_yaml, resolve_file
 
 DistributionKind = Literal["uniform", "log_uniform", "normal"]
 Operation = Literal["scale", "add", "abs"]
@@ -92,18 +90,11 @@ class RandomizationSpec:
 
 def load_spec(path: str | Path) -> RandomizationSpec:
     """Read a spec from a YAML file: a path, or the name of a shipped one (``cartpole_dr.yaml``)."""
-    path = Path(path)
-    shipped_dir = Path(str(importlib.resources.files("sim2real.configs"))) / "randomization"
-    if not path.is_file() and path.parent == Path(".") and (shipped_dir / path.name).is_file():
-        path = shipped_dir / path.name
-    if not path.is_file():
-        names = ", ".join(sorted(p.name for p in shipped_dir.glob("*.yaml")))
-        raise SpecError(f"{path}: randomization file does not exist; shipped: {names}")
     try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as error:
-        raise SpecError(f"{path}: not valid YAML ({error})") from None
-    return parse_spec(data, source=str(path))
+        file = resolve_file(path, "randomization")
+    except UserError as error:
+        raise SpecError(str(error)) from None
+    return parse_spec(read_yaml(file), source=str(file))
 
 
 def parse_spec(data: Any, source: str = "<inline>") -> RandomizationSpec:

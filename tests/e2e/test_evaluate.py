@@ -12,7 +12,8 @@ from sim2real.config import load_config
 from sim2real.evaluation.evaluate import EvaluationSettings, evaluate_runs
 from sim2real.evaluation.rollouts import Condition, make_env, rollout
 from sim2real.policies.predictor import RunPolicy
-from sim2real.targets import load_target, shipped_dir, target_dynamics
+from sim2real.resources import shipped_dir
+from sim2real.targets import load_target, target_dynamics
 from sim2real.training import train
 
 pytestmark = pytest.mark.slow

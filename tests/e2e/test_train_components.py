@@ -28,7 +28,7 @@ DR = "randomization/cartpole_dr.yaml"
 
 
 def shipped(name: str) -> str:
-    from sim2real.targets import shipped_dir
+    from sim2real.resources import shipped_dir
 
     return str(shipped_dir() / name)
 

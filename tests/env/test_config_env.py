@@ -10,7 +10,7 @@ import yaml
 from sim2real.config import config_to_dict, load_config, parse_config, sb3_kwargs
 from sim2real.errors import UserError
 from sim2real.hyperparams import algorithm_class
-from sim2real.targets import shipped_dir
+from sim2real.resources import shipped_dir
 
 SHIPPED = ("cartpole_dr.yaml", "cartpole_nominal.yaml", "hopper_dr_ppo.yaml", "hopper_dr_sac.yaml")
 TARGET_NAMES = ["heavy", "slippery", "weak_motors", "laggy", "noisy_sensors", "hard"]

@@ -25,7 +25,7 @@ from sim2real.config import (
     sb3_kwargs,
 )
 from sim2real.errors import UserError
-from sim2real.targets import shipped_dir
+from sim2real.resources import shipped_dir
 
 BASE = {
     "name": "unit",
@@ -311,7 +311,7 @@ def test_overrides_are_typed_by_yaml():
 
 
 def test_yaml_files_read_exponents_as_floats(tmp_path):
-    from sim2real.targets import read_yaml
+    from sim2real.resources import read_yaml
 
     (tmp_path / "x.yaml").write_text("a: 3e-4\nb: 1e6\nc: 1.5\nd: '3e-4'\ne: 12\n")
     assert read_yaml(tmp_path / "x.yaml") == {"a": 3e-4, "b": 1e6, "c": 1.5, "d": "3e-4", "e": 12}
@@ -385,3 +385,23 @@ def test_shipped_configs_dir_has_the_experiments():
         "hopper_dr_ppo.yaml",
         "hopper_dr_sac.yaml",
     } <= names
+
+
+def test_spec_files_read_scientific_notation_like_configs(tmp_path: Path) -> None:
+    """Regression: spec files were read with yaml.safe_load, which reads 1e-2 as a string."""
+    from sim2real.randomization import load_spec
+
+    path = tmp_path / "spec.yaml"
+    path.write_text(
+        "terms:\n  - {parameter: observation_noise_std, range: [0, 1e-2], operation: abs}\n"
+    )
+    (term,) = load_spec(path).terms
+    assert (term.distribution.low, term.distribution.high) == (0.0, 0.01)
+
+
+def test_spec_lookup_finds_shipped_specs_without_suffix() -> None:
+    from sim2real.randomization import load_spec
+
+    assert load_spec("cartpole_dr").source.endswith("randomization/cartpole_dr.yaml")
+    with pytest.raises(UserError, match="shipped randomization files: cartpole_dr.yaml"):
+        load_spec("no_such_spec.yaml")
