@@ -44,12 +44,12 @@ import torch
 
 from sim2real.callbacks import EvalCondition, evaluate_conditions, make_condition_env
 from sim2real.config import ExperimentConfig, load_config
+from sim2real.evaluation.compare import per_run_metrics
 from sim2real.policies.normalization import load_normalization
 from sim2real.runs import Run
 from sim2real.targets import Target, shipped_targets
 from sim2real.training import train
 from sim2real.transfer import transfer
-from sim2real.transfer.compare import per_run_metrics
 
 ENVS = {
     "cartpole": {"dr": "cartpole_dr.yaml", "oracle_targets": ("heavy", "hard")},

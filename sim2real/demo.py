@@ -143,8 +143,8 @@ def _compare(
     out_dir: Path,
     log: Callable[[str], None],
 ) -> None:
-    from sim2real.transfer.compare import compare_runs
-    from sim2real.transfer.compare_report import metrics_table, write_comparison_report
+    from sim2real.evaluation.compare import compare_runs
+    from sim2real.evaluation.compare_report import metrics_table, write_comparison_report
 
     comparison = compare_runs([str(p) for p in transfer_runs], [str(p) for p in scratch_runs])
     write_comparison_report(comparison, out_dir)

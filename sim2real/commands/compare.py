@@ -52,8 +52,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sim2real.transfer.compare import compare_runs
-    from sim2real.transfer.compare_report import metrics_table, write_comparison_report
+    from sim2real.evaluation.compare import compare_runs
+    from sim2real.evaluation.compare_report import metrics_table, write_comparison_report
 
     comparison = compare_runs(
         args.transfer_runs, args.scratch, args.threshold, seed=args.seed, n_boot=args.n_boot

@@ -1,9 +1,9 @@
-"""Transfer to a target: fine-tuning strategies (:func:`transfer`) and their Taylor & Stone
-comparison against training from scratch on the same budget
-(:func:`sim2real.transfer.compare.compare_runs`).
+"""Transfer to a target: fine-tuning strategies (:func:`transfer`). Their Taylor & Stone
+comparison against training from scratch on the same budget is a study of its own
+(:func:`sim2real.evaluation.compare.compare_runs`).
 
-``transfer`` is imported on first use, so ``sim2real.transfer.compare`` (numpy only) does not
-load torch and SB3.
+``transfer`` is imported on first use, so ``sim2real.evaluation.compare``, which reads the
+strategy names from here, does not load torch and SB3.
 """
 
 from typing import Any

@@ -338,7 +338,7 @@ def with_curve(run: Run, folder: Path, name: str, curve: list[float]) -> Path:
 
 
 def test_compare_hand_computed_metrics(runs, tmp_path):
-    from sim2real.transfer.compare import compare_runs
+    from sim2real.evaluation.compare import compare_runs
 
     transfer_runs = [
         with_curve(runs["full"], tmp_path, "t0", [100.0, 200.0, 300.0]),
