@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from sim2real.errors import UserError
+from sim2real.evaluation.bootstrap import bootstrap_each
 from sim2real.evaluation.transfer_metrics import (
     TaylorStoneReport,
     align_curves,
@@ -188,14 +189,18 @@ def curve_band(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Mean curve ``(n_points,)`` and a percentile bootstrap CI of it (seeds resampled).
 
-    ``curves`` is ``(n_seeds, n_points)``; one seed gives a zero-width band.
+    ``curves`` is ``(n_seeds, n_points)``; one seed gives a zero-width band. Returns
+    ``(mean, low, high)``, each ``(n_points,)``.
     """
-    curves = np.asarray(curves, dtype=float)
-    indices = rng.integers(0, curves.shape[0], size=(n_boot, curves.shape[0]))
-    means = curves[indices].mean(axis=1)  # (n_boot, n_points)
-    alpha = 100.0 * (1.0 - confidence) / 2.0
-    low, high = np.percentile(means, [alpha, 100.0 - alpha], axis=0)
-    return curves.mean(axis=0), low, high
+    # Whole curves are the resampled units, so each replicate is a mean curve (n_points,).
+    band = bootstrap_each(
+        [[curves]], lambda c: c.mean(axis=-2), rng, n_boot, confidence, vectorized=True
+    )
+    return (
+        np.array([point.value for point in band]),
+        np.array([point.ci_low for point in band]),
+        np.array([point.ci_high for point in band]),
+    )
 
 
 def per_run_metrics(

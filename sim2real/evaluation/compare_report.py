@@ -10,10 +10,11 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
+from sim2real.evaluation.bootstrap import Estimate
 from sim2real.evaluation.compare import Comparison, curve_band, per_run_metrics
 from sim2real.evaluation.plots import Band, plot_curves
 from sim2real.evaluation.report import ReportPaths, Section, Table, format_interval, write_report
-from sim2real.evaluation.transfer_metrics import Estimate, TaylorStoneReport
+from sim2real.evaluation.transfer_metrics import TaylorStoneReport
 from sim2real.table import format_cell
 
 SCRATCH = "scratch"

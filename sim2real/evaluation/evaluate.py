@@ -18,7 +18,6 @@ CIs come from the same within-run bootstrap (source and target resampled indepen
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from sim2real.errors import UserError
+from sim2real.evaluation.bootstrap import Estimate, bootstrap_replicates, percentile_interval
 from sim2real.evaluation.conditions import (
     DR,
     NOMINAL,
@@ -43,7 +43,6 @@ from sim2real.evaluation.conditions import (
 from sim2real.evaluation.metrics import (
     ReturnSummary,
     fraction_gap_closed,
-    percentile_interval,
     regret,
     summarize_returns,
     transfer_gap,
@@ -84,15 +83,6 @@ class EvaluationSettings:
             raise UserError(f"--workers = {self.workers}; it must be >= 1")
         if self.n_boot < 1:
             raise UserError(f"--n-boot = {self.n_boot}; it must be >= 1")
-
-
-@dataclass(frozen=True)
-class Estimate:
-    """A point estimate with a bootstrap CI (NaN ends when undefined)."""
-
-    value: float
-    ci_low: float = math.nan
-    ci_high: float = math.nan
 
 
 @dataclass(frozen=True)
@@ -235,13 +225,8 @@ def bootstrap_means(
     by_run: Mapping[str, np.ndarray], rng: np.random.Generator, n_boot: int
 ) -> np.ndarray:
     """``(n_boot,)`` pooled means with episodes resampled within each run (the strata)."""
-    total = np.zeros(n_boot)
-    count = 0
-    for values in by_run.values():
-        index = rng.integers(0, values.size, size=(n_boot, values.size))
-        total += values[index].sum(axis=1)
-        count += values.size
-    return total / count
+    strata = list(by_run.values())
+    return bootstrap_replicates([strata], lambda x: x.mean(axis=-1), rng, n_boot, vectorized=True)
 
 
 def _pooled_mean(by_run: Mapping[str, np.ndarray]) -> float:

@@ -8,8 +8,9 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
+from sim2real.evaluation.bootstrap import Estimate
 from sim2real.evaluation.conditions import DR, NOMINAL
-from sim2real.evaluation.evaluate import ConditionResult, Estimate, Evaluation
+from sim2real.evaluation.evaluate import ConditionResult, Evaluation
 from sim2real.evaluation.plots import Interval, plot_grouped_bars
 from sim2real.evaluation.report import (
     ReportPaths,

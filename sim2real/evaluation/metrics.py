@@ -1,7 +1,8 @@
 """Return statistics for transfer evaluation: IQM, stratified bootstrap CIs, transfer gap.
 
 Pure functions over arrays, following rliable (Agarwal et al., NeurIPS 2021). Randomness
-comes only from the ``numpy.random.Generator`` passed in, so results are reproducible.
+comes only from the ``numpy.random.Generator`` passed in, so results are reproducible; the
+resampling itself is :mod:`sim2real.evaluation.bootstrap`.
 
 Conventions: a *score matrix* is shaped ``(n_runs, n_strata)`` as in rliable (rows are
 runs/seeds/episodes, columns are tasks/targets); a 1-D array is a single stratum.
@@ -10,7 +11,7 @@ runs/seeds/episodes, columns are tasks/targets); a 1-D array is a single stratum
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
@@ -18,21 +19,20 @@ import numpy as np
 import scipy.stats
 from numpy.typing import ArrayLike
 
+from sim2real.evaluation.bootstrap import Statistic, bootstrap
+
 __all__ = [
     "ReturnSummary",
     "TransferGap",
     "as_score_vector",
     "fraction_gap_closed",
     "iqm",
-    "percentile_interval",
     "probability_of_improvement",
     "regret",
     "stratified_bootstrap_ci",
     "summarize_returns",
     "transfer_gap",
 ]
-
-Statistic = Callable[[np.ndarray], float]
 
 
 def as_score_vector(values: ArrayLike, name: str = "scores") -> np.ndarray:
@@ -52,13 +52,6 @@ def _check_finite(name: str, value: float) -> float:
     return value
 
 
-def _check_bootstrap_args(n_boot: int, confidence: float) -> None:
-    if int(n_boot) != n_boot or n_boot < 1:
-        raise ValueError(f"n_boot must be a positive integer, got {n_boot}.")
-    if not 0.0 < confidence < 1.0:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence}.")
-
-
 def iqm(scores: ArrayLike) -> float:
     """Interquartile mean: the 25% trimmed mean of all scores pooled (any shape).
 
@@ -66,22 +59,6 @@ def iqm(scores: ArrayLike) -> float:
     cut from each end of the sorted pooled scores, the rest are averaged.
     """
     return float(scipy.stats.trim_mean(as_score_vector(scores), proportiontocut=0.25))
-
-
-def percentile_interval(replicates: ArrayLike, confidence: float = 0.95) -> tuple[float, float]:
-    """Percentile interval ``(low, high)`` of bootstrap replicates ``(n_boot,)``.
-
-    NaN replicates (e.g. a statistic undefined on some resamples) are ignored; if all are
-    NaN the interval is ``(nan, nan)``.
-    """
-    _check_bootstrap_args(1, confidence)
-    reps = np.asarray(replicates, dtype=float).ravel()
-    reps = reps[~np.isnan(reps)]
-    if reps.size == 0:
-        return math.nan, math.nan
-    alpha = 1.0 - confidence
-    low, high = np.percentile(reps, [100.0 * alpha / 2.0, 100.0 * (1.0 - alpha / 2.0)])
-    return float(low), float(high)
 
 
 def _strata_list(
@@ -137,14 +114,8 @@ def stratified_bootstrap_ci(
     Returns:
         ``(low, high)``.
     """
-    _check_bootstrap_args(n_boot, confidence)
-    strata = _strata_list(scores_by_stratum)
-    # Each stratum keeps its size in every replicate, so no task is over/under-weighted.
-    resampled = np.concatenate(
-        [s[rng.integers(0, s.size, size=(n_boot, s.size))] for s in strata], axis=1
-    )
-    replicates = np.fromiter((statistic(row) for row in resampled), dtype=float, count=n_boot)
-    return percentile_interval(replicates, confidence)
+    estimate = bootstrap([_strata_list(scores_by_stratum)], statistic, rng, n_boot, confidence)
+    return estimate.ci_low, estimate.ci_high
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
-from sim2real.evaluation.metrics import percentile_interval
+from sim2real.evaluation.bootstrap import Estimate, bootstrap_each
 
 __all__ = [
     "Estimate",
@@ -199,15 +199,6 @@ def align_curves(
 
 
 @dataclass(frozen=True)
-class Estimate:
-    """A point estimate with its percentile bootstrap CI across seeds."""
-
-    value: float
-    ci_low: float
-    ci_high: float
-
-
-@dataclass(frozen=True)
 class TaylorStoneReport:
     """Every Taylor & Stone metric; time-to-threshold values are in target samples."""
 
@@ -248,8 +239,10 @@ def _ratio(t: np.ndarray, s: np.ndarray) -> np.ndarray:
         return np.where(auc_s != 0.0, (auc_t - auc_s) / np.abs(auc_s), math.nan)
 
 
-# name -> (f(transfer per-seed values, scratch per-seed values)); works on (n,) and (b, n).
+# Per-seed values, the columns of a (n_seeds, 4) array; the bootstrap resamples its rows.
+_PER_SEED = ("initial", "asymptote", "auc", "ttt")
 PerSeed = dict[str, np.ndarray]
+# name -> f(transfer per-seed values, scratch per-seed values); each value (b, n) -> (b,).
 _METRICS: dict[str, Callable[[PerSeed, PerSeed], np.ndarray]] = {
     "jumpstart": lambda t, s: _mean(t["initial"]) - _mean(s["initial"]),
     "asymptotic_transfer": lambda t, s: _mean(t["asymptote"]),
@@ -263,13 +256,24 @@ _METRICS: dict[str, Callable[[PerSeed, PerSeed], np.ndarray]] = {
 }
 
 
-def _per_seed(curves: np.ndarray, timesteps: np.ndarray, k: int | None, thr: float) -> PerSeed:
-    return {
-        "initial": curves[:, 0],
-        "asymptote": asymptotic_performance(curves, k),
-        "auc": area_under_curve(curves, timesteps),
-        "ttt": time_to_threshold(curves, timesteps, thr),
-    }
+def _per_seed(curves: np.ndarray, timesteps: np.ndarray, k: int | None, thr: float) -> np.ndarray:
+    """``(n_seeds, 4)``: the :data:`_PER_SEED` columns of each seed."""
+    return np.stack(
+        [
+            curves[:, 0],
+            asymptotic_performance(curves, k),
+            area_under_curve(curves, timesteps),
+            time_to_threshold(curves, timesteps, thr),
+        ],
+        axis=1,
+    )
+
+
+def _all_metrics(transfer: np.ndarray, scratch: np.ndarray) -> np.ndarray:
+    """Vectorized statistic: per-seed values ``(b, n, 4)`` of both learners -> ``(b, 9)``."""
+    t = {name: transfer[..., j] for j, name in enumerate(_PER_SEED)}
+    s = {name: scratch[..., j] for j, name in enumerate(_PER_SEED)}
+    return np.stack([metric(t, s) for metric in _METRICS.values()], axis=-1)
 
 
 def taylor_stone(
@@ -307,8 +311,6 @@ def taylor_stone(
     """
     t_curves, ts = _curves_on(transfer_curves, timesteps, "transfer_curves")
     s_curves, _ = _curves_on(scratch_curves, ts, "scratch_curves")
-    if int(n_boot) != n_boot or n_boot < 1:
-        raise ValueError(f"n_boot must be a positive integer, got {n_boot}.")
     if threshold is None:
         asymptote = float(asymptotic_performance(s_curves, k).mean())
         if asymptote <= 0.0:
@@ -319,19 +321,15 @@ def taylor_stone(
         threshold = 0.9 * asymptote
     t_vals = _per_seed(t_curves, ts, k, threshold)
     s_vals = _per_seed(s_curves, ts, k, threshold)
-    # One set of resampled seed indices shared by all metrics keeps them mutually consistent.
-    idx_t = rng.integers(0, t_curves.shape[0], size=(n_boot, t_curves.shape[0]))
-    idx_s = rng.integers(0, s_curves.shape[0], size=(n_boot, s_curves.shape[0]))
-    t_boot = {key: v[idx_t] for key, v in t_vals.items()}
-    s_boot = {key: v[idx_s] for key, v in s_vals.items()}
-    estimates = {}
-    for name, fn in _METRICS.items():
-        low, high = percentile_interval(fn(t_boot, s_boot), confidence)
-        estimates[name] = Estimate(float(fn(t_vals, s_vals)), low, high)
+    # One statistic for all metrics: they share the resampled seeds, so stay consistent.
+    estimates = bootstrap_each(
+        [[t_vals], [s_vals]], _all_metrics, rng, n_boot, confidence, vectorized=True
+    )
+    ttt = _PER_SEED.index("ttt")
     return TaylorStoneReport(
-        **estimates,
-        reached_fraction_transfer=float(np.mean(~np.isnan(t_vals["ttt"]))),
-        reached_fraction_scratch=float(np.mean(~np.isnan(s_vals["ttt"]))),
+        **dict(zip(_METRICS, estimates, strict=True)),
+        reached_fraction_transfer=float(np.mean(~np.isnan(t_vals[:, ttt]))),
+        reached_fraction_scratch=float(np.mean(~np.isnan(s_vals[:, ttt]))),
         threshold=float(threshold),
         n_transfer=int(t_curves.shape[0]),
         n_scratch=int(s_curves.shape[0]),

@@ -10,7 +10,6 @@ from sim2real.evaluation.metrics import (
     ReturnSummary,
     fraction_gap_closed,
     iqm,
-    percentile_interval,
     probability_of_improvement,
     regret,
     stratified_bootstrap_ci,
@@ -47,12 +46,6 @@ def test_iqm_rejects_bad_input(bad):
 
 
 # --- bootstrap -------------------------------------------------------------------------------
-
-
-def test_percentile_interval_hand_computed():
-    assert percentile_interval(np.arange(101), confidence=0.9) == pytest.approx((5.0, 95.0))
-    assert percentile_interval([np.nan, 2.0, np.nan], 0.95) == (2.0, 2.0)
-    assert all(math.isnan(v) for v in percentile_interval([np.nan, np.nan]))
 
 
 def test_bootstrap_is_deterministic_for_a_seed():
