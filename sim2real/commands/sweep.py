@@ -60,7 +60,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from sim2real.evaluation.grid import parse_axes
-    from sim2real.evaluation.sweep import run_sweep, sweep_table, write_sweep_report
+    from sim2real.evaluation.sweep import run_sweep
+    from sim2real.evaluation.sweep_report import sweep_table, write_sweep_report
 
     axes = parse_axes(args.param, args.values, args.scale)
     settings = settings_from_args(args)
