@@ -1,22 +1,24 @@
 """Base class of every sim2real world: one DIRECT BulletClient, domain randomization, step loop.
 
-A subclass describes its robot through five hooks:
+A subclass describes its robot through six hooks:
 
 - ``_load(client) -> ModelHandles``: physics settings, scene and robot, motors disabled;
+- ``_make_actuator(client, handles) -> Actuator``: how commands become torques;
 - ``_reset_robot()``: initial state after the snapshot is restored (may use ``np_random``);
-- ``_actuate(command, motor_strength)``: write joint torques for one control step;
 - ``_observe() -> np.ndarray``: the noise-free observation;
-- ``_reward(command) -> (terms, terminated)``: itemized reward and termination.
+- ``_reward(command) -> (terms, terminated)``: itemized reward and termination;
+- ``_camera_target()``: where the camera looks.
 
 The base class owns everything the robot should not care about: the snapshot taken after
-loading (fast resets), sampling and applying dynamics, action latency and noise,
-observation noise, non-finite guards and rendering.
+loading (fast resets), sampling and applying dynamics, events, the action channel (noise,
+clipping), the actuator's latency, ``physics_steps_per_action`` physics steps per action
+with the actuator evaluated before each, the observation channels, non-finite guards and
+rendering.
 """
 
 from __future__ import annotations
 
 import abc
-import collections
 import math
 from collections.abc import Mapping
 from pathlib import Path
@@ -25,7 +27,9 @@ from typing import Any, ClassVar
 import gymnasium as gym
 import numpy as np
 
+from sim2real.envs.actuators import Actuator, DelayedActuator
 from sim2real.envs.bullet import BulletClient, pybullet
+from sim2real.envs.channels import ActionChannel, ObservationChannel, ObservationNoise
 from sim2real.envs.quiet import quiet_c_stdout
 from sim2real.randomization import (
     BoundSpec,
@@ -40,8 +44,10 @@ from sim2real.randomization import (
     sample,
     to_named,
 )
-from sim2real.randomization.apply import dynamics_layout
-from sim2real.randomization.dynamics import Dynamics, NamedDynamics, copy_dynamics
+from sim2real.randomization.apply import ModelNames, dynamics_layout
+from sim2real.randomization.dynamics import Dynamics, NamedDynamics, copy_dynamics, copy_named
+from sim2real.randomization.events import EVENTS
+from sim2real.randomization.sampling import draw_event, draw_period
 
 RandomizationArg = RandomizationSpec | str | Path | Mapping[str, Any] | list | None
 
@@ -59,6 +65,9 @@ class BulletEnv(gym.Env, abc.ABC):
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 30}
 
     control_dt: ClassVar[float]
+    # stepSimulation calls per action, each preceded by the actuator (a PD loop faster than
+    # the policy); the robot's ``_load`` sets PyBullet's time step to ``physics_dt``.
+    physics_steps_per_action: ClassVar[int] = 1
     gravity_z: ClassVar[float] = -9.8
     observation_names: ClassVar[tuple[str, ...]]
     action_names: ClassVar[tuple[str, ...]]
@@ -75,39 +84,38 @@ class BulletEnv(gym.Env, abc.ABC):
         with quiet_c_stdout():
             self.client = BulletClient(connection_mode=pybullet.DIRECT)
         self.handles = self._load(self.client)
+        self.actuator = DelayedActuator(
+            self._make_actuator(self.client, self.handles), self.physics_dt
+        )
         self.layout = dynamics_layout(
-            self.handles, self.observation_names, self.action_names, self.unsupported_parameters
+            self.handles,
+            ModelNames(
+                self.observation_names,
+                self.action_names,
+                self.actuator.parameters,
+                self.unsupported_parameters,
+            ),
         )
-        as_loaded = {
-            name: values
-            for name, values in read_nominal(
-                self.client, self.handles, self.gravity_z, len(self.observation_names)
-            ).items()
-            if name in self.layout.elements
-        }
-        self.nominal = from_named(self.nominal_overrides, self.layout, as_loaded)
+        as_loaded = read_nominal(self.client, self.handles, self.layout)
+        declared = {k: v for k, v in self.actuator.nominal().items() if k in self.layout.elements}
+        self.nominal = from_named(self.nominal_overrides, self.layout, {**as_loaded, **declared})
         apply_dynamics(self.client, self.handles, self.nominal, as_loaded)
-        self.randomization: BoundSpec = bind(
-            coerce_spec(randomization), self.layout, self.nominal, self.control_dt
-        )
-        self._base = copy_dynamics(self.nominal)  # what reset terms randomize around
-        self._values = copy_dynamics(self.nominal)  # this episode's dynamics
-        self._applied = copy_dynamics(self.nominal)  # what the simulator holds now
+        self._action_channel = ActionChannel()
+        self._observation_channels: list[ObservationChannel] = [ObservationNoise()]
         self._snapshot = self.client.saveState()
-        self._startup_drawn = False
-        self._dynamics_rng = np.random.default_rng()
-        # Interval terms also draw at reset, so no stretch of an episode runs on nominal values.
-        self._per_episode_terms = self.randomization.when("reset") + self.randomization.when(
-            "interval"
-        )
-        self._interval_terms = self.randomization.when("interval")
-        self._values_current = False  # do this episode's values still need to be drawn/applied?
-        self._named_values: NamedDynamics = to_named(self._values, self.layout)
-        self._action_noise = self._observation_noise = False
-        self._no_command = np.zeros(len(self.action_names))
-        self._pending: collections.deque[np.ndarray] = collections.deque()
-        self._latency_steps = 0
+        self._fixed = copy_dynamics(self.nominal)  # nominal, or what set_dynamics fixed
+        self._applied = copy_dynamics(self.nominal)  # what the simulator holds now
+        self._dynamics_rng: np.random.Generator | None = None
+        self._events_rng = np.random.default_rng()
+        self._next_event_step: list[int] = []
         self._steps = 0
+        self.set_randomization(randomization)
+        self._set_values(copy_dynamics(self.nominal))
+
+    @property
+    def physics_dt(self) -> float:
+        """Duration of one physics step (one ``stepSimulation`` call)."""
+        return self.control_dt / self.physics_steps_per_action
 
     # -- gymnasium API -------------------------------------------------------------------
 
@@ -115,39 +123,54 @@ class BulletEnv(gym.Env, abc.ABC):
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
         super().reset(seed=seed)
-        if seed is not None or not self._startup_drawn:
-            self._dynamics_rng = self._spawn_dynamics_rng()
+        if seed is not None or self._dynamics_rng is None:
+            self._spawn_rngs()
         if not self._startup_drawn:
-            self._base = sample(self.randomization.when("startup"), self._base, self._dynamics_rng)
+            self._base = sample(self.randomization.when("startup"), self._fixed, self._dynamics_rng)
             self._startup_drawn = True
             self._values_current = False
         self.client.restoreState(self._snapshot)
         if self._per_episode_terms or not self._values_current:
             self._set_values(sample(self._per_episode_terms, self._base, self._dynamics_rng))
             self._values_current = True
-        self._pending = collections.deque([self._no_command] * self._latency_steps)
+        self.actuator.reset()
         self._steps = 0
         self._reset_robot()
-        observation = self._noisy(self._observe())
-        return observation, {"dynamics": self.get_dynamics()}
+        info: dict[str, Any] = {"dynamics": self.get_dynamics()}
+        if self.randomization.events:
+            fired = self._start_events()
+            if fired:
+                info["events"] = fired
+        observation = self._observe()
+        for channel in self._observation_channels:
+            observation = channel.reset(observation, self.np_random)
+        return self._clipped(observation), info
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        command = self._delayed(self._noisy_action(np.asarray(action, dtype=np.float64)))
-        self._actuate(command, self._values["motor_strength"])
-        self.client.stepSimulation()
+        command = self._action_channel(np.asarray(action, dtype=np.float64), self.np_random)
+        self.actuator.send(command)
+        fired = self._due_events() if self._next_event_step else None
+        for _ in range(self.physics_steps_per_action):
+            self.actuator.apply()
+            self.client.stepSimulation()
         self._steps += 1
-        self._apply_interval_terms()
+        if self._interval_terms:
+            self._apply_interval_terms()
         observation = self._observe()
-        terms, terminated = self._reward(command)
+        terms, terminated = self._reward(self.actuator.in_effect)
         reward = float(sum(terms.values()))
         info: dict[str, Any] = {"reward_terms": terms}
+        if fired:
+            info["events"] = fired
         # One scalar check covers every entry: a sum with a NaN or inf is not finite.
         if not (math.isfinite(observation.sum()) and math.isfinite(reward)):
             # The simulation blew up: end the episode rather than hand NaNs to the learner.
             observation = np.zeros_like(observation)
             reward, terminated, info["non_finite"] = 0.0, True, True
             info["reward_terms"] = dict.fromkeys(terms, 0.0)
-        return self._noisy(observation), reward, terminated, False, info
+        for channel in self._observation_channels:
+            observation = channel(observation, self.np_random)
+        return self._clipped(observation), reward, terminated, False, info
 
     def render(self) -> np.ndarray | None:
         if self.render_mode != "rgb_array":
@@ -170,14 +193,34 @@ class BulletEnv(gym.Env, abc.ABC):
     # -- dynamics ------------------------------------------------------------------------
 
     def get_dynamics(self) -> NamedDynamics:
-        """This episode's dynamics by parameter and element name (JSON-ready; do not mutate)."""
-        return self._named_values
+        """This episode's dynamics by parameter and element name (a copy, JSON-ready)."""
+        return copy_named(self._named_values)
 
     def set_dynamics(self, values: Mapping[str, Any]) -> None:
         """Fix exact values (e.g. a target's); later resets randomize around them, if at all."""
+        self._fixed = from_named(values, self.layout, self._fixed)
         self._base = from_named(values, self.layout, self._base)
         self._set_values(copy_dynamics(self._base))
         self._values_current = True
+
+    def set_randomization(self, randomization: RandomizationArg) -> None:
+        """Bind a new spec, validated as at construction; it applies from the next reset.
+
+        Startup terms are drawn anew (around the nominal or ``set_dynamics`` values), so a
+        re-centred or widened distribution (ADR, system identification) replaces the old one.
+        """
+        self.randomization: BoundSpec = bind(
+            coerce_spec(randomization), self.layout, self.nominal, self.control_dt, self.physics_dt
+        )
+        # Interval terms also draw at reset, so no stretch of an episode runs on nominal values.
+        self._per_episode_terms = self.randomization.when("reset") + self.randomization.when(
+            "interval"
+        )
+        self._interval_terms = self.randomization.when("interval")
+        self._base = copy_dynamics(self._fixed)  # what reset terms randomize around
+        self._startup_drawn = False
+        self._values_current = False  # do this episode's values still need to be drawn/applied?
+        self._next_event_step = []
 
     @property
     def dynamics_values(self) -> Dynamics:
@@ -188,22 +231,26 @@ class BulletEnv(gym.Env, abc.ABC):
         self._applied = values  # never mutated: every new episode's values are a fresh dict
         self._values = values
         self._named_values = to_named(values, self.layout)
-        # Cached so the step loop does not test the noise arrays every step.
-        self._action_noise = bool(values["action_noise_std"].any())
-        self._observation_noise = bool(values["observation_noise_std"].any())
-        self._latency_steps = round(float(values["action_latency_s"][0]) / self.control_dt)
-        self._pending = collections.deque([self._no_command] * self._latency_steps)
+        self.actuator.configure(values)
+        self._action_channel.configure(values)
+        for channel in self._observation_channels:
+            channel.configure(values)
 
-    def _spawn_dynamics_rng(self) -> np.random.Generator:
-        """A stream for dynamics, separate so turning noise on never changes the dynamics drawn.
+    def _spawn_rngs(self) -> None:
+        """Streams for dynamics and events, separate so turning noise or pushes on never
+        changes the dynamics drawn.
 
         Spawned from the seed sequence, which draws nothing from ``np_random``: the robot's
         initial state for a seed is the same with or without randomization.
         """
         seed_sequence = getattr(self.np_random.bit_generator, "seed_seq", None)
         if isinstance(seed_sequence, np.random.SeedSequence):
-            return np.random.default_rng(seed_sequence.spawn(1)[0])
-        return np.random.default_rng(self.np_random.integers(2**63))
+            self._dynamics_rng = np.random.default_rng(seed_sequence.spawn(1)[0])
+        else:
+            self._dynamics_rng = np.random.default_rng(self.np_random.integers(2**63))
+        self._events_rng = np.random.default_rng(
+            self._dynamics_rng.bit_generator.seed_seq.spawn(1)[0]
+        )
 
     def _apply_interval_terms(self) -> None:
         due = [
@@ -217,38 +264,49 @@ class BulletEnv(gym.Env, abc.ABC):
             for bound in due:
                 name = bound.term.parameter
                 merged[name][bound.indices] = values[name][bound.indices]
-            in_flight = self._pending
             self._set_values(merged)
-            self._pending = self._resized(in_flight)
 
-    def _resized(self, in_flight: collections.deque[np.ndarray]) -> collections.deque[np.ndarray]:
-        """Commands in flight kept across a latency change: a longer delay repeats the oldest
-        command, a shorter one drops the oldest, so the new delay applies from the next step."""
-        while len(in_flight) > self._latency_steps:
-            in_flight.popleft()
-        while len(in_flight) < self._latency_steps:
-            in_flight.appendleft(in_flight[0] if in_flight else self._no_command)
-        return in_flight
+    # -- events --------------------------------------------------------------------------
 
-    # -- action and observation channels ----------------------------------------------
+    def _start_events(self) -> list[dict[str, Any]]:
+        """Fire reset events and schedule the first occurrence of interval events."""
+        fired: list[dict[str, Any]] = []
+        self._next_event_step = []
+        for index, bound in enumerate(self.randomization.events):
+            if bound.term.when == "reset":
+                fired += self._fire(index)
+                self._next_event_step.append(-1)  # never again this episode
+            else:
+                self._next_event_step.append(self._steps_to_next(index))
+        if all(step < 0 for step in self._next_event_step):
+            self._next_event_step = []  # nothing left to check in the step loop
+        return fired
 
-    def _noisy_action(self, action: np.ndarray) -> np.ndarray:
-        if self._action_noise:
-            std = self._values["action_noise_std"]
-            action = action + self.np_random.normal(0.0, 1.0, action.shape) * std
-        return action.clip(-1.0, 1.0)
+    def _due_events(self) -> list[dict[str, Any]]:
+        fired: list[dict[str, Any]] = []
+        for index, due_at in enumerate(self._next_event_step):
+            if 0 <= due_at <= self._steps:
+                fired += self._fire(index)
+                self._next_event_step[index] = self._steps + self._steps_to_next(index)
+        return fired
 
-    def _delayed(self, command: np.ndarray) -> np.ndarray:
-        """A FIFO of ``latency_steps`` commands: the one applied now was sent that long ago."""
-        if not self._pending:
-            return command
-        self._pending.append(command)
-        return self._pending.popleft()
+    def _steps_to_next(self, index: int) -> int:
+        interval_s = self.randomization.events[index].term.interval_s
+        assert interval_s is not None  # the spec requires it for interval events
+        return max(1, round(draw_period(interval_s, self._events_rng) / self.control_dt))
 
-    def _noisy(self, observation: np.ndarray) -> np.ndarray:
-        if self._observation_noise:
-            std = self._values["observation_noise_std"]
-            observation = observation + self.np_random.normal(0.0, 1.0, observation.shape) * std
+    def _fire(self, index: int) -> list[dict[str, Any]]:
+        bound = self.randomization.events[index]
+        definition = EVENTS[bound.term.event]
+        fired = []
+        for link, vector in draw_event(bound, self._events_rng):
+            definition.fire(self.client, self.handles.link(link), vector, self.physics_dt)
+            fired.append({"event": definition.name, "link": link, "value": vector.tolist()})
+        return fired
+
+    # -- observation ---------------------------------------------------------------------
+
+    def _clipped(self, observation: np.ndarray) -> np.ndarray:
         space = self.observation_space
         return observation.clip(space.low, space.high).astype(np.float32)
 
@@ -259,12 +317,12 @@ class BulletEnv(gym.Env, abc.ABC):
         """Set physics, load scene and robot, disable default motors; return the handles."""
 
     @abc.abstractmethod
-    def _reset_robot(self) -> None:
-        """Put the robot in its initial state (the snapshot is already restored)."""
+    def _make_actuator(self, client: BulletClient, handles: ModelHandles) -> Actuator:
+        """The robot's actuator (torque or PD); the base class adds the latency."""
 
     @abc.abstractmethod
-    def _actuate(self, command: np.ndarray, motor_strength: np.ndarray) -> None:
-        """Write joint torques for one control step; ``command`` is clipped to [-1, 1]."""
+    def _reset_robot(self) -> None:
+        """Put the robot in its initial state (the snapshot is already restored)."""
 
     @abc.abstractmethod
     def _observe(self) -> np.ndarray:

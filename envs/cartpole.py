@@ -13,6 +13,7 @@ from typing import ClassVar
 import numpy as np
 from gymnasium import spaces
 
+from sim2real.envs.actuators import TorqueActuator
 from sim2real.envs.base import BulletEnv
 from sim2real.envs.bullet import BulletClient, pybullet, pybullet_data
 from sim2real.randomization import BodyPart, ModelHandles
@@ -62,6 +63,7 @@ class CartPoleEnv(BulletEnv):
             links=(BodyPart("cart", body, SLIDER), BodyPart("pole", body, HINGE)),
             joints=(BodyPart("slider_to_cart", body, SLIDER),),
             passive_joints=(BodyPart("cart_to_pole", body, HINGE),),
+            base=BodyPart("cart", body, SLIDER),  # the rail is static: pushes land on the cart
         )
 
     def _reset_robot(self) -> None:
@@ -69,9 +71,8 @@ class CartPoleEnv(BulletEnv):
         self.client.resetJointState(self._body, SLIDER, start[0], start[1])
         self.client.resetJointState(self._body, HINGE, start[2], start[3])
 
-    def _actuate(self, command: np.ndarray, motor_strength: np.ndarray) -> None:
-        force = self.force_n * float(motor_strength[0]) * float(command[0])
-        self.client.setJointMotorControl2(self._body, SLIDER, pybullet.TORQUE_CONTROL, force=force)
+    def _make_actuator(self, client: BulletClient, handles: ModelHandles) -> TorqueActuator:
+        return TorqueActuator(client, self._body, [SLIDER], [self.force_n])
 
     def _observe(self) -> np.ndarray:
         (x, x_dot, *_), (theta, theta_dot, *_) = self.client.getJointStates(

@@ -1,226 +1,27 @@
-"""``sim2real/Hopper-v0``: pybullet_envs' HopperBulletEnv-v0, rebuilt on :class:`BulletEnv`.
+"""``sim2real/Hopper-v0``: pybullet_envs' HopperBulletEnv-v0, as a walker's constants.
 
-Same model, scene, physics settings, observation and reward as ``HopperBulletEnv-v0``
-(pybullet-envs-gymnasium), so returns compare with the RL Baselines3 Zoo's:
-
-- ``mjcf/hopper.xml`` on ``plane_stadium.sdf`` (floor friction 0.8, restitution 0.5), gravity
-  9.8, contact ERP 0.9, one 0.0165 s step per action made of 4 sub-steps, 5 solver iterations;
-- torque = 0.75 * 100 * motor strength * action;
-- observation (15, clipped to +-5): height above start, sin/cos of the heading to a target
-  1 km down +x, 0.3 * torso velocity in the yaw frame, roll, pitch, each joint's position
-  scaled to [-1, 1] within its limits and 0.1 * its velocity, the foot's floor contact;
-- reward = alive (+1 / -1) + progress toward the target (per step) + electricity cost
-  + joints-at-limit cost; the episode ends when the hopper falls (z <= 0.8 or |pitch| >= 1).
-
-Two quirks of the original are kept on purpose so numbers stay comparable: the contact flag
-in an observation is the one measured after the *previous* step, and the target distance is
-measured from the mean position of every link plus the floor (at the origin).
-
-Per-step work is a handful of batched PyBullet reads and scalar arithmetic: the step loop
-is dominated by ``stepSimulation`` (see ``bench/env_speed.py``).
+Same model (``mjcf/hopper.xml``), scene, physics settings, observation (15-D) and reward as
+``HopperBulletEnv-v0`` (pybullet-envs-gymnasium), so returns compare with the RL Baselines3
+Zoo's: torque = 0.75 * 100 * motor strength * action; alive while the torso is above 0.8 m
+and |pitch| < 1. Everything else is :class:`~sim2real.envs.locomotion.WalkerEnv`.
 """
 
 from __future__ import annotations
 
-import functools
-import math
-from pathlib import Path
 from typing import ClassVar
 
-import numpy as np
-from gymnasium import spaces
+from sim2real.envs.locomotion import DATA, LOAD_FLAGS, WalkerEnv, walker_observation_names
 
-from sim2real.envs.base import BulletEnv, RandomizationArg
-from sim2real.envs.bullet import BulletClient, pybullet, pybullet_data
-from sim2real.randomization import BodyPart, ModelHandles
-
-DATA = Path(pybullet_data.getDataPath())
-LOAD_FLAGS = (
-    pybullet.URDF_USE_SELF_COLLISION
-    | pybullet.URDF_USE_SELF_COLLISION_EXCLUDE_ALL_PARENTS
-    | pybullet.URDF_GOOGLEY_UNDEFINED_COLORS
-)
-MASSIVE_LINKS = ("torso", "thigh", "leg", "foot")
-TORSO, FOOT = "torso", "foot"
+__all__ = ["DATA", "LOAD_FLAGS", "HopperEnv"]
 
 
-class HopperEnv(BulletEnv):
-    control_dt: ClassVar[float] = 0.0165
-    sub_steps: ClassVar[int] = 4
-    solver_iterations: ClassVar[int] = 5
+class HopperEnv(WalkerEnv):
+    model_file: ClassVar[str] = "hopper.xml"
+    torso: ClassVar[str] = "torso"
+    massive_links: ClassVar[tuple[str, ...]] = ("torso", "thigh", "leg", "foot")
+    feet: ClassVar[tuple[str, ...]] = ("foot",)
     power: ClassVar[float] = 0.75
-    power_coef: ClassVar[float] = 100.0
-    floor_friction: ClassVar[float] = 0.8
-    floor_restitution: ClassVar[float] = 0.5
-    target_x: ClassVar[float] = 1e3
     alive_height: ClassVar[float] = 0.8
     alive_pitch: ClassVar[float] = 1.0
-    electricity_cost: ClassVar[float] = -2.0
-    stall_torque_cost: ClassVar[float] = -0.1
-    joints_at_limit_cost: ClassVar[float] = -0.1
     action_names: ClassVar[tuple[str, ...]] = ("thigh_joint", "leg_joint", "foot_joint")
-    observation_names: ClassVar[tuple[str, ...]] = (
-        "height",
-        "target_sin",
-        "target_cos",
-        "torso_vel_x",
-        "torso_vel_y",
-        "torso_vel_z",
-        "roll",
-        "pitch",
-        *(f"{joint}_{kind}" for joint in action_names for kind in ("pos", "vel")),
-        "foot_contact",
-    )
-
-    def __init__(self, randomization: RandomizationArg = None, render_mode: str | None = None):
-        self.observation_space = spaces.Box(-5.0, 5.0, (len(self.observation_names),), np.float32)
-        self.action_space = spaces.Box(-1.0, 1.0, (len(self.action_names),), np.float32)
-        super().__init__(randomization, render_mode)
-
-    # -- hooks -----------------------------------------------------------------------------
-
-    def _load(self, client: BulletClient) -> ModelHandles:
-        client.setPhysicsEngineParameter(deterministicOverlappingPairs=1)
-        client.setGravity(0.0, 0.0, self.gravity_z)
-        client.setDefaultContactERP(0.9)
-        client.setPhysicsEngineParameter(
-            fixedTimeStep=self.control_dt,
-            numSolverIterations=self.solver_iterations,
-            numSubSteps=self.sub_steps,
-        )
-        # Floor first, robot second: the original's body ids, so contacts resolve in its order.
-        floor = client.loadSDF(str(DATA / "plane_stadium.sdf"))[0]
-        client.changeDynamics(
-            floor, -1, lateralFriction=self.floor_friction, restitution=self.floor_restitution
-        )
-        robot = client.loadMJCF(str(DATA / "mjcf" / "hopper.xml"), flags=LOAD_FLAGS)[0]
-        infos = [client.getJointInfo(robot, j) for j in range(client.getNumJoints(robot))]
-        link_index = {info[12].decode(): info[0] for info in infos}
-        joint_index = {info[1].decode(): info[0] for info in infos}
-        free = [info[0] for info in infos if info[2] != pybullet.JOINT_FIXED]
-        # Default motors would hold every joint still, including the planar slide/hinge ones.
-        client.setJointMotorControlArray(
-            robot, free, pybullet.VELOCITY_CONTROL, forces=[0.0] * len(free)
-        )
-        self._cache_model(client, robot, floor, link_index, joint_index, infos)
-        return ModelHandles(
-            links=tuple(BodyPart(name, robot, link_index[name]) for name in MASSIVE_LINKS),
-            joints=tuple(BodyPart(name, robot, joint_index[name]) for name in self.action_names),
-            floor=BodyPart("floor", floor, -1),
-        )
-
-    def _reset_robot(self) -> None:
-        # One draw per joint, in joint order: the same numbers as the original's scalar draws.
-        positions = self.np_random.uniform(-0.1, 0.1, len(self._joints))
-        self._reset_joints(
-            targetValues=[[p] for p in positions.tolist()],
-            targetVelocities=[[0.0]] * len(self._joints),
-        )
-        self._initial_z = None  # anchored by the first observation of the episode
-        self._foot_contact = 0.0
-
-    def _actuate(self, command: np.ndarray, motor_strength: np.ndarray) -> None:
-        strengths, commands = motor_strength.tolist(), command.tolist()
-        gain = self._gain  # Python floats: the original's exact torques, without numpy overhead
-        self._set_torques(forces=[gain * s * c for s, c in zip(strengths, commands, strict=True)])
-
-    def _observe(self) -> np.ndarray:
-        torso = self._read_torso()
-        (_, _, z), (vx, vy, vz) = torso[0], torso[6]
-        roll, pitch, yaw = pybullet.getEulerFromQuaternion(torso[1])
-        x_mean, y_mean = self._mean_xy()
-        dx, dy = self.target_x - x_mean, -y_mean
-        potential = -math.sqrt(dx * dx + dy * dy) / self.control_dt
-        if self._initial_z is None:
-            self._initial_z, self._potential = z, potential
-        self._z, self._pitch, self._next_potential = z, pitch, potential
-        heading = math.atan2(dy, dx) - yaw
-        cos_yaw, sin_yaw = math.cos(yaw), math.sin(yaw)
-        body = (
-            z - self._initial_z,
-            math.sin(heading),
-            math.cos(heading),
-            0.3 * (cos_yaw * vx + sin_yaw * vy),
-            0.3 * (cos_yaw * vy - sin_yaw * vx),
-            0.3 * vz,
-            roll,
-            pitch,
-        )
-        joints: list[float] = []  # (scaled position, 0.1 * speed) per joint; _reward reads it
-        for (angle, rate, _, _), low, span in zip(
-            self._read_joints(), self._lower, self._span, strict=True
-        ):
-            joints += (2.0 * (angle - low) / span - 1.0, 0.1 * rate)
-        self._joint_obs = joints
-        # Clipped to +-5 (the observation space) by the step loop, after noise.
-        return np.array((*body, *joints, self._foot_contact))
-
-    def _reward(self, command: np.ndarray) -> tuple[dict[str, float], bool]:
-        alive = self._z > self.alive_height and abs(self._pitch) < self.alive_pitch
-        progress = self._next_potential - self._potential
-        self._potential = self._next_potential
-        # Measured now, observed next step: the original's order (see module docstring).
-        self._foot_contact = 1.0 if self._read_foot_contact() else 0.0
-        # ``command`` is the applied action (clipped, delayed); the original charges the raw
-        # action, which is the same thing for actions inside [-1, 1] without latency.
-        positions, speeds = self._joint_obs[0::2], self._joint_obs[1::2]
-        power = stall = 0.0
-        for a, speed in zip(command.tolist(), speeds, strict=True):
-            power += abs(a * speed)  # speed is the observed 0.1 * joint velocity, as originally
-            stall += a * a
-        n = len(speeds)
-        at_limit = sum(1 for position in positions if abs(position) > 0.99)
-        terms = {
-            "alive": 1.0 if alive else -1.0,
-            "progress": progress,
-            "electricity": self.electricity_cost * power / n + self.stall_torque_cost * stall / n,
-            "joints_at_limit": self.joints_at_limit_cost * at_limit,
-        }
-        return terms, not alive
-
-    def _camera_target(self) -> list[float]:
-        x, y, _ = self._read_torso()[0]
-        return [x, y, 1.0]
-
-    # -- helpers -------------------------------------------------------------------------
-
-    def _cache_model(
-        self,
-        client: BulletClient,
-        robot: int,
-        floor: int,
-        link_index: dict[str, int],
-        joint_index: dict[str, int],
-        infos: list[tuple],
-    ) -> None:
-        """Indices, limits and pre-bound PyBullet reads, computed once instead of every step."""
-        self._joints = [joint_index[name] for name in self.action_names]
-        self._lower = [infos[j][8] for j in self._joints]
-        self._span = [infos[j][9] - infos[j][8] for j in self._joints]
-        self._gain = self.power * self.power_coef
-        all_links = list(range(len(infos)))
-        # The original averages every part's position: all links plus the floor at the origin.
-        self._n_parts = len(all_links) + 1
-        # BulletClient builds a new partial on every attribute access; bind each read once.
-        self._read_joints = functools.partial(client.getJointStates, robot, self._joints)
-        self._reset_joints = functools.partial(client.resetJointStatesMultiDof, robot, self._joints)
-        self._read_torso = functools.partial(
-            client.getLinkState, robot, link_index[TORSO], computeLinkVelocity=1
-        )
-        self._read_links = functools.partial(client.getLinkStates, robot, all_links)
-        self._read_foot_contact = functools.partial(
-            client.getContactPoints, robot, floor, link_index[FOOT]
-        )
-        self._set_torques = functools.partial(
-            client.setJointMotorControlArray, robot, self._joints, pybullet.TORQUE_CONTROL
-        )
-        self._initial_z: float | None = None
-        self._foot_contact = 0.0
-
-    def _mean_xy(self) -> tuple[float, float]:
-        x = y = 0.0
-        for state in self._read_links():
-            position = state[0]
-            x += position[0]
-            y += position[1]
-        return x / self._n_parts, y / self._n_parts
+    observation_names: ClassVar[tuple[str, ...]] = walker_observation_names(action_names, feet)

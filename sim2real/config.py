@@ -11,7 +11,6 @@ for which the env is made once. Every problem is one :class:`UserError` line nam
 from __future__ import annotations
 
 import copy
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +28,8 @@ from pydantic import (
 )
 
 from sim2real.errors import UserError
-from sim2real.randomization import RandomizationSpec, SpecError, Term, parse_spec
+from sim2real.randomization import RandomizationSpec, SpecError, parse_spec
+from sim2real.randomization.spec import spec_to_data
 from sim2real.resources import (
     FileKind,
     find_file,
@@ -271,7 +271,7 @@ def config_to_dict(cfg: ExperimentConfig) -> dict[str, Any]:
 
 def spec_to_dict(spec: RandomizationSpec) -> dict[str, Any]:
     """A spec as the YAML mapping it parses from; ``source`` keeps where it came from."""
-    return {"source": spec.source, "terms": [_term_to_dict(term) for term in spec.terms]}
+    return {"source": spec.source, "terms": spec_to_data(spec)}
 
 
 # -- parsing -------------------------------------------------------------------------------
@@ -441,24 +441,3 @@ def _plain(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_plain(item) for item in value]
     return value
-
-
-def _term_to_dict(term: Term) -> dict[str, Any]:
-    data: dict[str, Any] = {"parameter": term.parameter}
-    if term.selector:
-        data["selector"] = list(term.selector)
-    dist = term.distribution
-    if dist.kind == "uniform" and dist.is_constant:
-        data["value"] = dist.low
-    elif dist.kind == "normal":
-        data.update(distribution="normal", mean=dist.mean, std=dist.std)
-        if math.isfinite(dist.low) or math.isfinite(dist.high):
-            data["range"] = [dist.low, dist.high]
-    else:
-        data.update(distribution=dist.kind, range=[dist.low, dist.high])
-    data.update(operation=term.operation, when=term.when)
-    if term.interval_s is not None:
-        data["interval_s"] = term.interval_s
-    if term.shared:
-        data["shared"] = True
-    return data

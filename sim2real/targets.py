@@ -93,7 +93,13 @@ def bind_target(env: gym.Env, target: Target) -> BoundSpec:
         )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        bound = bind(target.spec, unwrapped.layout, unwrapped.nominal, unwrapped.control_dt)
+        bound = bind(
+            target.spec,
+            unwrapped.layout,
+            unwrapped.nominal,
+            unwrapped.control_dt,
+            unwrapped.physics_dt,
+        )
     if caught:
         # A rounded latency would silently make the target a different world than it says.
         raise SpecError(f"{caught[0].message}; a target must state the exact value")
@@ -161,6 +167,11 @@ def _check_terms(path: Path, terms: Any) -> RandomizationSpec:
     if not isinstance(terms, list) or not terms:
         raise UserError(f"{path}: field 'terms' = {terms!r}; must be a non-empty list of terms")
     spec = parse_spec(terms, source=str(path))
+    if spec.events:
+        raise UserError(
+            f"{path}: field 'terms' has event {spec.events[0].event!r}; a target is a fixed "
+            f"world: put pushes in the training or evaluation randomization instead"
+        )
     for index, term in enumerate(spec.terms):
         if not term.distribution.is_constant:
             raise UserError(

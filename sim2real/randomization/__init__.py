@@ -1,12 +1,14 @@
-"""The domain-randomization engine: spec (data), binding, sampling (pure), applying (PyBullet)."""
+"""The domain-randomization engine: catalogue, spec (data), binding, sampling (pure), applying."""
 
-from sim2real.randomization.apply import BodyPart, ModelHandles, apply_dynamics, read_nominal
+from sim2real.randomization.apply import ModelHandles, apply_dynamics, read_nominal
 from sim2real.randomization.binding import BoundSpec, BoundTerm, bind
-from sim2real.randomization.catalogue import PARAMETERS, ParameterDef, get_parameter
+from sim2real.randomization.catalogue import PARAMETERS, BodyPart, ParameterDef, get_parameter
 from sim2real.randomization.dynamics import Dynamics, DynamicsLayout, from_named, to_named
+from sim2real.randomization.events import EVENTS, EventDef
 from sim2real.randomization.sampling import sample
 from sim2real.randomization.spec import (
     Distribution,
+    EventTerm,
     RandomizationSpec,
     SpecError,
     Term,
@@ -15,6 +17,7 @@ from sim2real.randomization.spec import (
 )
 
 __all__ = [
+    "EVENTS",
     "PARAMETERS",
     "BodyPart",
     "BoundSpec",
@@ -22,6 +25,8 @@ __all__ = [
     "Distribution",
     "Dynamics",
     "DynamicsLayout",
+    "EventDef",
+    "EventTerm",
     "ModelHandles",
     "ParameterDef",
     "RandomizationSpec",

@@ -1,123 +1,136 @@
 """The only code that writes sampled dynamics into PyBullet (and reads the nominal values).
 
-Parameters that are not simulator state (motor strength, latency, noise) are carried in
-the same :data:`Dynamics` and consumed by the env's step loop.
+Every function here loops over the catalogue: a parameter's elements, how its nominal value
+is read and how a value is written all come from its :class:`ParameterDef`. Parameters of
+the other channels (actuator, action, observation) are carried in the same
+:data:`Dynamics` and consumed by the env's actuator and channels.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any
 
 import numpy as np
 
+from sim2real.randomization.catalogue import PARAMETERS, BodyPart, ParameterDef, Parts
 from sim2real.randomization.dynamics import Dynamics, DynamicsLayout
-
-
-class BodyPart(NamedTuple):
-    name: str
-    body: int
-    index: int  # link index (-1 = base); for a joint, the index of its child link
 
 
 @dataclass(frozen=True)
 class ModelHandles:
-    """PyBullet ids of what an env randomizes: robot links, actuated joints, the floor."""
+    """PyBullet ids of a model's parts: what DR writes to, what events and rewards name."""
 
-    links: tuple[BodyPart, ...]
+    links: tuple[BodyPart, ...]  # randomizable links (masses, friction)
     joints: tuple[BodyPart, ...]  # actuated joints, in action order
     floor: BodyPart | None = None
     passive_joints: tuple[BodyPart, ...] = ()  # unactuated joints whose damping is randomizable
+    base: BodyPart | None = None  # the robot's base (torso): where pushes land by default
+    feet: tuple[BodyPart, ...] = ()  # links whose floor contacts the task reads
 
-    @property
-    def damped_joints(self) -> tuple[BodyPart, ...]:
+    def parts(self, which: Parts) -> tuple[BodyPart, ...]:
+        if which == "links":
+            return self.links
+        if which == "links_and_floor":
+            return self.links + ((self.floor,) if self.floor is not None else ())
+        if which == "actuated_joints":
+            return self.joints
         return self.joints + self.passive_joints
 
-    @property
-    def friction_parts(self) -> tuple[BodyPart, ...]:
-        return self.links + ((self.floor,) if self.floor is not None else ())
+    def link(self, name: str) -> BodyPart:
+        """A named part among links, base, feet and floor; KeyError lists the valid names."""
+        named = {part.name: part for part in self.named_links()}
+        if name not in named:
+            raise KeyError(f"unknown link {name!r}; valid: {', '.join(named)}")
+        return named[name]
+
+    def named_links(self) -> tuple[BodyPart, ...]:
+        """Every distinct link an event may act on: the base first, then links and feet."""
+        seen: dict[str, BodyPart] = {}
+        for part in ((self.base,) if self.base else ()) + self.links + self.feet:
+            seen.setdefault(part.name, part)
+        return tuple(seen.values())
 
 
-def dynamics_layout(
-    handles: ModelHandles,
-    observation_names: tuple[str, ...],
-    action_names: tuple[str, ...],
-    unsupported: frozenset[str] = frozenset(),
-) -> DynamicsLayout:
-    """Element names per parameter, leaving out what has no effect in this env."""
-    link_names = tuple(part.name for part in handles.links)
-    joint_names = tuple(part.name for part in handles.joints)
-    elements = {
-        "link_mass": link_names,
-        "lateral_friction": tuple(part.name for part in handles.friction_parts),
-        "joint_damping": tuple(part.name for part in handles.damped_joints),
-        "motor_strength": joint_names,
-        "gravity": ("z",),
-        "action_latency_s": ("latency",),
-        "observation_noise_std": observation_names,
-        "action_noise_std": action_names,
-    }
-    return DynamicsLayout({k: v for k, v in elements.items() if k not in unsupported})
+@dataclass(frozen=True)
+class ModelNames:
+    """Names of a world's non-body elements, and what it leaves out of the catalogue."""
+
+    observation: tuple[str, ...]
+    action: tuple[str, ...]
+    actuator_parameters: Collection[str]  # catalogue parameters the robot's actuator consumes
+    unsupported: Collection[str] = ()  # parameters with no effect in this world
 
 
-def read_nominal(client, handles: ModelHandles, gravity_z: float, observation_dim: int) -> Dynamics:
-    """Nominal values as loaded from the model file, cached once when the env is built."""
-    links = [client.getDynamicsInfo(part.body, part.index) for part in handles.links]
-    friction = [client.getDynamicsInfo(p.body, p.index)[1] for p in handles.friction_parts]
-    damping = [client.getJointInfo(p.body, p.index)[6] for p in handles.damped_joints]
-    n_joints = len(handles.joints)
-    return {
-        "link_mass": np.array([info[0] for info in links], dtype=np.float64),
-        "lateral_friction": np.array(friction, dtype=np.float64),
-        "joint_damping": np.array(damping, dtype=np.float64),
-        "motor_strength": np.ones(n_joints),
-        "gravity": np.array([gravity_z]),
-        "action_latency_s": np.zeros(1),
-        "observation_noise_std": np.zeros(observation_dim),
-        "action_noise_std": np.zeros(n_joints),
-    }
+def dynamics_layout(handles: ModelHandles, names: ModelNames) -> DynamicsLayout:
+    """Element names per catalogue parameter, leaving out what has no effect in this world."""
+    elements: dict[str, tuple[str, ...]] = {}
+    for definition in PARAMETERS.values():
+        if definition.name in names.unsupported:
+            continue
+        if definition.channel == "actuator" and definition.name not in names.actuator_parameters:
+            continue
+        found = _element_names(definition, handles, names)
+        if found:
+            elements[definition.name] = found
+    return DynamicsLayout(elements, tuple(part.name for part in handles.named_links()))
+
+
+def read_nominal(client: Any, handles: ModelHandles, layout: DynamicsLayout) -> Dynamics:
+    """Nominal values: simulator ones as loaded from the model file, the rest the defaults."""
+    nominal: Dynamics = {}
+    for name, elements in layout.elements.items():
+        definition = PARAMETERS[name]
+        if definition.field is None:
+            nominal[name] = np.full(len(elements), definition.default)
+        else:
+            read = definition.field.read
+            parts = _parts(definition, handles)
+            nominal[name] = np.array([read(client, part) for part in parts], dtype=np.float64)
+    return nominal
 
 
 def apply_dynamics(
-    client,
+    client: Any,
     handles: ModelHandles,
     values: Mapping[str, np.ndarray],
     applied: Mapping[str, np.ndarray],
 ) -> None:
-    """Write into the simulator every value that differs from what is ``applied`` now.
-
-    PyBullet rescales a link's inertia with its mass, so a heavier link stays a physically
-    consistent body (checked in the env tests).
-    """
-    change = client.changeDynamics  # one lookup: BulletClient builds a partial per attribute
-    for i in _changed(values, applied, "link_mass"):
-        part = handles.links[i]
-        change(part.body, part.index, mass=float(values["link_mass"][i]))
-    for i in _changed(values, applied, "lateral_friction"):
-        part = handles.friction_parts[i]
-        change(part.body, part.index, lateralFriction=float(values["lateral_friction"][i]))
-    for i in _changed(values, applied, "joint_damping"):
-        part = handles.damped_joints[i]
-        change(part.body, part.index, jointDamping=float(values["joint_damping"][i]))
-    if _changed(values, applied, "gravity").size:
-        client.setGravity(0.0, 0.0, float(values["gravity"][0]))
+    """Write into the simulator every simulator value that differs from what is ``applied``."""
+    for name, array in values.items():
+        field = PARAMETERS[name].field
+        if field is None:
+            continue
+        parts = _parts(PARAMETERS[name], handles)
+        for i in np.flatnonzero(array != applied[name]).tolist():
+            field.write(client, parts[i], float(array[i]))
 
 
-def read_simulator_dynamics(client, handles: ModelHandles) -> Dynamics:
-    """What PyBullet holds now, for checks that values really landed."""
-    return {
-        "link_mass": np.array([client.getDynamicsInfo(p.body, p.index)[0] for p in handles.links]),
-        "lateral_friction": np.array(
-            [client.getDynamicsInfo(p.body, p.index)[1] for p in handles.friction_parts]
-        ),
-        "gravity": np.array([client.getPhysicsEngineParameters()["gravityAccelerationZ"]]),
-    }
+def read_simulator_dynamics(client: Any, handles: ModelHandles, layout: DynamicsLayout) -> Dynamics:
+    """What PyBullet holds now for every simulator parameter, to check values really landed."""
+    held: Dynamics = {}
+    for name in layout.elements:
+        definition = PARAMETERS[name]
+        if definition.field is not None:
+            parts = _parts(definition, handles)
+            held[name] = np.array([definition.field.read(client, part) for part in parts])
+    return held
 
 
-def _changed(
-    values: Mapping[str, np.ndarray], applied: Mapping[str, np.ndarray], key: str
-) -> np.ndarray:
-    if key not in values:
-        return np.empty(0, dtype=np.int64)
-    return np.flatnonzero(values[key] != applied[key])
+def _parts(definition: ParameterDef, handles: ModelHandles) -> tuple[BodyPart | None, ...]:
+    if definition.parts is None:
+        return (None,)
+    return handles.parts(definition.parts)
+
+
+def _element_names(
+    definition: ParameterDef, handles: ModelHandles, names: ModelNames
+) -> tuple[str, ...]:
+    if definition.scope == "observation":
+        return names.observation
+    if definition.scope == "action":
+        return names.action
+    if definition.parts is None:
+        return (definition.global_element,)
+    return tuple(part.name for part in handles.parts(definition.parts))

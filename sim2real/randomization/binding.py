@@ -16,7 +16,7 @@ import numpy as np
 
 from sim2real.randomization.catalogue import get_parameter, minimum_violation
 from sim2real.randomization.dynamics import DynamicsLayout
-from sim2real.randomization.spec import RandomizationSpec, SpecError, Term
+from sim2real.randomization.spec import AXES, EventTerm, RandomizationSpec, SpecError, Term
 
 
 @dataclass(frozen=True)
@@ -27,9 +27,18 @@ class BoundTerm:
 
 
 @dataclass(frozen=True)
+class BoundEvent:
+    term: EventTerm
+    links: tuple[str, ...]  # link names the event acts on
+    axes: np.ndarray  # indices into (x, y, z)
+    index: int  # position in the spec's events, for messages
+
+
+@dataclass(frozen=True)
 class BoundSpec:
     terms: tuple[BoundTerm, ...]
     source: str
+    events: tuple[BoundEvent, ...] = ()
 
     def when(self, phase: str) -> tuple[BoundTerm, ...]:
         return tuple(bound for bound in self.terms if bound.term.when == phase)
@@ -40,8 +49,13 @@ def bind(
     layout: DynamicsLayout,
     nominal: Mapping[str, np.ndarray],
     control_dt: float,
+    physics_dt: float | None = None,
 ) -> BoundSpec:
-    """Resolve and validate every term of ``spec`` against a model; raises :class:`SpecError`."""
+    """Resolve and validate every term of ``spec`` against a model; raises :class:`SpecError`.
+
+    Parameters realized in whole physics steps (latency) are rounded to ``physics_dt``, which
+    defaults to the control step (one physics step per action).
+    """
     bound = []
     for index, term in enumerate(spec.terms):
         where = f"{spec.source}: term {index} ({term.parameter})"
@@ -50,10 +64,26 @@ def bind(
             raise SpecError(f"{where}: parameter not randomizable in this env; valid: {valid}")
         indices = resolve_selector(term.selector, layout.names(term.parameter), where)
         _check_physical(term, nominal[term.parameter][indices], where)
-        if term.parameter == "action_latency_s":
-            _warn_latency_rounding(term, control_dt, where)
+        if get_parameter(term.parameter).whole_physics_steps:
+            _warn_step_rounding(term, control_dt, physics_dt or control_dt, where)
         bound.append(BoundTerm(term, indices, index))
-    return BoundSpec(tuple(bound), spec.source)
+    events = tuple(
+        _bind_event(event, index, layout, spec.source) for index, event in enumerate(spec.events)
+    )
+    return BoundSpec(tuple(bound), spec.source, events)
+
+
+def _bind_event(event: EventTerm, index: int, layout: DynamicsLayout, source: str) -> BoundEvent:
+    where = f"{source}: event {index} ({event.event})"
+    if not layout.event_links:
+        raise SpecError(f"{where}: this env names no links for events to act on")
+    if event.selector:
+        chosen = resolve_selector(event.selector, layout.event_links, where)
+        links = tuple(layout.event_links[i] for i in chosen)
+    else:
+        links = layout.event_links[:1]
+    axes = np.array([AXES.index(axis) for axis in event.axes], dtype=np.int64)
+    return BoundEvent(event, links, axes, index)
 
 
 def resolve_selector(selector: tuple[str, ...], names: tuple[str, ...], where: str) -> np.ndarray:
@@ -98,14 +128,15 @@ def _check_physical(term: Term, nominal: np.ndarray, where: str) -> None:
         )
 
 
-def _warn_latency_rounding(term: Term, control_dt: float, where: str) -> None:
+def _warn_step_rounding(term: Term, control_dt: float, physics_dt: float, where: str) -> None:
+    step = "control step" if math.isclose(physics_dt, control_dt) else "physics step"
     for bound in (term.distribution.low, term.distribution.high):
         if math.isfinite(bound) and term.operation == "abs":
-            steps = bound / control_dt
+            steps = bound / physics_dt
             if abs(steps - round(steps)) > 1e-6:
                 warnings.warn(
-                    f"{where}: latency {bound:g} s is not a multiple of the control step "
-                    f"{control_dt:g} s; it is rounded to {round(steps)} step(s) "
-                    f"= {round(steps) * control_dt:g} s",
+                    f"{where}: {term.parameter} {bound:g} s is not a multiple of the {step} "
+                    f"{physics_dt:g} s; it is rounded to {round(steps)} step(s) "
+                    f"= {round(steps) * physics_dt:g} s",
                     stacklevel=3,
                 )

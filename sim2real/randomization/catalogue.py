@@ -1,23 +1,43 @@
-"""The catalogue of randomizable parameters: one registry, so a new term is added in one place.
+"""The catalogue of randomizable parameters: one entry per term, and nothing else to edit.
 
-Each parameter has a *scope* that says what its elements are:
+An entry says everything the engine needs to know about a parameter:
 
-- ``link``: one value per robot link (plus the floor where it applies),
-- ``joint``: one value per actuated joint, in action order,
-- ``global``: a single value,
-- ``observation`` / ``action``: one value per observation / action dimension.
+- its *scope*, what users see its elements as (``link``, ``joint``, ``global``,
+  ``observation``, ``action``), and ``parts``, which body parts of a model those are (the
+  links, the links plus the floor, the actuated joints, every damped joint);
+- its *channel*, where a value goes: ``simulator`` values are read from and written to
+  PyBullet through the entry's :class:`SimulatorField`; ``actuator``, ``action`` and
+  ``observation`` values are consumed by the env's actuator and channels, which start
+  from the entry's ``default``;
+- its physical minimum, and whether it is realized in whole physics steps (a latency).
 
-Parameters consumed by PyBullet (``applies_in_simulator``) are written by
-:func:`sim2real.randomization.apply.apply_dynamics`; the others (motor strength, latency,
-noise) are read by the env's step loop.
+:mod:`sim2real.randomization.apply` loops over this registry, so adding restitution or
+rolling friction is one :func:`register_parameter` call (see the tests).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal, NamedTuple
 
 Scope = Literal["link", "joint", "global", "observation", "action"]
+Parts = Literal["links", "links_and_floor", "actuated_joints", "damped_joints"]
+Channel = Literal["simulator", "actuator", "action", "observation"]
+
+
+class BodyPart(NamedTuple):
+    name: str
+    body: int
+    index: int  # link index (-1 = base); for a joint, the index of its child link
+
+
+@dataclass(frozen=True)
+class SimulatorField:
+    """How PyBullet reads and writes one parameter of one body part (None for a global)."""
+
+    read: Callable[[Any, BodyPart | None], float]
+    write: Callable[[Any, BodyPart | None, float], None]
 
 
 @dataclass(frozen=True)
@@ -28,8 +48,12 @@ class ParameterDef:
     description: str
     minimum: float | None = None  # physical lower bound after the operation; None: unbounded
     strictly_positive: bool = False  # minimum itself is not allowed (a zero mass is a static body)
-    applies_in_simulator: bool = True
-    includes_floor: bool = False  # the floor is one of the link elements
+    channel: Channel = "simulator"
+    parts: Parts | None = None  # for link/joint scopes: which body parts are the elements
+    field: SimulatorField | None = None  # for the simulator channel
+    default: float = 0.0  # nominal value of a non-simulator parameter
+    global_element: str = "value"  # the single element's name of a global parameter
+    whole_physics_steps: bool = False  # realized as a whole number of physics steps
 
 
 PARAMETERS: dict[str, ParameterDef] = {}
@@ -39,8 +63,17 @@ def register_parameter(definition: ParameterDef) -> ParameterDef:
     """Add a parameter to the catalogue; names are unique."""
     if definition.name in PARAMETERS:
         raise ValueError(f"parameter {definition.name!r} is already registered")
+    if (definition.channel == "simulator") != (definition.field is not None):
+        raise ValueError(f"{definition.name}: a simulator parameter needs a field, others none")
+    if definition.scope in ("link", "joint") and definition.parts is None:
+        raise ValueError(f"{definition.name}: a {definition.scope} parameter needs 'parts'")
     PARAMETERS[definition.name] = definition
     return definition
+
+
+def unregister_parameter(name: str) -> None:
+    """Remove a parameter (for tests and plugins that register their own)."""
+    PARAMETERS.pop(name, None)
 
 
 def minimum_violation(definition: ParameterDef, smallest: float) -> str | None:
@@ -61,33 +94,120 @@ def get_parameter(name: str) -> ParameterDef:
         raise KeyError(f"unknown parameter {name!r}; valid parameters: {valid}") from None
 
 
+def dynamics_info_field(position: int, keyword: str) -> SimulatorField:
+    """A per-part value PyBullet reports in ``getDynamicsInfo`` and takes in ``changeDynamics``."""
+    return SimulatorField(
+        read=lambda client, part: client.getDynamicsInfo(part.body, part.index)[position],
+        write=lambda client, part, value: client.changeDynamics(
+            part.body, part.index, **{keyword: value}
+        ),
+    )
+
+
+JOINT_DAMPING = SimulatorField(
+    read=lambda client, part: client.getJointInfo(part.body, part.index)[6],
+    write=lambda client, part, value: client.changeDynamics(
+        part.body, part.index, jointDamping=value
+    ),
+)
+GRAVITY = SimulatorField(
+    read=lambda client, _: client.getPhysicsEngineParameters()["gravityAccelerationZ"],
+    write=lambda client, _, value: client.setGravity(0.0, 0.0, value),
+)
+
+
 for _definition in (
-    ParameterDef("link_mass", "link", "kg", "mass of each link", 0.0, strictly_positive=True),
+    ParameterDef(
+        "link_mass",
+        "link",
+        "kg",
+        "mass of each link (PyBullet rescales its inertia with it)",
+        0.0,
+        strictly_positive=True,
+        parts="links",
+        field=dynamics_info_field(0, "mass"),
+    ),
     ParameterDef(
         "lateral_friction",
         "link",
         "-",
         "lateral (Coulomb) friction coefficient of each link and the floor",
         0.0,
-        includes_floor=True,
+        parts="links_and_floor",
+        field=dynamics_info_field(1, "lateralFriction"),
     ),
-    ParameterDef("joint_damping", "joint", "N*m*s/rad", "viscous damping of each joint", 0.0),
+    ParameterDef(
+        "joint_damping",
+        "joint",
+        "N*m*s/rad",
+        "viscous damping of each joint",
+        0.0,
+        parts="damped_joints",
+        field=JOINT_DAMPING,
+    ),
     ParameterDef(
         "motor_strength",
         "joint",
         "x",
         "torque scale of each joint's motor (1 = nominal)",
         0.0,
-        applies_in_simulator=False,
+        channel="actuator",
+        parts="actuated_joints",
+        default=1.0,
     ),
-    ParameterDef("gravity", "global", "m/s^2", "vertical gravity acceleration (negative = down)"),
+    ParameterDef(
+        "joint_friction",
+        "joint",
+        "N*m",
+        "dry (Coulomb) friction torque of each actuated joint",
+        0.0,
+        channel="actuator",
+        parts="actuated_joints",
+    ),
+    ParameterDef(
+        "kp",
+        "joint",
+        "N*m/rad",
+        "PD position gain of each joint (PD-controlled robots)",
+        0.0,
+        channel="actuator",
+        parts="actuated_joints",
+    ),
+    ParameterDef(
+        "kd",
+        "joint",
+        "N*m*s/rad",
+        "PD velocity gain of each joint (PD-controlled robots)",
+        0.0,
+        channel="actuator",
+        parts="actuated_joints",
+    ),
+    ParameterDef(
+        "torque_limit",
+        "joint",
+        "N*m",
+        "largest torque each joint's motor delivers (PD-controlled robots)",
+        0.0,
+        channel="actuator",
+        parts="actuated_joints",
+    ),
+    ParameterDef(
+        "gravity",
+        "global",
+        "m/s^2",
+        "vertical gravity acceleration (negative = down)",
+        field=GRAVITY,
+        global_element="z",
+    ),
     ParameterDef(
         "action_latency_s",
         "global",
         "s",
-        "delay between a command and its effect, realized as whole control steps",
+        "delay between a command and its effect, realized as whole physics steps",
         0.0,
-        applies_in_simulator=False,
+        channel="actuator",
+        global_element="latency",
+        whole_physics_steps=True,
     ),
     ParameterDef(
         "observation_noise_std",
@@ -95,7 +215,7 @@ for _definition in (
         "obs units",
         "std of zero-mean Gaussian noise added to each observation dimension every step",
         0.0,
-        applies_in_simulator=False,
+        channel="observation",
     ),
     ParameterDef(
         "action_noise_std",
@@ -103,7 +223,7 @@ for _definition in (
         "action units",
         "std of zero-mean Gaussian noise added to each action dimension before clipping",
         0.0,
-        applies_in_simulator=False,
+        channel="action",
     ),
 ):
     register_parameter(_definition)

@@ -24,6 +24,7 @@ class DynamicsLayout:
     """Element names of every parameter an env supports, e.g. ``{"link_mass": ("torso", ...)}``."""
 
     elements: Mapping[str, tuple[str, ...]]
+    event_links: tuple[str, ...] = ()  # links events may act on, the robot's base first
 
     def names(self, parameter: str) -> tuple[str, ...]:
         get_parameter(parameter)
@@ -37,6 +38,11 @@ class DynamicsLayout:
 
 def copy_dynamics(values: Mapping[str, np.ndarray]) -> Dynamics:
     return {name: np.asarray(array, dtype=np.float64).copy() for name, array in values.items()}
+
+
+def copy_named(named: NamedDynamics) -> NamedDynamics:
+    """A copy the caller may mutate (values are floats or flat dicts of floats)."""
+    return {k: dict(v) if isinstance(v, dict) else v for k, v in named.items()}
 
 
 def to_named(values: Mapping[str, np.ndarray], layout: DynamicsLayout) -> NamedDynamics:

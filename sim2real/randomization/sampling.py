@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from sim2real.randomization.binding import BoundTerm
+from sim2real.randomization.binding import BoundEvent, BoundTerm
 from sim2real.randomization.dynamics import Dynamics, copy_dynamics
 from sim2real.randomization.spec import Distribution, Operation
 
@@ -49,3 +49,19 @@ def operate(operation: Operation, nominal: np.ndarray, draws: np.ndarray) -> np.
     if operation == "add":
         return nominal + draws
     return draws if draws.shape == nominal.shape else np.full(nominal.shape, draws[0])
+
+
+def draw_event(bound: BoundEvent, rng: np.random.Generator) -> list[tuple[str, np.ndarray]]:
+    """One world-frame 3-vector per link: a draw on each of the event's axes, zero elsewhere."""
+    vectors = []
+    for link in bound.links:
+        vector = np.zeros(3)
+        vector[bound.axes] = draw(bound.term.distribution, len(bound.axes), rng)
+        vectors.append((link, vector))
+    return vectors
+
+
+def draw_period(interval_s: tuple[float, float], rng: np.random.Generator) -> float:
+    """Seconds to an event's next occurrence; a fixed period draws nothing."""
+    low, high = interval_s
+    return low if low == high else float(rng.uniform(low, high))

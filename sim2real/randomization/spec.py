@@ -12,6 +12,12 @@ A spec is a list of terms. YAML form::
       - parameter: gravity
         value: -9.0                  # a fixed value (zero-width range)
         operation: abs
+      - event: push_velocity         # a name from the event catalogue
+        selector: torso              # links; default: the robot's base
+        axes: [x, y]                 # default [x, y]; one draw per axis
+        range: [-0.5, 0.5]           # per-axis magnitude (m/s here), any distribution
+        when: interval               # reset | interval
+        interval_s: [8, 12]          # the time to the next push, drawn uniformly
 
 Structural problems are caught here; problems that need the model (unknown link names,
 values that become non-physical for the nominal values) are caught in
@@ -28,11 +34,14 @@ from typing import Any, Literal, get_args
 
 from sim2real.errors import UserError
 from sim2real.randomization.catalogue import PARAMETERS
+from sim2real.randomization.events import EVENTS
 from sim2real.resources import read_yaml, resolve_file
 
 DistributionKind = Literal["uniform", "log_uniform", "normal"]
 Operation = Literal["scale", "add", "abs"]
 When = Literal["reset", "startup", "interval"]
+EventWhen = Literal["reset", "interval"]
+AXES = ("x", "y", "z")
 
 _TERM_KEYS = (
     "parameter",
@@ -46,6 +55,18 @@ _TERM_KEYS = (
     "when",
     "interval_s",
     "shared",
+)
+_EVENT_KEYS = (
+    "event",
+    "selector",
+    "axes",
+    "distribution",
+    "range",
+    "value",
+    "mean",
+    "std",
+    "when",
+    "interval_s",
 )
 
 
@@ -80,12 +101,23 @@ class Term:
 
 
 @dataclass(frozen=True)
+class EventTerm:
+    event: str
+    distribution: Distribution  # magnitude along each axis, in the event's unit
+    selector: tuple[str, ...] = ()  # link names or globs; empty: the robot's base
+    axes: tuple[str, ...] = ("x", "y")
+    when: EventWhen = "interval"
+    interval_s: tuple[float, float] | None = None  # next occurrence drawn in [min, max] s
+
+
+@dataclass(frozen=True)
 class RandomizationSpec:
     terms: tuple[Term, ...] = ()
     source: str = "<inline>"
+    events: tuple[EventTerm, ...] = ()
 
     def __bool__(self) -> bool:
-        return bool(self.terms)
+        return bool(self.terms or self.events)
 
 
 def load_spec(path: str | Path) -> RandomizationSpec:
@@ -110,8 +142,13 @@ def parse_spec(data: Any, source: str = "<inline>") -> RandomizationSpec:
         data = data.get("terms") or []
     if not isinstance(data, Sequence) or isinstance(data, str):
         raise SpecError(f"{source}: 'terms' must be a list of terms, got {type(data).__name__}")
-    terms = tuple(_parse_term(raw, f"{source}: term {i}") for i, raw in enumerate(data))
-    return RandomizationSpec(terms=terms, source=source)
+    terms, events = [], []
+    for i, raw in enumerate(data):
+        if isinstance(raw, Mapping) and "event" in raw:
+            events.append(_parse_event(raw, f"{source}: term {i}"))
+        else:
+            terms.append(_parse_term(raw, f"{source}: term {i}"))
+    return RandomizationSpec(terms=tuple(terms), source=source, events=tuple(events))
 
 
 def _parse_term(raw: Any, where: str) -> Term:
@@ -139,6 +176,99 @@ def _parse_term(raw: Any, where: str) -> Term:
         interval_s=_parse_interval(raw.get("interval_s"), when, where),
         shared=_parse_bool(raw.get("shared", False), where, "shared"),
     )
+
+
+def spec_to_data(spec: RandomizationSpec) -> list[dict[str, Any]]:
+    """The spec's terms (then its events) as the plain data :func:`parse_spec` reads back."""
+    return [_term_to_data(term) for term in spec.terms] + [
+        _event_to_data(event) for event in spec.events
+    ]
+
+
+def _term_to_data(term: Term) -> dict[str, Any]:
+    data: dict[str, Any] = {"parameter": term.parameter}
+    if term.selector:
+        data["selector"] = list(term.selector)
+    data.update(_distribution_to_data(term.distribution))
+    data.update(operation=term.operation, when=term.when)
+    if term.interval_s is not None:
+        data["interval_s"] = term.interval_s
+    if term.shared:
+        data["shared"] = True
+    return data
+
+
+def _event_to_data(event: EventTerm) -> dict[str, Any]:
+    data: dict[str, Any] = {"event": event.event}
+    if event.selector:
+        data["selector"] = list(event.selector)
+    data["axes"] = list(event.axes)
+    data.update(_distribution_to_data(event.distribution))
+    data["when"] = event.when
+    if event.interval_s is not None:
+        data["interval_s"] = list(event.interval_s)
+    return data
+
+
+def _distribution_to_data(dist: Distribution) -> dict[str, Any]:
+    if dist.kind == "uniform" and dist.is_constant:
+        return {"value": dist.low}
+    if dist.kind == "normal":
+        data: dict[str, Any] = {"distribution": "normal", "mean": dist.mean, "std": dist.std}
+        if math.isfinite(dist.low) or math.isfinite(dist.high):
+            data["range"] = [dist.low, dist.high]
+        return data
+    return {"distribution": dist.kind, "range": [dist.low, dist.high]}
+
+
+def _parse_event(raw: Mapping[str, Any], where: str) -> EventTerm:
+    unknown = set(raw) - set(_EVENT_KEYS)
+    if unknown:
+        raise SpecError(
+            f"{where}: unknown field(s) {sorted(unknown)}; valid: {', '.join(_EVENT_KEYS)}"
+        )
+    event = raw["event"]
+    if event not in EVENTS:
+        raise SpecError(
+            f"{where}: field 'event' = {event!r} is not in the event catalogue; "
+            f"valid: {', '.join(sorted(EVENTS))}"
+        )
+    where = f"{where} ({event})"
+    when = _choice(raw.get("when", "interval"), EventWhen, where, "when")
+    return EventTerm(
+        event=event,
+        distribution=_parse_distribution(raw, where),
+        selector=_parse_selector(raw.get("selector"), where),
+        axes=_parse_axes(raw.get("axes", ["x", "y"]), where),
+        when=when,
+        interval_s=_parse_event_interval(raw.get("interval_s"), when, where),
+    )
+
+
+def _parse_axes(value: Any, where: str) -> tuple[str, ...]:
+    axes = [value] if isinstance(value, str) else value
+    if (
+        not isinstance(axes, Sequence)
+        or not axes
+        or any(axis not in AXES for axis in axes)
+        or len(set(axes)) != len(axes)
+    ):
+        raise SpecError(f"{where}: field 'axes' = {value!r}; must be distinct names among x, y, z")
+    return tuple(axes)
+
+
+def _parse_event_interval(value: Any, when: str, where: str) -> tuple[float, float] | None:
+    """A number (a fixed period) or [min, max] (a period drawn anew after each occurrence)."""
+    if when != "interval" or value is None:
+        _parse_interval(value, when, where)  # raises: required with interval, else not allowed
+        return None
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        low, high = _parse_range(value, where, "interval_s")
+    else:
+        low = high = _number(value, where, "interval_s")
+    if low <= 0:
+        raise SpecError(f"{where}: field 'interval_s' = {value!r} must be > 0")
+    return low, high
 
 
 def _parse_distribution(raw: Mapping[str, Any], where: str) -> Distribution:
@@ -172,12 +302,12 @@ def _parse_normal(raw: Mapping[str, Any], where: str) -> Distribution:
     return Distribution("normal", low, high, mean, std)
 
 
-def _parse_range(value: Any, where: str) -> tuple[float, float]:
+def _parse_range(value: Any, where: str, field: str = "range") -> tuple[float, float]:
     if not isinstance(value, Sequence) or isinstance(value, str) or len(value) != 2:
-        raise SpecError(f"{where}: field 'range' = {value!r} must be a list [min, max]")
-    low, high = (_number(v, where, "range") for v in value)
+        raise SpecError(f"{where}: field {field!r} = {value!r} must be a list [min, max]")
+    low, high = (_number(v, where, field) for v in value)
     if low > high:
-        raise SpecError(f"{where}: field 'range' = {[low, high]} has min > max")
+        raise SpecError(f"{where}: field {field!r} = {[low, high]} has min > max")
     return low, high
 
 

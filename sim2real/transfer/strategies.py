@@ -28,7 +28,7 @@ import gymnasium as gym
 
 from sim2real.config import ExperimentConfig, config_to_dict, parse_config, spec_to_dict
 from sim2real.errors import UserError
-from sim2real.randomization import from_named
+from sim2real.randomization import from_named, get_parameter
 from sim2real.targets import Target, bind_target, target_dynamics
 
 STRATEGIES = ("full", "freeze", "lr", "narrow_dr", "scratch")
@@ -160,7 +160,8 @@ def narrow_terms(env: gym.Env, target: Target, width: float) -> list[dict[str, A
     """Uniform ±``width`` (relative) around each value the target sets, as absolute terms.
 
     Elements with the same range share one term. A value of 0 (e.g. no damping) gives a
-    zero-width range, i.e. stays exactly at the target; so does latency (whole steps).
+    zero-width range, i.e. stays exactly at the target; so does anything realized in whole
+    physics steps (latency), which ±``width`` would only round back or off the step.
     """
     unwrapped = env.unwrapped
     values = from_named(target_dynamics(env, target), unwrapped.layout, unwrapped.nominal)
@@ -170,7 +171,8 @@ def narrow_terms(env: gym.Env, target: Target, width: float) -> list[dict[str, A
         names = unwrapped.layout.names(parameter)
         for index in bound.indices:
             value = float(values[parameter][index])
-            spread = 0.0 if parameter == "action_latency_s" else abs(value) * width
+            whole_steps = get_parameter(parameter).whole_physics_steps
+            spread = 0.0 if whole_steps else abs(value) * width
             key = (parameter, value - spread, value + spread)
             element = _escape_glob(names[int(index)])
             if element not in groups.setdefault(key, []):

@@ -37,10 +37,31 @@ def rollout(env, seed, steps=60):
     return info["dynamics"], np.array(observations), np.array(rewards)
 
 
+@pytest.mark.parametrize("spec", [BROAD_SPEC, None], ids=["dr", "no_spec"])
 @pytest.mark.parametrize("env_id", ENV_IDS)
-def test_gymnasium_and_sb3_checkers_pass(env_id, make_env):
-    gym_check_env(make_env(env_id, randomization=BROAD_SPEC).unwrapped, skip_render_check=True)
-    sb3_check_env(make_env(env_id, randomization=BROAD_SPEC), warn=False)
+def test_gymnasium_and_sb3_checkers_pass(env_id, spec, make_env):
+    gym_check_env(make_env(env_id, randomization=spec).unwrapped, skip_render_check=True)
+    sb3_check_env(make_env(env_id, randomization=spec), warn=False)
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+def test_info_can_be_kept_and_mutated_without_touching_the_env(env_id, make_env):
+    """Regression: without a spec every reset returned the same dynamics dict."""
+    env = make_env(env_id).unwrapped
+    _, first = env.reset(seed=0)
+    _, second = env.reset(seed=0)
+    assert first["dynamics"] == second["dynamics"]
+    assert first["dynamics"] is not second["dynamics"]
+    link = env.layout.names("link_mass")[0]
+    nominal_mass = env.get_dynamics()["link_mass"][link]
+    first["dynamics"]["link_mass"][link] = 123.0
+    first["dynamics"]["gravity"] = 0.0
+    env.get_dynamics()["link_mass"][link] = 456.0
+    assert env.get_dynamics()["link_mass"][link] == nominal_mass
+    assert second["dynamics"]["link_mass"][link] == nominal_mass
+    _, _, _, _, step_info = env.step(env.action_space.sample())
+    _, _, _, _, next_info = env.step(env.action_space.sample())
+    assert step_info["reward_terms"] is not next_info["reward_terms"]
 
 
 @pytest.mark.parametrize("env_id", ENV_IDS)
@@ -65,7 +86,7 @@ def test_sampled_dynamics_land_in_the_simulator(env_id, make_env):
     env = make_env(env_id, randomization=spec).unwrapped
     for seed in range(3):
         env.reset(seed=seed)
-        landed = read_simulator_dynamics(env.client, env.handles)
+        landed = read_simulator_dynamics(env.client, env.handles, env.layout)
         values = env.dynamics_values
         np.testing.assert_allclose(landed["link_mass"], values["link_mass"], rtol=1e-12)
         np.testing.assert_allclose(landed["gravity"], values["gravity"], rtol=1e-12)
@@ -84,7 +105,7 @@ def test_no_compounding_over_100_resets(env_id, make_env):
     for seed in range(100):
         base.reset(seed=seed)
         ratios.append(
-            read_simulator_dynamics(base.client, base.handles)["link_mass"]
+            read_simulator_dynamics(base.client, base.handles, base.layout)["link_mass"]
             / base.nominal["link_mass"]
         )
     ratios = np.array(ratios)
@@ -121,10 +142,11 @@ def test_latency_delays_actions_by_exactly_the_declared_steps(env_id, make_env):
     applied = {"plain": [], "delayed": []}
     for name, env in (("plain", base), ("delayed", delayed)):
         env.reset(seed=3)
-        original = env._actuate
-        env._actuate = lambda command, strength, log=applied[name], f=original: (
+        inner = env.actuator.inner  # the robot's actuator, behind the latency
+        original = inner.send
+        inner.send = lambda command, log=applied[name], f=original: (
             log.append(command.copy()),
-            f(command, strength),
+            f(command),
         )
         for action in actions:
             env.step(action)
@@ -155,7 +177,7 @@ def test_set_dynamics_fixes_exact_values_across_resets(env_id, make_env):
         _, info = env.reset(seed=seed)
         assert info["dynamics"]["link_mass"][link] == 2.5
         assert info["dynamics"]["gravity"] == -7.0
-        assert read_simulator_dynamics(env.client, env.handles)["gravity"][0] == -7.0
+        assert read_simulator_dynamics(env.client, env.handles, env.layout)["gravity"][0] == -7.0
     assert env.get_dynamics() == info["dynamics"]
 
 
@@ -200,7 +222,7 @@ def test_interval_terms_redraw_within_an_episode(make_env):
     seen = set()
     for _ in range(20):
         base.step(np.zeros(1, dtype=np.float32))
-        seen.add(read_simulator_dynamics(base.client, base.handles)["gravity"][0])
+        seen.add(read_simulator_dynamics(base.client, base.handles, base.layout)["gravity"][0])
     # Drawn at reset, then anew every 5 control steps of 0.02 s (steps 5, 10, 15, 20).
     assert len(seen) == 5 and -9.8 not in seen
 
@@ -270,6 +292,8 @@ def test_interval_latency_changes_take_effect_within_the_episode(make_env):
     for _ in range(40):
         env.step(np.zeros(1, dtype=np.float32))
         expected = round(env.get_dynamics()["action_latency_s"] / env.control_dt)
-        assert len(env._pending) == expected  # the FIFO holds exactly the current delay
+        assert (
+            env.actuator.commands_in_flight == expected
+        )  # the FIFO holds exactly the current delay
         delays.add(expected)
     assert len(delays) > 1

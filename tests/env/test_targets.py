@@ -181,3 +181,13 @@ def test_bad_target_files(tmp_path, text, expected):
 def test_missing_target_file(tmp_path):
     with pytest.raises(UserError, match="target file does not exist"):
         load_target(tmp_path / "nope.yaml")
+
+
+def test_a_target_cannot_hold_events(tmp_path):
+    path = tmp_path / "pushy.yaml"
+    path.write_text(
+        "name: pushy\nenv_id: sim2real/CartPole-v0\nterms:\n"
+        "  - {event: push_impulse, value: 1.0, interval_s: 1.0}\n"
+    )
+    with pytest.raises(UserError, match="pushy.yaml: field 'terms' has event 'push_impulse'"):
+        load_target(path)

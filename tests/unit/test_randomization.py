@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 
 from sim2real.randomization import DynamicsLayout, SpecError, bind, parse_spec, sample
+from sim2real.randomization.sampling import draw_event, draw_period
+from sim2real.randomization.spec import spec_to_data
 
 LAYOUT = DynamicsLayout(
     {
@@ -195,3 +197,70 @@ def test_parameter_missing_from_env_layout_is_rejected():
 def test_latency_not_multiple_of_control_step_warns_with_rounding():
     with pytest.warns(UserWarning, match="rounded to 2 step"):
         bound([{"parameter": "action_latency_s", "value": 0.03, "operation": "abs"}])
+
+
+def test_event_terms_parse_with_defaults_and_seeded_periods():
+    spec = parse_spec([{"event": "push_velocity", "range": [-0.5, 0.5], "interval_s": [8, 12]}])
+    (event,) = spec.events
+    assert spec and not spec.terms
+    assert (event.axes, event.when, event.selector, event.interval_s) == (
+        ("x", "y"),
+        "interval",
+        (),
+        (8.0, 12.0),
+    )
+    layout = DynamicsLayout(LAYOUT.elements, event_links=("torso", "thigh"))
+    (bound_event,) = bind(spec, layout, NOMINAL, DT).events
+    assert bound_event.links == ("torso",)  # default: the base
+    draws = [draw_event(bound_event, np.random.default_rng(s))[0][1] for s in range(200)]
+    assert all(d[2] == 0.0 and -0.5 <= d[0] <= 0.5 for d in draws)
+    periods = [draw_period((8.0, 12.0), np.random.default_rng(s)) for s in range(200)]
+    assert 8.0 <= min(periods) < 8.5 and 11.5 < max(periods) <= 12.0
+    assert draw_period((2.0, 2.0), np.random.default_rng(0)) == 2.0
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"event": "kick", "value": 1, "interval_s": 1}, "'event' = 'kick'.*valid: push_impulse"),
+        ({"event": "push_impulse", "value": 1}, "'interval_s' is required"),
+        ({"event": "push_impulse", "value": 1, "when": "reset", "interval_s": 1}, "only valid"),
+        ({"event": "push_impulse", "value": 1, "interval_s": [2, 1]}, "min > max"),
+        ({"event": "push_impulse", "value": 1, "interval_s": 0}, "must be > 0"),
+        ({"event": "push_impulse", "value": 1, "interval_s": 1, "axes": ["w"]}, "'axes'"),
+        ({"event": "push_impulse", "value": 1, "interval_s": 1, "when": "startup"}, "'when'"),
+        ({"event": "push_impulse", "value": 1, "interval_s": 1, "operation": "add"}, "unknown"),
+    ],
+)
+def test_bad_event_terms_fail_with_one_line(raw, message):
+    with pytest.raises(SpecError, match=message):
+        parse_spec([raw], source="spec.yaml")
+
+
+def test_specs_round_trip_through_plain_data_events_included():
+    spec = parse_spec(
+        [
+            {"parameter": "link_mass", "selector": "torso", "range": [0.5, 1.5]},
+            {"parameter": "gravity", "value": -9.0, "operation": "abs", "when": "startup"},
+            {
+                "parameter": "motor_strength",
+                "distribution": "normal",
+                "mean": 1,
+                "std": 0.1,
+                "range": [0.5, 1.5],
+                "when": "interval",
+                "interval_s": 2.0,
+                "shared": True,
+            },
+            {
+                "event": "push_velocity",
+                "selector": "torso",
+                "axes": "x",
+                "range": [-1, 1],
+                "interval_s": [1, 3],
+            },
+            {"event": "push_impulse", "value": 2.0, "when": "reset"},
+        ],
+        source="spec.yaml",
+    )
+    assert parse_spec(spec_to_data(spec), source="spec.yaml") == spec
