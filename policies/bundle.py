@@ -14,8 +14,6 @@ action bounds) or of SAC/TQC/TD3 (tanh-squashed, rescaled to the bounds). It imp
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from sim2real.errors import UserError
+from sim2real.io import atomic_write_text, staged_directory
 
 FORMAT_VERSION = 1
 _ACTIVATIONS = {
@@ -186,9 +185,10 @@ def _write_bundle(out_dir: Path, metadata: Mapping[str, Any], arrays: Mapping[st
     if out_dir.exists():
         raise UserError(f"{out_dir}: already exists; choose another --out or remove it")
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
-    (staging / "metadata.json").write_text(json.dumps(metadata, indent=2) + "\n")
-    for name, content in arrays.items():
-        np.savez(staging / name, **content)
-    os.replace(staging, out_dir)
+    with staged_directory(out_dir) as staging:
+        # Plain json.dumps, not write_json: an unbounded action space's infinite bounds must
+        # read back as infinities (strict JSON would turn them into null).
+        atomic_write_text(staging / "metadata.json", json.dumps(metadata, indent=2) + "\n")
+        for name, content in arrays.items():
+            np.savez(staging / name, **content)
     return out_dir

@@ -10,7 +10,6 @@ Only flat ``Box`` observations are supported, which is what every sim2real world
 from __future__ import annotations
 
 import io
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from sim2real.errors import UserError
+from sim2real.io import atomic_write_bytes
 
 if TYPE_CHECKING:  # SB3 (and torch) are not needed to read or apply the statistics
     from stable_baselines3.common.vec_env import VecEnv, VecNormalize
@@ -130,18 +130,11 @@ class Normalization:
 
 
 def save_normalization(venv: VecNormalize | Normalization, path: str | Path) -> Path:
-    """Write the statistics of ``venv`` to ``path`` atomically (temp file + rename)."""
+    """Write the statistics of ``venv`` to ``path`` atomically."""
     stats = venv if isinstance(venv, Normalization) else Normalization.from_vec_normalize(venv)
-    path = Path(path)
     buffer = io.BytesIO()
     np.savez(buffer, **stats.to_arrays())  # a file object: numpy adds no ".npz" suffix
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(temporary, "wb") as handle:
-        handle.write(buffer.getvalue())
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
-    return path
+    return atomic_write_bytes(path, buffer.getvalue())
 
 
 def load_normalization(path: str | Path) -> Normalization:

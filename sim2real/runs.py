@@ -12,19 +12,16 @@
       evaluations.json     learning curves on nominal dynamics, under DR and on each target
       summary.json         final evaluation table (per condition: mean, std, gap)
 
-Every file is written atomically (temp file + ``os.replace``), every checkpoint directory is
-staged under a temporary name and renamed, so a killed process never leaves half a file.
+Every file is written atomically and every checkpoint directory is staged under a temporary
+name and renamed (:mod:`sim2real.io`), so a killed process never leaves half a file.
 """
 
 from __future__ import annotations
 
 import datetime
 import json
-import math
-import os
 import re
 import shutil
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +29,7 @@ from typing import Any
 import yaml
 
 from sim2real.errors import UserError
+from sim2real.io import atomic_write_text, write_json
 
 CONFIG_FILE = "config.yaml"
 META_FILE = "run.json"
@@ -58,42 +56,6 @@ def default_run_dir(config_name: str, seed: int) -> Path:
 
 def now_iso() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-
-
-# -- atomic writes --------------------------------------------------------------------------
-
-
-def _temporary_sibling(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
-
-
-def write_text_atomic(path: str | Path, text: str) -> Path:
-    path = Path(path)
-    temporary = _temporary_sibling(path)
-    with open(temporary, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
-    return path
-
-
-def json_ready(value: Any) -> Any:
-    """Plain JSON data: numpy scalars/arrays -> Python, NaN/inf -> None (strict JSON)."""
-    if isinstance(value, Mapping):
-        return {str(key): json_ready(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_ready(item) for item in value]
-    if hasattr(value, "tolist"):  # numpy arrays and scalars
-        return json_ready(value.tolist())
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-def write_json_atomic(path: str | Path, data: Any) -> Path:
-    text = json.dumps(json_ready(data), indent=2, allow_nan=False)
-    return write_text_atomic(path, text + "\n")
 
 
 def read_json(path: Path) -> Any:
@@ -185,7 +147,7 @@ class Run:
         meta = {**self.meta, **fields}
         if meta.get("status") not in STATUSES:
             raise ValueError(f"status {meta.get('status')!r} is not one of {STATUSES}")
-        write_json_atomic(self.path / META_FILE, meta)
+        write_json(self.path / META_FILE, meta)
         return meta
 
     def evaluations(self) -> dict[str, Any]:
@@ -254,7 +216,7 @@ def create_run(
         shutil.rmtree(path)  # an existing run directory, and the caller asked to overwrite
     config_text = yaml.safe_dump(config_to_dict(config), sort_keys=False)
     path.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(path / CONFIG_FILE, config_text)
+    atomic_write_text(path / CONFIG_FILE, config_text)
     meta = {
         "env_id": config.env.id,
         "algorithm": config.algorithm.name,
@@ -267,7 +229,7 @@ def create_run(
         "source_run": source_run,
         "strategy": strategy,
     }
-    write_json_atomic(path / META_FILE, meta)
+    write_json(path / META_FILE, meta)
     return Run(path)
 
 

@@ -44,6 +44,7 @@ from sim2real.callbacks import (
 from sim2real.config import ExperimentConfig, config_to_dict, load_config, sb3_kwargs
 from sim2real.errors import UserError
 from sim2real.hyperparams import ON_POLICY, algorithm_class
+from sim2real.io import atomic_path, write_json
 from sim2real.policies.normalization import load_normalization, save_normalization
 from sim2real.runs import (
     NORMALIZATION_FILE,
@@ -54,7 +55,6 @@ from sim2real.runs import (
     default_run_dir,
     empty_evaluations,
     now_iso,
-    write_json_atomic,
 )
 
 # Evaluation episodes are seeded away from the training envs' seeds (seed .. seed + n_envs).
@@ -346,9 +346,8 @@ def _learn(
 
 def save_final_model(run: Run, model: BaseAlgorithm) -> None:
     """model.zip and normalization.npz at the top of the run directory, atomically."""
-    staging = run.path / f".model.{run.path.name}.tmp.zip"
-    model.save(staging)
-    staging.replace(run.model_path)
+    with atomic_path(run.model_path) as staging:
+        model.save(staging)
     vec_normalize = model.get_vec_normalize_env()
     if vec_normalize is not None:
         save_normalization(vec_normalize, run.normalization_path)
@@ -391,7 +390,7 @@ def _finish(
     summary = summarize(
         results, conditions, timesteps, cfg.evaluation.deterministic, evaluation.seed
     )
-    write_json_atomic(run.summary_path, summary)
+    write_json(run.summary_path, summary)
     run.update_meta(status="finished", timesteps=timesteps, finished=now_iso())
     say(
         f"\nfinal evaluation after {timesteps:,} timesteps "

@@ -17,6 +17,7 @@ from typing import Any
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 
+from sim2real.io import staged_directory, write_json
 from sim2real.policies.normalization import save_normalization
 from sim2real.runs import (
     CHECKPOINT_META_FILE,
@@ -26,7 +27,6 @@ from sim2real.runs import (
     Run,
     checkpoint_name,
     now_iso,
-    write_json_atomic,
 )
 
 STAGING_PREFIX = ".staging-"
@@ -39,21 +39,19 @@ def save_checkpoint(model: Any, checkpoints_dir: Path, save_replay_buffer: bool 
     if final.is_dir():  # same timestep, same state: nothing new to save
         return final
     staging = checkpoints_dir / f"{STAGING_PREFIX}{final.name}-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    model.save(staging / MODEL_FILE)
-    files = [MODEL_FILE]
-    vec_normalize = model.get_vec_normalize_env()
-    if vec_normalize is not None:
-        save_normalization(vec_normalize, staging / NORMALIZATION_FILE)
-        files.append(NORMALIZATION_FILE)
-    if save_replay_buffer and getattr(model, "replay_buffer", None) is not None:
-        model.save_replay_buffer(staging / REPLAY_BUFFER_FILE)
-        files.append(REPLAY_BUFFER_FILE)
-    write_json_atomic(
-        staging / CHECKPOINT_META_FILE, {"timesteps": step, "created": now_iso(), "files": files}
-    )
-    os.replace(staging, final)
+    # A failed save leaves its staging directory, like a killed one; resuming removes both.
+    with staged_directory(final, staging, keep_on_failure=True):
+        model.save(staging / MODEL_FILE)
+        files = [MODEL_FILE]
+        vec_normalize = model.get_vec_normalize_env()
+        if vec_normalize is not None:
+            save_normalization(vec_normalize, staging / NORMALIZATION_FILE)
+            files.append(NORMALIZATION_FILE)
+        if save_replay_buffer and getattr(model, "replay_buffer", None) is not None:
+            model.save_replay_buffer(staging / REPLAY_BUFFER_FILE)
+            files.append(REPLAY_BUFFER_FILE)
+        checkpoint_meta = {"timesteps": step, "created": now_iso(), "files": files}
+        write_json(staging / CHECKPOINT_META_FILE, checkpoint_meta)
     return final
 
 

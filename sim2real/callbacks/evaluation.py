@@ -27,8 +27,9 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecNormalize
 
 from sim2real.callbacks.tensorboard import tensorboard_writer
 from sim2real.evaluation.metrics import transfer_gap
+from sim2real.io import write_json
 from sim2real.policies.normalization import Normalization
-from sim2real.runs import empty_evaluations, write_json_atomic
+from sim2real.runs import empty_evaluations
 from sim2real.table import render_table
 
 NOMINAL, DR = "nominal", "dr"
@@ -257,7 +258,7 @@ class EvaluationCallback(BaseCallback):
         for name, returns in results.items():
             history["curves"].setdefault(name, []).append(float(np.mean(returns)))
             history["returns"].setdefault(name, []).append(returns.tolist())
-        write_json_atomic(self.evaluations_path, history)
+        write_json(self.evaluations_path, history)
         condition_gaps = gaps(results)
         writer = tensorboard_writer(self.logger)
         if writer is not None:

@@ -16,12 +16,8 @@ an interrupted command never leaves a half-written report. Usage::
 from __future__ import annotations
 
 import csv
-import dataclasses
 import io
-import json
 import math
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +26,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
+from sim2real.io import atomic_write_bytes, atomic_write_text, jsonable, write_json
 from sim2real.table import format_cell, render_markdown
 
 __all__ = [
@@ -74,58 +71,6 @@ class ReportPaths:
     figures: dict[str, Path] = field(default_factory=dict)
     csv: dict[str, Path] = field(default_factory=dict)
     tensorboard: Path | None = None
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` through a temp file in the same folder and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def atomic_write_text(path: str | Path, text: str) -> Path:
-    return atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def jsonable(value: Any) -> Any:
-    """Plain JSON data: numpy -> Python, dataclasses -> dicts, Paths -> str, NaN/inf -> None.
-
-    Strict JSON has no NaN; ``None`` (null) marks an undefined number (e.g. a normalized gap
-    when J_source = 0) so any JSON reader can load the report.
-    """
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return jsonable(dataclasses.asdict(value))
-    if hasattr(value, "_asdict"):  # NamedTuple
-        return jsonable(value._asdict())
-    if isinstance(value, Mapping):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, np.ndarray):
-        return jsonable(value.tolist())
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return [jsonable(v) for v in value]
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        return float(value) if math.isfinite(value) else None
-    if isinstance(value, Path):
-        return str(value)
-    if value is None or isinstance(value, str):
-        return value
-    raise TypeError(f"cannot write {type(value).__name__} to JSON: {value!r}")
-
-
-def write_json(path: str | Path, data: Any) -> Path:
-    return atomic_write_text(path, json.dumps(jsonable(data), indent=2, allow_nan=False) + "\n")
 
 
 def write_csv(path: str | Path, table: Table) -> Path:

@@ -29,7 +29,8 @@ from sim2real.callbacks import (
     tensorboard_logger,
 )
 from sim2real.config import ExperimentConfig
-from sim2real.runs import Run, now_iso, write_json_atomic
+from sim2real.io import write_json
+from sim2real.runs import Run, now_iso
 from sim2real.training import EVAL_SEED_OFFSET, save_final_model
 from sim2real.transfer.freeze import Freeze
 
@@ -159,7 +160,7 @@ def _finish(
     summary = summarize(
         results, setup.conditions, timesteps, cfg.evaluation.deterministic, evaluation.seed
     )
-    write_json_atomic(run.summary_path, summary)
+    write_json(run.summary_path, summary)
     run.update_meta(status="finished", timesteps=timesteps, finished=now_iso())
     say(f"\nafter {timesteps:,} target steps ({cfg.evaluation.episodes} episodes per condition):")
     say(summary_table(summary))

@@ -19,8 +19,9 @@ from sim2real.callbacks import (
     truncate_evaluations,
 )
 from sim2real.errors import UserError
+from sim2real.io import write_json
 from sim2real.policies.normalization import Normalization, load_normalization, save_normalization
-from sim2real.runs import META_FILE, Run, write_json_atomic
+from sim2real.runs import META_FILE, Run
 from sim2real.training import select_device
 
 CARTPOLE = "sim2real/CartPole-v0"
@@ -163,7 +164,7 @@ def tiny_model():
 def make_run(path):
     path.mkdir()
     (path / "config.yaml").write_text("name: x\n")
-    write_json_atomic(path / META_FILE, {"status": "running", "algorithm": "PPO"})
+    write_json(path / META_FILE, {"status": "running", "algorithm": "PPO"})
     return Run.open(path)
 
 

@@ -7,21 +7,20 @@ import numpy as np
 import pytest
 
 from sim2real.errors import UserError
+from sim2real.io import jsonable, write_json
 from sim2real.runs import (
     META_FILE,
     Run,
     check_run_dir_free,
     checkpoint_name,
     default_run_dir,
-    json_ready,
-    write_json_atomic,
 )
 
 
 def make_run_dir(path, status="running"):
     path.mkdir(parents=True, exist_ok=True)
     (path / "config.yaml").write_text("name: x\n")
-    write_json_atomic(path / META_FILE, {"status": status, "algorithm": "PPO", "timesteps": 0})
+    write_json(path / META_FILE, {"status": status, "algorithm": "PPO", "timesteps": 0})
     return Run.open(path)
 
 
@@ -110,7 +109,7 @@ def test_load_model_names_the_bad_algorithm(tmp_path):
 
 def test_json_is_strict_and_plain(tmp_path):
     data = {"a": np.float32(1.5), "b": np.arange(3), "c": math.nan, "d": (1, np.int64(2))}
-    assert json_ready(data) == {"a": 1.5, "b": [0, 1, 2], "c": None, "d": [1, 2]}
-    path = write_json_atomic(tmp_path / "x.json", data)
+    assert jsonable(data) == {"a": 1.5, "b": [0, 1, 2], "c": None, "d": [1, 2]}
+    path = write_json(tmp_path / "x.json", data)
     assert json.loads(path.read_text()) == {"a": 1.5, "b": [0, 1, 2], "c": None, "d": [1, 2]}
     assert [p.name for p in tmp_path.iterdir()] == ["x.json"]  # no temp file left behind
