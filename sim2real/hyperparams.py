@@ -192,8 +192,8 @@ def validate_hyperparams(algorithm: str, policy: str, hyperparams: Mapping[str, 
 def check_combinations(algorithm: str, hyperparams: Mapping[str, Any], n_envs: int) -> None:
     """Hyperparameters that are fine alone but not together (raises HyperparameterError)."""
     if algorithm in ("PPO", "RecurrentPPO"):
-        n_steps = hyperparams.get("n_steps", _default(algorithm, "n_steps"))
-        batch_size = hyperparams.get("batch_size", _default(algorithm, "batch_size"))
+        n_steps = hyperparam(algorithm, hyperparams, "n_steps")
+        batch_size = hyperparam(algorithm, hyperparams, "batch_size")
         rollout = n_steps * n_envs
         if rollout < 2:
             raise HyperparameterError(
@@ -229,6 +229,16 @@ def sb3_kwargs(algorithm_cfg: Any) -> dict[str, Any]:
     return kwargs
 
 
+def sb3_default(algorithm: str, name: str) -> Any:
+    """SB3's default for one of ``algorithm``'s constructor arguments (read off its signature)."""
+    return _constructor_params(algorithm)[name].default
+
+
+def hyperparam(algorithm: str, hyperparams: Mapping[str, Any], name: str) -> Any:
+    """The value of ``name`` the model is built with: the configured one, else SB3's default."""
+    return hyperparams[name] if name in hyperparams else sb3_default(algorithm, name)
+
+
 def activation_class(name: str) -> type:
     import torch.nn
 
@@ -247,10 +257,6 @@ def optimizer_class(name: str) -> type:
 def _constructor_params(algorithm: str) -> dict[str, inspect.Parameter]:
     parameters = inspect.signature(algorithm_class(algorithm).__init__).parameters
     return {name: p for name, p in parameters.items() if name != "self"}
-
-
-def _default(algorithm: str, name: str) -> Any:
-    return _constructor_params(algorithm)[name].default
 
 
 @functools.cache

@@ -43,7 +43,7 @@ from sim2real.callbacks import (
 )
 from sim2real.config import ExperimentConfig, config_to_dict, load_config, sb3_kwargs
 from sim2real.errors import UserError
-from sim2real.hyperparams import ON_POLICY, algorithm_class
+from sim2real.hyperparams import ON_POLICY, algorithm_class, hyperparam
 from sim2real.io import atomic_path, write_json
 from sim2real.policies.normalization import load_normalization, save_normalization
 from sim2real.runs import (
@@ -118,7 +118,7 @@ def make_training_env(config: ExperimentConfig) -> VecEnv:
             norm_obs=normalize.observations,
             norm_reward=normalize.rewards,
             clip_obs=normalize.clip_obs,
-            gamma=float(config.algorithm.hyperparams.get("gamma", 0.99)),
+            gamma=float(hyperparam(config.algorithm.name, config.algorithm.hyperparams, "gamma")),
         )
     return venv
 

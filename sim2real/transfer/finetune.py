@@ -17,7 +17,6 @@ and neither frozen layers nor frozen statistics would survive ``train --resume``
 
 from __future__ import annotations
 
-import inspect
 import sys
 from collections.abc import Callable
 from dataclasses import asdict
@@ -32,7 +31,7 @@ from sim2real.callbacks import EvalCondition, make_condition_envs
 from sim2real.callbacks.evaluation import NOMINAL
 from sim2real.config import ExperimentConfig, resolve_config_path
 from sim2real.errors import UserError
-from sim2real.hyperparams import ON_POLICY, algorithm_class
+from sim2real.hyperparams import ON_POLICY, hyperparam
 from sim2real.runs import Run, check_run_dir_free, create_run, default_run_dir, remove_run_dir
 from sim2real.targets import Target, load_target, shipped_targets
 from sim2real.training import build_model, load_checkpoint_model, make_training_env, select_device
@@ -293,8 +292,7 @@ def _warn_partial_rollout(cfg: ExperimentConfig) -> None:
     """On-policy SB3 collects whole rollouts, so a budget below one is rounded up: say so."""
     if cfg.algorithm.name not in ON_POLICY:
         return
-    default = inspect.signature(algorithm_class(cfg.algorithm.name)).parameters["n_steps"].default
-    n_steps = cfg.algorithm.hyperparams.get("n_steps", default)
+    n_steps = hyperparam(cfg.algorithm.name, cfg.algorithm.hyperparams, "n_steps")
     rollout = n_steps * cfg.n_envs
     if cfg.total_timesteps % rollout:
         collected = -(-cfg.total_timesteps // rollout) * rollout

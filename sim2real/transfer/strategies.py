@@ -19,7 +19,6 @@ was trained on, and ``sim2real train`` of it would train in the same world.
 
 from __future__ import annotations
 
-import inspect
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -194,11 +193,10 @@ def scaled_learning_rate(algorithm: str, learning_rate: Any, scale: float) -> fl
 
     Without one in the config, the algorithm's own default is scaled.
     """
-    from sim2real.hyperparams import algorithm_class, parse_schedule
+    from sim2real.hyperparams import parse_schedule, sb3_default
 
     if learning_rate is None:
-        signature = inspect.signature(algorithm_class(algorithm).__init__)
-        learning_rate = signature.parameters["learning_rate"].default
+        learning_rate = sb3_default(algorithm, "learning_rate")
     if isinstance(learning_rate, str):
         return f"lin_{parse_schedule(learning_rate) * scale:.12g}"
     return float(learning_rate) * scale
