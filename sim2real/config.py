@@ -22,6 +22,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PlainSerializer,
     PlainValidator,
     ValidationError,
     model_validator,
@@ -68,6 +69,15 @@ def _are_targets(value: Any) -> tuple[Target, ...]:
     if not isinstance(value, tuple) or not all(isinstance(t, Target) for t in value):
         raise ValueError("expected a tuple of Target (load configs with parse_config)")
     return value
+
+
+def spec_to_dict(spec: RandomizationSpec) -> dict[str, Any]:
+    """A spec as the YAML mapping it parses from; ``source`` keeps where it came from."""
+    return {"source": spec.source, "terms": spec_to_data(spec)}
+
+
+def _target_paths(targets: tuple[Target, ...]) -> list[str]:
+    return [str(target.path) for target in targets]
 
 
 Count = Annotated[int, BeforeValidator(_integral), Field(ge=0)]
@@ -128,10 +138,13 @@ class CheckpointConfig(_Model):
 class ExperimentConfig(_Model):
     name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")]
     env: EnvConfig
-    randomization: Annotated[RandomizationSpec, PlainValidator(_is_spec)] = Field(
-        default_factory=RandomizationSpec
-    )
-    targets: Annotated[tuple[Target, ...], PlainValidator(_are_targets)] = ()
+    # Dumped as the data they parse from, so config_to_dict is model_dump.
+    randomization: Annotated[
+        RandomizationSpec, PlainValidator(_is_spec), PlainSerializer(spec_to_dict)
+    ] = Field(default_factory=RandomizationSpec)
+    targets: Annotated[
+        tuple[Target, ...], PlainValidator(_are_targets), PlainSerializer(_target_paths)
+    ] = ()
     algorithm: AlgorithmConfig
     n_envs: PositiveCount = 1
     vec_env: Literal["dummy", "subproc"] = "dummy"
@@ -248,30 +261,7 @@ def sb3_kwargs(algorithm_cfg: AlgorithmConfig) -> dict[str, Any]:
 
 def config_to_dict(cfg: ExperimentConfig) -> dict[str, Any]:
     """Plain data (randomization inlined, targets as absolute paths); reloads to an equal config."""
-    return {
-        "name": cfg.name,
-        "env": {"id": cfg.env.id, "kwargs": _plain(cfg.env.kwargs)},
-        "randomization": spec_to_dict(cfg.randomization),
-        "targets": [str(target.path) for target in cfg.targets],
-        "algorithm": {
-            "name": cfg.algorithm.name,
-            "policy": cfg.algorithm.policy,
-            "hyperparams": _plain(cfg.algorithm.hyperparams),
-        },
-        "n_envs": cfg.n_envs,
-        "vec_env": cfg.vec_env,
-        "normalize": cfg.normalize.model_dump(),
-        "total_timesteps": cfg.total_timesteps,
-        "seed": cfg.seed,
-        "device": cfg.device,
-        "evaluation": cfg.evaluation.model_dump(),
-        "checkpoint": cfg.checkpoint.model_dump(),
-    }
-
-
-def spec_to_dict(spec: RandomizationSpec) -> dict[str, Any]:
-    """A spec as the YAML mapping it parses from; ``source`` keeps where it came from."""
-    return {"source": spec.source, "terms": spec_to_data(spec)}
+    return _plain(cfg.model_dump())
 
 
 # -- parsing -------------------------------------------------------------------------------

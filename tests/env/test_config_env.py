@@ -38,6 +38,14 @@ def test_shipped_configs_round_trip(name, tmp_path):
     assert config_to_dict(again) == config_to_dict(cfg)
 
 
+def test_every_field_is_written_in_declaration_order():
+    cfg = load_config("cartpole_dr.yaml")
+    data = config_to_dict(cfg)
+    assert list(data) == list(type(cfg).model_fields)
+    assert data["targets"] == [str(t.path) for t in cfg.targets]
+    assert data["randomization"]["source"] == cfg.randomization.source
+
+
 def test_round_trip_keeps_overrides_inline_terms_and_tuples(tmp_path):
     cfg = parse_config(
         {
