@@ -67,25 +67,23 @@ class PolicyBundle:
         return np.clip(x, low, high).astype(np.float32)
 
 
-def actor_modules(model: Any) -> tuple[list[Any], str]:
-    """The deterministic actor of an SB3 model as a flat list of torch modules, and its output."""
-    import torch.nn as nn
+def bundle_layers(model: Any) -> tuple[list[Any], str]:
+    """The layers a bundle runs (features to pre-bounds action) and its output mapping.
 
-    policy = model.policy
+    Bundles hold MLP actors on flat observations only: no recurrent policies, no weighted
+    features extractor, no on-policy tanh squashing.
+    """
+    from sim2real.policies.actor import actor_network  # torch: only needed to export
+
+    actor = actor_network(model)
     name = type(model).__name__
-    if hasattr(policy, "actor"):  # SAC, TQC, TD3
-        actor = policy.actor
-        _require_flatten(actor.features_extractor, name)
-        latent = list(getattr(actor, "latent_pi", nn.Sequential()))
-        head = list(actor.mu) if isinstance(actor.mu, nn.Sequential) else [actor.mu]
-        squash = [] if isinstance(head[-1], nn.Tanh) else [nn.Tanh()]
-        return latent + head + squash, "tanh_rescale"
-    if hasattr(policy, "lstm_actor"):
+    on_policy = hasattr(model.policy, "mlp_extractor")
+    if actor.recurrent is not None:
         raise UserError(f"{name}: recurrent policies cannot be exported as a bundle")
-    _require_flatten(policy.pi_features_extractor, name)
-    if policy.squash_output:
+    _require_flatten(actor.features, name)
+    if on_policy and actor.output != "clip":
         raise UserError(f"{name}: squashed on-policy actors are not supported in bundles")
-    return [*policy.mlp_extractor.policy_net, policy.action_net], "clip"
+    return actor.deterministic_layers(), actor.output
 
 
 def export_bundle(
@@ -96,7 +94,7 @@ def export_bundle(
     provenance: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write ``model``'s deterministic actor as a bundle; ``normalization`` has obs_mean/obs_var."""
-    modules, output = actor_modules(model)
+    modules, output = bundle_layers(model)
     layers, weights = [], {}
     for module in modules:
         kind = type(module).__name__

@@ -7,23 +7,19 @@ extractor (for on-policy algorithms the extractor the critic may share). Freezin
 left in the optimizer, a frozen weight could still move (weight decay acts without a
 gradient in some optimizers, and a stale gradient or momentum would keep stepping it).
 
-What counts as the actor:
-
-- PPO / A2C / RecurrentPPO: ``mlp_extractor.policy_net`` (and ``lstm_actor``, the first
-  hidden layer of a recurrent policy); the head is ``action_net`` (+ ``log_std``). The
-  critic (``mlp_extractor.value_net``, ``value_net``, ``lstm_critic``) keeps training: it
-  is not part of the deployed policy, and its estimates must follow the target's returns for
-  the advantages the actor's head learns from to mean anything. (A recurrent policy with
-  ``shared_lstm`` gives the critic the actor's LSTM, which is then frozen for both.)
-- SAC / TQC: ``actor.latent_pi``; the head is ``actor.mu`` and ``actor.log_std``.
-- TD3: the ``actor.mu`` stack; its last linear layer is the head.
+The actor is :func:`sim2real.policies.actor.actor_network`'s; its hidden layers are the ones
+counted here (a recurrent policy's LSTM first), its head and ``log_std`` keep training. The
+on-policy critic (``mlp_extractor.value_net``, ``value_net``, ``lstm_critic``) keeps training
+too: it is not part of the deployed policy, and its estimates must follow the target's returns
+for the advantages the actor's head learns from to mean anything. (A recurrent policy with
+``shared_lstm`` gives the critic the actor's LSTM, which is then frozen for both.)
 
 Critics of off-policy algorithms, target networks and the entropy coefficient train as usual.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +28,7 @@ import torch
 from torch import nn
 
 from sim2real.errors import UserError
+from sim2real.policies.actor import actor_network
 
 
 @dataclass(frozen=True)
@@ -68,35 +65,6 @@ class Freeze:
                 owner.optimizer = optimizer
 
 
-def actor_hidden_layers(policy: nn.Module) -> list[nn.Module]:
-    """The actor's hidden layers, input side first (linear layers; an LSTM counts as one)."""
-    layers: list[nn.Module] = []
-    lstm = getattr(policy, "lstm_actor", None)
-    if isinstance(lstm, nn.Module):
-        layers.append(lstm)
-    if hasattr(policy, "mlp_extractor"):  # on-policy actor-critic
-        return layers + _linear(policy.mlp_extractor.policy_net)
-    actor = getattr(policy, "actor", None)
-    if actor is None:
-        raise UserError(f"{type(policy).__name__}: no actor network found to freeze layers of")
-    if hasattr(actor, "latent_pi"):  # SAC, TQC
-        return layers + _linear(actor.latent_pi)
-    return layers + _linear(actor.mu)[:-1]  # TD3: the last linear layer is the action head
-
-
-def actor_modules(policy: nn.Module) -> list[nn.Module]:
-    """Every module whose weights the deployed actor uses (to name what still trains)."""
-    if hasattr(policy, "mlp_extractor"):
-        modules = [
-            _actor_extractor(policy),
-            policy.mlp_extractor.policy_net,
-            policy.action_net,
-        ]
-        lstm = getattr(policy, "lstm_actor", None)
-        return [m for m in [*modules, lstm] if isinstance(m, nn.Module)]
-    return [policy.actor]
-
-
 def freeze_actor(model: Any, layers: int | None = None) -> Freeze:
     """Freeze the features extractor and the first ``layers`` hidden layers of the actor.
 
@@ -104,7 +72,8 @@ def freeze_actor(model: Any, layers: int | None = None) -> Freeze:
     :class:`UserError` when ``layers`` is not between 1 and the number of hidden layers.
     """
     policy = model.policy
-    hidden = actor_hidden_layers(policy)
+    actor = actor_network(policy)
+    hidden = actor.hidden_layers
     if not hidden:
         raise UserError(
             f"{type(model).__name__} policy: the actor has no hidden layers (net_arch is "
@@ -116,7 +85,7 @@ def freeze_actor(model: Any, layers: int | None = None) -> Freeze:
             f"option '--freeze' = {layers}; the actor has {len(hidden)} hidden layer(s), "
             f"valid: 1..{len(hidden)}"
         )
-    extractor = _actor_extractor(policy)
+    extractor = actor.features if _has_weights(actor.features) else None
     to_freeze = [*hidden[:count], *([extractor] if extractor is not None else [])]
     frozen_params = {id(p): p for module in to_freeze for p in module.parameters()}
     for parameter in frozen_params.values():
@@ -127,9 +96,7 @@ def freeze_actor(model: Any, layers: int | None = None) -> Freeze:
         originals.append((owner, [dict(group) for group in owner.optimizer.param_groups]))
         owner.optimizer = rebuild_optimizer(owner.optimizer)
     names = {id(p): name for name, p in policy.named_parameters()}
-    actor_params = {id(p): p for module in actor_modules(policy) for p in module.parameters()}
-    if hasattr(policy, "log_std") and isinstance(policy.log_std, nn.Parameter):
-        actor_params[id(policy.log_std)] = policy.log_std  # PPO's state-independent std
+    actor_params = {id(p): p for p in actor.parameters()}
     info = FrozenLayers(
         hidden_layers=len(hidden),
         layers_frozen=count,
@@ -183,18 +150,8 @@ def trainable_fraction(policy: nn.Module) -> float:
     return trainable / total if total else 0.0
 
 
-def _linear(modules: Iterable[nn.Module]) -> list[nn.Module]:
-    return [m for m in modules if isinstance(m, nn.Linear)]
-
-
-def _actor_extractor(policy: nn.Module) -> nn.Module | None:
-    """The actor's features extractor, if it has weights (Flatten has none)."""
-    if hasattr(policy, "mlp_extractor"):
-        shared = getattr(policy, "share_features_extractor", True)
-        extractor = policy.features_extractor if shared else policy.pi_features_extractor
-    else:
-        extractor = policy.actor.features_extractor
-    return extractor if any(True for _ in extractor.parameters()) else None
+def _has_weights(module: nn.Module) -> bool:
+    return any(True for _ in module.parameters())
 
 
 def _optimizer_owners(policy: nn.Module) -> list[Any]:
