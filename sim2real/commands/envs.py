@@ -7,7 +7,7 @@ import argparse
 import gymnasium as gym
 
 from sim2real.envs import REGISTRY
-from sim2real.randomization import get_parameter
+from sim2real.randomization import EVENTS, get_parameter
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -36,6 +36,8 @@ def run(args: argparse.Namespace) -> int:
                     else (f"{', '.join(elements[:4])}, ... ({len(elements)} in all)")
                 )
                 print(f"    {parameter:<22} [{definition.unit}] {definition.scope}: {names}")
+            if env.layout.event_links:
+                print(f"  events: {', '.join(EVENTS)} on {', '.join(env.layout.event_links)}")
         finally:
             env.close()
         print()

@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     spec = env.unwrapped.randomization
     print(
         f"{args.env_id}: {args.episodes} episode(s), {args.policy} policy, seed {args.seed}, "
-        f"randomization: {spec.source if spec.terms else 'none (nominal dynamics)'}"
+        f"randomization: {spec.source if spec.terms or spec.events else 'none (nominal dynamics)'}"
     )
     print(render_table(["episode", "return", "steps", *columns], rows))
     return 0
@@ -53,24 +53,27 @@ def run(args: argparse.Namespace) -> int:
 def rollout_table(
     env: gym.Env, episodes: int, seed: int, policy: str
 ) -> tuple[list[list[object]], list[str]]:
-    """One row per episode: return, length and every randomized dynamics value."""
+    """One row per episode: return, length, events fired (if any) and every randomized value."""
     randomized = _randomized_columns(env)
+    has_events = bool(env.unwrapped.randomization.events)
     env.action_space.seed(seed)
     rows = []
     for episode in range(episodes):
         _, info = env.reset(seed=seed if episode == 0 else None)
         dynamics = [_lookup(info["dynamics"], column) for column in randomized]
         total, steps, done = 0.0, 0, False
+        fired = len(info.get("events", []))
         while not done:
             action = (
                 env.action_space.sample()
                 if policy == "random"
                 else np.zeros(env.action_space.shape, env.action_space.dtype)
             )
-            _, reward, terminated, truncated, _ = env.step(action)
+            _, reward, terminated, truncated, step_info = env.step(action)
             total, steps, done = total + reward, steps + 1, terminated or truncated
-        rows.append([episode, total, steps, *dynamics])
-    return rows, randomized
+            fired += len(step_info.get("events", []))
+        rows.append([episode, total, steps, *([fired] if has_events else []), *dynamics])
+    return rows, (["events"] if has_events else []) + randomized
 
 
 def _randomized_columns(env: gym.Env) -> list[str]:
