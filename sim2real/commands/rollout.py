@@ -92,4 +92,6 @@ def _randomized_columns(env: gym.Env) -> list[str]:
 def _lookup(dynamics: dict, column: str) -> float:
     parameter, _, element = column.partition(":")
     value = dynamics[parameter]
-    return value[element] if element else value
+    if isinstance(value, dict):  # a one-element parameter's column is named without it
+        return value[element] if element else next(iter(value.values()))
+    return value
