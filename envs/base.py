@@ -45,6 +45,7 @@ from sim2real.randomization import (
     to_named,
 )
 from sim2real.randomization.apply import ModelNames, dynamics_layout
+from sim2real.randomization.binding import check_values
 from sim2real.randomization.dynamics import Dynamics, NamedDynamics, copy_dynamics, copy_named
 from sim2real.randomization.events import EVENTS
 from sim2real.randomization.sampling import draw_event, draw_period
@@ -197,10 +198,19 @@ class BulletEnv(gym.Env, abc.ABC):
         return copy_named(self._named_values)
 
     def set_dynamics(self, values: Mapping[str, Any]) -> None:
-        """Fix exact values (e.g. a target's); later resets randomize around them, if at all."""
-        self._fixed = from_named(values, self.layout, self._fixed)
-        self._base = from_named(values, self.layout, self._base)
-        self._set_values(copy_dynamics(self._base))
+        """Fix exact values (e.g. a target's); later resets randomize around them, if at all.
+
+        Everything is checked before anything changes: names, types, finiteness, physical
+        bounds and whole physics steps for latencies; a bad payload raises ``UserError``.
+        """
+        fixed = from_named(values, self.layout, self._fixed, where="set_dynamics")
+        for parameter in values:
+            check_values(
+                parameter, fixed[parameter], "set_dynamics", self.control_dt, self.physics_dt
+            )
+        base = from_named(values, self.layout, self._base, where="set_dynamics")
+        self._fixed, self._base = fixed, base
+        self._set_values(copy_dynamics(base))
         self._values_current = True
 
     def set_randomization(self, randomization: RandomizationArg) -> None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -38,6 +39,7 @@ from sim2real.resources import (
     parse_yaml_value,
     read_yaml,
     resolve_file,
+    yaml_problem,
 )
 from sim2real.targets import Target, bind_target, load_target
 
@@ -228,8 +230,10 @@ def apply_overrides(
             raise UserError(f"--set {text}: expected key.sub=value, e.g. --set n_envs=4")
         try:
             value = parse_yaml_value(raw)
-        except Exception as error:  # yaml raises several classes; all mean "not a value"
-            raise UserError(f"--set {text}: the value is not valid YAML ({error})") from None
+        except yaml.YAMLError as error:
+            raise UserError(
+                f"--set {text}: the value is not valid YAML ({yaml_problem(error)})"
+            ) from None
         node = result
         for depth, part in enumerate(keys[:-1]):
             child = node.setdefault(part, {})

@@ -37,21 +37,63 @@ _Loader.add_implicit_resolver(
 )
 
 
+def _mapping_without_duplicates(loader: _Loader, node: yaml.MappingNode) -> dict[Any, Any]:
+    """A YAML mapping; a key given twice is an error (YAML loaders keep the last silently)."""
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if isinstance(key, list | dict):
+            raise yaml.constructor.ConstructorError(
+                None, None, f"unhashable key {key!r}", key_node.start_mark
+            )
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark
+            )
+        seen.add(key)
+    return loader.construct_mapping(node, deep=True)
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_duplicates)
+
+
 def read_yaml(path: str | Path) -> Any:
     """Parse a YAML file (safe loader; ``1e-3`` is a float); UserError if unreadable."""
     try:
-        text = Path(path).read_text()
+        text = Path(path).read_text(encoding="utf-8")
     except OSError as error:
         raise UserError(f"{path}: cannot read the file ({error.strerror})") from None
+    except UnicodeDecodeError as error:
+        raise UserError(
+            f"{path}: not UTF-8 text (byte {error.object[error.start]:#04x} at offset "
+            f"{error.start}); save it as UTF-8"
+        ) from None
     try:
         return yaml.load(text, Loader=_Loader)  # noqa: S506  (a SafeLoader subclass)
     except yaml.YAMLError as error:
-        raise UserError(f"{path}: not valid YAML ({' '.join(str(error).split())})") from None
+        raise UserError(f"{path}: not valid YAML ({_one_line(error)})") from None
 
 
 def parse_yaml_value(text: str) -> Any:
-    """A scalar or flow value written on a command line, typed the way YAML types it."""
+    """A scalar or flow value written on a command line, typed the way YAML types it.
+
+    Raises ``yaml.YAMLError``; callers name the option in their one-line message
+    (:func:`yaml_problem` gives the problem on one line).
+    """
     return yaml.load(text, Loader=_Loader)  # noqa: S506
+
+
+def yaml_problem(error: yaml.YAMLError) -> str:
+    """A YAML error on one line, without the excerpt of the document YAML adds."""
+    return _one_line(error)
+
+
+def _one_line(error: yaml.YAMLError) -> str:
+    problem = getattr(error, "problem", None)
+    mark = getattr(error, "problem_mark", None)
+    if problem and mark is not None:
+        return f"{problem} at line {mark.line + 1}, column {mark.column + 1}"
+    return " ".join(str(error).split())
 
 
 def shipped_dir() -> Path:
@@ -75,6 +117,8 @@ def find_file(
         shipped = shipped_dir()
         places = [base_dir / path] if base_dir is not None else []
         places += [path, shipped / SHIPPED_SUBDIRS[kind] / path, shipped / path]
+        if path.parts[:1] == ("configs",):  # the repository-root form the README shows
+            places.append(shipped.joinpath(*path.parts[1:]))
     places += [p.with_name(p.name + ".yaml") for p in places if not p.suffix]
     return next((p for p in places if p.is_file()), None)
 

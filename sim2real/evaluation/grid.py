@@ -18,8 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from sim2real.errors import UserError
-from sim2real.randomization.binding import resolve_selector, value_bounds
-from sim2real.randomization.catalogue import PARAMETERS, get_parameter, minimum_violation
+from sim2real.randomization.binding import check_values, resolve_selector, value_bounds
+from sim2real.randomization.catalogue import PARAMETERS, get_parameter
 from sim2real.randomization.dynamics import DynamicsLayout
 from sim2real.randomization.spec import RandomizationSpec
 
@@ -148,8 +148,13 @@ def bind_axes(
     layout: DynamicsLayout,
     nominal: Mapping[str, np.ndarray],
     env_id: str,
+    steps_s: tuple[float, float] | None = None,
 ) -> tuple[BoundAxis, ...]:
-    """Resolve selectors on an env's layout and check every value is physical there."""
+    """Resolve selectors on an env's layout and check every value is physical there.
+
+    ``steps_s`` (control step, physics step) also checks that latencies are whole steps, as
+    ``set_dynamics`` will when the sweep runs.
+    """
     bound = []
     for axis in axes:
         where = f"--param {axis.parameter}" + (
@@ -161,20 +166,20 @@ def bind_axes(
         elements = layout.elements[axis.parameter]
         indices = resolve_selector(axis.selector, elements, where)
         values = np.asarray(nominal[axis.parameter], dtype=float)
-        _check_physical(axis, values[indices], where)
+        _check_physical(axis, values[indices], where, steps_s)
         bound.append(BoundAxis(axis, elements, indices, values))
     return tuple(bound)
 
 
-def _check_physical(axis: Axis, nominal: np.ndarray, where: str) -> None:
-    definition = get_parameter(axis.parameter)
-    lows = [axis.values[0] * nominal, axis.values[-1] * nominal] if axis.scale else [axis.values[0]]
-    smallest = float(np.min(lows))
-    rule = minimum_violation(definition, smallest)
-    if rule is not None:
-        raise UserError(
-            f"{where}: --values gives {axis.parameter} = {smallest:g}; it must stay {rule}"
-        )
+def _check_physical(
+    axis: Axis, nominal: np.ndarray, where: str, steps_s: tuple[float, float] | None
+) -> None:
+    """Every value the sweep will set, checked by the rule ``set_dynamics`` applies."""
+    points = np.asarray(axis.values, dtype=float)
+    with np.errstate(over="ignore", invalid="ignore"):
+        values = np.outer(points, nominal).ravel() if axis.scale else points
+    control_dt, physics_dt = steps_s if steps_s is not None else (None, None)
+    check_values(axis.parameter, values, f"{where}: --values", control_dt, physics_dt)
 
 
 def point_dynamics(bound_axes: Sequence[BoundAxis], point: Sequence[float]) -> dict[str, object]:

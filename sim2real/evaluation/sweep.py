@@ -65,7 +65,7 @@ def run_sweep(
     probes = Probes(env_id)
     try:
         env = probes.get(runs[0].env_kwargs).unwrapped
-        bound = bind_axes(axes, env.layout, env.nominal, env_id)
+        bound = bind_axes(axes, env.layout, env.nominal, env_id, (env.control_dt, env.physics_dt))
         check_policies(runs, probes)
         markers = _markers(probes, runs[0].env_kwargs, bound, targets)
     finally:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sim2real.randomization.catalogue import get_parameter, minimum_violation
+from sim2real.randomization.catalogue import get_parameter, range_violation
 from sim2real.randomization.dynamics import DynamicsLayout
 from sim2real.randomization.spec import AXES, EventTerm, RandomizationSpec, SpecError, Term
 
@@ -67,10 +67,32 @@ def bind(
         if get_parameter(term.parameter).whole_physics_steps:
             _warn_step_rounding(term, control_dt, physics_dt or control_dt, where)
         bound.append(BoundTerm(term, indices, index))
+    _check_no_overlap(bound, layout, spec.source)
     events = tuple(
         _bind_event(event, index, layout, spec.source) for index, event in enumerate(spec.events)
     )
     return BoundSpec(tuple(bound), spec.source, events)
+
+
+def _check_no_overlap(bound: list[BoundTerm], layout: DynamicsLayout, source: str) -> None:
+    """Two terms drawing the same element at the same time would silently keep the last one.
+
+    Startup terms may stack with per-episode ones (a robot drawn once, jittered each
+    episode); reset and interval terms both draw at reset, so they conflict.
+    """
+    for later_position, later in enumerate(bound):
+        for earlier in bound[:later_position]:
+            if earlier.term.parameter != later.term.parameter:
+                continue
+            if (earlier.term.when == "startup") != (later.term.when == "startup"):
+                continue
+            shared = np.intersect1d(earlier.indices, later.indices)
+            if shared.size:
+                element = layout.names(later.term.parameter)[int(shared[0])]
+                raise SpecError(
+                    f"{source}: terms {earlier.index} and {later.index} both randomize "
+                    f"{later.term.parameter} of {element!r}; merge them or narrow a selector"
+                )
 
 
 def _bind_event(event: EventTerm, index: int, layout: DynamicsLayout, source: str) -> BoundEvent:
@@ -84,6 +106,39 @@ def _bind_event(event: EventTerm, index: int, layout: DynamicsLayout, source: st
         links = layout.event_links[:1]
     axes = np.array([AXES.index(axis) for axis in event.axes], dtype=np.int64)
     return BoundEvent(event, links, axes, index)
+
+
+def check_values(
+    parameter: str,
+    values: np.ndarray,
+    where: str,
+    control_dt: float | None = None,
+    physics_dt: float | None = None,
+) -> None:
+    """Exact values (``set_dynamics``, sweep points) a world can simulate, or SpecError.
+
+    Finite, within the parameter's physical bounds, and a whole number of physics steps
+    where the parameter is realized in steps (the rule targets follow; skipped without
+    ``physics_dt``).
+    """
+    definition = get_parameter(parameter)
+    rule = range_violation(definition, float(np.min(values)), float(np.max(values)))
+    if rule is not None:
+        offending = next(
+            float(v) for v in values if range_violation(definition, float(v), float(v)) is not None
+        )
+        raise SpecError(f"{where}: {parameter} = {offending:g}; it must stay {rule}")
+    if definition.whole_physics_steps and physics_dt is not None:
+        control_dt = physics_dt if control_dt is None else control_dt
+        steps = np.asarray(values) / physics_dt
+        off = np.flatnonzero(np.abs(steps - np.round(steps)) > 1e-6)
+        if off.size:
+            step = "control step" if math.isclose(physics_dt, control_dt) else "physics step"
+            value = float(values[off[0]])
+            raise SpecError(
+                f"{where}: {parameter} = {value:g} s is not a multiple of the {step} "
+                f"{physics_dt:g} s; the nearest is {round(value / physics_dt) * physics_dt:g} s"
+            )
 
 
 def resolve_selector(selector: tuple[str, ...], names: tuple[str, ...], where: str) -> np.ndarray:
@@ -105,25 +160,29 @@ def resolve_selector(selector: tuple[str, ...], names: tuple[str, ...], where: s
 def value_bounds(term: Term, nominal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Smallest and largest value each element can take after the operation."""
     low, high = term.distribution.low, term.distribution.high
-    if term.operation == "scale":
-        ends = np.stack([nominal * low, nominal * high])
-        return ends.min(axis=0), ends.max(axis=0)
-    if term.operation == "add":
-        return nominal + low, nominal + high
+    # Huge factors overflow to inf, which the physical check then names: no numpy warning.
+    with np.errstate(over="ignore", invalid="ignore"):
+        if term.operation == "scale":
+            ends = np.stack([nominal * low, nominal * high])
+            return ends.min(axis=0), ends.max(axis=0)
+        if term.operation == "add":
+            return nominal + low, nominal + high
     return np.full_like(nominal, low), np.full_like(nominal, high)
 
 
 def _check_physical(term: Term, nominal: np.ndarray, where: str) -> None:
     definition = get_parameter(term.parameter)
-    if definition.minimum is None:
-        return
-    if math.isinf(term.distribution.low):
+    if math.isinf(term.distribution.low) or math.isinf(term.distribution.high):
+        if definition.minimum is None and definition.maximum is None:
+            return  # an unbounded normal on an unbounded parameter: every draw is finite
         raise SpecError(f"{where}: a normal distribution needs a 'range' to keep it physical")
-    smallest = float(value_bounds(term, nominal)[0].min())
-    rule = minimum_violation(definition, smallest)
+    low, high = value_bounds(term, nominal)
+    smallest, largest = float(low.min()), float(high.max())
+    rule = range_violation(definition, smallest, largest)
     if rule is not None:
+        offending = largest if rule.startswith("<") else smallest
         raise SpecError(
-            f"{where}: field 'range' gives {term.parameter} = {smallest:g} after "
+            f"{where}: field 'range' gives {term.parameter} = {offending:g} after "
             f"'{term.operation}'; it must stay {rule}"
         )
 

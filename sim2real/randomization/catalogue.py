@@ -17,6 +17,7 @@ rolling friction is one :func:`register_parameter` call (see the tests).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
@@ -48,6 +49,7 @@ class ParameterDef:
     description: str
     minimum: float | None = None  # physical lower bound after the operation; None: unbounded
     strictly_positive: bool = False  # minimum itself is not allowed (a zero mass is a static body)
+    maximum: float | None = None  # largest physical (or sane) value after the operation
     channel: Channel = "simulator"
     parts: Parts | None = None  # for link/joint scopes: which body parts are the elements
     field: SimulatorField | None = None  # for the simulator channel
@@ -83,6 +85,16 @@ def minimum_violation(definition: ParameterDef, smallest: float) -> str | None:
     if definition.strictly_positive:
         return None if smallest > definition.minimum else f"> {definition.minimum:g}"
     return None if smallest >= definition.minimum else f">= {definition.minimum:g}"
+
+
+def range_violation(definition: ParameterDef, smallest: float, largest: float) -> str | None:
+    """None when every value in [smallest, largest] is physical, else the rule broken."""
+    if not (math.isfinite(smallest) and math.isfinite(largest)):
+        return "finite"
+    rule = minimum_violation(definition, smallest)
+    if rule is None and definition.maximum is not None and largest > definition.maximum:
+        rule = f"<= {definition.maximum:g}"
+    return rule
 
 
 def get_parameter(name: str) -> ParameterDef:
@@ -124,6 +136,7 @@ for _definition in (
         "mass of each link (PyBullet rescales its inertia with it)",
         0.0,
         strictly_positive=True,
+        maximum=1e6,
         parts="links",
         field=dynamics_info_field(0, "mass"),
     ),
@@ -196,6 +209,8 @@ for _definition in (
         "global",
         "m/s^2",
         "vertical gravity acceleration (negative = down)",
+        -100.0,  # about 10 g either way: beyond it no robot stands and contacts explode
+        maximum=100.0,
         field=GRAVITY,
         global_element="z",
     ),
@@ -205,6 +220,7 @@ for _definition in (
         "s",
         "delay between a command and its effect, realized as whole physics steps",
         0.0,
+        maximum=1.0,
         channel="actuator",
         global_element="latency",
         whole_physics_steps=True,

@@ -8,12 +8,14 @@ read in ``info["dynamics"]``, write in target files and pass to ``set_dynamics``
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import numbers
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from sim2real.randomization.catalogue import get_parameter
+from sim2real.randomization.spec import SpecError
 
 Dynamics = dict[str, np.ndarray]
 NamedDynamics = dict[str, "float | dict[str, float]"]
@@ -57,22 +59,61 @@ def to_named(values: Mapping[str, np.ndarray], layout: DynamicsLayout) -> NamedD
 
 
 def from_named(
-    named: Mapping[str, object], layout: DynamicsLayout, base: Mapping[str, np.ndarray]
+    named: Mapping[str, object],
+    layout: DynamicsLayout,
+    base: Mapping[str, np.ndarray],
+    where: str = "dynamics",
 ) -> Dynamics:
     """Named values -> arrays, starting from ``base`` for whatever ``named`` leaves out.
 
-    A parameter may be given as one number (every element) or as ``{element: value}``.
+    A parameter may be given as one number (every element), as ``{element: number}`` or as a
+    sequence/array of one number per element in layout order; numpy scalars are numbers.
+    Anything else raises :class:`SpecError` naming ``where``, the field and the valid names;
+    ``base`` is never modified.
     """
+    if not isinstance(named, Mapping):
+        raise SpecError(f"{where}: expected a mapping of parameter names, got {_short(named)}")
     values = copy_dynamics(base)
     for parameter, given in named.items():
-        elements = layout.names(parameter)
+        if parameter not in layout.elements:
+            valid = ", ".join(sorted(layout.elements))
+            raise SpecError(f"{where}: unknown parameter {parameter!r}; valid: {valid}")
+        elements = layout.elements[parameter]
+        field = f"{where}: field {parameter!r}"
         if isinstance(given, Mapping):
             for element, value in given.items():
                 if element not in elements:
-                    raise KeyError(
-                        f"{parameter}: unknown element {element!r}; valid: {', '.join(elements)}"
+                    raise SpecError(
+                        f"{field}: unknown element {element!r}; valid: {', '.join(elements)}"
                     )
-                values[parameter][elements.index(element)] = float(value)
-        else:
+                values[parameter][elements.index(element)] = _real(value, f"{field}[{element!r}]")
+        elif _is_real(given):
             values[parameter][:] = float(given)  # type: ignore[arg-type]
+        elif isinstance(given, Sequence | np.ndarray) and not isinstance(given, str):
+            if np.ndim(given) != 1 or len(given) != len(elements):
+                raise SpecError(
+                    f"{field} = {_short(given)} must hold {len(elements)} number(s), one per "
+                    f"element: {', '.join(elements)}"
+                )
+            values[parameter][:] = [_real(v, field) for v in given]
+        else:
+            raise SpecError(
+                f"{field} = {_short(given)} must be a number, {{element: number}} or a list "
+                f"of {len(elements)} number(s)"
+            )
     return values
+
+
+def _is_real(value: object) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_)
+
+
+def _real(value: object, field: str) -> float:
+    if not _is_real(value):
+        raise SpecError(f"{field} = {_short(value)} must be a number")
+    return float(value)  # type: ignore[arg-type]
+
+
+def _short(value: object, limit: int = 60) -> str:
+    text = " ".join(repr(value).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -27,10 +27,13 @@ values that become non-physical for the nominal values) are caught in
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, get_args
+
+import numpy as np
 
 from sim2real.errors import UserError
 from sim2real.randomization.catalogue import PARAMETERS
@@ -160,7 +163,7 @@ def _parse_term(raw: Any, where: str) -> Term:
             f"{where}: unknown field(s) {sorted(unknown)}; valid: {', '.join(_TERM_KEYS)}"
         )
     parameter = raw.get("parameter")
-    if parameter not in PARAMETERS:
+    if not isinstance(parameter, str) or parameter not in PARAMETERS:
         raise SpecError(
             f"{where}: field 'parameter' = {parameter!r} is not in the catalogue; "
             f"valid: {', '.join(sorted(PARAMETERS))}"
@@ -228,7 +231,7 @@ def _parse_event(raw: Mapping[str, Any], where: str) -> EventTerm:
             f"{where}: unknown field(s) {sorted(unknown)}; valid: {', '.join(_EVENT_KEYS)}"
         )
     event = raw["event"]
-    if event not in EVENTS:
+    if not isinstance(event, str) or event not in EVENTS:
         raise SpecError(
             f"{where}: field 'event' = {event!r} is not in the event catalogue; "
             f"valid: {', '.join(sorted(EVENTS))}"
@@ -342,8 +345,11 @@ def _choice(value: Any, options: Any, where: str, field: str) -> Any:
 
 
 def _number(value: Any, where: str, field: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+    """A finite real number; numpy scalars are accepted, booleans and strings are not."""
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
         raise SpecError(f"{where}: field {field!r} = {value!r} must be a number")
+    if not math.isfinite(value):
+        raise SpecError(f"{where}: field {field!r} = {value!r} must be a finite number")
     return float(value)
 
 
