@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
 import importlib
 import os
 import sys
+import warnings
 from collections.abc import Sequence
+from typing import TextIO
 
 from sim2real import __version__
 from sim2real.errors import UserError
@@ -33,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    warnings.showwarning = functools.partial(_one_line_warning, args.verb)
     try:
         return int(args.run(args) or 0)
     except UserError as error:
@@ -45,6 +50,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"sim2real {args.verb}: interrupted", file=sys.stderr)
         return 130
+
+
+def _one_line_warning(
+    verb: str,
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
+    """Warnings as ``sim2real VERB: warning: ...``, without Python's source line."""
+    stream = file if file is not None else sys.stderr
+    text = " ".join(str(message).split())
+    with contextlib.suppress(OSError):  # stderr closed: a warning is not worth a crash
+        print(f"sim2real {verb}: warning: {text}", file=stream)
 
 
 if __name__ == "__main__":

@@ -29,3 +29,12 @@ def test_envs_lists_parameters_and_events(capsys):
     out = capsys.readouterr().out
     assert "joint_friction         [N*m] joint: thigh_joint, leg_joint, foot_joint" in out
     assert "events: push_velocity, push_impulse on torso, thigh, leg, foot" in out
+
+
+def test_warnings_are_one_line_without_a_source_line(tmp_path, capsys):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("terms:\n  - {parameter: action_latency_s, range: [0, 0.03], operation: abs}\n")
+    argv = ["rollout", "sim2real/CartPole-v0", "--randomization", str(spec), "--episodes", "1"]
+    assert main(argv) == 0
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("sim2real rollout: warning: ") and "rounded to 2 step(s)" in line
