@@ -47,9 +47,11 @@ from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
 import sim2real  # noqa: F401  (registers sim2real/Hopper-v0)
-from sim2real.callbacks import EvaluationCallback, evaluation_conditions, make_condition_env
+from sim2real.callbacks import EvaluationCallback
 from sim2real.config import load_config, sb3_kwargs
 from sim2real.envs.quiet import quiet_c_stdout
+from sim2real.evaluation.conditions import evaluation_conditions
+from sim2real.evaluation.training_eval import make_condition_vec_env
 from sim2real.training import build_model, make_training_env
 
 OURS, PEER = "sim2real/Hopper-v0", "HopperBulletEnv-v0"
@@ -169,7 +171,7 @@ def bench_cartpole(seed: int, eval_every: int) -> dict[str, Any]:
     config = load_config("cartpole_dr.yaml", [f"seed={seed}"])
     conditions = [c for c in evaluation_conditions(config) if c.name in ("nominal", "dr")]
     envs = {
-        c.name: make_condition_env(
+        c.name: make_condition_vec_env(
             config.env.id,
             config.env.kwargs,
             c,

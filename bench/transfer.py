@@ -42,9 +42,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from sim2real.callbacks import EvalCondition, evaluate_conditions, make_condition_env
 from sim2real.config import ExperimentConfig, load_config
 from sim2real.evaluation.compare import per_run_metrics
+from sim2real.evaluation.conditions import Condition
+from sim2real.evaluation.training_eval import evaluate_conditions, make_condition_vec_env
 from sim2real.policies.normalization import load_normalization
 from sim2real.runs import Run
 from sim2real.targets import Target, shipped_targets
@@ -187,11 +188,11 @@ def train_source(args: argparse.Namespace, kind: str, seed: int, out: Path) -> R
     return train(config, path, overwrite=True, progress_bar=False, verbose=False)
 
 
-def evaluate_run(run: Run, conditions: list[EvalCondition], episodes: int) -> dict[str, float]:
+def evaluate_run(run: Run, conditions: list[Condition], episodes: int) -> dict[str, float]:
     """Mean return of the run's final policy per condition (its normalization, inference mode)."""
     config = run.config
     envs = {
-        c.name: make_condition_env(
+        c.name: make_condition_vec_env(
             config.env.id,
             config.env.kwargs,
             c,
@@ -215,8 +216,8 @@ def evaluate_run(run: Run, conditions: list[EvalCondition], episodes: int) -> di
 
 def zero_shot(run: Run, targets: dict[str, Target], args: argparse.Namespace) -> dict[str, Any]:
     log(f"zero-shot evaluation of {run.path} on nominal + {len(targets)} targets")
-    conditions = [EvalCondition("nominal", "nominal")]
-    conditions += [EvalCondition(t.name, t.description, target=t) for t in targets.values()]
+    conditions = [Condition("nominal", "nominal")]
+    conditions += [Condition(t.name, t.description, target=t) for t in targets.values()]
     means = evaluate_run(run, conditions, args.gap_episodes)
     gaps = {name: means["nominal"] - value for name, value in means.items() if name != "nominal"}
     return {"returns": means, "gaps": gaps, "mean_gap": float(np.mean(list(gaps.values())))}
@@ -241,7 +242,7 @@ def oracle_and_finetune(
             progress_bar=False,
             verbose=False,
         )
-    condition = EvalCondition(target.name, target.description, target=target)
+    condition = Condition(target.name, target.description, target=target)
     j_oracle = evaluate_run(oracle, [condition], args.gap_episodes)[target.name]
     threshold = FRACTION_OF_ORACLE * j_oracle
     budget = finetune_budget(args)

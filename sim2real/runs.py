@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
 import re
 import shutil
 from dataclasses import dataclass
@@ -29,7 +30,8 @@ from typing import Any
 import yaml
 
 from sim2real.errors import UserError
-from sim2real.io import atomic_write_text, write_json
+from sim2real.io import atomic_path, atomic_write_text, staged_directory, write_json
+from sim2real.policies.normalization import save_normalization
 
 CONFIG_FILE = "config.yaml"
 META_FILE = "run.json"
@@ -180,6 +182,17 @@ def empty_evaluations() -> dict[str, Any]:
     return {"timesteps": [], "curves": {}, "returns": {}}
 
 
+def truncate_evaluations(history: dict[str, Any], max_timesteps: int) -> dict[str, Any]:
+    """Drop evaluations after ``max_timesteps`` (written by a process killed after a checkpoint)."""
+    keep = [i for i, step in enumerate(history.get("timesteps", [])) if step <= max_timesteps]
+    return {
+        **history,
+        "timesteps": [history["timesteps"][i] for i in keep],
+        "curves": {name: [curve[i] for i in keep] for name, curve in history["curves"].items()},
+        "returns": {name: [rets[i] for i in keep] for name, rets in history["returns"].items()},
+    }
+
+
 def check_run_dir_free(path: str | Path, overwrite: bool) -> None:
     """Refuse an existing, non-empty directory unless ``overwrite`` and it is a run directory."""
     path = Path(path)
@@ -236,3 +249,59 @@ def create_run(
 def remove_run_dir(run: Run) -> None:
     """Delete a run directory that setup created but never trained in."""
     shutil.rmtree(run.path, ignore_errors=True)
+
+
+# -- models and checkpoints -----------------------------------------------------------------
+#
+# A checkpoint is staged in ``checkpoints/.staging-step_<N>-<pid>/`` and renamed to
+# ``checkpoints/step_<N:09d>/`` only when every file is written, so a process killed at any
+# moment leaves either a complete checkpoint or a staging directory that is ignored (and
+# removed by the next run that resumes).
+
+STAGING_PREFIX = ".staging-"
+
+
+def save_final_model(run: Run, model: Any) -> None:
+    """model.zip and normalization.npz at the top of the run directory, atomically."""
+    with atomic_path(run.model_path) as staging:
+        model.save(staging)
+    vec_normalize = model.get_vec_normalize_env()
+    if vec_normalize is not None:
+        save_normalization(vec_normalize, run.normalization_path)
+
+
+def save_checkpoint(model: Any, checkpoints_dir: Path, save_replay_buffer: bool = False) -> Path:
+    """Write ``checkpoints_dir/step_<N>`` for the model's current timestep; returns its path."""
+    step = int(model.num_timesteps)
+    final = checkpoints_dir / checkpoint_name(step)
+    if final.is_dir():  # same timestep, same state: nothing new to save
+        return final
+    staging = checkpoints_dir / f"{STAGING_PREFIX}{final.name}-{os.getpid()}"
+    # A failed save leaves its staging directory, like a killed one; resuming removes both.
+    with staged_directory(final, staging, keep_on_failure=True):
+        model.save(staging / MODEL_FILE)
+        files = [MODEL_FILE]
+        vec_normalize = model.get_vec_normalize_env()
+        if vec_normalize is not None:
+            save_normalization(vec_normalize, staging / NORMALIZATION_FILE)
+            files.append(NORMALIZATION_FILE)
+        if save_replay_buffer and getattr(model, "replay_buffer", None) is not None:
+            model.save_replay_buffer(staging / REPLAY_BUFFER_FILE)
+            files.append(REPLAY_BUFFER_FILE)
+        checkpoint_meta = {"timesteps": step, "created": now_iso(), "files": files}
+        write_json(staging / CHECKPOINT_META_FILE, checkpoint_meta)
+    return final
+
+
+def prune_checkpoints(run: Run, keep: int) -> None:
+    """Keep the newest ``keep`` checkpoints."""
+    for checkpoint in run.checkpoints()[: max(0, len(run.checkpoints()) - keep)]:
+        shutil.rmtree(checkpoint.path, ignore_errors=True)
+
+
+def remove_staging(run: Run) -> None:
+    """Remove staging directories left by a killed process."""
+    if run.checkpoints_dir.is_dir():
+        for entry in run.checkpoints_dir.iterdir():
+            if entry.name.startswith(STAGING_PREFIX):
+                shutil.rmtree(entry, ignore_errors=True)

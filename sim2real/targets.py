@@ -25,6 +25,7 @@ import gymnasium as gym
 import numpy as np
 
 from sim2real.errors import UserError
+from sim2real.evaluation.conditions import DR, NOMINAL
 from sim2real.randomization import (
     BoundSpec,
     RandomizationSpec,
@@ -39,7 +40,7 @@ from sim2real.resources import read_yaml, shipped_dir
 
 TARGET_KEYS = ("name", "env_id", "description", "terms")
 # Condition names the evaluation uses next to target names (learning curves, summaries).
-RESERVED_NAMES = ("nominal", "dr")
+RESERVED_NAMES = (NOMINAL, DR)
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 

@@ -13,7 +13,7 @@ its normalization are saved and ``run.json`` says ``"status": "interrupted"`` (w
 from __future__ import annotations
 
 import signal
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,31 +21,19 @@ from typing import Any
 import gymnasium as gym
 import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
-from stable_baselines3.common.callbacks import BaseCallback, CallbackList
+from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv, VecNormalize
 
-from sim2real.callbacks import (
-    CheckpointCallback,
-    DynamicsLogCallback,
-    EpisodeRecorder,
-    EvaluationCallback,
-    ProgressCallback,
-    SignalStop,
-    StopOnSignalCallback,
-    evaluation_conditions,
-    make_condition_envs,
-    remove_staging,
-    summarize,
-    summary_table,
-    tensorboard_logger,
-    truncate_evaluations,
-)
+from sim2real.callbacks import CheckpointCallback
 from sim2real.config import ExperimentConfig, config_to_dict, load_config, sb3_kwargs
+from sim2real.episode_recorder import EpisodeRecorder
 from sim2real.errors import UserError
+from sim2real.evaluation.conditions import Condition, evaluation_conditions
+from sim2real.evaluation.training_eval import make_condition_envs
 from sim2real.hyperparams import ON_POLICY, algorithm_class, hyperparam
-from sim2real.io import atomic_path, write_json
-from sim2real.policies.normalization import load_normalization, save_normalization
+from sim2real.lifecycle import RunLifecycle, torch_threads
+from sim2real.policies.normalization import load_normalization
 from sim2real.runs import (
     NORMALIZATION_FILE,
     REPLAY_BUFFER_FILE,
@@ -55,10 +43,10 @@ from sim2real.runs import (
     default_run_dir,
     empty_evaluations,
     now_iso,
+    remove_staging,
+    truncate_evaluations,
 )
 
-# Evaluation episodes are seeded away from the training envs' seeds (seed .. seed + n_envs).
-EVAL_SEED_OFFSET = 1_000_000
 SCHEDULE_KEYS = ("learning_rate", "clip_range", "clip_range_vf")
 MLP_POLICIES = ("MlpPolicy", "MlpLstmPolicy")
 
@@ -258,23 +246,67 @@ def train(
     except BaseException:
         _close(venv, eval_envs)
         raise
-    threads = torch.get_num_threads()
-    if device == "cpu":
-        # Small MLPs run fastest single-threaded; more threads only contend with the envs.
-        torch.set_num_threads(1)
     try:
-        return _learn(
-            cfg, run, model, eval_envs, session.checkpoint, device, reason, say, progress_bar
-        )
+        with torch_threads(device):
+            return _learn(
+                cfg,
+                run,
+                model,
+                conditions,
+                eval_envs,
+                session.checkpoint,
+                device,
+                reason,
+                say,
+                progress_bar,
+            )
     finally:
-        torch.set_num_threads(threads)
         _close(venv, eval_envs)
+
+
+class _Training(RunLifecycle):
+    """A training run: periodic checkpoints, and one more when stopped, to resume from."""
+
+    def __init__(
+        self,
+        run: Run,
+        model: BaseAlgorithm,
+        cfg: ExperimentConfig,
+        conditions: Sequence[Condition],
+        eval_envs: Mapping[str, VecEnv],
+        say: Callable[[str], None],
+        progress_bar: bool,
+        history: dict[str, Any],
+    ):
+        super().__init__(run, model, cfg, conditions, eval_envs, say, progress_bar, history)
+        checkpoint = cfg.checkpoint
+        self.checkpoints = CheckpointCallback(
+            run, checkpoint.freq_steps, checkpoint.keep, checkpoint.save_replay_buffer
+        )
+
+    def extra_callbacks(self) -> list[BaseCallback]:
+        return [self.checkpoints]
+
+    def keep_interrupted(self) -> list[str]:
+        path = self.checkpoints.save()
+        return [
+            f"stopped by {self.stop.name} at {self.model.num_timesteps:,} timesteps; "
+            f"checkpoint {path}",
+            f"continue with: sim2real train --resume {self.run.path}",
+        ]
+
+    def finished_title(self, timesteps: int) -> str:
+        return (
+            f"\nfinal evaluation after {timesteps:,} timesteps "
+            f"({self.config.evaluation.episodes} episodes per condition):"
+        )
 
 
 def _learn(
     cfg: ExperimentConfig,
     run: Run,
     model: BaseAlgorithm,
+    conditions: Sequence[Condition],
     eval_envs: dict[str, VecEnv],
     checkpoint: Path | None,
     device: str,
@@ -299,105 +331,16 @@ def _learn(
     say(f"device: {device}{threads} ({reason})")
     say(f"TensorBoard: tensorboard --logdir {run.tb_dir}")
     history = truncate_evaluations(run.evaluations(), start) if checkpoint else empty_evaluations()
-    progress = ProgressCallback(cfg.total_timesteps) if progress_bar else None
-    report = progress.print if progress is not None else say
-    evaluation = EvaluationCallback(
-        eval_envs,
-        episodes=cfg.evaluation.episodes,
-        deterministic=cfg.evaluation.deterministic,
-        seed=cfg.seed + EVAL_SEED_OFFSET,
-        evaluations_path=run.evaluations_path,
-        freq_steps=cfg.evaluation.freq_steps,
-        history=history,
-        report=report,
-    )
-    checkpoints = CheckpointCallback(
-        run, cfg.checkpoint.freq_steps, cfg.checkpoint.keep, cfg.checkpoint.save_replay_buffer
-    )
-    stop = SignalStop()
-    callbacks: list[BaseCallback] = [
-        DynamicsLogCallback(),
-        evaluation,
-        checkpoints,
-        StopOnSignalCallback(stop),
-    ]
-    if progress is not None:
-        callbacks.append(progress)
-    model.set_logger(tensorboard_logger(run.tb_dir, resume_step=start if checkpoint else None))
+    training = _Training(run, model, cfg, conditions, eval_envs, say, progress_bar, history)
     if checkpoint is not None:
         resumes = [*run.meta.get("resumes", []), {"timesteps": start, "at": now_iso()}]
         run.update_meta(status="running", interrupted_by=None, resumes=resumes)
     run.update_meta(status="running", device=device, timesteps=start)
-    try:
-        with stop:
-            model.learn(
-                total_timesteps=cfg.total_timesteps - start,
-                callback=CallbackList(callbacks),
-                reset_num_timesteps=checkpoint is None,
-                progress_bar=False,
-            )
-            if stop.signum is not None and model.num_timesteps < cfg.total_timesteps:
-                return _interrupted(run, model, checkpoints, stop, say)
-            _finish(cfg, run, model, evaluation, say)
-            return run
-    finally:
-        model.logger.close()
-
-
-def save_final_model(run: Run, model: BaseAlgorithm) -> None:
-    """model.zip and normalization.npz at the top of the run directory, atomically."""
-    with atomic_path(run.model_path) as staging:
-        model.save(staging)
-    vec_normalize = model.get_vec_normalize_env()
-    if vec_normalize is not None:
-        save_normalization(vec_normalize, run.normalization_path)
-
-
-def _interrupted(
-    run: Run,
-    model: BaseAlgorithm,
-    checkpoints: CheckpointCallback,
-    stop: SignalStop,
-    say: Callable[[str], None],
-) -> Run:
-    path = checkpoints.save()
-    save_final_model(run, model)
-    run.update_meta(
-        status="interrupted",
-        interrupted_by=stop.name,
-        timesteps=int(model.num_timesteps),
-        stopped=now_iso(),
+    return training.learn(
+        cfg.total_timesteps - start,
+        reset_num_timesteps=checkpoint is None,
+        resume_step=start if checkpoint is not None else None,
     )
-    say(f"stopped by {stop.name} at {model.num_timesteps:,} timesteps; checkpoint {path}")
-    say(f"continue with: sim2real train --resume {run.path}")
-    return run
-
-
-def _finish(
-    cfg: ExperimentConfig,
-    run: Run,
-    model: BaseAlgorithm,
-    evaluation: EvaluationCallback,
-    say: Callable[[str], None],
-) -> None:
-    timesteps = int(model.num_timesteps)
-    save_final_model(run, model)
-    if evaluation.last is not None and evaluation.last[0] == timesteps:
-        results = evaluation.last[1]
-    else:
-        results = evaluation.evaluate()
-    conditions = evaluation_conditions(cfg)
-    summary = summarize(
-        results, conditions, timesteps, cfg.evaluation.deterministic, evaluation.seed
-    )
-    write_json(run.summary_path, summary)
-    run.update_meta(status="finished", timesteps=timesteps, finished=now_iso())
-    say(
-        f"\nfinal evaluation after {timesteps:,} timesteps "
-        f"({cfg.evaluation.episodes} episodes per condition):"
-    )
-    say(summary_table(summary))
-    say(f"\nrun directory: {run.path}")
 
 
 def _close(venv: VecEnv | None, eval_envs: Mapping[str, VecEnv]) -> None:

@@ -1,46 +1,22 @@
-"""SB3 callbacks for sim2real training: DR logging, evaluation on targets, checkpoints, control."""
+"""SB3 callbacks of sim2real runs: DR logging, evaluation on targets, checkpoints, control.
 
-from sim2real.callbacks.checkpoint import (
-    CheckpointCallback,
-    prune_checkpoints,
-    remove_staging,
-    save_checkpoint,
-)
-from sim2real.callbacks.control import ProgressCallback, SignalStop, StopOnSignalCallback
-from sim2real.callbacks.episodes import DynamicsLogCallback, EpisodeRecorder, randomized_elements
-from sim2real.callbacks.evaluation import (
-    EvalCondition,
-    EvaluationCallback,
-    evaluate_conditions,
-    evaluation_conditions,
-    make_condition_env,
-    make_condition_envs,
-    summarize,
-    summary_table,
-    truncate_evaluations,
-)
-from sim2real.callbacks.tensorboard import tensorboard_logger, tensorboard_writer
+Only callbacks live here; what they use is elsewhere: condition envs and summaries in
+:mod:`sim2real.evaluation.training_eval`, checkpoint files in :mod:`sim2real.runs`, the
+episode recorder wrapper in :mod:`sim2real.episode_recorder`, the TensorBoard logger in
+:mod:`sim2real.tensorboard_log`, and the run lifecycle in :mod:`sim2real.lifecycle`.
+"""
+
+from sim2real.callbacks.checkpoint import CheckpointCallback
+from sim2real.callbacks.control import ProgressCallback, StopOnSignalCallback
+from sim2real.callbacks.episodes import DynamicsLogCallback
+from sim2real.callbacks.evaluation import EvaluationCallback
+from sim2real.callbacks.trigger import EveryNTimestepsOnGrid
 
 __all__ = [
     "CheckpointCallback",
     "DynamicsLogCallback",
-    "EpisodeRecorder",
-    "EvalCondition",
     "EvaluationCallback",
+    "EveryNTimestepsOnGrid",
     "ProgressCallback",
-    "SignalStop",
     "StopOnSignalCallback",
-    "evaluate_conditions",
-    "evaluation_conditions",
-    "make_condition_env",
-    "make_condition_envs",
-    "prune_checkpoints",
-    "randomized_elements",
-    "remove_staging",
-    "save_checkpoint",
-    "summarize",
-    "summary_table",
-    "tensorboard_logger",
-    "tensorboard_writer",
-    "truncate_evaluations",
 ]

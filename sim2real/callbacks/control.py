@@ -25,19 +25,24 @@ from stable_baselines3.common.callbacks import BaseCallback
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
-class SignalStop:
-    """While active, SIGINT/SIGTERM only *request* a stop (``signum`` is set).
+class StopOnSignalCallback(BaseCallback):
+    """While active (a ``with`` block), SIGINT/SIGTERM only *request* a stop (``signum`` is set).
 
-    Training then stops at the next environment step and saves a final checkpoint. A second
-    signal raises ``KeyboardInterrupt`` at once, for a user who does not want to wait.
-    Outside the main thread (where Python cannot install handlers) it does nothing.
+    ``learn`` then ends at the next environment step, and the run saves its final model
+    (training also a checkpoint). A second signal raises ``KeyboardInterrupt`` at once, for a
+    user who does not want to wait. Outside the main thread (where Python cannot install
+    handlers) no signal is caught.
+
+    SB3 runs callbacks before it stores the current transition, so an off-policy replay
+    buffer misses that one step's transition (per env); on-policy rollouts are not saved.
     """
 
     def __init__(self) -> None:
+        super().__init__()
         self.signum: int | None = None
         self._previous: dict[int, Any] = {}
 
-    def __enter__(self) -> SignalStop:
+    def __enter__(self) -> StopOnSignalCallback:
         if threading.current_thread() is threading.main_thread():
             for signum in STOP_SIGNALS:
                 self._previous[signum] = signal.signal(signum, self._handle)
@@ -60,25 +65,14 @@ class SignalStop:
 
     @property
     def name(self) -> str | None:
+        """The signal's name (``SIGINT``), or None while no stop was requested."""
         return signal.Signals(self.signum).name if self.signum is not None else None
 
-
-class StopOnSignalCallback(BaseCallback):
-    """Ends ``learn`` at the next step once a stop was requested.
-
-    SB3 runs callbacks before it stores the current transition, so an off-policy replay
-    buffer misses that one step's transition (per env); on-policy rollouts are not saved.
-    """
-
-    def __init__(self, stop: SignalStop):
-        super().__init__()
-        self.stop = stop
-
     def _on_step(self) -> bool:
-        return self.stop.signum is None
+        return self.signum is None
 
 
-class StepsPerSecondColumn(ProgressColumn):
+class _StepsPerSecondColumn(ProgressColumn):
     def render(self, task: Task) -> Text:
         speed = task.speed
         return Text(f"{speed:,.0f} steps/s" if speed else "- steps/s", style="progress.data.speed")
@@ -94,7 +88,7 @@ class ProgressCallback(BaseCallback):
             TextColumn("train"),
             BarColumn(),
             MofNCompleteColumn(),
-            StepsPerSecondColumn(),
+            _StepsPerSecondColumn(),
             TextColumn("elapsed"),
             TimeElapsedColumn(),
             TextColumn("ETA"),

@@ -1,8 +1,17 @@
-"""What an evaluation runs on: the runs (grouped into methods), the targets, the oracles.
+"""What an evaluation runs on: the conditions and their envs; for ``evaluate``, the runs
+(grouped into methods), the targets and the oracles.
 
-Everything here is checked before any rollout starts, so bad input fails fast with one line:
-runs for different envs, a target for another env or with a duplicate name, an oracle for
-an unknown target, a policy whose spaces do not fit the env.
+A :class:`Condition` is the one description of where a policy is evaluated (nominal
+dynamics, the source DR distribution, a target, a sweep point) and :func:`make_env` the one
+way to build its env, for the evaluations during training and transfer
+(:mod:`sim2real.evaluation.training_eval`) and for ``evaluate`` and ``sweep`` rollouts alike.
+
+Everything ``evaluate`` reads is checked before any rollout starts, so bad input fails fast
+with one line: runs for different envs, a target for another env or with a duplicate name,
+an oracle for an unknown target, a policy whose spaces do not fit the env.
+
+:mod:`sim2real.targets` reserves the condition names defined here, and rollouts build their
+envs with :func:`make_env`, so targets and rollouts are imported where they are used.
 """
 
 from __future__ import annotations
@@ -11,32 +20,97 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
 
 from sim2real.errors import UserError
-from sim2real.evaluation.rollouts import get_predictor
 from sim2real.policies.predictor import check_compatible
 from sim2real.randomization import RandomizationSpec
-from sim2real.targets import Target, target_dynamics
+
+if TYPE_CHECKING:
+    from sim2real.config import ExperimentConfig
+    from sim2real.targets import Target
 
 __all__ = [
     "DR",
     "NOMINAL",
+    "NOMINAL_CONDITION",
+    "Condition",
     "Probes",
     "RunInfo",
     "check_policies",
     "condition_info",
     "default_targets",
     "dynamics_changes",
+    "evaluation_conditions",
+    "make_env",
     "open_runs",
     "oracle_runs",
+    "target_condition",
     "target_conditions",
     "unique_targets",
 ]
 
+# The names of the source conditions; no target may take them (sim2real.targets).
 NOMINAL, DR = "nominal", "dr"
+
+
+@dataclass(frozen=True)
+class Condition:
+    """Where a policy is evaluated.
+
+    ``randomization``: a spec sampled at every reset (the source DR distribution), or None.
+    ``target``: a target, fixed relative to each env's own nominal model when the env is made.
+    ``dynamics``: exact named values fixed with ``set_dynamics`` (a target's, a sweep point).
+    With a randomization and fixed dynamics, resets randomize around the fixed values.
+    None of them: nominal dynamics.
+    """
+
+    name: str
+    description: str = ""
+    randomization: RandomizationSpec | None = None
+    target: Target | None = None
+    dynamics: Mapping[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        if self.target is not None and self.dynamics is not None:
+            raise ValueError(f"condition {self.name!r}: give a target or dynamics, not both")
+
+
+NOMINAL_CONDITION = Condition(NOMINAL, "nominal source dynamics")
+
+
+def target_condition(target: Target) -> Condition:
+    return Condition(target.name, target.description, target=target)
+
+
+def evaluation_conditions(config: ExperimentConfig) -> list[Condition]:
+    """What a run evaluates on: nominal, DR (when the config randomizes values), each target."""
+    conditions = [NOMINAL_CONDITION]
+    if config.randomization.terms:
+        conditions.append(Condition(DR, "source DR distribution", config.randomization))
+    # Target names are unique and never "nominal"/"dr" (checked when the config is loaded).
+    conditions += [target_condition(target) for target in config.targets]
+    return conditions
+
+
+def make_env(
+    env_id: str, condition: Condition, env_kwargs: Mapping[str, Any] | None = None
+) -> gym.Env:
+    """The env of ``condition``: its randomization bound at construction, dynamics fixed."""
+    env = gym.make(env_id, randomization=condition.randomization, **dict(env_kwargs or {}))
+    try:
+        if condition.target is not None:
+            from sim2real.targets import apply_target
+
+            apply_target(env, condition.target)
+        if condition.dynamics:
+            env.unwrapped.set_dynamics(condition.dynamics)
+    except BaseException:
+        env.close()
+        raise
+    return env
 
 
 @dataclass(frozen=True)
@@ -136,6 +210,8 @@ def target_conditions(
     probes: Probes, env_kwargs: Mapping[str, Any], targets: Sequence[Target]
 ) -> dict[str, dict[str, Any]]:
     """Per target: full named dynamics and what differs from nominal (for the report)."""
+    from sim2real.targets import target_dynamics
+
     env = probes.get(env_kwargs)
     nominal = env.unwrapped.get_dynamics()
     conditions = {}
@@ -173,7 +249,7 @@ def condition_info(
     targets: Sequence[Target], conditions: Mapping[str, Mapping[str, Any]]
 ) -> dict[str, dict[str, Any]]:
     info: dict[str, dict[str, Any]] = {
-        NOMINAL: {"kind": NOMINAL, "description": "nominal source dynamics"},
+        NOMINAL: {"kind": NOMINAL, "description": NOMINAL_CONDITION.description},
         DR: {"kind": DR, "description": "each method's training randomization"},
     }
     for target in targets:
@@ -188,6 +264,8 @@ def condition_info(
 
 def check_policies(runs: Sequence[RunInfo], probes: Probes) -> None:
     """Load every run's policy (cached for in-process rollouts) and check its spaces."""
+    from sim2real.evaluation.rollouts import get_predictor
+
     for info in runs:
         env = probes.get(info.env_kwargs)
         check_compatible(get_predictor(info.path), env, str(info.path), probes.env_id)

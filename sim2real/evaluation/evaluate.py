@@ -30,6 +30,7 @@ from sim2real.evaluation.bootstrap import Estimate, bootstrap_replicates, percen
 from sim2real.evaluation.conditions import (
     DR,
     NOMINAL,
+    Condition,
     Probes,
     RunInfo,
     check_policies,
@@ -47,7 +48,7 @@ from sim2real.evaluation.metrics import (
     summarize_returns,
     transfer_gap,
 )
-from sim2real.evaluation.rollouts import Condition, RolloutJob, run_jobs
+from sim2real.evaluation.rollouts import RolloutJob, run_jobs
 from sim2real.targets import Target
 
 __all__ = [

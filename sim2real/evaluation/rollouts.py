@@ -27,33 +27,18 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from sim2real.evaluation.conditions import Condition, make_env
 from sim2real.policies.predictor import Predictor, load_predictor
-from sim2real.randomization import RandomizationSpec
 
 __all__ = [
-    "Condition",
+    "Condition",  # defined in sim2real.evaluation.conditions; studies import it from here too
     "EpisodeBatch",
     "RolloutJob",
     "default_workers",
     "get_predictor",
-    "make_env",
     "rollout",
     "run_jobs",
 ]
-
-
-@dataclass(frozen=True)
-class Condition:
-    """Where a policy is evaluated.
-
-    ``randomization``: a spec sampled at every reset (the source DR distribution), or None.
-    ``dynamics``: exact named values fixed with ``set_dynamics`` (a target, a sweep point);
-    if both are given, resets randomize around the fixed values. Neither: nominal dynamics.
-    """
-
-    name: str
-    randomization: RandomizationSpec | None = None
-    dynamics: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -73,16 +58,6 @@ class EpisodeBatch:
 
     returns: np.ndarray
     lengths: np.ndarray
-
-
-def make_env(
-    env_id: str, condition: Condition, env_kwargs: Mapping[str, Any] | None = None
-) -> gym.Env:
-    """The env of ``condition``: its randomization bound at construction, dynamics fixed."""
-    env = gym.make(env_id, randomization=condition.randomization, **dict(env_kwargs or {}))
-    if condition.dynamics:
-        env.unwrapped.set_dynamics(condition.dynamics)
-    return env
 
 
 def rollout(

@@ -23,15 +23,15 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
-from sim2real.callbacks import EvalCondition, make_condition_envs
-from sim2real.callbacks.evaluation import NOMINAL
 from sim2real.config import ExperimentConfig, resolve_config_path
 from sim2real.errors import UserError
+from sim2real.evaluation.conditions import NOMINAL_CONDITION, target_condition
+from sim2real.evaluation.training_eval import make_condition_envs
 from sim2real.hyperparams import ON_POLICY, hyperparam
+from sim2real.lifecycle import torch_threads
 from sim2real.runs import Run, check_run_dir_free, create_run, default_run_dir, remove_run_dir
 from sim2real.targets import Target, load_target, shipped_targets
 from sim2real.training import build_model, load_checkpoint_model, make_training_env, select_device
@@ -134,14 +134,11 @@ def transfer(
         close_setup(setup)
         remove_run_dir(created)
         raise
-    threads = torch.get_num_threads()
-    if device == "cpu":
-        torch.set_num_threads(1)  # small MLPs: one thread is fastest next to the envs
     try:
-        _announce(say, source, target, options, setup, created, device, reason)
-        return learn_on_target(created, setup, say, progress_bar)
+        with torch_threads(device):
+            _announce(say, source, target, options, setup, created, device, reason)
+            return learn_on_target(created, setup, say, progress_bar)
     finally:
-        torch.set_num_threads(threads)
         close_setup(setup)
 
 
@@ -157,10 +154,7 @@ def _check_target(target: Target, cfg: ExperimentConfig, source: Run) -> None:
 def _build(
     cfg: ExperimentConfig, source: Run, target: Target, options: TransferOptions, device: str
 ) -> TargetSetup:
-    conditions = [
-        EvalCondition(NOMINAL, "nominal source dynamics"),
-        EvalCondition(target.name, target.description, target=target),
-    ]
+    conditions = [NOMINAL_CONDITION, target_condition(target)]
     eval_envs: dict[str, VecEnv] = {}
     venv: VecEnv | None = None
     try:

@@ -9,8 +9,9 @@ import pytest
 
 from sim2real.cli import main
 from sim2real.config import load_config
+from sim2real.evaluation.conditions import Condition, make_env
 from sim2real.evaluation.evaluate import EvaluationSettings, evaluate_runs
-from sim2real.evaluation.rollouts import Condition, make_env, rollout
+from sim2real.evaluation.rollouts import rollout
 from sim2real.policies.predictor import RunPolicy
 from sim2real.resources import shipped_dir
 from sim2real.targets import load_target, target_dynamics

@@ -10,18 +10,18 @@ import torch
 from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
-from sim2real.callbacks import (
-    EpisodeRecorder,
+from sim2real.episode_recorder import EpisodeRecorder, randomized_elements
+from sim2real.errors import UserError
+from sim2real.io import write_json
+from sim2real.policies.normalization import Normalization, load_normalization, save_normalization
+from sim2real.runs import (
+    META_FILE,
+    Run,
     prune_checkpoints,
-    randomized_elements,
     remove_staging,
     save_checkpoint,
     truncate_evaluations,
 )
-from sim2real.errors import UserError
-from sim2real.io import write_json
-from sim2real.policies.normalization import Normalization, load_normalization, save_normalization
-from sim2real.runs import META_FILE, Run
 from sim2real.training import select_device
 
 CARTPOLE = "sim2real/CartPole-v0"

@@ -8,14 +8,8 @@ from sb3_contrib import RecurrentPPO
 from stable_baselines3 import PPO
 
 from sim2real.errors import UserError
-from sim2real.evaluation.rollouts import (
-    Condition,
-    RolloutJob,
-    get_predictor,
-    make_env,
-    rollout,
-    run_jobs,
-)
+from sim2real.evaluation.conditions import Condition, make_env
+from sim2real.evaluation.rollouts import RolloutJob, get_predictor, rollout, run_jobs
 from sim2real.policies.bundle import export_bundle
 from sim2real.policies.normalization import Normalization
 from sim2real.policies.predictor import Predictor, RunPolicy, check_compatible, load_predictor

@@ -1,4 +1,4 @@
-"""TensorBoard plumbing shared by the callbacks: the SB3 logger's writer, purge on resume."""
+"""TensorBoard logging of a run: the SB3 logger writing into ``tb/``, and its writer."""
 
 from __future__ import annotations
 
