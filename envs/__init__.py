@@ -28,6 +28,25 @@ REGISTRY: tuple[EnvEntry, ...] = (
         1000,
         "mjcf/hopper.xml with pybullet_envs' HopperBulletEnv-v0 physics, observation and reward",
     ),
+    EnvEntry(
+        "sim2real/Walker2D-v0",
+        "sim2real.envs.walker2d:Walker2DEnv",
+        1000,
+        "mjcf/walker2d.xml with pybullet_envs' Walker2DBulletEnv-v0 physics, observation, reward",
+    ),
+    EnvEntry(
+        "sim2real/HalfCheetah-v0",
+        "sim2real.envs.half_cheetah:HalfCheetahEnv",
+        1000,
+        "mjcf/half_cheetah.xml with pybullet_envs' HalfCheetahBulletEnv-v0 physics, "
+        "observation, reward",
+    ),
+    EnvEntry(
+        "sim2real/Ant-v0",
+        "sim2real.envs.ant:AntEnv",
+        1000,
+        "mjcf/ant.xml with pybullet_envs' AntBulletEnv-v0 physics, observation and reward",
+    ),
 )
 
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import ClassVar
 
@@ -74,8 +75,10 @@ class WalkerEnv(BulletEnv):
     feet: ClassVar[tuple[str, ...]]
     power: ClassVar[float]
     power_coef: ClassVar[float] = 100.0
-    alive_height: ClassVar[float]  # alive while the torso is higher than this
+    joint_power_coefs: ClassVar[Mapping[str, float]] = {}  # per-joint overrides of power_coef
+    alive_height: ClassVar[float] = -math.inf  # alive while the torso is higher than this
     alive_pitch: ClassVar[float] = math.inf  # ... and |pitch| below this
+    terminates: ClassVar[bool] = True  # False: not being alive costs reward, never ends it
     # Physics and task, as in pybullet_envs.
     control_dt: ClassVar[float] = 0.0165
     sub_steps: ClassVar[int] = 4  # PyBullet's internal sub-steps of one stepSimulation
@@ -95,6 +98,7 @@ class WalkerEnv(BulletEnv):
         super().__init__(randomization, render_mode)
 
     def alive(self, z: float, pitch: float) -> bool:
+        """The alive test; contact flags (``self._feet_contact``) are the previous step's."""
         return z > self.alive_height and abs(pitch) < self.alive_pitch
 
     # -- hooks -----------------------------------------------------------------------------
@@ -122,6 +126,8 @@ class WalkerEnv(BulletEnv):
         client.setJointMotorControlArray(
             robot, free, pybullet.VELOCITY_CONTROL, forces=[0.0] * len(free)
         )
+        # A free-floating walker's torso is the base (Ant); a planar one's is a link.
+        link_index.setdefault(self.torso, -1)
         self._cache_model(client, robot, floor, link_index, joint_index, infos)
 
         def part(name: str, index: dict[str, int]) -> BodyPart:
@@ -136,8 +142,11 @@ class WalkerEnv(BulletEnv):
         )
 
     def _make_actuator(self, client: BulletClient, handles: ModelHandles) -> TorqueActuator:
-        gain = self.power * self.power_coef
-        return TorqueActuator(client, self._robot, self._joints, [gain] * len(self._joints))
+        gains = [
+            self.power * self.joint_power_coefs.get(name, self.power_coef)
+            for name in self.action_names
+        ]
+        return TorqueActuator(client, self._robot, self._joints, gains)
 
     def _reset_robot(self) -> None:
         # One draw per joint, in joint order: the same numbers as the original's scalar draws.
@@ -151,10 +160,10 @@ class WalkerEnv(BulletEnv):
         self._feet_contact = [0.0] * len(self._read_feet_contact)
 
     def _observe(self) -> np.ndarray:
-        torso = self._read_torso()
-        (_, _, z), (vx, vy, vz) = torso[0], torso[6]
-        roll, pitch, yaw = pybullet.getEulerFromQuaternion(torso[1])
-        x_mean, y_mean = self._mean_xy()
+        position, orientation, (vx, vy, vz) = self._read_torso()
+        z = position[2]
+        roll, pitch, yaw = pybullet.getEulerFromQuaternion(orientation)
+        x_mean, y_mean = self._mean_xy(position)
         dx, dy = self.target_x - x_mean, -y_mean
         potential = -math.sqrt(dx * dx + dy * dy) / self.control_dt
         if self._initial_z is None:
@@ -202,7 +211,7 @@ class WalkerEnv(BulletEnv):
             "electricity": self.electricity_cost * power / n + self.stall_torque_cost * stall / n,
             "joints_at_limit": self.joints_at_limit_cost * at_limit,
         }
-        return terms, not alive
+        return terms, not alive and self.terminates
 
     def _camera_target(self) -> list[float]:
         x, y, _ = self._read_torso()[0]
@@ -225,13 +234,17 @@ class WalkerEnv(BulletEnv):
         self._lower = [infos[j][8] for j in self._joints]
         self._span = [infos[j][9] - infos[j][8] for j in self._joints]
         all_links = list(range(len(infos)))
-        # The original averages every part's position: all links plus the floor at the origin.
-        self._n_parts = len(all_links) + 1
+        # The original averages every part's position: all links, the floor at the origin and,
+        # when the torso is the base, the base.
+        self._torso_is_base = link_index[self.torso] == -1
+        self._n_parts = len(all_links) + 1 + self._torso_is_base
         # BulletClient builds a new partial on every attribute access; bind each read once.
         self._read_joints = functools.partial(client.getJointStates, robot, self._joints)
         self._reset_joints = functools.partial(client.resetJointStatesMultiDof, robot, self._joints)
-        self._read_torso = functools.partial(
-            client.getLinkState, robot, link_index[self.torso], computeLinkVelocity=1
+        self._read_torso = (
+            _base_reader(client, robot)
+            if self._torso_is_base
+            else _link_reader(client, robot, link_index[self.torso])
         )
         self._read_links = functools.partial(client.getLinkStates, robot, all_links)
         self._read_feet_contact = [
@@ -241,10 +254,35 @@ class WalkerEnv(BulletEnv):
         self._initial_z: float | None = None
         self._feet_contact = [0.0] * len(self.feet)
 
-    def _mean_xy(self) -> tuple[float, float]:
-        x = y = 0.0
+    def _mean_xy(self, torso: tuple[float, float, float]) -> tuple[float, float]:
+        x, y = (torso[0], torso[1]) if self._torso_is_base else (0.0, 0.0)
         for state in self._read_links():
             position = state[0]
             x += position[0]
             y += position[1]
         return x / self._n_parts, y / self._n_parts
+
+
+Pose = tuple[tuple[float, float, float], tuple[float, ...], tuple[float, float, float]]
+
+
+def _link_reader(client: BulletClient, body: int, link: int) -> Callable[[], Pose]:
+    """A link's position, orientation and linear velocity: one pre-bound PyBullet call."""
+    read = functools.partial(client.getLinkState, body, link, computeLinkVelocity=1)
+
+    def pose() -> Pose:
+        state = read()
+        return state[0], state[1], state[6]
+
+    return pose
+
+
+def _base_reader(client: BulletClient, body: int) -> Callable[[], Pose]:
+    read_pose = functools.partial(client.getBasePositionAndOrientation, body)
+    read_velocity = functools.partial(client.getBaseVelocity, body)
+
+    def pose() -> Pose:
+        position, orientation = read_pose()
+        return position, orientation, read_velocity()[0]
+
+    return pose

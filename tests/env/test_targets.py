@@ -20,7 +20,13 @@ from sim2real.targets import (
 )
 
 TARGET_NAMES = ("hard", "heavy", "laggy", "noisy_sensors", "slippery", "weak_motors")
-DR_CONFIG = {"sim2real/CartPole-v0": "cartpole_dr.yaml", "sim2real/Hopper-v0": "hopper_dr_ppo.yaml"}
+DR_CONFIG = {
+    "sim2real/CartPole-v0": "cartpole_dr.yaml",
+    "sim2real/Hopper-v0": "hopper_dr_ppo.yaml",
+    "sim2real/Walker2D-v0": "walker2d_dr_ppo.yaml",
+    "sim2real/HalfCheetah-v0": "halfcheetah_dr_ppo.yaml",
+    "sim2real/Ant-v0": "ant_dr_ppo.yaml",
+}
 
 
 def write(tmp_path, text: str, name: str = "t.yaml"):
