@@ -403,5 +403,5 @@ def test_spec_lookup_finds_shipped_specs_without_suffix() -> None:
     from sim2real.randomization import load_spec
 
     assert load_spec("cartpole_dr").source.endswith("randomization/cartpole_dr.yaml")
-    with pytest.raises(UserError, match="shipped randomization files: cartpole_dr.yaml"):
+    with pytest.raises(UserError, match="shipped randomization files: .*cartpole_dr.yaml"):
         load_spec("no_such_spec.yaml")
