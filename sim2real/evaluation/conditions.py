@@ -10,8 +10,9 @@ Everything ``evaluate`` reads is checked before any rollout starts, so bad input
 with one line: runs for different envs, a target for another env or with a duplicate name,
 an oracle for an unknown target, a policy whose spaces do not fit the env.
 
-:mod:`sim2real.targets` reserves the condition names defined here, and rollouts build their
-envs with :func:`make_env`, so targets and rollouts are imported where they are used.
+:mod:`sim2real.targets` (which reserves the names ``NOMINAL`` and ``DR``) and
+:mod:`sim2real.evaluation.rollouts` (which builds its envs with :func:`make_env`) import this
+module, so it imports them only inside the functions that need them.
 """
 
 from __future__ import annotations
