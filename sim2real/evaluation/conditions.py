@@ -87,9 +87,9 @@ def target_condition(target: Target) -> Condition:
 
 
 def evaluation_conditions(config: ExperimentConfig) -> list[Condition]:
-    """What a run evaluates on: nominal, DR (when the config randomizes values), each target."""
+    """What a run evaluates on: nominal, DR (when the config randomizes anything), each target."""
     conditions = [NOMINAL_CONDITION]
-    if config.randomization.terms:
+    if config.randomization:
         conditions.append(Condition(DR, "source DR distribution", config.randomization))
     # Target names are unique and never "nominal"/"dr" (checked when the config is loaded).
     conditions += [target_condition(target) for target in config.targets]

@@ -156,7 +156,7 @@ def evaluate_runs(
     for info in runs:
         methods.setdefault(info.method, []).append(info)
     for method, infos in methods.items():
-        if len({i.randomization.terms for i in infos}) > 1:
+        if len({(i.randomization.terms, i.randomization.events) for i in infos}) > 1:
             raise UserError(
                 f"runs of config {method!r} were trained with different randomization; "
                 "rename one config so they count as different methods"

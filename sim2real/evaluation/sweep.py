@@ -18,7 +18,13 @@ from typing import Any
 import numpy as np
 
 from sim2real.errors import UserError
-from sim2real.evaluation.conditions import Probes, check_policies, open_runs, unique_targets
+from sim2real.evaluation.conditions import (
+    Condition,
+    Probes,
+    check_policies,
+    open_runs,
+    unique_targets,
+)
 from sim2real.evaluation.evaluate import EvaluationSettings, collect_returns
 from sim2real.evaluation.grid import (
     Axis,
@@ -30,7 +36,7 @@ from sim2real.evaluation.grid import (
     point_dynamics,
 )
 from sim2real.evaluation.metrics import summarize_returns
-from sim2real.evaluation.rollouts import Condition, RolloutJob
+from sim2real.evaluation.rollouts import RolloutJob
 from sim2real.targets import Target, target_dynamics
 
 __all__ = ["Sweep", "run_sweep"]
