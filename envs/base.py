@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import abc
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -29,7 +29,13 @@ import numpy as np
 
 from sim2real.envs.actuators import Actuator, DelayedActuator
 from sim2real.envs.bullet import BulletClient, pybullet
-from sim2real.envs.channels import ActionChannel, ObservationChannel, ObservationNoise
+from sim2real.envs.channels import (
+    ActionChannel,
+    ObservationBias,
+    ObservationChannel,
+    ObservationDelay,
+    ObservationNoise,
+)
 from sim2real.envs.quiet import quiet_c_stdout
 from sim2real.randomization import (
     BoundSpec,
@@ -102,7 +108,7 @@ class BulletEnv(gym.Env, abc.ABC):
         self.nominal = from_named(self.nominal_overrides, self.layout, {**as_loaded, **declared})
         apply_dynamics(self.client, self.handles, self.nominal, as_loaded)
         self._action_channel = ActionChannel()
-        self._observation_channels: list[ObservationChannel] = [ObservationNoise()]
+        self._observation_channels = self._make_observation_channels()
         self._snapshot = self.client.saveState()
         self._fixed = copy_dynamics(self.nominal)  # nominal, or what set_dynamics fixed
         self._applied = copy_dynamics(self.nominal)  # what the simulator holds now
@@ -112,6 +118,15 @@ class BulletEnv(gym.Env, abc.ABC):
         self._steps = 0
         self.set_randomization(randomization)
         self._set_values(copy_dynamics(self.nominal))
+
+    def _make_observation_channels(self) -> list[ObservationChannel]:
+        """Delay, bias and noise, each where the world supports its parameter."""
+        channels: dict[str, Callable[[], ObservationChannel]] = {
+            "observation_delay_s": lambda: ObservationDelay(self.control_dt),
+            "observation_bias": ObservationBias,
+            "observation_noise_std": ObservationNoise,
+        }
+        return [make() for name, make in channels.items() if name in self.layout.elements]
 
     @property
     def physics_dt(self) -> float:

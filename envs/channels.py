@@ -1,14 +1,15 @@
 """Channels: what happens to an action before the actuator and to an observation after it.
 
-The env composes one :class:`ActionChannel` and a list of :class:`ObservationChannel` s.
+The env composes one :class:`ActionChannel` and the observation channels its layout supports,
+in the order a sensor works: delay (what arrives is old), bias (miscalibration), noise.
 Each takes its parameters from the episode's dynamics in :meth:`configure` (called
 whenever values change, so interval terms apply mid-episode) and draws from the env's
-``np_random`` in a fixed order, so a seed fixes every draw. Sensor delay and per-episode bias
-are further observation channels of the same shape.
+``np_random`` in a fixed order, so a seed fixes every draw.
 """
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Mapping
 from typing import Protocol
 
@@ -23,6 +24,53 @@ class ObservationChannel(Protocol):
         ...
 
     def __call__(self, observation: np.ndarray, rng: np.random.Generator) -> np.ndarray: ...
+
+
+class ObservationDelay:
+    """The policy sees the observation of ``round(observation_delay_s / control_dt)`` steps ago.
+
+    A FIFO of observations; at reset it is filled with the first one (nothing older exists).
+    A delay that changes mid-episode keeps what is in flight, as the actuator's latency does.
+    """
+
+    def __init__(self, control_dt: float) -> None:
+        self._control_dt = control_dt
+        self._steps = 0
+        self._pending: collections.deque[np.ndarray] = collections.deque()
+
+    def configure(self, values: Mapping[str, np.ndarray]) -> None:
+        self._steps = round(float(values["observation_delay_s"][0]) / self._control_dt)
+        while len(self._pending) > self._steps:
+            self._pending.popleft()
+        while self._pending and len(self._pending) < self._steps:
+            self._pending.appendleft(self._pending[0])
+
+    def reset(self, observation: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        self._pending = collections.deque([observation] * self._steps)
+        return observation
+
+    def __call__(self, observation: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        if not self._steps:
+            return observation
+        self._pending.append(observation)
+        return self._pending.popleft()
+
+
+class ObservationBias:
+    """A constant offset per dimension (``observation_bias``), drawn with the episode."""
+
+    def __init__(self) -> None:
+        self._bias: np.ndarray | None = None
+
+    def configure(self, values: Mapping[str, np.ndarray]) -> None:
+        bias = values["observation_bias"]
+        self._bias = bias if bias.any() else None
+
+    def reset(self, observation: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        return self(observation, rng)
+
+    def __call__(self, observation: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        return observation if self._bias is None else observation + self._bias
 
 
 class ObservationNoise:

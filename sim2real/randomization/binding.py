@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sim2real.randomization.catalogue import get_parameter, range_violation
+from sim2real.randomization.catalogue import ParameterDef, get_parameter, range_violation
 from sim2real.randomization.dynamics import DynamicsLayout
 from sim2real.randomization.spec import AXES, EventTerm, RandomizationSpec, SpecError, Term
 
@@ -53,8 +53,8 @@ def bind(
 ) -> BoundSpec:
     """Resolve and validate every term of ``spec`` against a model; raises :class:`SpecError`.
 
-    Parameters realized in whole physics steps (latency) are rounded to ``physics_dt``, which
-    defaults to the control step (one physics step per action).
+    Parameters realized in whole steps are rounded to them (:func:`step_quantum`); the
+    physics step defaults to the control step (one physics step per action).
     """
     bound = []
     for index, term in enumerate(spec.terms):
@@ -64,8 +64,9 @@ def bind(
             raise SpecError(f"{where}: parameter not randomizable in this env; valid: {valid}")
         indices = resolve_selector(term.selector, layout.names(term.parameter), where)
         _check_physical(term, nominal[term.parameter][indices], where)
-        if get_parameter(term.parameter).whole_physics_steps:
-            _warn_step_rounding(term, control_dt, physics_dt or control_dt, where)
+        quantum = step_quantum(get_parameter(term.parameter), control_dt, physics_dt)
+        if quantum is not None:
+            _warn_step_rounding(term, *quantum, where)
         bound.append(BoundTerm(term, indices, index))
     _check_no_overlap(bound, layout, spec.source)
     events = tuple(
@@ -128,17 +129,31 @@ def check_values(
             float(v) for v in values if range_violation(definition, float(v), float(v)) is not None
         )
         raise SpecError(f"{where}: {parameter} = {offending:g}; it must stay {rule}")
-    if definition.whole_physics_steps and physics_dt is not None:
-        control_dt = physics_dt if control_dt is None else control_dt
-        steps = np.asarray(values) / physics_dt
+    quantum = step_quantum(definition, control_dt, physics_dt) if control_dt else None
+    if quantum is not None:
+        step_s, step = quantum
+        steps = np.asarray(values) / step_s
         off = np.flatnonzero(np.abs(steps - np.round(steps)) > 1e-6)
         if off.size:
-            step = "control step" if math.isclose(physics_dt, control_dt) else "physics step"
             value = float(values[off[0]])
             raise SpecError(
                 f"{where}: {parameter} = {value:g} s is not a multiple of the {step} "
-                f"{physics_dt:g} s; the nearest is {round(value / physics_dt) * physics_dt:g} s"
+                f"{step_s:g} s; the nearest is {round(value / step_s) * step_s:g} s"
             )
+
+
+def step_quantum(
+    definition: ParameterDef, control_dt: float, physics_dt: float | None = None
+) -> tuple[float, str] | None:
+    """The step (seconds, name) a parameter's values are realized in, or None."""
+    physics_dt = physics_dt or control_dt
+    if definition.step_quantum == "control" or (
+        definition.step_quantum == "physics" and math.isclose(physics_dt, control_dt)
+    ):
+        return control_dt, "control step"
+    if definition.step_quantum == "physics":
+        return physics_dt, "physics step"
+    return None
 
 
 def resolve_selector(selector: tuple[str, ...], names: tuple[str, ...], where: str) -> np.ndarray:
@@ -187,15 +202,14 @@ def _check_physical(term: Term, nominal: np.ndarray, where: str) -> None:
         )
 
 
-def _warn_step_rounding(term: Term, control_dt: float, physics_dt: float, where: str) -> None:
-    step = "control step" if math.isclose(physics_dt, control_dt) else "physics step"
+def _warn_step_rounding(term: Term, step_s: float, step: str, where: str) -> None:
     for bound in (term.distribution.low, term.distribution.high):
         if math.isfinite(bound) and term.operation == "abs":
-            steps = bound / physics_dt
+            steps = bound / step_s
             if abs(steps - round(steps)) > 1e-6:
                 warnings.warn(
                     f"{where}: {term.parameter} {bound:g} s is not a multiple of the {step} "
-                    f"{physics_dt:g} s; it is rounded to {round(steps)} step(s) "
-                    f"= {round(steps) * physics_dt:g} s",
+                    f"{step_s:g} s; it is rounded to {round(steps)} step(s) "
+                    f"= {round(steps) * step_s:g} s",
                     stacklevel=3,
                 )

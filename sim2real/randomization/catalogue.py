@@ -9,7 +9,8 @@ An entry says everything the engine needs to know about a parameter:
   PyBullet through the entry's :class:`SimulatorField`; ``actuator``, ``action`` and
   ``observation`` values are consumed by the env's actuator and channels, which start
   from the entry's ``default``;
-- its physical minimum, and whether it is realized in whole physics steps (a latency).
+- its physical bounds, and whether it is realized in whole physics or control steps (a
+  latency, a sensor delay).
 
 :mod:`sim2real.randomization.apply` loops over this registry, so adding restitution or
 rolling friction is one :func:`register_parameter` call (see the tests).
@@ -55,7 +56,9 @@ class ParameterDef:
     field: SimulatorField | None = None  # for the simulator channel
     default: float = 0.0  # nominal value of a non-simulator parameter
     global_element: str = "value"  # the single element's name of a global parameter
-    whole_physics_steps: bool = False  # realized as a whole number of physics steps
+    # Realized as a whole number of physics steps (a command FIFO) or control steps (an
+    # observation FIFO); None: any value.
+    step_quantum: Literal["physics", "control"] | None = None
 
 
 PARAMETERS: dict[str, ParameterDef] = {}
@@ -223,7 +226,7 @@ for _definition in (
         maximum=1.0,
         channel="actuator",
         global_element="latency",
-        whole_physics_steps=True,
+        step_quantum="physics",
     ),
     ParameterDef(
         "observation_noise_std",
@@ -231,6 +234,26 @@ for _definition in (
         "obs units",
         "std of zero-mean Gaussian noise added to each observation dimension every step",
         0.0,
+        channel="observation",
+    ),
+    ParameterDef(
+        "observation_delay_s",
+        "global",
+        "s",
+        "age of the observation the policy receives, realized as whole control steps "
+        "(sensor lag, separate from the action latency)",
+        0.0,
+        maximum=1.0,
+        channel="observation",
+        global_element="delay",
+        step_quantum="control",
+    ),
+    ParameterDef(
+        "observation_bias",
+        "observation",
+        "obs units",
+        "constant offset added to each observation dimension (drawn per episode: a "
+        "miscalibrated sensor)",
         channel="observation",
     ),
     ParameterDef(

@@ -160,7 +160,7 @@ def narrow_terms(env: gym.Env, target: Target, width: float) -> list[dict[str, A
 
     Elements with the same range share one term. A value of 0 (e.g. no damping) gives a
     zero-width range, i.e. stays exactly at the target; so does anything realized in whole
-    physics steps (latency), which ±``width`` would only round back or off the step.
+    steps (latency, sensor delay), which ±``width`` would only round back or off the step.
     """
     unwrapped = env.unwrapped
     values = from_named(target_dynamics(env, target), unwrapped.layout, unwrapped.nominal)
@@ -170,7 +170,7 @@ def narrow_terms(env: gym.Env, target: Target, width: float) -> list[dict[str, A
         names = unwrapped.layout.names(parameter)
         for index in bound.indices:
             value = float(values[parameter][index])
-            whole_steps = get_parameter(parameter).whole_physics_steps
+            whole_steps = get_parameter(parameter).step_quantum is not None
             spread = 0.0 if whole_steps else abs(value) * width
             key = (parameter, value - spread, value + spread)
             element = _escape_glob(names[int(index)])

@@ -269,3 +269,48 @@ def test_event_selectors_bind_to_named_links():
                 {"event": "push_impulse", "selector": "wing", "value": 1.0, "interval_s": 1}
             ]
         )
+
+
+def observation_stream(spec, steps=30, seed=4):
+    env = CartPoleEnv(randomization=spec)
+    try:
+        observations = [env.reset(seed=seed)[0]]
+        rng = np.random.default_rng(0)
+        for _ in range(steps):
+            observations.append(env.step(rng.uniform(-1, 1, 1).astype(np.float32))[0])
+        return np.array(observations)
+    finally:
+        env.close()
+
+
+def test_observation_delay_shifts_the_stream_by_exactly_its_steps():
+    plain = observation_stream(None)
+    delay = [{"parameter": "observation_delay_s", "value": 0.06, "operation": "abs"}]
+    late = observation_stream(delay)
+    np.testing.assert_array_equal(late[3:], plain[:-3])  # 0.06 s = 3 control steps of 0.02 s
+    np.testing.assert_array_equal(late[:3], np.repeat(plain[:1], 3, axis=0))
+
+
+def test_observation_bias_shifts_every_observation_by_its_value():
+    plain = observation_stream(None)
+    bias = [
+        {
+            "parameter": "observation_bias",
+            "selector": "pole_angle",
+            "value": 0.05,
+            "operation": "abs",
+        }
+    ]
+    biased = observation_stream(bias)  # the policy's actions do not depend on observations here
+    shift = biased - plain
+    np.testing.assert_allclose(shift[:, 2], 0.05, atol=1e-6)
+    np.testing.assert_array_equal(shift[:, [0, 1, 3]], 0.0)
+
+
+def test_observation_delay_must_be_whole_control_steps():
+    with pytest.warns(UserWarning, match="not a multiple of the control step 0.02 s"):
+        CartPoleEnv(
+            randomization=[
+                {"parameter": "observation_delay_s", "range": [0, 0.03], "operation": "abs"}
+            ]
+        ).close()
