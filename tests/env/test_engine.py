@@ -22,11 +22,11 @@ from sim2real.randomization.catalogue import (
 
 
 @pytest.fixture
-def restitution():
+def bounce():
     """A term a user adds: one catalogue entry, nothing else."""
     register_parameter(
         ParameterDef(
-            "restitution_test",
+            "bounce_test",
             "link",
             "-",
             "coefficient of restitution of each link and the floor",
@@ -35,20 +35,18 @@ def restitution():
             field=dynamics_info_field(5, "restitution"),
         )
     )
-    yield "restitution_test"
-    unregister_parameter("restitution_test")
+    yield "bounce_test"
+    unregister_parameter("bounce_test")
 
 
-def test_a_new_catalogue_entry_is_read_sampled_written_and_reported(restitution):
-    env = HopperEnv(
-        randomization=[{"parameter": restitution, "range": [0.1, 0.3], "operation": "abs"}]
-    )
+def test_a_new_catalogue_entry_is_read_sampled_written_and_reported(bounce):
+    env = HopperEnv(randomization=[{"parameter": bounce, "range": [0.1, 0.3], "operation": "abs"}])
     try:
-        assert env.layout.names(restitution)[-1] == "floor"
-        assert env.nominal[restitution][-1] == 0.5  # plane_stadium's restitution, as loaded
+        assert env.layout.names(bounce)[-1] == "floor"
+        assert env.nominal[bounce][-1] == 0.5  # plane_stadium's restitution, as loaded
         _, info = env.reset(seed=0)
-        landed = read_simulator_dynamics(env.client, env.handles, env.layout)[restitution]
-        reported = list(info["dynamics"][restitution].values())
+        landed = read_simulator_dynamics(env.client, env.handles, env.layout)[bounce]
+        reported = list(info["dynamics"][bounce].values())
         np.testing.assert_allclose(landed, reported)
         assert all(0.1 <= value <= 0.3 for value in reported)
     finally:
@@ -314,3 +312,18 @@ def test_observation_delay_must_be_whole_control_steps():
                 {"parameter": "observation_delay_s", "range": [0, 0.03], "operation": "abs"}
             ]
         ).close()
+
+
+@pytest.mark.parametrize("parameter", ["restitution", "rolling_friction", "spinning_friction"])
+def test_contact_terms_land_on_links_and_floor(parameter):
+    env = HopperEnv(
+        randomization=[{"parameter": parameter, "range": [0.01, 0.2], "operation": "abs"}]
+    )
+    try:
+        for seed in (0, 1):
+            _, info = env.reset(seed=seed)
+            landed = read_simulator_dynamics(env.client, env.handles, env.layout)[parameter]
+            np.testing.assert_allclose(landed, list(info["dynamics"][parameter].values()))
+            assert env.layout.names(parameter)[-1] == "floor"
+    finally:
+        env.close()
