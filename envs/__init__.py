@@ -47,6 +47,12 @@ REGISTRY: tuple[EnvEntry, ...] = (
         1000,
         "mjcf/ant.xml with pybullet_envs' AntBulletEnv-v0 physics, observation and reward",
     ),
+    EnvEntry(
+        "sim2real/A1-v0",
+        "sim2real.envs.a1:A1Env",
+        1000,
+        "Unitree A1 (a1/a1.urdf) tracking a velocity command: 50 Hz policy, 200 Hz PD loop",
+    ),
 )
 
 

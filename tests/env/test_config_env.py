@@ -153,7 +153,63 @@ def test_unknown_env_kwargs():
         "algorithm": {"name": "PPO"},
         "total_timesteps": 100,
     }
-    with pytest.raises(UserError, match="^exp.yaml: field 'env.kwargs' = .*'colour'"):
+    with pytest.raises(
+        UserError, match="^exp.yaml: field 'env.kwargs.colour' = 'red'; not an argument of .*"
+    ):
+        parse_config(data, source="exp.yaml")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"render_mode": "human"}, "'human'; not a render mode of .*; valid: null, rgb_array$"),
+        ({"max_episode_steps": 5}, "= 5; not an argument of .*; valid: render_mode$"),
+        ({"randomization": "x.yaml"}, "set the top-level 'randomization' field instead$"),
+    ],
+)
+def test_env_kwargs_the_env_would_fail_on_are_refused_with_the_valid_ones(kwargs, message):
+    data = {
+        "name": "x",
+        "env": {"id": "sim2real/CartPole-v0", "kwargs": kwargs},
+        "algorithm": {"name": "PPO"},
+        "total_timesteps": 100,
+    }
+    with pytest.raises(UserError, match=f"^exp.yaml: field 'env.kwargs.{next(iter(kwargs))}' = "):
+        parse_config(data, source="exp.yaml")
+    with pytest.raises(UserError, match=message):
+        parse_config(data, source="exp.yaml")
+
+
+def test_rgb_array_rendering_is_accepted():
+    data = {
+        "name": "x",
+        "env": {"id": "sim2real/CartPole-v0", "kwargs": {"render_mode": "rgb_array"}},
+        "algorithm": {"name": "PPO"},
+        "total_timesteps": 100,
+    }
+    assert parse_config(data).env.kwargs == {"render_mode": "rgb_array"}
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "policy", "needs", "valid"),
+    [
+        ("PPO", "MultiInputPolicy", "Dict", "MlpPolicy"),
+        ("SAC", "CnnPolicy", "image", "MlpPolicy"),
+        ("RecurrentPPO", "MultiInputLstmPolicy", "Dict", "MlpLstmPolicy"),
+    ],
+)
+def test_a_policy_that_cannot_read_the_observations_is_refused(algorithm, policy, needs, valid):
+    data = {
+        "name": "x",
+        "env": {"id": "sim2real/Hopper-v0"},
+        "algorithm": {"name": algorithm, "policy": policy},
+        "total_timesteps": 100,
+    }
+    pattern = (
+        f"^exp.yaml: field 'algorithm.policy' = '{policy}'; {policy} needs {needs}.*"
+        f"the env's are Box\\(15,\\); valid: {valid}$"
+    )
+    with pytest.raises(UserError, match=pattern):
         parse_config(data, source="exp.yaml")
 
 

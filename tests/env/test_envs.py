@@ -142,14 +142,9 @@ def test_latency_delays_actions_by_exactly_the_declared_steps(env_id, make_env):
     applied = {"plain": [], "delayed": []}
     for name, env in (("plain", base), ("delayed", delayed)):
         env.reset(seed=3)
-        inner = env.actuator.inner  # the robot's actuator, behind the latency
-        original = inner.send
-        inner.send = lambda command, log=applied[name], f=original: (
-            log.append(command.copy()),
-            f(command),
-        )
         for action in actions:
             env.step(action)
+            applied[name].append(env.actuator.in_effect.copy())  # acting at the step's end
     plain, late = np.array(applied["plain"]), np.array(applied["delayed"])
     np.testing.assert_array_equal(late[:steps], np.zeros_like(late[:steps]))
     np.testing.assert_array_equal(late[steps:], plain[:-steps])

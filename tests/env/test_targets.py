@@ -20,12 +20,14 @@ from sim2real.targets import (
 )
 
 TARGET_NAMES = ("hard", "heavy", "laggy", "noisy_sensors", "slippery", "weak_motors")
+HELD_OUT = "held_out"  # a target outside the training ranges, on purpose
 DR_CONFIG = {
     "sim2real/CartPole-v0": "cartpole_dr.yaml",
     "sim2real/Hopper-v0": "hopper_dr_ppo.yaml",
     "sim2real/Walker2D-v0": "walker2d_dr_ppo.yaml",
     "sim2real/HalfCheetah-v0": "halfcheetah_dr_ppo.yaml",
     "sim2real/Ant-v0": "ant_dr_ppo.yaml",
+    "sim2real/A1-v0": "a1_dr_ppo.yaml",
 }
 
 
@@ -38,7 +40,7 @@ def write(tmp_path, text: str, name: str = "t.yaml"):
 @pytest.mark.parametrize("env_id", env_ids())
 def test_every_env_ships_the_six_targets(env_id):
     targets = shipped_targets(env_id)
-    assert tuple(sorted(t.name for t in targets)) == TARGET_NAMES
+    assert set(TARGET_NAMES) <= {t.name for t in targets}
     for target in targets:
         assert target.env_id == env_id
         assert target.path.name == f"{env_prefix(env_id)}_{target.name}.yaml"
@@ -54,7 +56,7 @@ def test_targets_bind_and_shift_something(env_id, make_env):
         assert dynamics.keys() == nominal.keys()
         assert dynamics != nominal, target.name
         latency = dynamics["action_latency_s"]
-        steps = latency / env.unwrapped.control_dt
+        steps = latency / env.unwrapped.physics_dt  # the latency quantum
         assert steps == pytest.approx(round(steps), abs=1e-9), target.name
 
 
@@ -66,6 +68,8 @@ def test_targets_lie_inside_the_training_ranges(env_id, make_env):
     unwrapped = env.unwrapped
     bound = bind(cfg.randomization, unwrapped.layout, unwrapped.nominal, unwrapped.control_dt)
     for target in cfg.targets:
+        if target.name == HELD_OUT:
+            continue  # outside the ranges on purpose: test_held_out_targets_lie_outside
         shifted = from_named(target_dynamics(env, target), unwrapped.layout, unwrapped.nominal)
         for parameter, values in shifted.items():
             changed = np.flatnonzero(~np.isclose(values, unwrapped.nominal[parameter]))
@@ -81,6 +85,27 @@ def test_targets_lie_inside_the_training_ranges(env_id, make_env):
                 where = f"{target.name}: {parameter}[{index}] = {values[index]}"
                 assert lows, f"{where} is not randomized in training"
                 assert min(lows) - 1e-9 <= values[index] <= max(highs) + 1e-9, where
+
+
+@pytest.mark.parametrize(
+    "env_id", [e for e in env_ids() if any(t.name == HELD_OUT for t in shipped_targets(e))]
+)
+def test_held_out_targets_lie_outside_the_training_ranges(env_id, make_env):
+    """Every value a held-out target shifts is beyond what the DR config ever draws."""
+    cfg = load_config(DR_CONFIG[env_id])
+    env = make_env(env_id)
+    unwrapped = env.unwrapped
+    bound = bind(cfg.randomization, unwrapped.layout, unwrapped.nominal, unwrapped.control_dt)
+    (target,) = [t for t in shipped_targets(env_id) if t.name == HELD_OUT]
+    assert "OUTSIDE" in target.description
+    shifted = from_named(target_dynamics(env, target), unwrapped.layout, unwrapped.nominal)
+    for parameter, values in shifted.items():
+        for index in np.flatnonzero(~np.isclose(values, unwrapped.nominal[parameter])):
+            for b in bound.terms:
+                if b.term.parameter == parameter and index in b.indices:
+                    low, high = value_bounds(b.term, unwrapped.nominal[parameter][b.indices])
+                    position = list(b.indices).index(index)
+                    assert not low[position] <= values[index] <= high[position], parameter
 
 
 def test_cartpole_target_values(make_env):

@@ -1,0 +1,308 @@
+"""``sim2real/A1-v0``: the Unitree A1 quadruped walking to a velocity command, as in legged_gym.
+
+- ``a1/a1.urdf`` from pybullet_data on a flat plane; physics at 200 Hz, the policy at 50 Hz
+  (``physics_steps_per_action`` = 4), the PD loop evaluated every physics step.
+- Actions: joint position offsets from the standing pose through a :class:`PDActuator`
+  (legged_gym's A1: Kp 20 N*m/rad, Kd 0.5 N*m*s/rad, action scale 0.25; torque limits from
+  the URDF: 20 N*m at the hips, 55 N*m at thighs and calves).
+- A velocity command (forward, lateral, yaw rate) drawn per episode, part of the observation.
+- Observation (45-D, what a real A1 measures, scaled as legged_gym): base angular velocity
+  (IMU, x0.25) and projected gravity in the base frame, the command (x2, x2, x0.25), joint
+  positions relative to the standing pose, joint velocities (x0.05), the last action. The
+  base linear velocity is privileged (``info["base_lin_vel"]``), not observed.
+- Reward: legged_gym's terms times the control step: velocity tracking (exp kernels),
+  vertical velocity, roll/pitch rates, torques, joint accelerations, action rate, feet air
+  time, thigh/calf collisions, soft joint limits, plus orientation and base height. The
+  episode ends when the trunk touches the ground or the robot tips over (|roll| or |pitch|
+  above 1 rad).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+from gymnasium import spaces
+
+from sim2real.envs.actuators import PDActuator
+from sim2real.envs.base import BulletEnv, RandomizationArg
+from sim2real.envs.bullet import BulletClient, pybullet, pybullet_data
+from sim2real.errors import UserError
+from sim2real.randomization import BodyPart, ModelHandles
+
+DATA = Path(pybullet_data.getDataPath())
+LEGS = ("FR", "FL", "RR", "RL")
+JOINTS = tuple(f"{leg}_{part}_joint" for leg in LEGS for part in ("hip", "upper", "lower"))
+# legged_gym's A1 standing pose: hips splay outwards, rear thighs further back, calves folded.
+DEFAULT_POSE = {
+    **{f"{leg}_hip_joint": (0.1 if leg[1] == "L" else -0.1) for leg in LEGS},
+    **{f"{leg}_upper_joint": (0.8 if leg[0] == "F" else 1.0) for leg in LEGS},
+    **{f"{leg}_lower_joint": -1.5 for leg in LEGS},
+}
+COMMANDS = ("lin_vel_x", "lin_vel_y", "ang_vel_yaw")
+REWARD_SCALES = {
+    "tracking_lin_vel": 1.0,
+    "tracking_ang_vel": 0.5,
+    "lin_vel_z": -2.0,
+    "ang_vel_xy": -0.05,
+    "orientation": -1.0,
+    "base_height": -10.0,
+    "torques": -0.0002,
+    "dof_acc": -2.5e-7,
+    "action_rate": -0.01,
+    "feet_air_time": 1.0,
+    "collision": -1.0,
+    "dof_pos_limits": -10.0,
+}
+
+
+class A1Env(BulletEnv):
+    control_dt: ClassVar[float] = 0.02
+    physics_steps_per_action: ClassVar[int] = 4
+    start_height: ClassVar[float] = 0.42
+    base_height_target: ClassVar[float] = 0.25  # legged_gym's; it stands at ~0.27 m
+    kp: ClassVar[float] = 20.0
+    kd: ClassVar[float] = 0.5
+    action_scale: ClassVar[float] = 0.25
+    floor_friction: ClassVar[float] = 1.0
+    tracking_sigma: ClassVar[float] = 0.25
+    soft_limit_fraction: ClassVar[float] = 0.9
+    tip_over_rad: ClassVar[float] = 1.0
+    feet_air_time_target_s: ClassVar[float] = 0.5
+    default_command_ranges: ClassVar[Mapping[str, tuple[float, float]]] = {
+        "lin_vel_x": (-1.0, 1.0),
+        "lin_vel_y": (-1.0, 1.0),
+        "ang_vel_yaw": (-1.0, 1.0),
+    }
+    action_names: ClassVar[tuple[str, ...]] = JOINTS
+    observation_names: ClassVar[tuple[str, ...]] = (
+        "ang_vel_x",
+        "ang_vel_y",
+        "ang_vel_z",
+        "gravity_x",
+        "gravity_y",
+        "gravity_z",
+        *(f"command_{name}" for name in COMMANDS),
+        *(f"{joint}_pos" for joint in JOINTS),
+        *(f"{joint}_vel" for joint in JOINTS),
+        *(f"{joint}_last_action" for joint in JOINTS),
+    )
+
+    def __init__(
+        self,
+        randomization: RandomizationArg = None,
+        render_mode: str | None = None,
+        command_ranges: Mapping[str, Sequence[float]] | None = None,
+    ):
+        self.command_ranges = _check_command_ranges(command_ranges, self.default_command_ranges)
+        self.observation_space = spaces.Box(
+            -100.0, 100.0, (len(self.observation_names),), np.float32
+        )
+        self.action_space = spaces.Box(-1.0, 1.0, (len(JOINTS),), np.float32)
+        super().__init__(randomization, render_mode)
+
+    # -- hooks -----------------------------------------------------------------------------
+
+    def _load(self, client: BulletClient) -> ModelHandles:
+        client.setGravity(0.0, 0.0, self.gravity_z)
+        client.setTimeStep(self.physics_dt)
+        floor = client.loadURDF(str(DATA / "plane.urdf"))
+        client.changeDynamics(floor, -1, lateralFriction=self.floor_friction)
+        robot = client.loadURDF(str(DATA / "a1" / "a1.urdf"), [0.0, 0.0, self.start_height])
+        infos = [client.getJointInfo(robot, j) for j in range(client.getNumJoints(robot))]
+        link = {info[12].decode(): info[0] for info in infos}
+        joint = {info[1].decode(): info[0] for info in infos}
+        self._robot, self._floor = robot, floor
+        self._joints = [joint[name] for name in JOINTS]
+        self._default = np.array([DEFAULT_POSE[name] for name in JOINTS])
+        for index, angle in zip(self._joints, self._default.tolist(), strict=True):
+            client.resetJointState(robot, index, angle, 0.0)
+        client.setJointMotorControlArray(
+            robot, self._joints, pybullet.VELOCITY_CONTROL, forces=[0.0] * len(self._joints)
+        )
+        lower = np.array([infos[j][8] for j in self._joints])
+        upper = np.array([infos[j][9] for j in self._joints])
+        self._limits = (lower, upper)
+        middle, half = (lower + upper) / 2, (upper - lower) / 2 * self.soft_limit_fraction
+        self._soft_limits = (middle - half, middle + half)
+        self._torque_limits = [infos[j][10] for j in self._joints]
+        self._feet = [link[f"{leg}_toe"] for leg in LEGS]
+        self._penalized = {link[f"{leg}_{part}"] for leg in LEGS for part in ("upper", "lower")}
+        self._bind_reads(client)
+        trunk = BodyPart("trunk", robot, -1)
+        legs = tuple(
+            BodyPart(f"{leg}_{part}", robot, link[f"{leg}_{part}"])
+            for leg in LEGS
+            for part in ("hip", "upper", "lower")
+        )
+        return ModelHandles(
+            links=(trunk, *legs),
+            joints=tuple(BodyPart(name, robot, joint[name]) for name in JOINTS),
+            floor=BodyPart("floor", floor, -1),
+            base=trunk,
+            feet=tuple(
+                BodyPart(f"{leg}_toe", robot, index)
+                for leg, index in zip(LEGS, self._feet, strict=True)
+            ),
+        )
+
+    def _make_actuator(self, client: BulletClient, handles: ModelHandles) -> PDActuator:
+        n = len(JOINTS)
+        return PDActuator(
+            client,
+            self._robot,
+            self._joints,
+            kp=[self.kp] * n,
+            kd=[self.kd] * n,
+            torque_limit=self._torque_limits,
+            default_pose=self._default,
+            action_scale=self.action_scale,
+        )
+
+    def _reset_robot(self) -> None:
+        lower, upper = self._limits
+        positions = np.clip(
+            self._default * self.np_random.uniform(0.5, 1.5, len(JOINTS)), lower, upper
+        )
+        self._reset_joints(
+            targetValues=[[p] for p in positions.tolist()],
+            targetVelocities=[[0.0]] * len(JOINTS),
+        )
+        low, high = np.array([self.command_ranges[name] for name in COMMANDS]).T
+        self.command = self.np_random.uniform(low, high)
+        self._last_action = np.zeros(len(JOINTS))
+        self._last_joint_velocity = np.zeros(len(JOINTS))
+        self._air_time = np.zeros(len(LEGS))
+        self._state: dict[str, Any] = {}
+
+    def _observe(self) -> np.ndarray:
+        position, orientation = self._read_base_pose()
+        linear, angular = self._read_base_velocity()
+        # Rows of R (base -> world) are read as columns: R^T v is v in the base frame.
+        rotation = np.array(pybullet.getMatrixFromQuaternion(orientation)).reshape(3, 3)
+        states = self._read_joints()
+        q = np.fromiter((s[0] for s in states), np.float64, len(states))
+        dq = np.fromiter((s[1] for s in states), np.float64, len(states))
+        self._state = {
+            "height": position[2],
+            "rpy": pybullet.getEulerFromQuaternion(orientation),
+            "lin_vel": rotation.T @ np.asarray(linear),
+            "ang_vel": rotation.T @ np.asarray(angular),
+            "gravity": rotation.T @ np.array([0.0, 0.0, -1.0]),
+            "q": q,
+            "dq": dq,
+        }
+        command_scale = np.array([2.0, 2.0, 0.25])
+        return np.concatenate(
+            [
+                0.25 * self._state["ang_vel"],
+                self._state["gravity"],
+                command_scale * self.command,
+                q - self._default,
+                0.05 * dq,
+                self._last_action,
+            ]
+        )
+
+    def _reward(self, command: np.ndarray) -> tuple[dict[str, float], bool]:
+        state = self._state
+        touching = {point[3] for point in self._read_floor_contacts()}
+        raw = {
+            "tracking_lin_vel": self._tracking(self.command[:2] - state["lin_vel"][:2]),
+            "tracking_ang_vel": self._tracking(self.command[2:] - state["ang_vel"][2:]),
+            "lin_vel_z": state["lin_vel"][2] ** 2,
+            "ang_vel_xy": float(np.sum(state["ang_vel"][:2] ** 2)),
+            "orientation": float(np.sum(state["gravity"][:2] ** 2)),
+            "base_height": (state["height"] - self.base_height_target) ** 2,
+            "torques": float(np.sum(self.actuator.inner.torques**2)),
+            "dof_acc": float(
+                np.sum(((state["dq"] - self._last_joint_velocity) / self.control_dt) ** 2)
+            ),
+            "action_rate": float(np.sum((command - self._last_action) ** 2)),
+            "feet_air_time": self._feet_air_time(touching),
+            "collision": float(len(touching & self._penalized)),
+            "dof_pos_limits": self._beyond_soft_limits(state["q"]),
+        }
+        self._last_action = command.copy()
+        self._last_joint_velocity = state["dq"]
+        terms = {
+            name: float(REWARD_SCALES[name] * value * self.control_dt)
+            for name, value in raw.items()
+        }
+        roll, pitch, _ = state["rpy"]
+        fallen = -1 in touching or max(abs(roll), abs(pitch)) > self.tip_over_rad
+        return terms, fallen
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        observation, reward, terminated, truncated, info = super().step(action)
+        if self._state:
+            info["base_lin_vel"] = self._state["lin_vel"].tolist()  # privileged: not observed
+        return observation, reward, terminated, truncated, info
+
+    def _camera_target(self) -> list[float]:
+        x, y, _ = self._read_base_pose()[0]
+        return [x, y, 0.3]
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _bind_reads(self, client: BulletClient) -> None:
+        """Pre-bound PyBullet reads: BulletClient builds a partial on every attribute access."""
+        robot = self._robot
+        self._read_base_pose = functools.partial(client.getBasePositionAndOrientation, robot)
+        self._read_base_velocity = functools.partial(client.getBaseVelocity, robot)
+        self._read_joints = functools.partial(client.getJointStates, robot, self._joints)
+        self._reset_joints = functools.partial(client.resetJointStatesMultiDof, robot, self._joints)
+        self._read_floor_contacts = functools.partial(client.getContactPoints, robot, self._floor)
+
+    def _tracking(self, error: np.ndarray) -> float:
+        return math.exp(-float(np.sum(error**2)) / self.tracking_sigma)
+
+    def _feet_air_time(self, touching: set[int]) -> float:
+        """legged_gym's reward for long steps: (air time - 0.5 s) at each touchdown."""
+        contact = np.array([foot in touching for foot in self._feet])
+        self._air_time += self.control_dt
+        touchdown = contact & (self._air_time > self.control_dt)
+        moving = float(np.linalg.norm(self.command[:2]) > 0.1)
+        reward = float(np.sum((self._air_time - self.feet_air_time_target_s) * touchdown)) * moving
+        self._air_time[contact] = 0.0
+        return reward
+
+    def _beyond_soft_limits(self, q: np.ndarray) -> float:
+        low, high = self._soft_limits
+        return float(np.sum(np.clip(low - q, 0.0, None) + np.clip(q - high, 0.0, None)))
+
+
+def _check_command_ranges(
+    given: Mapping[str, Sequence[float]] | None, defaults: Mapping[str, tuple[float, float]]
+) -> dict[str, tuple[float, float]]:
+    """Command ranges (m/s, m/s, rad/s) over the defaults; one-line UserError otherwise."""
+    ranges = dict(defaults)
+    if given is None:
+        return ranges
+    if not isinstance(given, Mapping):
+        raise UserError(f"env kwarg 'command_ranges' = {given!r}; expected {{name: [low, high]}}")
+    for name, bounds in given.items():
+        if name not in ranges:
+            raise UserError(
+                f"env kwarg 'command_ranges': unknown command {name!r}; "
+                f"valid: {', '.join(COMMANDS)}"
+            )
+        try:
+            low, high = (float(b) for b in bounds)
+        except (TypeError, ValueError):
+            raise UserError(
+                f"env kwarg 'command_ranges.{name}' = {bounds!r}; expected [low, high]"
+            ) from None
+        if not (
+            math.isfinite(low) and math.isfinite(high) and low <= high and max(-low, high) <= 5
+        ):
+            raise UserError(
+                f"env kwarg 'command_ranges.{name}' = {[low, high]}; need low <= high, "
+                "both within [-5, 5]"
+            )
+        ranges[name] = (low, high)
+    return ranges
