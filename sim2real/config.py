@@ -2,15 +2,18 @@
 
 Everything is checked once, at load, in this order: the files a config names (randomization
 spec, targets), the structure and types (pydantic, unknown keys rejected at every level), the
-algorithm's hyperparameters against the SB3 constructor (:mod:`sim2real.hyperparams`), and
-finally what needs the env itself (action space, randomization and targets binding to it),
-for which the env is made once. Every problem is one :class:`UserError` line naming the file
+algorithm's hyperparameters against the SB3 constructor (:mod:`sim2real.hyperparams`), sizes
+against their sanity limits (:mod:`sim2real.limits`), ``env.kwargs`` against the env's
+constructor, and finally what needs the env itself (action and observation spaces,
+randomization and targets binding to it), for which the env is made once. Every problem is one :class:`UserError` line naming the file
 (or the ``--set`` that caused it), the field path, the value and what is valid.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
+import inspect
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +32,7 @@ from pydantic import (
     model_validator,
 )
 
+from sim2real import limits
 from sim2real.errors import UserError
 from sim2real.randomization import RandomizationSpec, SpecError, parse_spec
 from sim2real.randomization.spec import spec_to_data
@@ -284,7 +288,9 @@ def _parse(data: Any, locator: Locator, base_dir: Path | None) -> ExperimentConf
     except ValidationError as error:
         raise _one_line(error, locator) from None
     cfg = _check_algorithm(cfg, locator)
+    _check_sizes(cfg, locator)
     _check_targets(cfg, locator)
+    _check_env_kwargs(cfg, locator)
     _check_env(cfg, locator)
     return cfg
 
@@ -376,6 +382,42 @@ def _check_algorithm(cfg: ExperimentConfig, locator: Locator) -> ExperimentConfi
     return cfg.model_copy(update={"algorithm": updated})
 
 
+# Fields with a sanity limit (sim2real.limits): refused above it, a warning when large.
+_SIZES: tuple[tuple[FieldPath, limits.Limit], ...] = (
+    (("total_timesteps",), limits.TOTAL_TIMESTEPS),
+    (("n_envs",), limits.N_ENVS),
+    (("seed",), limits.SEED),
+    (("evaluation", "episodes"), limits.EPISODES),
+    (("checkpoint", "keep"), limits.CHECKPOINT_KEEP),
+)
+# Hyperparameters that size memory or time, with SB3's default when not configured.
+_HYPERPARAM_SIZES: dict[str, limits.Limit] = {
+    "buffer_size": limits.BUFFER_SIZE,
+    "n_epochs": limits.N_EPOCHS,
+}
+
+
+def _check_sizes(cfg: ExperimentConfig, locator: Locator) -> None:
+    from sim2real.hyperparams import ON_POLICY, hyperparam
+
+    algorithm, hyperparams = cfg.algorithm.name, cfg.algorithm.hyperparams
+    sizes = [(path, functools.reduce(getattr, path, cfg), limit) for path, limit in _SIZES]
+    sizes += [
+        (("algorithm", "hyperparams", name), hyperparams[name], limit)
+        for name, limit in _HYPERPARAM_SIZES.items()
+        if name in hyperparams
+    ]
+    if algorithm in ON_POLICY:  # the rollout buffer holds n_steps * n_envs transitions
+        n_steps = hyperparam(algorithm, hyperparams, "n_steps")
+        path = ("algorithm", "hyperparams", "n_steps")
+        sizes.append((path, n_steps * cfg.n_envs, limits.ROLLOUT_STEPS))
+    for path, value, limit in sizes:
+        # n_steps is checked as the rollout size it makes, and said so.
+        field = f"field '{dotted(path)}'" + (" * n_envs" if path[-1] == "n_steps" else "")
+        where = f"{locator(path)}: {field}"
+        limits.check_limit(value, limit, where)
+
+
 def _check_targets(cfg: ExperimentConfig, locator: Locator) -> None:
     seen: dict[str, int] = {}
     for index, target in enumerate(cfg.targets):
@@ -395,10 +437,39 @@ def _check_targets(cfg: ExperimentConfig, locator: Locator) -> None:
         seen[target.name] = index
 
 
+def _env_arguments(env_id: str) -> tuple[dict[str, inspect.Parameter], tuple[Any, ...]]:
+    """The env constructor's keyword arguments (but ``randomization``) and its render modes."""
+    import gymnasium as gym
+    from gymnasium.envs.registration import load_env_creator
+
+    creator = load_env_creator(gym.spec(env_id).entry_point)
+    parameters = dict(inspect.signature(creator).parameters)
+    parameters.pop("randomization", None)  # set by the top-level 'randomization' field
+    render_modes = (None, *getattr(creator, "metadata", {}).get("render_modes", ()))
+    return parameters, render_modes
+
+
+def _check_env_kwargs(cfg: ExperimentConfig, locator: Locator) -> None:
+    """env.kwargs against the env's constructor: gym.make would take unknown ones itself
+    (``max_episode_steps``) or wrap the env (``render_mode: human`` needs pygame and a display)."""
+    parameters, render_modes = _env_arguments(cfg.env.id)
+    keyword = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+    for name, value in cfg.env.kwargs.items():
+        path: FieldPath = ("env", "kwargs", name)
+        if name == "randomization":
+            raise locator.error(path, value, "set the top-level 'randomization' field instead")
+        if name not in parameters and not keyword:
+            valid = ", ".join(parameters) or "none"
+            raise locator.error(path, value, f"not an argument of {cfg.env.id}; valid: {valid}")
+        if name == "render_mode" and value not in render_modes:
+            modes = ", ".join("null" if mode is None else str(mode) for mode in render_modes)
+            raise locator.error(path, value, f"not a render mode of {cfg.env.id}; valid: {modes}")
+
+
 def _check_env(cfg: ExperimentConfig, locator: Locator) -> None:
     import gymnasium as gym
 
-    from sim2real.hyperparams import check_action_space
+    from sim2real.hyperparams import check_action_space, check_observation_space
 
     try:
         env = gym.make(cfg.env.id, randomization=cfg.randomization, **cfg.env.kwargs)
@@ -416,6 +487,10 @@ def _check_env(cfg: ExperimentConfig, locator: Locator) -> None:
             check_action_space(cfg.algorithm.name, cfg.algorithm.hyperparams, env.action_space)
         except ValueError as error:
             raise locator.error(("algorithm", "name"), cfg.algorithm.name, str(error)) from None
+        try:
+            check_observation_space(cfg.algorithm.name, cfg.algorithm.policy, env.observation_space)
+        except ValueError as error:
+            raise locator.error(("algorithm", "policy"), cfg.algorithm.policy, str(error)) from None
         for index, target in enumerate(cfg.targets):
             try:
                 bind_target(env, target)

@@ -156,6 +156,21 @@ def check_action_space(algorithm: str, hyperparams: Mapping[str, Any], action_sp
         raise ValueError(f"use_sde needs a continuous (Box) action space, not {action_space}")
 
 
+def check_observation_space(algorithm: str, policy: str, observation_space: Any) -> None:
+    """The policy's feature extractor must read the env's observations (SB3 would fail at its
+    first step otherwise); raises ValueError naming the policies that fit."""
+    names = policy_names(algorithm)
+    fitting = [name for name in names if _reads(algorithm, name, observation_space)]
+    if policy in fitting:
+        return
+    needs = _observations_needed(_extractor(algorithm, policy))
+    valid = ", ".join(fitting) or "none"
+    raise ValueError(
+        f"{policy} needs {needs} observations, the env's are {_space_name(observation_space)}; "
+        f"valid: {valid}"
+    )
+
+
 def validate_hyperparams(algorithm: str, policy: str, hyperparams: Mapping[str, Any]) -> dict:
     """Check names, types and ranges; returns the normalized plain data (e.g. lists -> tuples).
 
@@ -327,6 +342,40 @@ def _type_name(annotation: Any) -> str:
 
 def _policy_class(algorithm: str, policy: str) -> type:
     return algorithm_class(algorithm).policy_aliases[policy]
+
+
+def _extractor(algorithm: str, policy: str) -> type:
+    parameters = inspect.signature(_policy_class(algorithm, policy).__init__).parameters
+    return parameters["features_extractor_class"].default
+
+
+def _space_name(space: Any) -> str:
+    """``Box(4,)`` rather than the whole repr with every bound."""
+    shape = getattr(space, "shape", None)
+    return f"{type(space).__name__}{shape}" if shape else type(space).__name__
+
+
+def _observations_needed(extractor: type) -> str:
+    from stable_baselines3.common.torch_layers import CombinedExtractor, NatureCNN
+
+    if issubclass(extractor, CombinedExtractor):
+        return "Dict"
+    if issubclass(extractor, NatureCNN):
+        return "image (Box of uint8, height x width x channels)"
+    return "Box, Discrete or MultiDiscrete"
+
+
+def _reads(algorithm: str, policy: str, space: Any) -> bool:
+    import gymnasium as gym
+    from stable_baselines3.common.preprocessing import is_image_space
+    from stable_baselines3.common.torch_layers import CombinedExtractor, NatureCNN
+
+    extractor = _extractor(algorithm, policy)
+    if issubclass(extractor, CombinedExtractor):
+        return isinstance(space, gym.spaces.Dict)
+    if issubclass(extractor, NatureCNN):
+        return is_image_space(space, check_channels=False)
+    return not isinstance(space, gym.spaces.Dict | gym.spaces.Tuple)
 
 
 def _validate_policy_kwargs(algorithm: str, policy: str, value: Any) -> dict[str, Any]:
