@@ -52,7 +52,8 @@ def test_stands_under_zero_actions_and_rewards_are_itemized(a1):
     height = a1.client.getBasePositionAndOrientation(a1.handles.base.body)[0][2]
     assert 0.2 < height < 0.35
     positions = [a1.client.getJointState(p.body, p.index)[0] for p in a1.handles.joints]
-    np.testing.assert_allclose(positions, [DEFAULT_POSE[j] for j in JOINTS], atol=0.35)  # the calves sag under Kp 20
+    # Near the standing pose; the calves sag by up to 0.3 rad under Kp 20.
+    np.testing.assert_allclose(positions, [DEFAULT_POSE[j] for j in JOINTS], atol=0.35)
     assert info["reward_terms"]["tracking_lin_vel"] < 0.02 * 1.0  # standing, asked to walk
 
 
