@@ -1,4 +1,9 @@
-"""The ``sim2real`` command: parse arguments, call one verb, turn bad input into exit code 2."""
+"""The ``sim2real`` command: parse arguments, call one verb, turn errors into exit codes.
+
+Bad input (:class:`UserError`): one line, exit code 2. A run that failed for another reason
+(:class:`RunError`, e.g. a crashed env worker; its model is saved): one line, exit code 1.
+Ctrl-C: exit code 130; SIGTERM where a verb turns it into :class:`Terminated`: 143.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +12,14 @@ import contextlib
 import functools
 import importlib
 import os
+import signal
 import sys
 import warnings
 from collections.abc import Sequence
 from typing import TextIO
 
 from sim2real import __version__
-from sim2real.errors import UserError
+from sim2real.errors import RunError, UserError
 
 # Each verb lives in sim2real/commands/<verb>.py with add_parser(subparsers) and run(args) -> int.
 VERBS = ("envs", "rollout", "train", "evaluate", "sweep", "transfer", "compare", "export", "demo")
@@ -43,13 +49,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as error:
         print(f"sim2real {args.verb}: error: {error}", file=sys.stderr)
         return 2
+    except RunError as error:
+        print(f"sim2real {args.verb}: error: {error}", file=sys.stderr)
+        return 1
     except BrokenPipeError:
         # The reader (e.g. `| head`) went away: stop quietly, as Unix tools do.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
-    except KeyboardInterrupt:
-        print(f"sim2real {args.verb}: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as error:
+        signum = signal.Signals(getattr(error, "signum", signal.SIGINT))
+        print(f"sim2real {args.verb}: interrupted by {signum.name}", file=sys.stderr)
+        return 128 + signum.value
 
 
 def _one_line_warning(

@@ -1,5 +1,18 @@
-"""Errors caused by user input: the CLI prints them as one line and exits with code 2."""
+"""Errors the CLI reports as one line: bad input (exit code 2) and failed runs (exit code 1)."""
 
 
 class UserError(ValueError):
     """Bad input (a file, a field, a value); the message says what is valid."""
+
+
+class RunError(RuntimeError):
+    """A run could not go on for a reason other than bad input (e.g. an env worker died).
+
+    What the run had learned is saved before this is raised; the message says where.
+    """
+
+
+def describe(error: BaseException) -> str:
+    """``Type: first line of the message``: an exception on one line, for warnings and run.json."""
+    lines = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
