@@ -9,7 +9,8 @@
 - Observation (45-D, what a real A1 measures, scaled as legged_gym): base angular velocity
   (IMU, x0.25) and projected gravity in the base frame, the command (x2, x2, x0.25), joint
   positions relative to the standing pose, joint velocities (x0.05), the last action. The
-  base linear velocity is privileged (``info["base_lin_vel"]``), not observed.
+  base linear velocity is privileged (``info["base_lin_vel"]``, and the observation with
+  ``privileged=True``), not observed.
 - Reward: legged_gym's terms times the control step: velocity tracking (exp kernels),
   vertical velocity, roll/pitch rates, torques, joint accelerations, action rate, feet air
   time, thigh/calf collisions, soft joint limits, plus orientation and base height. The
@@ -79,6 +80,11 @@ class A1Env(BulletEnv):
         "ang_vel_yaw": (-1.0, 1.0),
     }
     action_names: ClassVar[tuple[str, ...]] = JOINTS
+    privileged_state_names: ClassVar[tuple[str, ...]] = (
+        "base_lin_vel_x",
+        "base_lin_vel_y",
+        "base_lin_vel_z",
+    )
     observation_names: ClassVar[tuple[str, ...]] = (
         "ang_vel_x",
         "ang_vel_y",
@@ -97,13 +103,14 @@ class A1Env(BulletEnv):
         randomization: RandomizationArg = None,
         render_mode: str | None = None,
         command_ranges: Mapping[str, Sequence[float]] | None = None,
+        privileged: bool = False,
     ):
         self.command_ranges = _check_command_ranges(command_ranges, self.default_command_ranges)
         self.observation_space = spaces.Box(
             -100.0, 100.0, (len(self.observation_names),), np.float32
         )
         self.action_space = spaces.Box(-1.0, 1.0, (len(JOINTS),), np.float32)
-        super().__init__(randomization, render_mode)
+        super().__init__(randomization, render_mode, privileged)
 
     # -- hooks -----------------------------------------------------------------------------
 
@@ -236,6 +243,9 @@ class A1Env(BulletEnv):
         roll, pitch, _ = state["rpy"]
         fallen = -1 in touching or max(abs(roll), abs(pitch)) > self.tip_over_rad
         return terms, fallen
+
+    def _privileged_state(self) -> np.ndarray:
+        return self._state["lin_vel"]
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         observation, reward, terminated, truncated, info = super().step(action)

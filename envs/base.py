@@ -26,6 +26,7 @@ from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
+from gymnasium import spaces
 
 from sim2real.envs.actuators import Actuator, DelayedActuator
 from sim2real.envs.bullet import BulletClient, pybullet
@@ -36,6 +37,8 @@ from sim2real.envs.channels import (
     ObservationDelay,
     ObservationNoise,
 )
+from sim2real.envs.privileged import BOUND as PRIVILEGED_BOUND
+from sim2real.envs.privileged import PrivilegedLayout, privileged_layout
 from sim2real.envs.quiet import quiet_c_stdout
 from sim2real.randomization import (
     BoundSpec,
@@ -83,8 +86,15 @@ class BulletEnv(gym.Env, abc.ABC):
     nominal_overrides: ClassVar[Mapping[str, Any]] = {}
     # Catalogue parameters with no effect in this world (e.g. friction without contacts).
     unsupported_parameters: ClassVar[frozenset[str]] = frozenset()
+    # What a teacher may know that a robot does not measure (see envs/privileged.py).
+    privileged_state_names: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, randomization: RandomizationArg = None, render_mode: str | None = None):
+    def __init__(
+        self,
+        randomization: RandomizationArg = None,
+        render_mode: str | None = None,
+        privileged: bool = False,
+    ):
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode {render_mode!r} is not supported; use 'rgb_array'")
         self.render_mode = render_mode
@@ -116,8 +126,12 @@ class BulletEnv(gym.Env, abc.ABC):
         self._events_rng = np.random.default_rng()
         self._next_event_step: list[int] = []
         self._steps = 0
+        self._privileged: PrivilegedLayout | None = None
+        self._observation_bounds = (self.observation_space.low, self.observation_space.high)
         self.set_randomization(randomization)
         self._set_values(copy_dynamics(self.nominal))
+        if privileged:
+            self._add_privileged_observation()
 
     def _make_observation_channels(self) -> list[ObservationChannel]:
         """Delay, bias and noise, each where the world supports its parameter."""
@@ -251,6 +265,26 @@ class BulletEnv(gym.Env, abc.ABC):
     def dynamics_values(self) -> Dynamics:
         return copy_dynamics(self._values)
 
+    def _add_privileged_observation(self) -> None:
+        self._privileged = privileged_layout(
+            self.randomization, self.layout, self.nominal, self.privileged_state_names
+        )
+        self._privileged_dynamics = self._privileged.normalize(self._values)
+        self.privileged_names = self._privileged.names
+        extra = np.full(self._privileged.size, PRIVILEGED_BOUND, dtype=np.float32)
+        low, high = self._observation_bounds
+        self.observation_space = spaces.Box(
+            np.concatenate([low, -extra]), np.concatenate([high, extra]), dtype=np.float32
+        )
+        self.metadata = {
+            **self.metadata,
+            "privileged_observation_names": list(self.privileged_names),
+        }
+
+    def _privileged_state(self) -> np.ndarray:
+        """The robot's privileged measurements, in ``privileged_state_names`` order."""
+        return np.zeros(0)
+
     def _set_values(self, values: Dynamics) -> None:
         apply_dynamics(self.client, self.handles, values, self._applied)
         self._applied = values  # never mutated: every new episode's values are a fresh dict
@@ -260,6 +294,8 @@ class BulletEnv(gym.Env, abc.ABC):
         self._action_channel.configure(values)
         for channel in self._observation_channels:
             channel.configure(values)
+        if self._privileged is not None:
+            self._privileged_dynamics = self._privileged.normalize(values)
 
     def _spawn_rngs(self) -> None:
         """Streams for dynamics and events, separate so turning noise or pushes on never
@@ -332,8 +368,14 @@ class BulletEnv(gym.Env, abc.ABC):
     # -- observation ---------------------------------------------------------------------
 
     def _clipped(self, observation: np.ndarray) -> np.ndarray:
-        space = self.observation_space
-        return observation.clip(space.low, space.high).astype(np.float32)
+        """Clipped to the sensor bounds; the exact privileged part appended where asked."""
+        low, high = self._observation_bounds
+        clipped = observation.clip(low, high)
+        if self._privileged is None:
+            return clipped.astype(np.float32)
+        extra = np.concatenate([self._privileged_dynamics, self._privileged_state()])
+        bound = PRIVILEGED_BOUND
+        return np.concatenate([clipped, extra.clip(-bound, bound)]).astype(np.float32)
 
     # -- robot hooks -------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ import numpy as np
 from gymnasium import spaces
 
 from sim2real.envs.actuators import TorqueActuator
-from sim2real.envs.base import BulletEnv
+from sim2real.envs.base import BulletEnv, RandomizationArg
 from sim2real.envs.bullet import BulletClient, pybullet, pybullet_data
 from sim2real.randomization import BodyPart, ModelHandles
 
@@ -41,14 +41,19 @@ class CartPoleEnv(BulletEnv):
     # The cart rides a rail and the pole swings freely: there are no contacts to rub.
     unsupported_parameters: ClassVar[frozenset[str]] = frozenset({"lateral_friction"})
 
-    def __init__(self, randomization=None, render_mode: str | None = None):
+    def __init__(
+        self,
+        randomization: RandomizationArg = None,
+        render_mode: str | None = None,
+        privileged: bool = False,
+    ):
         # Velocity bounds far above anything the task reaches; finite for the checkers.
         limit = np.array(
             [2 * self.position_limit_m, 100.0, 2 * self.angle_limit_rad, 100.0], np.float32
         )
         self.observation_space = spaces.Box(-limit, limit, dtype=np.float32)
         self.action_space = spaces.Box(-1.0, 1.0, (1,), dtype=np.float32)
-        super().__init__(randomization, render_mode)
+        super().__init__(randomization, render_mode, privileged)
 
     def _load(self, client: BulletClient) -> ModelHandles:
         client.setGravity(0.0, 0.0, self.gravity_z)

@@ -91,11 +91,16 @@ class WalkerEnv(BulletEnv):
     joints_at_limit_cost: ClassVar[float] = -0.1
     initial_joint_spread: ClassVar[float] = 0.1  # joints start uniform in +-this
 
-    def __init__(self, randomization: RandomizationArg = None, render_mode: str | None = None):
+    def __init__(
+        self,
+        randomization: RandomizationArg = None,
+        render_mode: str | None = None,
+        privileged: bool = False,
+    ):
         n_obs = len(self.observation_names)
         self.observation_space = spaces.Box(-5.0, 5.0, (n_obs,), np.float32)
         self.action_space = spaces.Box(-1.0, 1.0, (len(self.action_names),), np.float32)
-        super().__init__(randomization, render_mode)
+        super().__init__(randomization, render_mode, privileged)
 
     def alive(self, z: float, pitch: float) -> bool:
         """The alive test; contact flags (``self._feet_contact``) are the previous step's."""

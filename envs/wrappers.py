@@ -1,0 +1,67 @@
+"""Gymnasium wrappers for policies that look back: a flat history of observations and actions.
+
+Students, adaptation modules (RMA) and memory-free baselines of recurrent policies see the last
+``k`` observations and the last ``k`` actions, oldest first, flattened into one vector; before
+the episode has ``k`` steps the missing past is zeros. A wrapped env is a normal env, so
+``check_env``, SB3 and the evaluators take it as is.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from sim2real.errors import UserError
+
+
+class History(gym.Wrapper):
+    """Observation = [o_{t-k+1}, ..., o_t, a_{t-k}, ..., a_{t-1}] (flattened)."""
+
+    def __init__(self, env: gym.Env, steps: int):
+        if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= 1000:
+            raise UserError(f"History: steps = {steps!r}; must be a whole number in [1, 1000]")
+        observation_space, action_space = env.observation_space, env.action_space
+        if not (isinstance(observation_space, spaces.Box) and isinstance(action_space, spaces.Box)):
+            raise UserError("History: needs Box observation and action spaces")
+        super().__init__(env)
+        self.steps = steps
+        self._observation_size = int(np.prod(observation_space.shape))
+        self._action_size = int(np.prod(action_space.shape))
+        self.observation_space = spaces.Box(
+            np.concatenate(
+                [
+                    np.tile(observation_space.low.ravel(), steps),
+                    np.tile(action_space.low.ravel(), steps),
+                ]
+            ).astype(np.float32),
+            np.concatenate(
+                [
+                    np.tile(observation_space.high.ravel(), steps),
+                    np.tile(action_space.high.ravel(), steps),
+                ]
+            ).astype(np.float32),
+            dtype=np.float32,
+        )
+        self._observations = np.zeros((steps, self._observation_size), np.float32)
+        self._actions = np.zeros((steps, self._action_size), np.float32)
+
+    def reset(self, **kwargs: Any) -> tuple[np.ndarray, dict[str, Any]]:
+        observation, info = self.env.reset(**kwargs)
+        self._observations[:] = 0.0
+        self._actions[:] = 0.0
+        self._observations[-1] = np.asarray(observation, np.float32).ravel()
+        return self._stacked(), info
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        observation, reward, terminated, truncated, info = self.env.step(action)
+        self._actions = np.roll(self._actions, -1, axis=0)
+        self._actions[-1] = np.asarray(action, np.float32).ravel()
+        self._observations = np.roll(self._observations, -1, axis=0)
+        self._observations[-1] = np.asarray(observation, np.float32).ravel()
+        return self._stacked(), float(reward), terminated, truncated, info
+
+    def _stacked(self) -> np.ndarray:
+        return np.concatenate([self._observations.ravel(), self._actions.ravel()])
