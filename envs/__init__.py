@@ -48,6 +48,12 @@ REGISTRY: tuple[EnvEntry, ...] = (
         "mjcf/ant.xml with pybullet_envs' AntBulletEnv-v0 physics, observation and reward",
     ),
     EnvEntry(
+        "sim2real/Reacher-v0",
+        "sim2real.envs.reacher:ReacherEnv",
+        150,
+        "mjcf/reacher.xml with pybullet_envs' ReacherBulletEnv-v0 physics, observation, reward",
+    ),
+    EnvEntry(
         "sim2real/A1-v0",
         "sim2real.envs.a1:A1Env",
         1000,

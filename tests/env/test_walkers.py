@@ -1,4 +1,4 @@
-"""Walker2D, HalfCheetah and Ant: step-by-step parity with their pybullet_envs peers.
+"""Walker2D, HalfCheetah, Ant and Reacher: step-by-step parity with their pybullet_envs peers.
 
 Each is a handful of constants on the shared locomotion code (the Hopper has its own tests);
 matching the peers from the same state is what makes the RL Zoo's returns the reference.
@@ -14,6 +14,25 @@ WALKERS = [
     ("sim2real/HalfCheetah-v0", "HalfCheetahBulletEnv-v0"),
     ("sim2real/Ant-v0", "AntBulletEnv-v0"),
 ]
+
+
+def test_reacher_matches_the_peer_from_the_same_seed(make_env):
+    """The arm: same start for a seed, then the same observations and rewards step by step."""
+    pytest.importorskip("pybullet_envs_gymnasium")
+    env, peer = make_env("sim2real/Reacher-v0"), make_env("ReacherBulletEnv-v0")
+    for seed in (0, 3):
+        ours, _ = env.reset(seed=seed)
+        theirs, _ = peer.reset(seed=seed)
+        np.testing.assert_array_equal(ours, theirs)
+        rng = np.random.default_rng(seed)
+        for _ in range(150):
+            action = rng.uniform(-1, 1, 2).astype(np.float32)
+            ours, reward, terminated, _, info = env.step(action)
+            theirs, peer_reward, _, _, _ = peer.step(action)
+            np.testing.assert_allclose(ours, theirs, atol=1e-6)
+            assert reward == pytest.approx(peer_reward, abs=1e-6)
+            assert sum(info["reward_terms"].values()) == pytest.approx(reward, abs=1e-12)
+            assert not terminated
 
 
 def joint_positions(env) -> list[float]:
