@@ -1,15 +1,16 @@
-"""Hopper steps per second, side by side: sim2real with and without DR, the peer, raw physics.
+"""Walker steps per second, side by side: sim2real with and without DR, the peer, raw physics.
 
-Random actions (one fixed sequence for every case), resets included (when the hopper falls,
-and at the 1000-step time limit). Each case is built once, then timed ``--repeats`` times,
+For each robot (Hopper, Walker2D, HalfCheetah, Ant; ``--robots`` picks): random actions (one
+fixed sequence for every case), resets included (when the robot falls, and at the 1000-step
+time limit). Each case is built once, then timed ``--repeats`` times,
 interleaved, so a slow moment of the machine hits every case alike; the median is reported.
 Wall-clock and process-CPU-time rates are both recorded: every case is single-threaded, so on
 an idle machine they agree, and on a shared one the CPU-time rate is the one not inflated by
 other processes taking turns on the cores.
 
-    python bench/env_speed.py --steps 20000 --repeats 5 [--json results.json]
+    python bench/env_speed.py --steps 20000 --repeats 5 [--robots hopper ant] [--json FILE]
 
-Cases:
+Cases, per robot (Hopper shown):
 
 - ``sim2real``: ``gymnasium.make("sim2real/Hopper-v0")``, no randomization;
 - ``sim2real + DR``: the same with :data:`DR_SPEC` (8 reset terms: masses, friction incl. the
@@ -38,10 +39,21 @@ import gymnasium as gym
 import numpy as np
 import pybullet
 
-import sim2real.envs  # noqa: F401  (registers sim2real/Hopper-v0)
-from sim2real.envs.hopper import DATA, LOAD_FLAGS, HopperEnv
+import sim2real.envs  # noqa: F401  (registers the sim2real worlds)
+from sim2real.envs.ant import AntEnv
+from sim2real.envs.half_cheetah import HalfCheetahEnv
+from sim2real.envs.hopper import HopperEnv
+from sim2real.envs.locomotion import DATA, LOAD_FLAGS, WalkerEnv
+from sim2real.envs.walker2d import Walker2DEnv
 
 MAX_EPISODE_STEPS = 1000
+# robot name -> (sim2real id, its class, the peer's id)
+ROBOTS: dict[str, tuple[str, type[WalkerEnv], str]] = {
+    "hopper": ("sim2real/Hopper-v0", HopperEnv, "HopperBulletEnv-v0"),
+    "walker2d": ("sim2real/Walker2D-v0", Walker2DEnv, "Walker2DBulletEnv-v0"),
+    "halfcheetah": ("sim2real/HalfCheetah-v0", HalfCheetahEnv, "HalfCheetahBulletEnv-v0"),
+    "ant": ("sim2real/Ant-v0", AntEnv, "AntBulletEnv-v0"),
+}
 DR_SPEC: dict[str, Any] = {
     "terms": [
         {"parameter": "link_mass", "range": [0.8, 1.2]},
@@ -94,65 +106,79 @@ def gym_runner(make: Callable[[], gym.Env]) -> Runner:
     return run
 
 
-def raw_physics_runner() -> Runner:
-    """The floor: HopperEnv's model and physics settings, bare PyBullet calls, nothing else."""
+def raw_physics_runner(robot: type[WalkerEnv]) -> Runner:
+    """The floor: the robot's model and physics settings, bare PyBullet calls, nothing else."""
     cid = pybullet.connect(pybullet.DIRECT)
     pybullet.setPhysicsEngineParameter(deterministicOverlappingPairs=1, physicsClientId=cid)
-    pybullet.setGravity(0.0, 0.0, HopperEnv.gravity_z, physicsClientId=cid)
+    pybullet.setGravity(0.0, 0.0, robot.gravity_z, physicsClientId=cid)
     pybullet.setDefaultContactERP(0.9, physicsClientId=cid)
     pybullet.setPhysicsEngineParameter(
-        fixedTimeStep=HopperEnv.control_dt,
-        numSolverIterations=HopperEnv.solver_iterations,
-        numSubSteps=HopperEnv.sub_steps,
+        fixedTimeStep=robot.control_dt,
+        numSolverIterations=robot.solver_iterations,
+        numSubSteps=robot.sub_steps,
         physicsClientId=cid,
     )
     floor = pybullet.loadSDF(str(DATA / "plane_stadium.sdf"), physicsClientId=cid)[0]
     pybullet.changeDynamics(
         floor,
         -1,
-        lateralFriction=HopperEnv.floor_friction,
-        restitution=HopperEnv.floor_restitution,
+        lateralFriction=robot.floor_friction,
+        restitution=robot.floor_restitution,
         physicsClientId=cid,
     )
-    robot = pybullet.loadMJCF(
-        str(DATA / "mjcf" / "hopper.xml"), flags=LOAD_FLAGS, physicsClientId=cid
+    body = pybullet.loadMJCF(
+        str(DATA / "mjcf" / robot.model_file), flags=LOAD_FLAGS, physicsClientId=cid
     )[0]
     infos = [
-        pybullet.getJointInfo(robot, j, physicsClientId=cid)
-        for j in range(pybullet.getNumJoints(robot, physicsClientId=cid))
+        pybullet.getJointInfo(body, j, physicsClientId=cid)
+        for j in range(pybullet.getNumJoints(body, physicsClientId=cid))
     ]
     free = [info[0] for info in infos if info[2] != pybullet.JOINT_FIXED]
     pybullet.setJointMotorControlArray(
-        robot, free, pybullet.VELOCITY_CONTROL, forces=[0.0] * len(free), physicsClientId=cid
+        body, free, pybullet.VELOCITY_CONTROL, forces=[0.0] * len(free), physicsClientId=cid
     )
-    joints = [i for i, info in enumerate(infos) if info[1].decode() in HopperEnv.action_names]
-    torso = next(i for i, info in enumerate(infos) if info[12] == b"torso")
+    index = {info[1].decode(): info[0] for info in infos}
+    joints = [index[name] for name in robot.action_names]
+    torso = next((i for i, info in enumerate(infos) if info[12].decode() == robot.torso), -1)
     snapshot = pybullet.saveState(physicsClientId=cid)
-    gain = HopperEnv.power * HopperEnv.power_coef
+    gains = np.array(
+        [robot.power * robot.joint_power_coefs.get(n, robot.power_coef) for n in robot.action_names]
+    )
     rng = np.random.default_rng(0)
+
+    def torso_state() -> tuple[float, tuple[float, ...]]:
+        if torso == -1:
+            position, orientation = pybullet.getBasePositionAndOrientation(
+                body, physicsClientId=cid
+            )
+            pybullet.getBaseVelocity(body, physicsClientId=cid)
+            return position[2], orientation
+        state = pybullet.getLinkState(body, torso, computeLinkVelocity=1, physicsClientId=cid)
+        return state[0][2], state[1]
 
     def reset() -> None:
         pybullet.restoreState(snapshot, physicsClientId=cid)
         for joint in joints:
-            pybullet.resetJointState(robot, joint, rng.uniform(-0.1, 0.1), 0.0, physicsClientId=cid)
+            pybullet.resetJointState(body, joint, rng.uniform(-0.1, 0.1), 0.0, physicsClientId=cid)
 
     def run(actions: np.ndarray) -> Rates:
         reset()
-        torques = (gain * np.clip(actions, -1.0, 1.0)).tolist()
+        torques = (gains * np.clip(actions, -1.0, 1.0)).tolist()
         episode_steps = episodes = 0
         with Timer() as timer:
             for torque in torques:
                 pybullet.setJointMotorControlArray(
-                    robot, joints, pybullet.TORQUE_CONTROL, forces=torque, physicsClientId=cid
+                    body, joints, pybullet.TORQUE_CONTROL, forces=torque, physicsClientId=cid
                 )
                 pybullet.stepSimulation(physicsClientId=cid)
-                pybullet.getJointStates(robot, joints, physicsClientId=cid)
-                state = pybullet.getLinkState(
-                    robot, torso, computeLinkVelocity=1, physicsClientId=cid
-                )
+                pybullet.getJointStates(body, joints, physicsClientId=cid)
+                z, orientation = torso_state()
                 episode_steps += 1
-                pitch = pybullet.getEulerFromQuaternion(state[1])[1]
-                if state[0][2] <= 0.8 or abs(pitch) >= 1.0 or episode_steps == MAX_EPISODE_STEPS:
+                pitch = pybullet.getEulerFromQuaternion(orientation)[1]
+                fallen = robot.terminates and not (
+                    z > robot.alive_height and abs(pitch) < robot.alive_pitch
+                )
+                if fallen or episode_steps == MAX_EPISODE_STEPS:
                     reset()
                     episode_steps, episodes = 0, episodes + 1
         return timer.rates(len(torques), episodes)
@@ -160,24 +186,29 @@ def raw_physics_runner() -> Runner:
     return run
 
 
-def make_runners() -> dict[str, Runner]:
-    import pybullet_envs_gymnasium  # noqa: F401  (registers HopperBulletEnv-v0)
+def make_runners(robot: str) -> dict[str, Runner]:
+    import pybullet_envs_gymnasium  # noqa: F401  (registers the peers)
 
+    env_id, cls, peer_id = ROBOTS[robot]
     return {
-        "sim2real": gym_runner(lambda: gym.make("sim2real/Hopper-v0")),
-        "sim2real + DR": gym_runner(lambda: gym.make("sim2real/Hopper-v0", randomization=DR_SPEC)),
+        "sim2real": gym_runner(lambda: gym.make(env_id)),
+        "sim2real + DR": gym_runner(lambda: gym.make(env_id, randomization=DR_SPEC)),
         # What gymnasium.make's wrappers (TimeLimit, OrderEnforcing, env checker) cost per step.
-        "sim2real, no wrappers": gym_runner(HopperEnv),
-        "peer": gym_runner(lambda: gym.make("HopperBulletEnv-v0")),
-        "raw physics": raw_physics_runner(),
+        "sim2real, no wrappers": gym_runner(cls),
+        "peer": gym_runner(lambda: gym.make(peer_id)),
+        "raw physics": raw_physics_runner(cls),
     }
 
 
-def measure(steps: int, repeats: int, seed: int = 0) -> dict[str, dict[str, list[float]]]:
+def measure(
+    robot: str, steps: int, repeats: int, seed: int = 0
+) -> dict[str, dict[str, list[float]]]:
     """Steps/s of every case by clock ("wall", "cpu") and episodes ended, ``repeats`` times
     each, interleaved."""
-    actions = np.random.default_rng(seed).uniform(-1.0, 1.0, (steps, 3)).astype(np.float32)
-    runners = make_runners()
+    n_actions = len(ROBOTS[robot][1].action_names)
+    actions = np.random.default_rng(seed).uniform(-1.0, 1.0, (steps, n_actions))
+    actions = actions.astype(np.float32)
+    runners = make_runners(robot)
     for run in runners.values():  # warm-up: caches, lazy imports, first-step checkers
         run(actions[: min(steps, 1000)])
     results = {name: {"wall": [], "cpu": [], "episodes": []} for name in runners}
@@ -237,19 +268,27 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, default=20_000, help="steps per timed run")
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per case")
     parser.add_argument("--json", type=Path, help="also write raw results to this file")
+    parser.add_argument(
+        "--robots", nargs="+", choices=sorted(ROBOTS), default=list(ROBOTS), help="default: all"
+    )
     args = parser.parse_args(argv)
     load_before = os.getloadavg()[0]
-    results = measure(args.steps, args.repeats)
-    info = {**machine(), "load_average_1min": [load_before, os.getloadavg()[0]]}
+    info = machine()
     print(f"Machine: {info['platform']}, {info['processor']}, {info['cpu_count']} CPUs")
     print(f"Python {info['python']}, pybullet {info['pybullet']}, date {info['date']}")
+    print(f"{args.steps} steps x {args.repeats} interleaved repeats per case")
+    results = {}
+    for robot in args.robots:
+        results[robot] = measure(robot, args.steps, args.repeats)
+        print(f"\n### {ROBOTS[robot][0]}\n")
+        print(table(results[robot], args.steps))
     # Other processes on the machine skew wall-clock rates: say how busy it was.
-    print(f"1-min load average before / after: {load_before:.2f} / {os.getloadavg()[0]:.2f}")
-    print(f"{args.steps} steps x {args.repeats} interleaved repeats per case\n")
-    print(table(results, args.steps))
+    load = [load_before, os.getloadavg()[0]]
+    print(f"\n1-min load average before / after: {load[0]:.2f} / {load[1]:.2f}")
     if args.json:
-        payload = {"machine": info, "steps": args.steps, "repeats": args.repeats}
-        args.json.write_text(json.dumps({**payload, "results": results}, indent=2) + "\n")
+        payload = {"machine": {**info, "load_average_1min": load}, "steps": args.steps}
+        payload |= {"repeats": args.repeats, "results": results}
+        args.json.write_text(json.dumps(payload, indent=2) + "\n")
 
 
 if __name__ == "__main__":
