@@ -10,6 +10,8 @@ Only flat ``Box`` observations are supported, which is what every sim2real world
 from __future__ import annotations
 
 import io
+import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -145,12 +147,15 @@ def load_normalization(path: str | Path) -> Normalization:
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {name: data[name] for name in data.files}
-    except (OSError, ValueError) as error:
-        raise UserError(f"{path}: not a normalization .npz file ({error})") from error
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as error:
+        first = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise UserError(f"{path}: not a normalization .npz file ({first})") from None
     required = ("format_version", "obs_mean", "obs_var", *_SCALARS, *_FLAGS)
     missing = [name for name in required if name not in arrays]
     if missing:
         raise UserError(f"{path}: missing field(s) {', '.join(missing)}; expected {required}")
+    for name in ("format_version", *_SCALARS, *_FLAGS):
+        _check_scalar(path, name, arrays[name])
     version = int(arrays["format_version"])
     if version != FORMAT_VERSION:
         raise UserError(
@@ -158,8 +163,34 @@ def load_normalization(path: str | Path) -> Normalization:
         )
     values: dict[str, Any] = {name: float(arrays[name]) for name in _SCALARS}
     values.update({name: bool(arrays[name]) for name in _FLAGS})
-    return Normalization(
-        obs_mean=np.asarray(arrays["obs_mean"], np.float64),
-        obs_var=np.asarray(arrays["obs_var"], np.float64),
-        **values,
-    )
+    mean, var = _obs_arrays(path, arrays["obs_mean"], arrays["obs_var"])
+    return Normalization(obs_mean=mean, obs_var=var, **values)
+
+
+def _check_scalar(path: Path, name: str, array: np.ndarray) -> None:
+    if array.shape != () or array.dtype.kind not in "biuf" or not np.isfinite(array):
+        raise UserError(
+            f"{path}: field '{name}' = {_short(array)}; must be one finite number; "
+            "the file is damaged"
+        )
+
+
+def _obs_arrays(path: Path, mean: np.ndarray, var: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Observation mean and variance: one finite value per observation, variances >= 0."""
+    for name, array in (("obs_mean", mean), ("obs_var", var)):
+        if array.ndim != 1 or array.dtype.kind not in "biuf" or not np.all(np.isfinite(array)):
+            raise UserError(
+                f"{path}: field '{name}' = {_short(array)}; must be a 1-D array of finite "
+                "numbers; the file is damaged"
+            )
+    if mean.shape != var.shape or np.any(var < 0):
+        raise UserError(
+            f"{path}: fields 'obs_mean' and 'obs_var' must have one value per observation "
+            "and variances >= 0; the file is damaged"
+        )
+    return mean.astype(np.float64), var.astype(np.float64)
+
+
+def _short(array: np.ndarray) -> str:
+    text = " ".join(repr(array).split())
+    return text if len(text) <= 60 else text[:57] + "..."

@@ -50,17 +50,8 @@ class RunPolicy:
         from sim2real.runs import Run
 
         run = Run.open(run_dir)
-        model_path = Path(run.model_path)
-        normalization_path = Path(run.normalization_path)
-        if not model_path.is_file():
-            checkpoint = run.latest_checkpoint()
-            if checkpoint is None:
-                raise UserError(
-                    f"{run_dir}: no model.zip and no checkpoint; train it first (sim2real train)"
-                )
-            model_path = Path(checkpoint) / "model.zip"
-            normalization_path = Path(checkpoint) / "normalization.npz"
-        model = _load_sb3(run, model_path, device)
+        model_path, normalization_path = run.policy_files()
+        model = run.load_model(path=model_path, device=device)
         normalization = (
             load_normalization(normalization_path) if normalization_path.is_file() else None
         )
@@ -86,12 +77,6 @@ class RunPolicy:
         )
         self._episode_start = np.zeros(batch, dtype=bool)
         return action
-
-
-def _load_sb3(run: Any, model_path: Path, device: str) -> Any:
-    if model_path == Path(run.model_path):
-        return run.load_model(device=device)
-    return run.load_model(path=model_path, device=device)
 
 
 def load_predictor(path: str | Path, device: str = "cpu") -> Predictor:

@@ -5,9 +5,11 @@ A file is written to a temporary sibling and renamed over its destination with
 is filled under a temporary name and renamed once complete. A failed write removes its
 temporary file or directory and leaves the destination as it was. JSON is strict: numpy
 values become Python ones, and NaN and infinities become ``null``, so any JSON reader loads it.
+What is written gets the permissions of a plain ``open`` or ``mkdir`` (the umask decides), and
+:func:`check_output_dir` lets a command refuse an unwritable output location before it works.
 
-Only the standard library and numpy are imported: policy bundles and normalization
-statistics are written without torch or SB3.
+Only the standard library, numpy and :mod:`sim2real.errors` are imported: policy bundles and
+normalization statistics are written without torch or SB3.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import dataclasses
 import json
 import math
 import os
+import secrets
 import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
@@ -25,14 +28,72 @@ from typing import Any
 
 import numpy as np
 
+from sim2real.errors import UserError
+
 __all__ = [
     "atomic_path",
     "atomic_write_bytes",
     "atomic_write_text",
+    "check_output_dir",
     "jsonable",
     "staged_directory",
     "write_json",
 ]
+
+
+def check_output_dir(path: str | Path, option: str, *, new: bool = False) -> Path:
+    """Refuse, before any work starts, an output directory that could not be written.
+
+    ``path`` must be a directory or not exist yet (it is created later, parents included);
+    with ``new`` it must not exist at all. The deepest existing ancestor must be a directory
+    we can create files in (probed with a temporary file that is removed at once).
+    ``option`` names the option or field in the one-line :class:`UserError`.
+    """
+    path = Path(path)
+    if path.exists() and new:
+        raise UserError(f"{option} {path}: already exists; give a new directory or remove it")
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{option} {path}: exists and is not a directory; give a directory")
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UserError(
+            f"{option} {path}: {existing} is a file, so no directory can be made inside it; "
+            "give a directory path"
+        )
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as error:
+        raise UserError(
+            f"{option} {path}: cannot write in {existing} ({error.strerror or error}); "
+            "give a writable location"
+        ) from None
+    return path
+
+
+def _create_new(directory: Path, prefix: str, suffix: str = "") -> Path:
+    """A new, empty file with a random name in ``directory``, with the permissions ``open``
+    gives (0666 less the umask; ``mkstemp`` would give 0600)."""
+    while True:
+        path = directory / f"{prefix}{secrets.token_hex(4)}{suffix}"
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except FileExistsError:
+            continue
+        return path
+
+
+def _make_new_dir(directory: Path, prefix: str) -> Path:
+    """A new, empty directory with a random name, with a plain ``mkdir``'s permissions."""
+    while True:
+        path = directory / f"{prefix}{secrets.token_hex(4)}"
+        try:
+            path.mkdir()
+        except FileExistsError:
+            continue
+        return path
 
 
 @contextmanager
@@ -44,9 +105,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     temporary file is removed and ``path`` is untouched.
     """
     path = Path(path)
-    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    temporary = Path(name)
+    temporary = _create_new(path.parent, f".{path.name}.", ".tmp")
     try:
         yield temporary
         os.replace(temporary, path)
@@ -117,7 +176,7 @@ def staged_directory(
     """
     final = Path(final)
     if staging is None:
-        staging = Path(tempfile.mkdtemp(prefix=f".{final.name}-", dir=final.parent))
+        staging = _make_new_dir(final.parent, f".{final.name}-")
     else:
         staging = Path(staging)
         shutil.rmtree(staging, ignore_errors=True)

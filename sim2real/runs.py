@@ -23,15 +23,25 @@ import json
 import os
 import re
 import shutil
+import warnings
+import zipfile
+import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from sim2real.errors import UserError
-from sim2real.io import atomic_path, atomic_write_text, staged_directory, write_json
-from sim2real.policies.normalization import save_normalization
+from sim2real.errors import UserError, describe
+from sim2real.io import (
+    atomic_path,
+    atomic_write_text,
+    check_output_dir,
+    staged_directory,
+    write_json,
+)
+from sim2real.policies.normalization import load_normalization, save_normalization
 
 CONFIG_FILE = "config.yaml"
 META_FILE = "run.json"
@@ -63,8 +73,48 @@ def now_iso() -> str:
 def read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as error:
-        raise UserError(f"{path}: cannot read JSON ({error})") from error
+    except (OSError, ValueError) as error:  # ValueError: bad JSON or not UTF-8
+        raise UserError(f"{path}: cannot read JSON ({error})") from None
+
+
+def read_meta(path: Path) -> dict[str, Any]:
+    """run.json as a mapping (every reader calls ``.get`` on it)."""
+    meta = read_json(path)
+    if not isinstance(meta, dict):
+        raise UserError(
+            f"{path}: expected a JSON object of run fields, got {type(meta).__name__}; "
+            "the file is damaged (it is written by `sim2real train`)"
+        )
+    return meta
+
+
+# The run.json fields every reader relies on, and what each must be.
+_META_FIELDS: dict[str, tuple[type, str]] = {
+    "env_id": (str, "a registered env id"),
+    "algorithm": (str, "an algorithm name"),
+    "seed": (int, "a whole number >= 0"),
+    "status": (str, f"one of {', '.join(STATUSES)}"),
+    "timesteps": (int, "a whole number >= 0"),
+}
+
+
+def check_meta(path: Path, meta: Mapping[str, Any]) -> None:
+    """The fields of :data:`_META_FIELDS` are there, typed and valid."""
+    from sim2real.hyperparams import ALGORITHMS
+
+    for name, (kind, valid) in _META_FIELDS.items():
+        value = meta.get(name)
+        wrong_type = not isinstance(value, kind) or isinstance(value, bool)
+        if (
+            wrong_type
+            or (kind is int and value < 0)
+            or (name == "status" and value not in STATUSES)
+            or (name == "algorithm" and value not in ALGORITHMS)
+        ):
+            if name == "algorithm":
+                valid = f"one of {', '.join(ALGORITHMS)}"
+            shown = "missing" if name not in meta else f"= {value!r}"
+            raise UserError(f"{path}: field '{name}' {shown}; must be {valid}")
 
 
 # -- the run directory ----------------------------------------------------------------------
@@ -92,19 +142,60 @@ class Run:
             )
         return cls(path)
 
+    @classmethod
+    def read(cls, path: str | Path, *, model: bool = True) -> Run:
+        """Open a run directory and check everything a verb reads from it, before any work.
+
+        run.json (a mapping with env_id, algorithm, seed, status and timesteps of the right
+        types), config.yaml (a valid config for the same env and algorithm) and, with
+        ``model``, the policy's files: the model zip intact (final, or the latest checkpoint of
+        an unfinished run) and the normalization statistics the config says it has. Every
+        problem is one :class:`UserError` naming the file.
+        """
+        run = cls.open(path)
+        meta = run.meta
+        check_meta(run.meta_path, meta)
+        config = run.config
+        for name, value in (("env_id", config.env.id), ("algorithm", config.algorithm.name)):
+            if meta[name] != value:
+                raise UserError(
+                    f"{run.meta_path}: field '{name}' = {meta[name]!r} but "
+                    f"{CONFIG_FILE} trains {value!r}; the run directory is inconsistent"
+                )
+        if model:
+            model_path, normalization_path = run.policy_files()
+            check_model_file(model_path)
+            normalizes = config.normalize.observations or config.normalize.rewards
+            if normalizes and not normalization_path.is_file():
+                raise UserError(
+                    f"{normalization_path}: missing, but {CONFIG_FILE} normalizes; the "
+                    "policy would see unnormalized observations"
+                )
+            if normalization_path.is_file():
+                load_normalization(normalization_path)
+        return run
+
     @property
     def meta(self) -> dict[str, Any]:
-        return read_json(self.path / META_FILE)
+        return read_meta(self.meta_path)
 
     @property
     def config(self) -> Any:
         from sim2real.config import load_config
+        from sim2real.limits import LargeValueWarning
 
-        return load_config(self.config_path)
+        # Large sizes were reported when the run was trained; reading it is not the moment.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", LargeValueWarning)
+            return load_config(self.config_path)
 
     @property
     def config_path(self) -> Path:
         return self.path / CONFIG_FILE
+
+    @property
+    def meta_path(self) -> Path:
+        return self.path / META_FILE
 
     @property
     def model_path(self) -> Path:
@@ -155,7 +246,22 @@ class Run:
     def evaluations(self) -> dict[str, Any]:
         if not self.evaluations_path.is_file():
             return empty_evaluations()
-        return read_json(self.evaluations_path)
+        history = read_json(self.evaluations_path)
+        check_evaluations(self.evaluations_path, history)
+        return history
+
+    def policy_files(self) -> tuple[Path, Path]:
+        """The model zip and normalization file a policy is read from: the final ones, or
+        those of the latest checkpoint when training was cut short."""
+        if self.model_path.is_file():
+            return self.model_path, self.normalization_path
+        checkpoint = self.latest_checkpoint()
+        if checkpoint is None:
+            raise UserError(
+                f"{self.model_path}: missing, and no checkpoint; the run has not finished "
+                f"(see {META_FILE}); train it first"
+            )
+        return checkpoint / MODEL_FILE, checkpoint / NORMALIZATION_FILE
 
     def summary(self) -> dict[str, Any]:
         if not self.summary_path.is_file():
@@ -175,7 +281,58 @@ class Run:
         model_path = Path(path) if path is not None else self.model_path
         if not model_path.is_file():
             raise UserError(f"{model_path}: no model; the run has not finished (see run.json)")
-        return algorithm_class(algorithm).load(model_path, env=env, device=device)
+        check_model_file(model_path)
+        try:
+            return algorithm_class(algorithm).load(model_path, env=env, device=device)
+        except Exception as error:  # SB3 raises whatever the bytes provoke (Attribute, Key...)
+            raise UserError(
+                f"{model_path}: cannot be loaded as a {algorithm} model (the algorithm in "
+                f"{META_FILE}): {describe(error)}"
+            ) from None
+
+
+# SB3 model zips hold their hyperparameters in "data" and the weights in "policy.pth".
+_MODEL_ENTRIES = ("data", "policy.pth")
+
+
+def check_model_file(path: Path) -> None:
+    """An intact SB3 model zip (a truncated or damaged one fails here, before any work)."""
+    if not path.is_file():
+        raise UserError(f"{path}: missing; the run has not finished (see {META_FILE})")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            damaged = archive.testzip()
+            names = archive.namelist()
+    except (OSError, zipfile.BadZipFile, EOFError, zlib.error) as error:
+        raise UserError(f"{path}: not a readable model zip ({error}); it is damaged") from None
+    missing = [name for name in _MODEL_ENTRIES if name not in names]
+    if damaged is not None or missing:
+        what = f"entry {damaged!r} is corrupt" if damaged else f"no entry {missing[0]!r}"
+        raise UserError(f"{path}: not an intact SB3 model zip ({what}); it is damaged or cut short")
+
+
+def check_evaluations(path: Path, history: Any) -> None:
+    """evaluations.json: timesteps, and per condition one curve point per timestep."""
+    timesteps = history.get("timesteps") if isinstance(history, dict) else None
+    curves = history.get("curves") if isinstance(history, dict) else None
+    steps = isinstance(timesteps, list) and all(
+        isinstance(step, int) and not isinstance(step, bool) and step >= 0 for step in timesteps
+    )
+    if not steps or not isinstance(curves, dict):
+        raise UserError(
+            f"{path}: expected a JSON object with 'timesteps' (a list of whole numbers) and "
+            "'curves' (a mapping); the file is damaged"
+        )
+    for name, curve in curves.items():
+        numbers = isinstance(curve, list) and all(
+            point is None or (isinstance(point, int | float) and not isinstance(point, bool))
+            for point in curve
+        )
+        if not numbers or len(curve) != len(timesteps):
+            raise UserError(
+                f"{path}: field 'curves.{name}' must be a list of {len(timesteps)} numbers "
+                "(one per timestep); the file is damaged"
+            )
 
 
 def empty_evaluations() -> dict[str, Any]:
@@ -194,10 +351,10 @@ def truncate_evaluations(history: dict[str, Any], max_timesteps: int) -> dict[st
 
 
 def check_run_dir_free(path: str | Path, overwrite: bool) -> None:
-    """Refuse an existing, non-empty directory unless ``overwrite`` and it is a run directory."""
+    """Refuse an existing, non-empty directory unless ``overwrite`` and it is a run directory,
+    and a location where the directory could not be written."""
     path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise UserError(f"{path}: run directory path exists and is not a directory")
+    check_output_dir(path, "run directory")
     if not path.is_dir() or not any(path.iterdir()):
         return
     if not overwrite:

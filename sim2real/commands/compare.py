@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from sim2real.io import check_output_dir
 from sim2real.table import render_table
 
 
@@ -55,6 +56,8 @@ def run(args: argparse.Namespace) -> int:
     from sim2real.evaluation.compare import compare_runs
     from sim2real.evaluation.compare_report import metrics_table, write_comparison_report
 
+    # The default directory is named after the target, known once the runs are read.
+    check_output_dir(args.out if args.out is not None else Path("reports"), "--out")
     comparison = compare_runs(
         args.transfer_runs, args.scratch, args.threshold, seed=args.seed, n_boot=args.n_boot
     )

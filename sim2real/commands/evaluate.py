@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from sim2real.errors import UserError
+from sim2real.io import check_output_dir
 from sim2real.table import render_table
 
 
@@ -118,6 +119,8 @@ def run(args: argparse.Namespace) -> int:
     from sim2real.evaluation.evaluate_report import evaluation_table, write_evaluation_report
 
     settings = settings_from_args(args)
+    out = args.out if args.out is not None else Path("reports") / "evaluate"
+    check_output_dir(out, "--out")
     evaluation = evaluate_runs(
         args.runs,
         targets=load_targets(args.targets),
@@ -126,7 +129,6 @@ def run(args: argparse.Namespace) -> int:
         baseline=args.baseline,
         progress=sys.stderr.isatty(),
     )
-    out = args.out if args.out is not None else Path("reports") / "evaluate"
     paths = write_evaluation_report(evaluation, out)
     table = evaluation_table(evaluation)
     print(render_table(table.headers, table.rows))

@@ -19,11 +19,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from sim2real.io import check_output_dir
     from sim2real.policies.bundle import export_bundle
     from sim2real.policies.normalization import load_normalization
     from sim2real.runs import Run
 
-    source = Run.open(args.run_dir)
+    check_output_dir(args.out, "--out", new=True)
+    source = Run.read(args.run_dir)
     model = source.load_model(device="cpu")
     normalization = None
     if source.normalization_path.is_file():

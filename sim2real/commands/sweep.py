@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from sim2real.commands.evaluate import add_rollout_options, load_targets, settings_from_args
+from sim2real.io import check_output_dir
 from sim2real.table import render_table
 
 VALUES_HELP = (
@@ -65,6 +66,8 @@ def run(args: argparse.Namespace) -> int:
 
     axes = parse_axes(args.param, args.values, args.scale)
     settings = settings_from_args(args)
+    out = args.out if args.out is not None else Path("reports") / "sweep"
+    check_output_dir(out, "--out")
     sweep = run_sweep(
         args.runs,
         axes,
@@ -72,7 +75,6 @@ def run(args: argparse.Namespace) -> int:
         targets=load_targets(args.targets),
         progress=sys.stderr.isatty(),
     )
-    out = args.out if args.out is not None else Path("reports") / "sweep"
     paths = write_sweep_report(sweep, out)
     table = sweep_table(sweep)
     print(render_table(table.headers, table.rows))

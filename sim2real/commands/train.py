@@ -12,6 +12,7 @@ import argparse
 import signal
 
 from sim2real.errors import UserError
+from sim2real.io import check_output_dir
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -72,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
                 f"--resume {args.resume}: a resumed run keeps its own config and directory; "
                 f"drop {', '.join(given)}"
             )
+        check_output_dir(args.resume, "--resume")  # the resumed run writes into it
         result = train(run_dir=args.resume, resume=True, progress_bar=progress)
     else:
         if args.config is None:

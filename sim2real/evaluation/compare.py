@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from sim2real import limits
 from sim2real.errors import UserError
 from sim2real.evaluation.bootstrap import bootstrap_each
 from sim2real.evaluation.transfer_metrics import (
@@ -82,7 +83,7 @@ def read_learning_curve(path: str | Path, role: str) -> LearningCurve:
     (a fine-tuned run given as scratch or the reverse, a run of ``sim2real train``) or
     one without at least two evaluations on its target.
     """
-    run = Run.open(path)
+    run = Run.read(path, model=False)  # the learning curves are what compare reads
     meta = run.meta
     strategy = meta.get("strategy")
     info = meta.get("transfer")
@@ -102,6 +103,8 @@ def read_learning_curve(path: str | Path, role: str) -> LearningCurve:
             f"and fine-tuned runs ({', '.join(FINE_TUNING)}) before it"
         )
     target = info.get("target")
+    if not isinstance(target, str):
+        raise UserError(f"{run.meta_path}: field 'transfer.target' = {target!r}; must be a name")
     evaluations = run.evaluations()
     curve = evaluations.get("curves", {}).get(target)
     timesteps = evaluations.get("timesteps", [])
@@ -140,8 +143,10 @@ def compare_runs(
     """
     if not transfer_runs or not scratch_runs:
         raise UserError("give at least one transfer run and one scratch run (--scratch RUN ...)")
-    if n_boot < 1 or not 0 < confidence < 1:
-        raise UserError(f"n_boot = {n_boot}, confidence = {confidence}; need >= 1 and (0, 1)")
+    limits.check_count(seed, limits.SEED, "--seed", minimum=0)
+    limits.check_count(n_boot, limits.N_BOOT, "--n-boot")
+    if not 0 < confidence < 1:
+        raise UserError(f"confidence = {confidence!r}; must be in (0, 1), e.g. 0.95")
     transfer = [read_learning_curve(path, "transfer") for path in transfer_runs]
     scratch = [read_learning_curve(path, "scratch") for path in scratch_runs]
     _check_same_target([*transfer, *scratch])

@@ -127,14 +127,14 @@ class RunInfo:
 
 
 def open_runs(paths: Sequence[str | Path]) -> list[RunInfo]:
-    """Read each run's config; all runs must be for one env."""
+    """Read and check each run (:meth:`Run.read`, policy included); all must be for one env."""
     from sim2real.runs import Run
 
     if not paths:
         raise UserError("give at least one run directory")
     infos = []
     for path in paths:
-        config = Run.open(path).config
+        config = Run.read(path).config
         infos.append(
             RunInfo(
                 path=Path(path).resolve(),

@@ -26,6 +26,7 @@ from typing import Any
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
+from sim2real import limits
 from sim2real.config import ExperimentConfig, resolve_config_path
 from sim2real.errors import UserError
 from sim2real.evaluation.conditions import NOMINAL_CONDITION, target_condition
@@ -86,8 +87,8 @@ def transfer(
         eval_freq: target steps between evaluations (default budget / 10).
         eval_episodes: episodes per evaluation (default the source config's).
     """
-    source = run if isinstance(run, Run) else Run.open(run)
     options = TransferOptions(strategy, lr_scale, freeze_layers, normalization, dr_width)
+    source = Run.read(run.path if isinstance(run, Run) else run, model=strategy != "scratch")
     budget = check_budget(budget)
     target = resolve_target(target)
     source_cfg = source.config
@@ -100,10 +101,9 @@ def transfer(
         default_eval_freq(budget) if eval_freq is None else check_budget(eval_freq, "--eval-freq")
     )
     episodes = source_cfg.evaluation.episodes if eval_episodes is None else eval_episodes
-    check_budget(episodes, "--eval-episodes")
+    limits.check_count(episodes, limits.EPISODES, "option '--eval-episodes'")
     seed = source_cfg.seed if seed is None else seed
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise UserError(f"option '--seed' = {seed!r}; must be a whole number >= 0")
+    limits.check_count(seed, limits.SEED, "option '--seed'", minimum=0)
     cfg = transfer_config(source_cfg, target, options, budget, seed, freq, episodes)
     path = Path(run_dir) if run_dir is not None else default_run_dir(cfg.name, cfg.seed)
     if path.resolve() == source.path.resolve():
@@ -209,10 +209,11 @@ def _load_source_model(
     """
     try:
         return load_checkpoint_model(cfg, source.path, venv, device)
-    except (ValueError, KeyError) as error:
+    except Exception as error:  # SB3 raises whatever a damaged or mismatched zip provokes
         first = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
         raise UserError(
-            f"{source.model_path}: cannot fine-tune it on {cfg.env.id}: {first}"
+            f"{source.model_path}: cannot fine-tune it on {cfg.env.id} as a "
+            f"{cfg.algorithm.name} model: {type(error).__name__}: {first}"
         ) from None
 
 

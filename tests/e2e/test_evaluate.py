@@ -251,7 +251,6 @@ def test_policy_with_other_spaces(runs, capsys, tmp_path):
 
     bad = tmp_path / "pendulum_policy"
     shutil.copytree(runs["nom0"], bad)
-    (bad / "normalization.npz").unlink()
     PPO("MlpPolicy", "Pendulum-v1", device="cpu").save(bad / "model.zip")  # obs (3,), not (4,)
     argv = ["evaluate", str(bad), "--episodes", "1", "--workers", "1", "--out", str(tmp_path)]
     one_line_error(capsys, argv, "policy observation shape (3,) does not match")

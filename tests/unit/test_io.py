@@ -2,11 +2,20 @@
 
 import json
 import math
+import os
+import tempfile
 
 import numpy as np
 import pytest
 
-from sim2real.io import atomic_path, atomic_write_text, staged_directory, write_json
+from sim2real.errors import UserError
+from sim2real.io import (
+    atomic_path,
+    atomic_write_text,
+    check_output_dir,
+    staged_directory,
+    write_json,
+)
 
 
 class Boom(Exception):
@@ -77,3 +86,44 @@ def test_a_failed_stage_can_be_kept_for_its_owner(tmp_path):
         (staging / "model.zip").write_bytes(b"half a zip")
         raise Boom
     assert [p.name for p in tmp_path.iterdir()] == [staging.name]
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_written_files_and_directories_follow_the_umask(tmp_path, umask):
+    previous = os.umask(umask)
+    try:
+        atomic_write_text(tmp_path / "a.json", "{}")
+        with staged_directory(tmp_path / "bundle") as staging:
+            atomic_write_text(staging / "metadata.json", "{}")
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "a.json").stat().st_mode & 0o777 == 0o666 & ~umask
+    assert (tmp_path / "bundle").stat().st_mode & 0o777 == 0o777 & ~umask
+    assert (tmp_path / "bundle" / "metadata.json").stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_output_directories_that_can_be_written_pass(tmp_path):
+    assert check_output_dir(tmp_path, "--out") == tmp_path
+    assert check_output_dir(tmp_path / "new" / "deeper", "--out") == tmp_path / "new" / "deeper"
+    assert not (tmp_path / "new").exists()  # checking creates nothing
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_impossible_output_directories_are_one_line_errors(tmp_path):
+    file = tmp_path / "file"
+    file.write_text("x")
+    with pytest.raises(UserError, match=r"^--out .*file: exists and is not a directory"):
+        check_output_dir(file, "--out")
+    with pytest.raises(UserError, match=r"^--out .*file/a/b: .*file is a file, so no directory"):
+        check_output_dir(file / "a" / "b", "--out")
+    with pytest.raises(UserError, match=r"^--out .*: already exists; give a new directory"):
+        check_output_dir(tmp_path, "--out", new=True)
+
+
+def test_an_unwritable_location_is_refused(tmp_path, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", refuse)  # root could write anywhere
+    with pytest.raises(UserError, match=r"^--out .*/out: cannot write in .* \(Permission denied\)"):
+        check_output_dir(tmp_path / "out", "--out")
