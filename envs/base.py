@@ -29,7 +29,7 @@ import numpy as np
 from gymnasium import spaces
 
 from sim2real.envs.actuators import Actuator, DelayedActuator
-from sim2real.envs.bullet import BulletClient, pybullet
+from sim2real.envs.bullet import BoundClient, BulletClient, pybullet
 from sim2real.envs.channels import (
     ActionChannel,
     ObservationBias,
@@ -55,7 +55,7 @@ from sim2real.randomization import (
 )
 from sim2real.randomization.apply import ModelNames, dynamics_layout
 from sim2real.randomization.binding import check_values
-from sim2real.randomization.dynamics import Dynamics, NamedDynamics, copy_dynamics, copy_named
+from sim2real.randomization.dynamics import Dynamics, NamedDynamics, copy_dynamics
 from sim2real.randomization.events import EVENTS
 from sim2real.randomization.sampling import draw_event, draw_period
 
@@ -101,6 +101,7 @@ class BulletEnv(gym.Env, abc.ABC):
         with quiet_c_stdout():
             self.client = BulletClient(connection_mode=pybullet.DIRECT)
         self.handles = self._load(self.client)
+        self._writer = BoundClient(self.client)  # what the DR engine writes through
         self.actuator = DelayedActuator(
             self._make_actuator(self.client, self.handles), self.physics_dt
         )
@@ -224,7 +225,7 @@ class BulletEnv(gym.Env, abc.ABC):
 
     def get_dynamics(self) -> NamedDynamics:
         """This episode's dynamics by parameter and element name (a copy, JSON-ready)."""
-        return copy_named(self._named_values)
+        return to_named(self._values, self.layout)
 
     def set_dynamics(self, values: Mapping[str, Any]) -> None:
         """Fix exact values (e.g. a target's); later resets randomize around them, if at all.
@@ -286,10 +287,9 @@ class BulletEnv(gym.Env, abc.ABC):
         return np.zeros(0)
 
     def _set_values(self, values: Dynamics) -> None:
-        apply_dynamics(self.client, self.handles, values, self._applied)
+        apply_dynamics(self._writer, self.handles, values, self._applied)
         self._applied = values  # never mutated: every new episode's values are a fresh dict
         self._values = values
-        self._named_values = to_named(values, self.layout)
         self.actuator.configure(values)
         self._action_channel.configure(values)
         for channel in self._observation_channels:

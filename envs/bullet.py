@@ -11,4 +11,17 @@ with quiet_c_stdout():
     import pybullet_data
     from pybullet_utils.bullet_client import BulletClient
 
-__all__ = ["BulletClient", "pybullet", "pybullet_data"]
+__all__ = ["BoundClient", "BulletClient", "pybullet", "pybullet_data"]
+
+
+class BoundClient:
+    """A BulletClient whose functions are bound once: ``BulletClient`` builds a new partial
+    on every attribute access, which the per-reset writers would otherwise pay each call."""
+
+    def __init__(self, client: BulletClient):
+        self._client = client
+
+    def __getattr__(self, name: str):
+        bound = getattr(self._client, name)
+        setattr(self, name, bound)  # the next lookup finds it in __dict__
+        return bound

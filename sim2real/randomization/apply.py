@@ -97,10 +97,13 @@ def apply_dynamics(
     values: Mapping[str, np.ndarray],
     applied: Mapping[str, np.ndarray],
 ) -> None:
-    """Write into the simulator every simulator value that differs from what is ``applied``."""
+    """Write into the simulator every simulator value that differs from what is ``applied``.
+
+    An array that *is* the applied one (a parameter no term redrew) is skipped unexamined.
+    """
     for name, array in values.items():
         field = PARAMETERS[name].field
-        if field is None:
+        if field is None or array is applied[name]:
             continue
         parts = _parts(PARAMETERS[name], handles)
         for i in np.flatnonzero(array != applied[name]).tolist():

@@ -8,6 +8,7 @@ read in ``info["dynamics"]``, write in target files and pass to ``set_dynamics``
 
 from __future__ import annotations
 
+import functools
 import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -37,24 +38,29 @@ class DynamicsLayout:
             )
         return self.elements[parameter]
 
+    @functools.cached_property
+    def named_elements(self) -> dict[str, tuple[str, ...] | None]:
+        """Element names per parameter, None for a global one (a plain float when named)."""
+        return {
+            parameter: None if get_parameter(parameter).scope == "global" else names
+            for parameter, names in self.elements.items()
+        }
+
 
 def copy_dynamics(values: Mapping[str, np.ndarray]) -> Dynamics:
     return {name: np.asarray(array, dtype=np.float64).copy() for name, array in values.items()}
 
 
-def copy_named(named: NamedDynamics) -> NamedDynamics:
-    """A copy the caller may mutate (values are floats or flat dicts of floats)."""
-    return {k: dict(v) if isinstance(v, dict) else v for k, v in named.items()}
-
-
 def to_named(values: Mapping[str, np.ndarray], layout: DynamicsLayout) -> NamedDynamics:
-    """Arrays -> JSON-ready named values; global parameters become plain floats."""
+    """Arrays -> JSON-ready named values (a fresh structure); globals become plain floats."""
     named: NamedDynamics = {}
+    elements = layout.named_elements
     for parameter, array in values.items():
-        if get_parameter(parameter).scope == "global":
+        names = elements[parameter] if parameter in elements else layout.names(parameter)
+        if names is None:
             named[parameter] = float(array[0])
         else:
-            named[parameter] = dict(zip(layout.names(parameter), array.tolist(), strict=True))
+            named[parameter] = dict(zip(names, array.tolist(), strict=True))
     return named
 
 

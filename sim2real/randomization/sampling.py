@@ -13,17 +13,25 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from sim2real.randomization.binding import BoundEvent, BoundTerm
-from sim2real.randomization.dynamics import Dynamics, copy_dynamics
+from sim2real.randomization.dynamics import Dynamics
 from sim2real.randomization.spec import Distribution, Operation
 
 
 def sample(
     terms: Sequence[BoundTerm], base: Mapping[str, np.ndarray], rng: np.random.Generator
 ) -> Dynamics:
-    """Draw every term once and return the resulting dynamics (``base`` is not modified)."""
-    values = copy_dynamics(base)
+    """Draw every term once and return the resulting dynamics (``base`` is not modified).
+
+    Parameters no term touches share ``base``'s arrays (resets stay cheap, and the applier
+    skips them by identity): treat the result as read-only, as the env does.
+    """
+    values = dict(base)
+    copied: set[str] = set()
     for bound in terms:
         term = bound.term
+        if term.parameter not in copied:
+            values[term.parameter] = np.array(base[term.parameter], dtype=np.float64)
+            copied.add(term.parameter)
         size = 1 if term.shared else len(bound.indices)
         draws = draw(term.distribution, size, rng)
         nominal = np.asarray(base[term.parameter])[bound.indices]
