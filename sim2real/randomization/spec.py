@@ -157,17 +157,7 @@ def parse_spec(data: Any, source: str = "<inline>") -> RandomizationSpec:
 def _parse_term(raw: Any, where: str) -> Term:
     if not isinstance(raw, Mapping):
         raise SpecError(f"{where}: a term must be a mapping, got {raw!r}")
-    unknown = set(raw) - set(_TERM_KEYS)
-    if unknown:
-        raise SpecError(
-            f"{where}: unknown field(s) {sorted(unknown)}; valid: {', '.join(_TERM_KEYS)}"
-        )
-    parameter = raw.get("parameter")
-    if not isinstance(parameter, str) or parameter not in PARAMETERS:
-        raise SpecError(
-            f"{where}: field 'parameter' = {parameter!r} is not in the catalogue; "
-            f"valid: {', '.join(sorted(PARAMETERS))}"
-        )
+    parameter = _catalogue_name(raw, "parameter", PARAMETERS, _TERM_KEYS, where)
     where = f"{where} ({parameter})"
     when = _choice(raw.get("when", "reset"), When, where, "when")
     return Term(
@@ -225,17 +215,7 @@ def _distribution_to_data(dist: Distribution) -> dict[str, Any]:
 
 
 def _parse_event(raw: Mapping[str, Any], where: str) -> EventTerm:
-    unknown = set(raw) - set(_EVENT_KEYS)
-    if unknown:
-        raise SpecError(
-            f"{where}: unknown field(s) {sorted(unknown)}; valid: {', '.join(_EVENT_KEYS)}"
-        )
-    event = raw["event"]
-    if not isinstance(event, str) or event not in EVENTS:
-        raise SpecError(
-            f"{where}: field 'event' = {event!r} is not in the event catalogue; "
-            f"valid: {', '.join(sorted(EVENTS))}"
-        )
+    event = _catalogue_name(raw, "event", EVENTS, _EVENT_KEYS, where)
     where = f"{where} ({event})"
     when = _choice(raw.get("when", "interval"), EventWhen, where, "when")
     return EventTerm(
@@ -246,6 +226,29 @@ def _parse_event(raw: Mapping[str, Any], where: str) -> EventTerm:
         when=when,
         interval_s=_parse_event_interval(raw.get("interval_s"), when, where),
     )
+
+
+def _catalogue_name(
+    raw: Mapping[str, Any],
+    field: str,
+    catalogue: Mapping[str, object],
+    valid_keys: Sequence[str],
+    where: str,
+) -> str:
+    """The term's known fields, then its name (``parameter`` or ``event``) in its catalogue."""
+    unknown = set(raw) - set(valid_keys)
+    if unknown:
+        raise SpecError(
+            f"{where}: unknown field(s) {sorted(unknown)}; valid: {', '.join(valid_keys)}"
+        )
+    name = raw.get(field)
+    if not isinstance(name, str) or name not in catalogue:
+        kind = "catalogue" if field == "parameter" else f"{field} catalogue"
+        raise SpecError(
+            f"{where}: field {field!r} = {name!r} is not in the {kind}; "
+            f"valid: {', '.join(sorted(catalogue))}"
+        )
+    return name
 
 
 def _parse_axes(value: Any, where: str) -> tuple[str, ...]:

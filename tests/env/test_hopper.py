@@ -4,15 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from sim2real.envs.hopper import HopperEnv
+from peers import joint_positions, start_peer_like  # tests/env/peers.py
 
 ENV_ID = "sim2real/Hopper-v0"
 TERMS = {"alive", "progress", "electricity", "joints_at_limit"}
-
-
-def joint_positions(env: HopperEnv) -> list[float]:
-    return [env.client.getJointState(part.body, part.index)[0] for part in env.handles.joints]
 
 
 def test_observation_layout_at_reset(make_env):
@@ -125,17 +120,6 @@ def test_motor_strength_scales_the_torque(make_env):
     assert half - unpowered == pytest.approx(0.5 * (full - unpowered), rel=0.05)
 
 
-def peer_start_like(peer, env: HopperEnv) -> np.ndarray:
-    """Put the peer's joints where ours are and re-anchor its height and potential."""
-    robot = peer.robot
-    for joint, position in zip(robot.ordered_joints, joint_positions(env), strict=True):
-        joint.reset_current_position(position, 0.0)
-    robot.initial_z = None
-    observation = robot.calc_state()
-    peer.potential = robot.calc_potential()
-    return observation
-
-
 def test_matches_pybullet_envs_hopper_step_by_step(make_env):
     pytest.importorskip("pybullet_envs_gymnasium")
     import gymnasium as gym
@@ -150,7 +134,7 @@ def test_matches_pybullet_envs_hopper_step_by_step(make_env):
         for episode in range(4):
             ours, _ = env.reset(seed=episode)
             peer.reset(seed=episode)
-            np.testing.assert_array_equal(peer_start_like(peer, env), ours)
+            np.testing.assert_array_equal(start_peer_like(peer, env), ours)
             start = ours[8:14:2].copy()
             for _ in range(200):
                 # A noisy hold of the start pose: long episodes, with contacts and limits.

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from peers import start_peer_like  # tests/env/peers.py
 
 WALKERS = [
     ("sim2real/Walker2D-v0", "Walker2DBulletEnv-v0"),
@@ -33,21 +34,6 @@ def test_reacher_matches_the_peer_from_the_same_seed(make_env):
             assert reward == pytest.approx(peer_reward, abs=1e-6)
             assert sum(info["reward_terms"].values()) == pytest.approx(reward, abs=1e-12)
             assert not terminated
-
-
-def joint_positions(env) -> list[float]:
-    return [env.client.getJointState(part.body, part.index)[0] for part in env.handles.joints]
-
-
-def start_peer_like(peer, env) -> np.ndarray:
-    """Put the peer's joints where ours are and re-anchor its height and potential."""
-    robot = peer.robot
-    for joint, position in zip(robot.ordered_joints, joint_positions(env), strict=True):
-        joint.reset_current_position(position, 0.0)
-    robot.initial_z = None
-    observation = robot.calc_state()
-    peer.potential = robot.calc_potential()
-    return observation
 
 
 @pytest.mark.parametrize(("env_id", "peer_id"), WALKERS)
