@@ -16,7 +16,7 @@ import signal
 import sys
 import warnings
 from collections.abc import Sequence
-from typing import TextIO
+from typing import NoReturn, TextIO
 
 from sim2real import __version__
 from sim2real.errors import RunError, UserError
@@ -25,8 +25,23 @@ from sim2real.errors import RunError, UserError
 VERBS = ("envs", "rollout", "train", "evaluate", "sweep", "transfer", "compare", "export", "demo")
 
 
+class _UsageError(Exception):
+    """A command line argparse refused; ``prog`` is the (sub)command it belongs to."""
+
+    def __init__(self, prog: str, message: str):
+        super().__init__(message)
+        self.prog = prog
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line like every other error (argparse prints usage, then exits)."""
+
+    def error(self, message: str) -> NoReturn:
+        raise _UsageError(self.prog, " ".join(message.split()))
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="sim2real",
         description="Domain-randomized PyBullet worlds, training, transfer and evaluation.",
     )
@@ -42,7 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except _UsageError as error:
+        print(f"{error.prog}: error: {error}; see {error.prog} --help", file=sys.stderr)
+        return 2
     warnings.showwarning = functools.partial(_one_line_warning, args.verb)
     try:
         return int(args.run(args) or 0)

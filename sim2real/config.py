@@ -5,8 +5,9 @@ spec, targets), the structure and types (pydantic, unknown keys rejected at ever
 algorithm's hyperparameters against the SB3 constructor (:mod:`sim2real.hyperparams`), sizes
 against their sanity limits (:mod:`sim2real.limits`), ``env.kwargs`` against the env's
 constructor, and finally what needs the env itself (action and observation spaces,
-randomization and targets binding to it), for which the env is made once. Every problem is one :class:`UserError` line naming the file
-(or the ``--set`` that caused it), the field path, the value and what is valid.
+randomization and targets binding to it), for which the env is made once. Every problem is
+one :class:`UserError` line naming the file (or the ``--set`` that caused it), the field path,
+the value and what is valid.
 """
 
 from __future__ import annotations
@@ -190,7 +191,8 @@ def dotted(path: FieldPath) -> str:
     """``("targets", 0, "x")`` -> ``targets[0].x``."""
     text = ""
     for part in path:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+        name = str(part) if str(part).isprintable() else repr(part)  # keep messages one line
+        text += f"[{part}]" if isinstance(part, int) else (f".{name}" if text else name)
     return text
 
 
@@ -227,8 +229,9 @@ def apply_overrides(
         raise UserError(f"{source}: a config must be a mapping of fields, got {_short(data)}")
     result = copy.deepcopy(dict(data))
     applied: list[tuple[tuple[str, ...], str]] = []
-    for text in overrides:
-        key, sep, raw = text.partition("=")
+    for given in overrides:
+        key, sep, raw = given.partition("=")
+        text = _one_line_text(given)
         keys = tuple(key.strip().split("."))
         if not sep or not all(keys):
             raise UserError(f"--set {text}: expected key.sub=value, e.g. --set n_envs=4")
@@ -251,6 +254,11 @@ def apply_overrides(
         node[keys[-1]] = value
         applied.append((keys, text))
     return result, Locator(source, tuple(applied))
+
+
+def _one_line_text(text: str) -> str:
+    """An override as typed, or quoted when it holds line breaks or other unprintables."""
+    return text if text.isprintable() else repr(text)
 
 
 def resolve_config_path(

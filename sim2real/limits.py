@@ -58,7 +58,9 @@ SEED = Limit(2**31 - 1, "numpy and torch seeds are 32-bit and SB3 adds the env i
 # Per seed and condition; evaluation.episodes, --episodes and --eval-episodes.
 EPISODES = Limit(100_000, "up to 1e8 steps per condition", 1_000, "long evaluations")
 EVALUATION_SEEDS = Limit(10_000, "each seed is a fresh env", 100, "long evaluations")
-ROLLOUT_EPISODES = Limit(10**7, "a whole study's episodes", 100_000, "hours of rollouts")
+ROLLOUT_EPISODES = Limit(
+    10**7, "runs x conditions x seeds x --episodes", 100_000, "hours of rollouts"
+)
 SWEEP_POINTS = Limit(10_000, "every point is evaluated in full", 1_000, "hours of rollouts")
 CHECKPOINT_KEEP = Limit(10_000, "each checkpoint is a whole model", 100, "much disk space")
 N_BOOT = Limit(10**6, "replicates x episodes are held in memory", 100_000, "slow statistics")

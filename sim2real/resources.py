@@ -119,7 +119,7 @@ def find_file(
         places += [path, shipped / SHIPPED_SUBDIRS[kind] / path, shipped / path]
         if path.parts[:1] == ("configs",):  # the repository-root form the README shows
             places.append(shipped.joinpath(*path.parts[1:]))
-    places += [p.with_name(p.name + ".yaml") for p in places if not p.suffix]
+    places += [p.with_name(p.name + ".yaml") for p in places if p.name and not p.suffix]
     return next((p for p in places if p.is_file()), None)
 
 

@@ -7,6 +7,7 @@ import argparse
 import gymnasium as gym
 import numpy as np
 
+from sim2real import limits
 from sim2real.envs import env_ids
 from sim2real.errors import UserError
 from sim2real.table import render_table
@@ -34,8 +35,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.env_id not in env_ids():
         raise UserError(f"unknown env id {args.env_id!r}; valid: {', '.join(env_ids())}")
-    if args.episodes < 1:
-        raise UserError(f"--episodes = {args.episodes}; it must be >= 1")
+    limits.check_count(args.episodes, limits.EPISODES, "--episodes")
+    limits.check_count(args.seed, limits.SEED, "--seed", minimum=0)
     env = gym.make(args.env_id, randomization=args.randomization)
     try:
         rows, columns = rollout_table(env, args.episodes, args.seed, args.policy)

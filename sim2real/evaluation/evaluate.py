@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from sim2real import limits
 from sim2real.errors import UserError
 from sim2real.evaluation.bootstrap import Estimate, bootstrap_replicates, percentile_interval
 from sim2real.evaluation.conditions import (
@@ -74,16 +75,25 @@ class EvaluationSettings:
     confidence: float = 0.95
 
     def __post_init__(self) -> None:
-        if self.episodes < 1:
-            raise UserError(f"--episodes = {self.episodes}; it must be >= 1")
-        if not self.seeds or any(s < 0 for s in self.seeds):
-            raise UserError(f"--seeds = {list(self.seeds)}; give one or more seeds >= 0")
+        limits.check_count(self.episodes, limits.EPISODES, "--episodes")
+        if not self.seeds:
+            raise UserError("--seeds = []; give one or more seeds >= 0")
+        limits.check_count(len(self.seeds), limits.EVALUATION_SEEDS, "the number of --seeds")
+        for seed in self.seeds:
+            limits.check_count(seed, limits.SEED, "--seeds", minimum=0)
         if len(set(self.seeds)) != len(self.seeds):
-            raise UserError(f"--seeds = {list(self.seeds)}; seeds must be distinct")
-        if self.workers is not None and self.workers < 1:
-            raise UserError(f"--workers = {self.workers}; it must be >= 1")
-        if self.n_boot < 1:
-            raise UserError(f"--n-boot = {self.n_boot}; it must be >= 1")
+            raise UserError(f"--seeds = {_short_list(self.seeds)}; seeds must be distinct")
+        if self.workers is not None:
+            limits.check_count(self.workers, limits.WORKERS, "--workers")
+        limits.check_count(self.bootstrap_seed, limits.SEED, "--seed", minimum=0)
+        limits.check_count(self.n_boot, limits.N_BOOT, "--n-boot")
+        if not 0 < self.confidence < 1:
+            raise UserError(f"confidence = {self.confidence!r}; must be in (0, 1), e.g. 0.95")
+
+
+def _short_list(values: Sequence[int], limit: int = 8) -> str:
+    shown = ", ".join(map(str, values[:limit]))
+    return f"[{shown}{', ...' if len(values) > limit else ''}]"
 
 
 @dataclass(frozen=True)
@@ -123,6 +133,9 @@ def collect_returns(
     """
     unique = {(job.policy, job.condition.name, job.seed): job for job in jobs}
     jobs = list(unique.values())
+    # Each option has its limit; their product is the study's size.
+    episodes = sum(job.episodes for job in jobs)
+    limits.check_limit(episodes, limits.ROLLOUT_EPISODES, "episodes in all")
     batches = run_jobs(jobs, workers, progress)
     returns: dict[tuple[str, str], list[np.ndarray]] = {}
     for job, batch in zip(jobs, batches, strict=True):

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sim2real.errors import UserError
+from sim2real.limits import SWEEP_POINTS, check_limit, number, over_limit
 from sim2real.randomization.binding import check_values, resolve_selector, value_bounds
 from sim2real.randomization.catalogue import PARAMETERS, get_parameter
 from sim2real.randomization.dynamics import DynamicsLayout
@@ -81,33 +82,52 @@ def parse_param(text: str) -> tuple[str, tuple[str, ...]]:
     return name, patterns
 
 
+def _short(text: str, limit: int = 40) -> str:
+    return repr(text) if len(text) <= limit else repr(text[: limit - 3] + "...")
+
+
 def parse_values(text: str) -> tuple[float, ...]:
     """``"LO:HI:N"`` -> N evenly spaced values (N >= 2, LO < HI); ``"a,b,c"`` -> those values.
 
-    A list must be strictly increasing (a single value is allowed).
+    A list must be strictly increasing (a single value is allowed). At most
+    :data:`~sim2real.limits.SWEEP_POINTS` values, refused before any array is made.
     """
+    where = f"--values {_short(text)}"
+    items = text.split(",")
+    if ":" not in text:
+        _refuse_too_many(len(items), where)
     try:
         if ":" in text:
             low_text, high_text, count_text = text.split(":")
             low, high, count = float(low_text), float(high_text), int(count_text)
         else:
-            values = np.array([float(v) for v in text.split(",")])
+            values = np.array([float(v) for v in items])
     except ValueError:  # also a wrong number of ':' parts
         raise UserError(
-            f"--values {text!r}: expected LO:HI:N (e.g. 0.5:2:7) or a list a,b,c of numbers"
+            f"{where}: expected LO:HI:N (e.g. 0.5:2:7) or a list a,b,c of numbers"
         ) from None
     if ":" in text:
+        if not (math.isfinite(low) and math.isfinite(high)):
+            raise UserError(f"{where}: values must be finite numbers")
         if count < 2 or not low < high:
             raise UserError(
-                f"--values {text!r}: need LO < HI and N >= 2 in LO:HI:N; "
-                "for one value write just the value"
+                f"{where}: need LO < HI and N >= 2 in LO:HI:N; for one value write just the value"
             )
-        values = np.linspace(low, high, count)
-    if not np.all(np.isfinite(values)):
-        raise UserError(f"--values {text!r}: values must be finite numbers")
-    if np.any(np.diff(values) <= 0):
-        raise UserError(f"--values {text!r}: a list of values must be strictly increasing")
+        _refuse_too_many(count, where)
+        with np.errstate(over="ignore", invalid="ignore"):  # a huge span: checked below
+            values = np.linspace(low, high, count)
+    with np.errstate(over="ignore", invalid="ignore"):
+        if not np.all(np.isfinite(values)):
+            raise UserError(f"{where}: values must be finite numbers")
+        if np.any(np.diff(values) <= 0):
+            raise UserError(f"{where}: a list of values must be strictly increasing")
     return tuple(float(v) for v in values)
+
+
+def _refuse_too_many(count: int, where: str) -> None:
+    problem = over_limit(count, SWEEP_POINTS)
+    if problem:
+        raise UserError(f"{where}: {number(count)} values; {problem}")
 
 
 def parse_axes(
@@ -126,6 +146,8 @@ def parse_axes(
     for param, value_text in zip(params, values, strict=True):
         name, selector = parse_param(param)
         axes.append(Axis(name, selector, parse_values(value_text), scale))
+    points = math.prod(len(axis.values) for axis in axes)
+    check_limit(points, SWEEP_POINTS, "grid points (the product of the --values counts)")
     if len(axes) == 2 and axes[0].parameter == axes[1].parameter:
         same = set(axes[0].selector) & set(axes[1].selector) or not (
             axes[0].selector and axes[1].selector

@@ -25,6 +25,7 @@ from typing import Any
 
 import gymnasium as gym
 
+from sim2real import limits
 from sim2real.config import ExperimentConfig, config_to_dict, parse_config, spec_to_dict
 from sim2real.errors import UserError
 from sim2real.randomization import from_named, get_parameter
@@ -95,9 +96,8 @@ class TransferOptions:
 
 
 def check_budget(budget: Any, name: str = "--budget") -> int:
-    if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
-        raise UserError(f"option '{name}' = {budget!r}; must be a whole number of steps >= 1")
-    return budget
+    """A number of target steps (``--budget``, ``--eval-freq``) within the training limit."""
+    return limits.check_count(budget, limits.TOTAL_TIMESTEPS, f"option '{name}'")
 
 
 def default_eval_freq(budget: int) -> int:
