@@ -14,10 +14,13 @@ action bounds) or of SAC/TQC/TD3 (tanh-squashed, rescaled to the bounds). It imp
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import zlib
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from zipfile import BadZipFile
 
 import numpy as np
 
@@ -134,23 +137,29 @@ def export_bundle(
 
 
 def load_bundle(path: str | Path) -> PolicyBundle:
-    """Read a bundle directory written by :func:`export_bundle`."""
+    """Read a bundle directory written by :func:`export_bundle`; a damaged one is one
+    :class:`UserError` line naming the file."""
     path = Path(path)
     meta_file = path / "metadata.json"
     if not meta_file.is_file():
         raise UserError(f"{path}: not a policy bundle (no metadata.json)")
-    metadata = json.loads(meta_file.read_text())
+    try:
+        metadata = json.loads(meta_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise UserError(f"{meta_file}: cannot read JSON ({error})") from None
+    if not isinstance(metadata, dict):
+        raise UserError(f"{meta_file}: expected a JSON object; the bundle is damaged")
     if metadata.get("format_version") != FORMAT_VERSION:
         raise UserError(
             f"{meta_file}: field 'format_version' = {metadata.get('format_version')!r}; "
             f"this sim2real reads version {FORMAT_VERSION}"
         )
-    with np.load(path / "weights.npz", allow_pickle=False) as arrays:
+    with _arrays(path / "weights.npz") as arrays:
         n_linear = len(arrays.files) // 2
         weights = tuple((arrays[f"w{i}"], arrays[f"b{i}"]) for i in range(n_linear))
-    if not metadata["normalized_observations"]:
+    if not metadata.get("normalized_observations"):
         return PolicyBundle(metadata, weights)
-    with np.load(path / "normalization.npz", allow_pickle=False) as norm:
+    with _arrays(path / "normalization.npz") as norm:
         return PolicyBundle(
             metadata,
             weights,
@@ -159,6 +168,18 @@ def load_bundle(path: str | Path) -> PolicyBundle:
             float(norm["clip_obs"]),
             float(norm["epsilon"]),
         )
+
+
+@contextmanager
+def _arrays(path: Path) -> Iterator[Any]:
+    """The arrays of one .npz of a bundle; any failure to read them names the file."""
+    try:
+        with np.load(path, allow_pickle=False) as arrays:
+            yield arrays
+    except (OSError, ValueError, KeyError, TypeError, EOFError, BadZipFile, zlib.error) as error:
+        raise UserError(
+            f"{path}: cannot read the bundle's arrays ({error}); it is damaged"
+        ) from None
 
 
 def _require_flatten(extractor: Any, algorithm: str) -> None:

@@ -201,3 +201,25 @@ def test_export_writes_a_bundle_with_plain_permissions(good_run, tmp_path, capsy
     bundle = tmp_path / "bundle"
     assert bundle.stat().st_mode & 0o777 == 0o755
     assert {p.stat().st_mode & 0o777 for p in bundle.iterdir()} == {0o644}
+
+
+@pytest.mark.parametrize(
+    ("spoil", "expected"),
+    [
+        (lambda b: (b / "metadata.json").write_text("[1]"), "metadata.json: expected a JSON"),
+        (lambda b: (b / "metadata.json").write_bytes(b"\xff"), "metadata.json: cannot read JSON"),
+        (lambda b: (b / "weights.npz").write_bytes(b"PK\x03\x04"), "weights.npz: cannot read"),
+        (lambda b: (b / "normalization.npz").unlink(), "normalization.npz: cannot read"),
+    ],
+)
+def test_a_damaged_bundle_is_one_line_naming_the_file(good_run, tmp_path, spoil, expected):
+    from sim2real.errors import UserError
+    from sim2real.policies.bundle import load_bundle
+
+    bundle = tmp_path / "bundle"
+    assert main(["export", str(good_run), "--out", str(bundle)]) == 0
+    load_bundle(bundle)
+    spoil(bundle)
+    with pytest.raises(UserError, match=expected) as caught:
+        load_bundle(bundle)
+    assert "\n" not in str(caught.value)
