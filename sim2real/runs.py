@@ -90,7 +90,7 @@ def read_meta(path: Path) -> dict[str, Any]:
 
 # The run.json fields every reader relies on, and what each must be.
 _META_FIELDS: dict[str, tuple[type, str]] = {
-    "env_id": (str, "a registered env id"),
+    "env_id": (str, "an env id (a string)"),
     "algorithm": (str, "an algorithm name"),
     "seed": (int, "a whole number >= 0"),
     "status": (str, f"one of {', '.join(STATUSES)}"),
@@ -163,17 +163,21 @@ class Run:
                     f"{CONFIG_FILE} trains {value!r}; the run directory is inconsistent"
                 )
         if model:
-            model_path, normalization_path = run.policy_files()
-            check_model_file(model_path)
-            normalizes = config.normalize.observations or config.normalize.rewards
-            if normalizes and not normalization_path.is_file():
-                raise UserError(
-                    f"{normalization_path}: missing, but {CONFIG_FILE} normalizes; the "
-                    "policy would see unnormalized observations"
-                )
-            if normalization_path.is_file():
-                load_normalization(normalization_path)
+            run.check_policy_files(config.normalize.observations)
         return run
+
+    def check_policy_files(self, normalizes_observations: bool) -> None:
+        """The policy's model zip is intact and its observation statistics are there (when
+        the config normalizes observations) and readable."""
+        model_path, normalization_path = self.policy_files()
+        check_model_file(model_path)
+        if normalizes_observations and not normalization_path.is_file():
+            raise UserError(
+                f"{normalization_path}: missing, but {CONFIG_FILE} normalizes observations; "
+                "the policy would see unnormalized ones"
+            )
+        if normalization_path.is_file():
+            load_normalization(normalization_path)
 
     @property
     def meta(self) -> dict[str, Any]:

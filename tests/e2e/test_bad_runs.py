@@ -88,7 +88,7 @@ DAMAGE = {
     ),
     "missing normalization": (
         lambda run: (run / "normalization.npz").unlink(),
-        "normalization.npz: missing, but config.yaml normalizes",
+        "normalization.npz: missing, but config.yaml normalizes observations",
     ),
 }
 VERBS = {
