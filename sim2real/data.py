@@ -1,0 +1,231 @@
+"""Recorded target data: the one reader and writer of the ``.npz`` format (version 1).
+
+A file holds episodes recorded on a target (or a real robot) and never the dynamics values
+behind them. ``numpy.load(path, allow_pickle=False)`` reads it; its arrays are:
+
+=======================  ===============  ==============================================
+key                      shape, dtype     meaning
+=======================  ===============  ==============================================
+format_version           (), int64        1
+env_id                   (), str          e.g. ``sim2real/Hopper-v0``
+control_dt               (), float64      seconds between actions
+policy                   (), str          what chose the actions (``random``, a run path)
+observation_names        (O,), str        observation layout
+action_names             (A,), str        action layout
+joint_names              (J,), str        every non-fixed joint of the robot
+base_name                (), str          the link whose pose is ``base_*``
+episode_lengths          (E,), int64      steps per episode; S = their sum
+observations             (S+E, O), f32    what the policy saw, the reset one first
+joint_positions          (S+E, J), f64    measured state after the reset and each step
+joint_velocities         (S+E, J), f64
+base_position            (S+E, 3), f64    world frame, the base link's centre of mass
+base_orientation         (S+E, 4), f64    quaternion x, y, z, w
+base_linear_velocity     (S+E, 3), f64
+base_angular_velocity    (S+E, 3), f64
+actions                  (S, A), f64      actions as sent to the env (before its channels)
+rewards                  (S,), f64
+terminated, truncated    (S,), bool
+=======================  ===============  ==============================================
+
+Episode ``e`` owns steps ``sum(L[:e]) .. + L[e]`` and state rows ``sum(L[:e]) + e ..`` (one
+more row than steps). Files are written atomically (:mod:`sim2real.io`); a file whose version,
+keys, shapes or env do not fit is refused with one line.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sim2real.errors import UserError
+from sim2real.io import atomic_write_bytes
+from sim2real.state import STATE_FIELDS, state_vector
+
+__all__ = ["FORMAT_VERSION", "RecordedData", "check_env", "load_data", "save_data"]
+
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class RecordedData:
+    """The arrays of one data file (see the module docstring for shapes)."""
+
+    env_id: str
+    control_dt: float
+    policy: str
+    observation_names: tuple[str, ...]
+    action_names: tuple[str, ...]
+    joint_names: tuple[str, ...]
+    base_name: str
+    episode_lengths: np.ndarray
+    observations: np.ndarray
+    state: Mapping[str, np.ndarray]  # STATE_FIELDS -> (S+E, width)
+    actions: np.ndarray
+    rewards: np.ndarray
+    terminated: np.ndarray
+    truncated: np.ndarray
+
+    @property
+    def episodes(self) -> int:
+        return len(self.episode_lengths)
+
+    @property
+    def steps(self) -> int:
+        return int(self.episode_lengths.sum())
+
+    def step_start(self, episode: int) -> int:
+        """Index of the episode's first step (into actions, rewards, ...)."""
+        return int(self.episode_lengths[:episode].sum())
+
+    def state_start(self, episode: int) -> int:
+        """Row of the episode's first (reset) state."""
+        return self.step_start(episode) + episode
+
+    def state_matrix(self) -> np.ndarray:
+        """Every state row as one vector (:func:`sim2real.state.state_vector`): ``(S+E, D)``."""
+        return state_vector(self.state)
+
+    def episode_returns(self) -> np.ndarray:
+        """Undiscounted return of each episode: ``(E,)``."""
+        starts = np.concatenate([[0], np.cumsum(self.episode_lengths)[:-1]])
+        return np.add.reduceat(self.rewards, starts)
+
+
+def save_data(path: str | Path, data: RecordedData) -> Path:
+    """Write ``data`` to ``path`` (compressed ``.npz``), atomically."""
+    arrays: dict[str, np.ndarray] = {
+        "format_version": np.array(FORMAT_VERSION, dtype=np.int64),
+        "env_id": np.array(data.env_id),
+        "control_dt": np.array(data.control_dt, dtype=np.float64),
+        "policy": np.array(data.policy),
+        "observation_names": np.array(data.observation_names, dtype=str),
+        "action_names": np.array(data.action_names, dtype=str),
+        "joint_names": np.array(data.joint_names, dtype=str),
+        "base_name": np.array(data.base_name),
+        "episode_lengths": np.asarray(data.episode_lengths, dtype=np.int64),
+        "observations": np.asarray(data.observations, dtype=np.float32),
+        **{name: np.asarray(data.state[name], dtype=np.float64) for name in STATE_FIELDS},
+        "actions": np.asarray(data.actions, dtype=np.float64),
+        "rewards": np.asarray(data.rewards, dtype=np.float64),
+        "terminated": np.asarray(data.terminated, dtype=bool),
+        "truncated": np.asarray(data.truncated, dtype=bool),
+    }
+    _check_shapes(arrays, str(path))
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    return atomic_write_bytes(path, buffer.getvalue())
+
+
+def load_data(path: str | Path) -> RecordedData:
+    """Read and check a data file; any problem is a one-line :class:`UserError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: data file does not exist; record one with `sim2real record`")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {key: archive[key] for key in archive.files}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
+        problem = " ".join(str(error).split()) or type(error).__name__
+        raise UserError(f"{path}: not a readable .npz data file ({problem})") from None
+    _check_version(arrays, str(path))
+    _check_shapes(arrays, str(path))
+    return RecordedData(
+        env_id=str(arrays["env_id"]),
+        control_dt=float(arrays["control_dt"]),
+        policy=str(arrays["policy"]),
+        observation_names=tuple(arrays["observation_names"].tolist()),
+        action_names=tuple(arrays["action_names"].tolist()),
+        joint_names=tuple(arrays["joint_names"].tolist()),
+        base_name=str(arrays["base_name"]),
+        episode_lengths=arrays["episode_lengths"],
+        observations=arrays["observations"],
+        state={name: arrays[name] for name in STATE_FIELDS},
+        actions=arrays["actions"],
+        rewards=arrays["rewards"],
+        terminated=arrays["terminated"],
+        truncated=arrays["truncated"],
+    )
+
+
+def check_env(data: RecordedData, env: Any, where: str) -> None:
+    """Refuse data recorded on another env or with another layout than ``env``'s robot."""
+    from sim2real.state import StateIO
+
+    unwrapped = env.unwrapped
+    env_id = getattr(unwrapped.spec, "id", None) or data.env_id
+    expected = {
+        "env id": (data.env_id, env_id),
+        "control period (s)": (data.control_dt, float(unwrapped.control_dt)),
+        "observation names": (data.observation_names, tuple(unwrapped.observation_names)),
+        "action names": (data.action_names, tuple(unwrapped.action_names)),
+        "joint names": (data.joint_names, StateIO(unwrapped).joint_names),
+    }
+    for what, (found, wanted) in expected.items():
+        if found != wanted:
+            raise UserError(
+                f"{where}: recorded with {what} {_short(found)}, but {env_id} has "
+                f"{_short(wanted)}; record data on the env you identify"
+            )
+
+
+# -- checks --------------------------------------------------------------------------
+
+_SCALARS = ("format_version", "env_id", "control_dt", "policy", "base_name")
+_NAMES = ("observation_names", "action_names", "joint_names")
+
+
+def _check_version(arrays: Mapping[str, np.ndarray], where: str) -> None:
+    if "format_version" not in arrays:
+        raise UserError(f"{where}: not a sim2real data file (no 'format_version' array)")
+    version = arrays["format_version"]
+    if version.shape != () or version.dtype.kind not in "iu" or int(version) != FORMAT_VERSION:
+        raise UserError(
+            f"{where}: data format version {version.tolist()!r}; this sim2real reads version "
+            f"{FORMAT_VERSION}: record the data again"
+        )
+
+
+def _check_shapes(arrays: Mapping[str, np.ndarray], where: str) -> None:
+    """Every key present, with the shapes the format says (rows per step or per state)."""
+    expected = (*_SCALARS, *_NAMES, "episode_lengths", "observations", *STATE_FIELDS)
+    expected += ("actions", "rewards", "terminated", "truncated")
+    missing = [key for key in expected if key not in arrays]
+    if missing:
+        raise UserError(f"{where}: not a sim2real data file; missing array(s) {', '.join(missing)}")
+    for key in _SCALARS:
+        if arrays[key].shape != ():
+            shape = arrays[key].shape
+            raise UserError(f"{where}: '{key}' must be a single value, got shape {shape}")
+    lengths = arrays["episode_lengths"]
+    if lengths.ndim != 1 or not lengths.size or lengths.dtype.kind not in "iu" or lengths.min() < 1:
+        raise UserError(f"{where}: 'episode_lengths' must list at least one episode of >= 1 step")
+    steps, rows = int(lengths.sum()), int(lengths.sum()) + lengths.size
+    widths = {
+        "observations": (rows, len(arrays["observation_names"])),
+        "actions": (steps, len(arrays["action_names"])),
+        "rewards": (steps,),
+        "terminated": (steps,),
+        "truncated": (steps,),
+    }
+    joints = len(arrays["joint_names"])
+    for name, width in STATE_FIELDS.items():
+        widths[name] = (rows, joints if width is None else width)
+    for key, shape in widths.items():
+        if arrays[key].shape != shape:
+            raise UserError(
+                f"{where}: '{key}' has shape {arrays[key].shape}; {lengths.size} episode(s) of "
+                f"{steps} steps need {shape}"
+            )
+        if arrays[key].dtype.kind == "f" and not np.isfinite(arrays[key]).all():
+            raise UserError(f"{where}: '{key}' holds NaN or infinite values")
+
+
+def _short(value: object, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
