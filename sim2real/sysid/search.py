@@ -1,0 +1,148 @@
+"""Evaluating candidates in parallel and searching them with CMA-ES.
+
+:class:`Evaluator` runs the objective on ``workers`` processes (``spawn``: PyBullet does not
+survive ``fork``), each with its own :class:`~sim2real.sysid.objective.Replayer` built once;
+with one worker everything runs in this process. :func:`cma_search` minimizes the loss over
+the unit cube with the ``cma`` package, never spending more than its budget of evaluations.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from sim2real.data import load_data
+from sim2real.sysid.objective import Replayer
+from sim2real.sysid.space import SearchSpace
+
+__all__ = ["Evaluator", "Problem", "SearchResult", "cma_search"]
+
+SIGMA0 = 0.25  # initial CMA-ES step, in units of each parameter's range
+
+
+@dataclass(frozen=True)
+class Problem:
+    """What a worker needs to build its replayer (picklable, no env)."""
+
+    data_path: Path
+    space: SearchSpace
+    horizon: int
+
+
+class Evaluator:
+    """Losses and residuals of absolute parameter vectors, on ``workers`` processes."""
+
+    def __init__(self, problem: Problem, workers: int):
+        self.local = _make_replayer(problem)
+        self._pool: ProcessPoolExecutor | None = None
+        if workers > 1:
+            self._pool = ProcessPoolExecutor(
+                workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_init_worker,
+                initargs=(os.getpid(), problem),
+            )
+
+    def __enter__(self) -> Evaluator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+        self.local.close()
+
+    def losses(self, points: Sequence[np.ndarray]) -> list[float]:
+        return self._map(_loss, points)
+
+    def residuals(self, points: Sequence[np.ndarray]) -> list[np.ndarray]:
+        return self._map(_residuals, points)
+
+    def _map(self, function: Callable, points: Sequence[np.ndarray]) -> list:
+        if self._pool is None:
+            global _REPLAYER
+            _REPLAYER = self.local
+            return [function(point) for point in points]
+        return list(self._pool.map(function, points))
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    unit: np.ndarray  # best point in the unit cube
+    loss: float
+    evaluations: int
+    curve: list[tuple[int, float, float]]  # per generation: evaluations, best so far, median
+    spread: np.ndarray  # final CMA-ES standard deviation per coordinate (unit cube)
+    stop: str  # why the search stopped
+
+
+def cma_search(
+    losses: Callable[[list[np.ndarray]], list[float]], size: int, budget: int, seed: int
+) -> SearchResult:
+    """Minimize over ``[0, 1]^size``, starting at the centre, within ``budget`` evaluations."""
+    import cma
+
+    # cma needs two dimensions; a dummy one the loss never sees keeps one optimizer for all.
+    padded = max(size, 2)
+    options = {"bounds": [0.0, 1.0], "seed": seed + 1, "verbose": -9, "maxfevals": budget}
+    strategy = cma.CMAEvolutionStrategy([0.5] * padded, SIGMA0, options)  # seed 0 = clock
+    curve: list[tuple[int, float, float]] = []
+    best_unit, best_loss = np.full(size, 0.5), np.inf
+    while not strategy.stop() and strategy.countevals + strategy.popsize <= budget:
+        candidates = strategy.ask()
+        values = losses([np.asarray(c[:size]) for c in candidates])
+        strategy.tell(candidates, values)
+        index = int(np.argmin(values))
+        if values[index] < best_loss:
+            best_unit, best_loss = np.asarray(candidates[index][:size]), float(values[index])
+        curve.append((strategy.countevals, best_loss, float(np.median(values))))
+    reasons = strategy.stop() or {"budget": budget}
+    return SearchResult(
+        unit=np.clip(best_unit, 0.0, 1.0),
+        loss=best_loss,
+        evaluations=strategy.countevals,
+        curve=curve,
+        spread=np.asarray(strategy.result.stds[:size]),
+        stop=", ".join(sorted(reasons)),
+    )
+
+
+# -- worker side ---------------------------------------------------------------------
+
+_REPLAYER: Replayer | None = None
+
+
+def _make_replayer(problem: Problem) -> Replayer:
+    data = load_data(problem.data_path)
+    return Replayer(data, problem.space, problem.horizon, where=str(problem.data_path))
+
+
+def _init_worker(parent_pid: int, problem: Problem) -> None:
+    from sim2real.processes import die_with_parent
+
+    # Only the parent handles Ctrl-C and SIGTERM; a parent that dies takes the workers along.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    die_with_parent(parent_pid, signal.SIGKILL)
+    global _REPLAYER
+    _REPLAYER = _make_replayer(problem)
+
+
+def _loss(values: np.ndarray) -> float:
+    assert _REPLAYER is not None
+    return _REPLAYER.loss(values)
+
+
+def _residuals(values: np.ndarray) -> np.ndarray:
+    assert _REPLAYER is not None
+    return _REPLAYER.residuals(values)

@@ -1,0 +1,165 @@
+"""The search space of system identification: one coordinate per element a spec randomizes.
+
+A spec term ``link_mass [thigh, leg] scale [0.8, 1.25]`` gives two coordinates, each with
+absolute bounds computed from the env's nominal values. Only values that shape the measured
+motion and can be searched continuously are coordinates: simulator and actuator parameters
+not realized in whole steps. Ranged latencies (whole steps), sensor noise, bias and delay
+(the observation, not the motion) and action noise (random) are held at their nominal
+values; a zero-width term of the motion (a known latency, say) holds its value instead.
+The optimizer works in the unit cube: ``u = (value - low) / (high - low)``.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from sim2real.errors import UserError
+from sim2real.randomization import RandomizationSpec, bind, get_parameter
+from sim2real.randomization.dynamics import NamedDynamics
+from sim2real.randomization.sampling import operate
+
+__all__ = ["Coordinate", "SearchSpace", "identifiable", "search_space"]
+
+
+@dataclass(frozen=True)
+class Coordinate:
+    parameter: str
+    element: str
+    low: float  # absolute bounds of the spec's range for this element
+    high: float
+    nominal: float
+    term: int  # index of the spec term it comes from
+    single: bool  # the parameter has one element (named without it)
+
+    @property
+    def name(self) -> str:
+        return self.parameter if self.single else f"{self.parameter}:{self.element}"
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    coordinates: tuple[Coordinate, ...]
+    held: tuple[str, ...]  # spec parameters held at nominal (not identifiable this way)
+    fixed: NamedDynamics  # values of zero-width motion terms (e.g. a known latency), applied
+    term_elements: tuple[tuple[str, ...], ...]  # elements each spec term randomizes
+
+    @property
+    def size(self) -> int:
+        return len(self.coordinates)
+
+    @property
+    def low(self) -> np.ndarray:
+        return np.array([c.low for c in self.coordinates])
+
+    @property
+    def high(self) -> np.ndarray:
+        return np.array([c.high for c in self.coordinates])
+
+    @property
+    def nominal(self) -> np.ndarray:
+        return np.array([c.nominal for c in self.coordinates])
+
+    def to_values(self, unit: np.ndarray) -> np.ndarray:
+        """Unit-cube point -> absolute values."""
+        return self.low + np.clip(unit, 0.0, 1.0) * (self.high - self.low)
+
+    def to_unit(self, values: np.ndarray) -> np.ndarray:
+        return (np.asarray(values) - self.low) / (self.high - self.low)
+
+    def named(self, values: Sequence[float]) -> NamedDynamics:
+        """Absolute values as ``set_dynamics`` takes them."""
+        named: dict[str, Any] = {}
+        for coordinate, value in zip(self.coordinates, values, strict=True):
+            named.setdefault(coordinate.parameter, {})[coordinate.element] = float(value)
+        return named
+
+
+_MOTION = ("simulator", "actuator")  # channels whose values shape the measured motion
+
+
+def identifiable(parameter: str) -> bool:
+    """A value of the simulated motion that varies continuously (see the module docstring)."""
+    definition = get_parameter(parameter)
+    return definition.channel in _MOTION and definition.step_quantum is None
+
+
+def search_space(env: Any, spec: RandomizationSpec, params: Sequence[str] = ()) -> SearchSpace:
+    """Coordinates for ``params`` (``NAME`` or ``NAME:ELEMENT``; default: every identifiable
+    element the spec randomizes) with bounds from ``spec``, bound to ``env`` (unwrapped).
+
+    Zero-width terms are not coordinates. Bad names are a one-line :class:`UserError`.
+    """
+    bound = bind(spec, env.layout, env.nominal, env.control_dt, env.physics_dt)
+    candidates: dict[str, Coordinate] = {}
+    held: list[str] = []
+    fixed: dict[str, Any] = {}
+    for term in bound.terms:
+        parameter = term.term.parameter
+        names = env.layout.names(parameter)
+        nominal = np.asarray(env.nominal[parameter])[term.indices]
+        distribution = term.term.distribution
+        ends = [
+            operate(term.term.operation, nominal, np.full(len(nominal), end))
+            for end in (distribution.low, distribution.high)
+        ]
+        if distribution.is_constant and get_parameter(parameter).channel in _MOTION:
+            elements = fixed.setdefault(parameter, {})
+            values = ends[0].tolist()
+            elements.update({names[i]: v for i, v in zip(term.indices, values, strict=True)})
+            continue
+        if not identifiable(parameter):
+            held.append(parameter)
+            continue
+        for i, index in enumerate(term.indices.tolist()):
+            low, high = sorted((float(ends[0][i]), float(ends[1][i])))
+            coordinate = Coordinate(
+                parameter, names[index], low, high, float(nominal[i]), term.index, len(names) == 1
+            )
+            if coordinate.name in candidates:
+                raise UserError(
+                    f"{spec.source}: {coordinate.name} is randomized by terms "
+                    f"{candidates[coordinate.name].term} and {term.index}; identify reads one "
+                    "range per element: give a spec with one term for it"
+                )
+            if high > low:
+                candidates[coordinate.name] = coordinate
+    chosen = _select(candidates, params, spec.source, held)
+    if not chosen:
+        raise UserError(
+            f"{spec.source}: randomizes nothing identify can fit (identifiable: masses, "
+            "friction, damping, gravity and actuator values with a range)"
+        )
+    elements = tuple(
+        tuple(env.layout.names(t.term.parameter)[i] for i in t.indices.tolist())
+        for t in bound.terms
+    )
+    return SearchSpace(tuple(chosen), tuple(dict.fromkeys(held)), fixed, elements)
+
+
+def _select(
+    candidates: Mapping[str, Coordinate], params: Sequence[str], source: str, held: Sequence[str]
+) -> list[Coordinate]:
+    if not params:
+        return list(candidates.values())
+    chosen: dict[str, Coordinate] = {}
+    for name in params:
+        parameter, _, element = name.partition(":")
+        matches = [
+            c
+            for c in candidates.values()
+            if c.parameter == parameter and (not element or fnmatch.fnmatchcase(c.element, element))
+        ]
+        if not matches:
+            valid = ", ".join(sorted({c.parameter for c in candidates.values()}))
+            why = " (held at nominal: not identifiable from motion)" if parameter in held else ""
+            raise UserError(
+                f"--params {name}: not a ranged, identifiable parameter of {source}{why}; "
+                f"valid: {valid or 'none'} (NAME or NAME:ELEMENT)"
+            )
+        chosen.update({c.name: c for c in matches})
+    return list(chosen.values())
