@@ -22,7 +22,20 @@ from sim2real import __version__
 from sim2real.errors import RunError, UserError
 
 # Each verb lives in sim2real/commands/<verb>.py with add_parser(subparsers) and run(args) -> int.
-VERBS = ("envs", "rollout", "train", "evaluate", "sweep", "transfer", "compare", "export", "demo")
+VERBS = (
+    "envs",
+    "rollout",
+    "train",
+    "evaluate",
+    "sweep",
+    "transfer",
+    "compare",
+    "export",
+    "demo",
+    "record",
+    "data",
+    "identify",
+)
 
 
 class _UsageError(Exception):

@@ -1,0 +1,99 @@
+"""``sim2real record``: roll a policy out on a target and save what a robot's logs would hold.
+
+The file (.npz, format in the README and sim2real/data.py) has per step the observations,
+the actions as sent, the measured state (joint positions and velocities, base pose and
+velocities), rewards and terminations, plus the env id and control period; never the
+target's dynamics values. Give a trained policy (RUN: a run directory or policy bundle) or
+--policy random|zero|sine.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sim2real import limits
+from sim2real.envs import env_ids
+from sim2real.errors import UserError
+from sim2real.record import SCRIPTED_POLICIES
+
+if TYPE_CHECKING:
+    from sim2real.targets import Target
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "record",
+        help="record episodes on a target into a data file (for sim2real identify)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("source", nargs="?", metavar="RUN", help="run directory or policy bundle")
+    parser.add_argument("--policy", choices=SCRIPTED_POLICIES, help="a scripted policy instead")
+    parser.add_argument("--env", required=True, metavar="ENV_ID", help="a registered env id")
+    parser.add_argument(
+        "--target", required=True, metavar="FILE", help="target file (path or shipped name)"
+    )
+    parser.add_argument("--episodes", required=True, type=int, metavar="N", help="episodes")
+    parser.add_argument("--out", required=True, metavar="DATA.npz", help="file to write")
+    parser.add_argument("--seed", type=int, default=0, metavar="S", help="seed (default 0)")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from sim2real.data import save_data
+    from sim2real.evaluation.conditions import make_env, target_condition
+    from sim2real.record import record
+
+    policy = _policy(args)
+    if args.env not in env_ids():
+        raise UserError(f"--env {args.env!r} is not registered; valid: {', '.join(env_ids())}")
+    limits.check_count(args.episodes, limits.EPISODES, "--episodes")
+    limits.check_count(args.seed, limits.SEED, "--seed", minimum=0)
+    target = _target(args.target, args.env)
+    out = _check_out(Path(args.out))
+    env = make_env(args.env, target_condition(target))
+    try:
+        data = record(env, policy, args.episodes, args.seed)
+    finally:
+        env.close()
+    save_data(out, data)
+    print(
+        f"{out}: {data.episodes} episode(s), {data.steps} steps "
+        f"({data.steps * data.control_dt:.1f} s) of {policy} on {args.env}"
+    )
+    return 0
+
+
+def _policy(args: argparse.Namespace) -> str:
+    if (args.source is None) == (args.policy is None):
+        raise UserError("give either RUN (a run directory or policy bundle) or --policy, not both")
+    if args.policy is not None:
+        return args.policy
+    path = Path(args.source)
+    if not path.is_dir():
+        raise UserError(f"RUN {path}: not a directory; give a run directory or a policy bundle")
+    return str(path)
+
+
+def _target(name: str, env_id: str) -> Target:
+    from sim2real.resources import resolve_file
+    from sim2real.targets import load_target
+
+    target = load_target(resolve_file(name, "target"))
+    if target.env_id != env_id:
+        raise UserError(
+            f"--target {name}: a target for {target.env_id}, not {env_id}; give one of "
+            f"{env_id}'s targets"
+        )
+    return target
+
+
+def _check_out(out: Path) -> Path:
+    from sim2real.io import check_output_dir
+
+    if out.is_dir():
+        raise UserError(f"--out {out}: is a directory; give a file name such as data.npz")
+    check_output_dir(out.parent, "--out")
+    return out

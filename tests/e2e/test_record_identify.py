@@ -1,0 +1,106 @@
+"""``sim2real record``, ``data`` and ``identify`` on tiny budgets, and their one-line errors."""
+
+import json
+
+import numpy as np
+import pytest
+
+from sim2real.cli import main
+from sim2real.randomization import load_spec
+from sim2real.targets import load_target
+
+CARTPOLE = "sim2real/CartPole-v0"
+
+
+@pytest.fixture(scope="module")
+def data_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("data") / "heavy.npz"
+    argv = ["record", "--policy", "sine", "--env", CARTPOLE, "--target", "cartpole_heavy.yaml"]
+    assert main([*argv, "--episodes", "3", "--out", str(path), "--seed", "1"]) == 0
+    return path
+
+
+def one_line_error(capsys, argv, expected):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1, err
+    assert "Traceback" not in err
+    assert expected in err, err
+
+
+def test_record_data_identify(data_file, tmp_path, capsys):
+    assert main(["data", str(data_file)]) == 0
+    summary = capsys.readouterr().out
+    assert "3 episode(s)" in summary and "cart_to_pole.pos" in summary
+    out = tmp_path / "fit"
+    argv = ["identify", str(data_file), "--randomization", "cartpole_dr.yaml", "--params"]
+    argv += ["link_mass", "gravity", "--budget", "40", "--workers", "1", "--out", str(out)]
+    assert main(argv) == 0
+    assert "identified" in capsys.readouterr().out
+    files = {"report.json", "report.md", "spec.yaml", "target.yaml", "trajectories.png", "loss.png"}
+    assert files <= {p.name for p in out.iterdir()}
+    report = json.loads((out / "report.json").read_text())
+    names = [fit["name"] for fit in report["fits"]]
+    assert names == ["link_mass:pole", "link_mass:cart", "gravity"]
+    assert report["evaluations"] <= 40 and report["loss"]["fit"] < report["loss"]["nominal"]
+    target = load_target(out / "target.yaml")
+    assert target.env_id == CARTPOLE
+    spec = load_spec(out / "spec.yaml")
+    pole = [t for t in spec.terms if t.parameter == "link_mass" and t.selector == ("pole",)]
+    (fit,) = [f for f in report["fits"] if f["name"] == "link_mass:pole"]
+    assert pole[0].distribution.low <= fit["value"] <= pole[0].distribution.high
+    damping = [t for t in spec.terms if t.parameter == "joint_damping"]
+    assert damping[0].operation == "scale"  # not fitted: the original term
+    import gymnasium as gym
+
+    env = gym.make(CARTPOLE, randomization=spec)  # the re-centred spec binds
+    env.close()
+
+
+def test_identify_bad_input_exits_2_in_one_line(data_file, tmp_path, capsys):
+    base = [str(data_file), "--randomization", "cartpole_dr.yaml", "--out"]
+    one_line_error(capsys, ["identify", str(tmp_path / "none.npz"), *base[1:], "x"], "not exist")
+    one_line_error(
+        capsys, ["identify", *base, str(tmp_path / "a"), "--params", "kp"], "--params kp"
+    )
+    one_line_error(capsys, ["identify", *base, str(tmp_path / "b"), "--budget", "3"], "--budget")
+    one_line_error(
+        capsys, ["identify", *base, str(tmp_path / "c"), "--budget", "2000000"], "--budget"
+    )
+    one_line_error(
+        capsys,
+        ["identify", *base[:1], "--randomization", "hopper_dr.yaml", "--out", str(tmp_path / "d")],
+        "matches nothing",
+    )
+    one_line_error(
+        capsys,
+        ["identify", *base, str(tmp_path / "e"), "--params", "observation_noise_std"],
+        "not identifiable",
+    )
+    with np.load(data_file, allow_pickle=False) as archive:
+        arrays = {key: archive[key] for key in archive.files}
+    arrays["env_id"] = np.array("sim2real/Hopper-v0")
+    other = tmp_path / "other.npz"
+    np.savez(other, **arrays)
+    argv = [
+        "identify",
+        str(other),
+        "--randomization",
+        "hopper_dr.yaml",
+        "--out",
+        str(tmp_path / "f"),
+    ]
+    one_line_error(capsys, argv, "recorded with")
+    assert not any(p.name in "abcdef" for p in tmp_path.iterdir())
+
+
+def test_record_bad_input_exits_2_in_one_line(tmp_path, capsys):
+    base = ["record", "--env", CARTPOLE, "--episodes", "1", "--out", str(tmp_path / "d.npz")]
+    one_line_error(capsys, [*base, "--target", "cartpole_heavy.yaml"], "give either RUN")
+    one_line_error(
+        capsys,
+        [*base, "--policy", "zero", "--target", "hopper_heavy.yaml"],
+        "not sim2real/CartPole",
+    )
+    one_line_error(capsys, [*base, "runs/none", "--target", "cartpole_heavy.yaml"], "RUN runs/none")
+    one_line_error(capsys, ["data", str(tmp_path / "none.npz")], "does not exist")
