@@ -9,7 +9,6 @@ the unit cube with the ``cma`` package, never spending more than its budget of e
 from __future__ import annotations
 
 import multiprocessing
-import os
 import signal
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -47,7 +46,7 @@ class Evaluator:
                 workers,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_init_worker,
-                initargs=(os.getpid(), problem),
+                initargs=(problem,),
             )
 
     def __enter__(self) -> Evaluator:
@@ -127,13 +126,10 @@ def _make_replayer(problem: Problem) -> Replayer:
     return Replayer(data, problem.space, problem.horizon, where=str(problem.data_path))
 
 
-def _init_worker(parent_pid: int, problem: Problem) -> None:
-    from sim2real.processes import die_with_parent
-
-    # Only the parent handles Ctrl-C and SIGTERM; a parent that dies takes the workers along.
+def _init_worker(problem: Problem) -> None:
+    # Ctrl-C reaches the whole process group: the parent handles it and shuts the pool down
+    # (a worker whose parent is gone reads EOF from its queue and exits).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    die_with_parent(parent_pid, signal.SIGKILL)
     global _REPLAYER
     _REPLAYER = _make_replayer(problem)
 
