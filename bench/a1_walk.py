@@ -1,0 +1,86 @@
+"""Does a trained A1 policy walk? Speed tracking over 20 s at fixed forward commands.
+
+For each commanded forward speed (lateral and yaw commands 0), the policy runs deterministic
+episodes of 20 s (1000 control steps) on the A1 under the given randomization (default: the
+shipped training DR, pushes included) and reports, per command: the mean absolute error
+between the commanded and the achieved forward speed of the base (in its own frame, averaged
+over the episode after the first second), and how many episodes fell (ended early).
+
+    python bench/a1_walk.py RUN_DIR [--speeds 0 0.25 0.5 0.75 1.0] [--episodes 3]
+        [--randomization a1_dr.yaml] [--json FILE]
+
+The target of issue 9: mean absolute speed error <= 0.1 m/s at speeds in [0, 1] m/s,
+without falling, under the shipped DR.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+
+import sim2real  # noqa: F401  (registers the worlds)
+from sim2real.policies.predictor import load_predictor
+
+SETTLE_STEPS = 50  # the first second: standing up to speed is not tracking
+
+
+def episode(env: gym.Env, predictor, speed: float, seed: int) -> tuple[float, bool]:
+    """(mean |v_x - speed| after the first second, fell?) of one deterministic episode."""
+    observation, _ = env.reset(seed=seed)
+    errors = []
+    for step in range(1000):
+        action = predictor.predict(observation, deterministic=True)
+        observation, _, terminated, truncated, info = env.step(action)
+        if step >= SETTLE_STEPS:
+            errors.append(abs(info["base_lin_vel"][0] - speed))
+        if terminated:
+            return float(np.mean(errors)) if errors else float("nan"), True
+        if truncated:
+            break
+    return float(np.mean(errors)), False
+
+
+def measure(run: Path, speeds: list[float], episodes: int, randomization: str) -> dict:
+    predictor = load_predictor(run)
+    results = {}
+    for speed in speeds:
+        ranges = {"lin_vel_x": [speed, speed], "lin_vel_y": [0, 0], "ang_vel_yaw": [0, 0]}
+        env = gym.make("sim2real/A1-v0", randomization=randomization, command_ranges=ranges)
+        try:
+            outcomes = [episode(env, predictor, speed, seed) for seed in range(episodes)]
+        finally:
+            env.close()
+        results[speed] = {
+            "mean_abs_speed_error": statistics.mean(error for error, _ in outcomes),
+            "falls": sum(fell for _, fell in outcomes),
+            "episodes": episodes,
+        }
+    return results
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run", type=Path, help="a run directory of sim2real/A1-v0")
+    parser.add_argument("--speeds", type=float, nargs="+", default=[0.0, 0.25, 0.5, 0.75, 1.0])
+    parser.add_argument("--episodes", type=int, default=3)
+    parser.add_argument("--randomization", default="a1_dr.yaml")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args(argv)
+    results = measure(args.run, args.speeds, args.episodes, args.randomization)
+    print(f"{args.run}, randomization {args.randomization}, {args.episodes} episodes of 20 s\n")
+    print("| command (m/s) | mean abs speed error (m/s) | falls |")
+    print("|---:|---:|---:|")
+    for speed, row in results.items():
+        error, falls = row["mean_abs_speed_error"], row["falls"]
+        print(f"| {speed:.2f} | {error:.3f} | {falls}/{row['episodes']} |")
+    if args.json:
+        args.json.write_text(json.dumps({str(k): v for k, v in results.items()}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
