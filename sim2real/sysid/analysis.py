@@ -23,7 +23,7 @@ import numpy as np
 
 from sim2real.sysid.objective import Segment
 
-__all__ = ["Analysis", "FLAT_FRACTION", "analyse", "probe_points"]
+__all__ = ["Analysis", "FLAT_FRACTION", "analyse", "latency_identified", "probe_points"]
 
 STEP = 0.01  # finite-difference step, in units of each range
 FLAT_FRACTION = 0.05  # flat: half a range moves the loss by less than 5% of the fitted loss ...
@@ -122,3 +122,12 @@ def _bootstrap(
         steps_taken.append(-np.linalg.solve(a + ridge, g))
     result[keep] = np.std(steps_taken, axis=0)
     return result
+
+
+def latency_identified(losses: Sequence[float]) -> bool:
+    """Whether the best of the whole-step latencies tried beats the runner-up clearly: by more
+    than the flat tolerance (a fraction of the best loss)."""
+    if len(losses) < 2:
+        return False
+    best, runner_up = sorted(losses)[:2]
+    return runner_up - best > FLAT_FRACTION * best

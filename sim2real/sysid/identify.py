@@ -7,6 +7,7 @@ fit (:mod:`sim2real.sysid.analysis`); :mod:`sim2real.sysid.report` writes what i
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Sequence
@@ -21,10 +22,10 @@ from sim2real.data import RecordedData, check_env, load_data
 from sim2real.envs import env_ids
 from sim2real.errors import UserError
 from sim2real.randomization import RandomizationSpec
-from sim2real.sysid.analysis import Analysis, analyse, probe_points
-from sim2real.sysid.objective import Segment
+from sim2real.sysid.analysis import Analysis, analyse, latency_identified, probe_points
+from sim2real.sysid.objective import Replayer, Segment
 from sim2real.sysid.search import Evaluator, Problem, SearchResult, cma_search
-from sim2real.sysid.space import Coordinate, SearchSpace, search_space
+from sim2real.sysid.space import LATENCY, Coordinate, SearchSpace, search_space
 
 __all__ = ["BUDGET", "HORIZON", "Fit", "Identification", "Setup", "identify", "prepare"]
 
@@ -58,15 +59,20 @@ class Setup:
 @dataclass(frozen=True)
 class Identification:
     setup: Setup
+    space: SearchSpace  # the search space of the fit (its latency fixed, when one was searched)
     fits: tuple[Fit, ...]
     search: SearchResult
     analysis: Analysis
+    latency: float | None  # the best whole-step action latency, when the spec ranges it
+    latency_losses: tuple[tuple[float, float], ...]  # (latency, best loss) for each tried
+    latency_identified: bool
     nominal_loss: float
     fit_loss: float
     recorded: np.ndarray  # (steps, dims) recorded state after each step
     before: np.ndarray  # ... simulated with nominal values
     after: np.ndarray  # ... simulated with the fit
     segments: tuple[Segment, ...]  # how the replay cut the episodes
+    evaluations: int  # every loss evaluation, the analysis's included
     wall_s: float
 
     @property
@@ -100,56 +106,103 @@ def prepare(
         space = search_space(env.unwrapped, spec, params)
     finally:
         env.close()
+    tries = max(1, len(space.latencies))
+    if budget // tries < MIN_BUDGET:
+        raise UserError(
+            f"--budget = {budget} is shared by the {tries} latencies the spec allows; give at "
+            f"least {MIN_BUDGET * tries}"
+        )
     return Setup(Path(data_path), data, spec, space, budget, workers, seed, horizon)
 
 
 def identify(setup: Setup) -> Identification:
-    """Search, then analyse the fit (see the module docstrings of search and analysis)."""
+    """Search (each whole-step latency in turn, when the spec ranges one), keep the best fit
+    and analyse it (see the module docstrings of search and analysis)."""
     started = time.perf_counter()
-    space = setup.space
-    problem = Problem(setup.data_path, space, setup.horizon)
-    with Evaluator(problem, setup.workers) as evaluator:
-        replayer = evaluator.local
-        search = cma_search(
-            lambda units: evaluator.losses([space.to_values(u) for u in units]),
-            space.size,
-            setup.budget,
-            setup.seed,
-        )
-        fitted = space.to_values(search.unit)
-        fit_residuals = replayer.residuals(fitted)
-        probes = probe_points(search.unit)
-        probe_residuals = evaluator.residuals([space.to_values(p) for p in probes])
-        nominal_loss = replayer.loss(space.nominal)
-        analysis = analyse(
-            fit_residuals,
-            probes,
-            probe_residuals,
-            replayer.weight,
-            replayer.segments,
-            nominal_loss,
-            search.spread,
-            np.random.default_rng(setup.seed),
-        )
-        before, after = replayer.simulate(space.nominal), replayer.simulate(fitted)
-        recorded, segments = replayer.target, tuple(replayer.segments)
+    latencies = setup.space.latencies or (None,)
+    candidates = [
+        _fit(setup, setup.space if latency is None else setup.space.with_latency(latency))
+        for latency in latencies
+    ]
+    best = min(candidates, key=lambda candidate: candidate.search.loss)
+    nominal = Replayer(setup.data, dataclasses.replace(setup.space, latencies=()), setup.horizon)
+    try:
+        nominal_loss = nominal.loss(setup.space.nominal)
+        before = nominal.simulate(setup.space.nominal)
+    finally:
+        nominal.close()
+    space, search, analysis = best.space, best.search, best.analysis
     widths = space.high - space.low
     fits = tuple(
         Fit(c, float(value), float(std * width) if ok else math.nan, bool(ok))
         for c, value, std, width, ok in zip(
-            space.coordinates, fitted, analysis.std, widths, analysis.identified, strict=True
+            space.coordinates, best.values, analysis.std, widths, analysis.identified, strict=True
         )
     )
     return Identification(
         setup=setup,
+        space=space,
         fits=fits,
         search=search,
         analysis=analysis,
+        latency=_latency(best.space) if setup.space.latencies else None,
+        latency_losses=tuple(
+            (float(latency), c.search.loss)
+            for latency, c in zip(setup.space.latencies, candidates, strict=False)
+        ),
+        latency_identified=latency_identified([c.search.loss for c in candidates]),
         nominal_loss=nominal_loss,
         fit_loss=search.loss,
-        recorded=recorded,
+        recorded=best.recorded,
         before=before,
-        after=after,
-        segments=segments,
+        after=best.after,
+        segments=best.segments,
+        evaluations=sum(c.search.evaluations + 2 * space.size for c in candidates),
         wall_s=time.perf_counter() - started,
     )
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    """One search and its analysis, in one space (one latency)."""
+
+    space: SearchSpace
+    search: SearchResult
+    analysis: Analysis
+    values: np.ndarray
+    recorded: np.ndarray
+    after: np.ndarray
+    segments: tuple[Segment, ...]
+
+
+def _fit(setup: Setup, space: SearchSpace) -> _Candidate:
+    budget = setup.budget // max(1, len(setup.space.latencies))
+    with Evaluator(Problem(setup.data_path, space, setup.horizon), setup.workers) as evaluator:
+        replayer = evaluator.local
+        search = cma_search(
+            lambda units: evaluator.losses([space.to_values(u) for u in units]),
+            space.size,
+            budget,
+            setup.seed,
+        )
+        fitted = space.to_values(search.unit)
+        probes = probe_points(search.unit)
+        probe_residuals = evaluator.residuals([space.to_values(p) for p in probes])
+        analysis = analyse(
+            replayer.residuals(fitted),
+            probes,
+            probe_residuals,
+            replayer.weight,
+            replayer.segments,
+            replayer.loss(space.nominal),
+            search.spread,
+            np.random.default_rng(setup.seed),
+        )
+        after = replayer.simulate(fitted)
+        return _Candidate(
+            space, search, analysis, fitted, replayer.target, after, tuple(replayer.segments)
+        )
+
+
+def _latency(space: SearchSpace) -> float:
+    return float(space.fixed[LATENCY]["latency"])

@@ -30,6 +30,7 @@ from sim2real.randomization.spec import spec_to_data
 from sim2real.state import field_columns
 from sim2real.sysid.identify import Fit, Identification
 from sim2real.sysid.plots import plot_loss_curve, plot_trajectories
+from sim2real.sysid.space import LATENCY
 from sim2real.table import render_markdown
 
 __all__ = ["WIDTH_STDS", "narrow_spec_data", "report_data", "target_data", "write_outputs"]
@@ -64,7 +65,8 @@ def target_data(result: Identification) -> dict[str, Any]:
         ),
         "terms": [
             {**_selector(fit), "operation": "abs", "value": fit.value} for fit in result.identified
-        ],
+        ]
+        + _latency_terms(result, "reset"),
     }
 
 
@@ -77,6 +79,9 @@ def narrow_spec_data(result: Identification) -> list[dict[str, Any]]:
     terms: list[dict[str, Any]] = []
     for index, term in enumerate(spec.terms):
         original = spec_to_data(RandomizationSpec(terms=(term,)))[0]
+        if term.parameter == LATENCY and result.latency_identified:
+            terms += _latency_terms(result, term.when)
+            continue
         fits = by_term.get(index, [])
         if not fits:
             terms.append(original)
@@ -105,7 +110,7 @@ def report_data(result: Identification) -> dict[str, Any]:
             "seed": setup.seed,
             "horizon": setup.horizon,
         },
-        "evaluations": result.search.evaluations,
+        "evaluations": result.evaluations,
         "stop": result.search.stop,
         "wall_s": result.wall_s,
         "loss": {"nominal": result.nominal_loss, "fit": result.fit_loss},
@@ -133,7 +138,12 @@ def report_data(result: Identification) -> dict[str, Any]:
         ],
         "flat_tolerance": analysis.tolerance,
         "held_at_nominal": list(setup.space.held),
-        "fixed": setup.space.fixed,
+        "fixed": result.space.fixed,
+        "latency": {
+            "tried": [list(pair) for pair in result.latency_losses],
+            "value": result.latency,
+            "identified": result.latency_identified,
+        },
         "loss_curve": [list(point) for point in result.search.curve],
     }
 
@@ -173,6 +183,15 @@ def report_markdown(report: dict[str, Any]) -> str:
             combination = " ".join(f"{c:+.2f} {name}" for name, c in flat["components"].items())
             lines.append(f"- {combination} (loss rise {flat['loss_rise_half_range']:.3g})")
         lines.append("")
+    latency = report["latency"]
+    if latency["tried"]:
+        tried = ", ".join(f"{value:g} s: {loss:.4g}" for value, loss in latency["tried"])
+        verdict = "identified" if latency["identified"] else "not identified (losses too close)"
+        lines.append(
+            f"Action latency (whole steps, each tried with its share of the budget; best loss "
+            f"per latency {tried}): {latency['value']:g} s, {verdict}."
+        )
+        lines.append("")
     if report["fixed"]:
         lines.append(f"Held at the spec's fixed values: {report['fixed']}")
     if report["held_at_nominal"]:
@@ -184,6 +203,13 @@ def report_markdown(report: dict[str, Any]) -> str:
 
 
 # -- helpers -------------------------------------------------------------------------
+
+
+def _latency_terms(result: Identification, when: str) -> list[dict[str, Any]]:
+    """The identified action latency as a fixed term (none when it was not identified)."""
+    if not result.latency_identified or result.latency is None:
+        return []
+    return [{"parameter": LATENCY, "operation": "abs", "value": result.latency, "when": when}]
 
 
 def _narrow_term(fit: Fit, when: str) -> dict[str, Any]:

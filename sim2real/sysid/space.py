@@ -3,15 +3,18 @@
 A spec term ``link_mass [thigh, leg] scale [0.8, 1.25]`` gives two coordinates, each with
 absolute bounds computed from the env's nominal values. Only values that shape the measured
 motion and can be searched continuously are coordinates: simulator and actuator parameters
-not realized in whole steps. Ranged latencies (whole steps), sensor noise, bias and delay
-(the observation, not the motion) and action noise (random) are held at their nominal
-values; a zero-width term of the motion (a known latency, say) holds its value instead.
+not realized in whole steps. A ranged action latency is not a coordinate either: it takes
+whole physics steps, so each of them is tried (:attr:`SearchSpace.latencies`). Sensor noise,
+bias and delay (the observation, not the motion) and action noise (random) are held at their
+nominal values; a zero-width term of the motion (a known latency, say) holds its value.
 The optimizer works in the unit cube: ``u = (value - low) / (high - low)``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -47,6 +50,12 @@ class SearchSpace:
     held: tuple[str, ...]  # spec parameters held at nominal (not identifiable this way)
     fixed: NamedDynamics  # values of zero-width motion terms (e.g. a known latency), applied
     term_elements: tuple[tuple[str, ...], ...]  # elements each spec term randomizes
+    latencies: tuple[float, ...] = ()  # whole-step latencies to try, when the spec ranges one
+
+    def with_latency(self, latency: float) -> SearchSpace:
+        """This space with the action latency fixed (one of :attr:`latencies`)."""
+        fixed = {**self.fixed, LATENCY: {"latency": latency}}
+        return dataclasses.replace(self, fixed=fixed, latencies=())
 
     @property
     def size(self) -> int:
@@ -79,6 +88,8 @@ class SearchSpace:
         return named
 
 
+LATENCY = "action_latency_s"
+MAX_LATENCIES = 8
 _MOTION = ("simulator", "actuator")  # channels whose values shape the measured motion
 
 
@@ -98,6 +109,7 @@ def search_space(env: Any, spec: RandomizationSpec, params: Sequence[str] = ()) 
     candidates: dict[str, Coordinate] = {}
     held: list[str] = []
     fixed: dict[str, Any] = {}
+    latencies: tuple[float, ...] = ()
     for term in bound.terms:
         parameter = term.term.parameter
         names = env.layout.names(parameter)
@@ -111,6 +123,9 @@ def search_space(env: Any, spec: RandomizationSpec, params: Sequence[str] = ()) 
             elements = fixed.setdefault(parameter, {})
             values = ends[0].tolist()
             elements.update({names[i]: v for i, v in zip(term.indices, values, strict=True)})
+            continue
+        if parameter == LATENCY:
+            latencies = _whole_steps(min(ends[0][0], ends[1][0]), max(ends[0][0], ends[1][0]), env)
             continue
         if not identifiable(parameter):
             held.append(parameter)
@@ -128,7 +143,13 @@ def search_space(env: Any, spec: RandomizationSpec, params: Sequence[str] = ()) 
                 )
             if high > low:
                 candidates[coordinate.name] = coordinate
-    chosen = _select(candidates, params, spec.source, held)
+    wants_latency = not params or any(p.partition(":")[0] == LATENCY for p in params)
+    if latencies and not wants_latency:
+        held.append(LATENCY)
+        latencies = ()
+    chosen = _select(candidates, [p for p in params if p != LATENCY], spec.source, held)
+    if params and LATENCY in params and not latencies:
+        raise UserError(f"--params {LATENCY}: {spec.source} gives it no range to search")
     if not chosen:
         raise UserError(
             f"{spec.source}: randomizes nothing identify can fit (identifiable: masses, "
@@ -138,7 +159,19 @@ def search_space(env: Any, spec: RandomizationSpec, params: Sequence[str] = ()) 
         tuple(env.layout.names(t.term.parameter)[i] for i in t.indices.tolist())
         for t in bound.terms
     )
-    return SearchSpace(tuple(chosen), tuple(dict.fromkeys(held)), fixed, elements)
+    return SearchSpace(tuple(chosen), tuple(dict.fromkeys(held)), fixed, elements, latencies)
+
+
+def _whole_steps(low: float, high: float, env: Any) -> tuple[float, ...]:
+    """Every latency of whole physics steps in [low, high]: the values a ranged one can take."""
+    dt = env.physics_dt
+    steps = range(math.ceil(low / dt - 1e-9), math.floor(high / dt + 1e-9) + 1)
+    if len(steps) > MAX_LATENCIES:
+        raise UserError(
+            f"{LATENCY} ranges over {len(steps)} physics steps; identify tries each (at most "
+            f"{MAX_LATENCIES}): narrow its range or fix it in the spec"
+        )
+    return tuple(step * dt for step in steps)
 
 
 def _select(

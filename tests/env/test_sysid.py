@@ -110,3 +110,20 @@ def test_flat_directions_are_reported_not_fitted(make_env, tmp_path):
     result = identify(prepare(path, spec, budget=120, workers=1))
     assert len(result.analysis.flat_directions) >= 1
     assert not any(fit.identified for fit in result.fits if fit.coordinate.parameter != "gravity")
+
+
+def test_a_ranged_latency_is_found_among_its_whole_steps(make_env, tmp_path):
+    truth = {"link_mass": {"pole": 0.15}, "action_latency_s": 0.04}
+    path, _ = recorded(make_env, tmp_path, CARTPOLE, truth)
+    spec = parse_spec(
+        [
+            {"parameter": "link_mass", "selector": "pole", "range": [0.5, 3.0]},
+            {"parameter": "action_latency_s", "range": [0.0, 0.04], "operation": "abs"},
+        ]
+    )
+    setup = prepare(path, spec, budget=90, workers=1)
+    assert setup.space.latencies == pytest.approx((0.0, 0.02, 0.04))
+    result = identify(setup)
+    assert result.latency == pytest.approx(0.04) and result.latency_identified
+    assert [loss for _, loss in result.latency_losses][-1] == result.fit_loss
+    assert result.fits[0].value == pytest.approx(0.15, rel=0.05)
