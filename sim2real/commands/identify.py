@@ -8,8 +8,9 @@ an uncertainty; parameters the data cannot tell apart are reported as such, not 
 target.yaml (the fit as a target), spec.yaml (the spec re-centred on the fit),
 trajectories.png and loss.png.
 
-A ranged action latency is searched over its whole physics steps, each with its share of
-the budget; sensor noise, bias and delay are held at their nominal values.
+A ranged action latency is searched over its whole physics steps (each gets an equal share
+of half the budget, the best one the rest); sensor noise, bias and delay are held at their
+nominal values.
 Exit codes: 0 done; 2 bad input (one line on stderr, nothing written).
 """
 
@@ -46,8 +47,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         type=int,
         default=1000,
         metavar="EVALS",
-        help="CMA-ES evaluations, shared by the latencies tried (1000; the analysis adds 2 per "
-        "parameter)",
+        help="CMA-ES evaluations (default 1000; the analysis adds 2 per parameter)",
     )
     parser.add_argument("--workers", type=int, metavar="K", help="processes (default: cores)")
     parser.add_argument("--seed", type=int, default=0, metavar="S", help="seed (default 0)")

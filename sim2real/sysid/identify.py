@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +24,7 @@ from sim2real.errors import UserError
 from sim2real.randomization import RandomizationSpec
 from sim2real.sysid.analysis import Analysis, analyse, latency_identified, probe_points
 from sim2real.sysid.objective import Replayer, Segment
-from sim2real.sysid.search import Evaluator, Problem, SearchResult, cma_search
+from sim2real.sysid.search import CmaSearch, Evaluator, Problem, SearchResult
 from sim2real.sysid.space import LATENCY, Coordinate, SearchSpace, search_space
 
 __all__ = ["BUDGET", "HORIZON", "Fit", "Identification", "Setup", "identify", "prepare"]
@@ -106,102 +106,108 @@ def prepare(
         space = search_space(env.unwrapped, spec, params)
     finally:
         env.close()
-    tries = max(1, len(space.latencies))
-    if budget // tries < MIN_BUDGET:
+    shares = 2 * len(space.latencies) if space.latencies else 1
+    if budget // shares < MIN_BUDGET:
         raise UserError(
-            f"--budget = {budget} is shared by the {tries} latencies the spec allows; give at "
-            f"least {MIN_BUDGET * tries}"
+            f"--budget = {budget}: half of it is shared by the {len(space.latencies)} latencies "
+            f"the spec allows; give at least {MIN_BUDGET * shares}"
         )
     return Setup(Path(data_path), data, spec, space, budget, workers, seed, horizon)
 
 
 def identify(setup: Setup) -> Identification:
-    """Search (each whole-step latency in turn, when the spec ranges one), keep the best fit
-    and analyse it (see the module docstrings of search and analysis)."""
+    """Search, then analyse the fit (see the module docstrings of search and analysis).
+
+    When the spec ranges the action latency, each of its whole steps first gets an equal
+    share of half the budget; the latency with the lowest loss then continues its search with
+    the rest.
+    """
     started = time.perf_counter()
     latencies = setup.space.latencies or (None,)
-    candidates = [
-        _fit(setup, setup.space if latency is None else setup.space.with_latency(latency))
-        for latency in latencies
-    ]
-    best = min(candidates, key=lambda candidate: candidate.search.loss)
+    spaces = [setup.space if lat is None else setup.space.with_latency(lat) for lat in latencies]
+    searches = [CmaSearch(setup.space.size, setup.seed) for _ in spaces]
+    if len(spaces) > 1:
+        for space, search in zip(spaces, searches, strict=True):
+            with _evaluator(setup, space) as evaluator:
+                search.run(_losses(evaluator, space), setup.budget // (2 * len(spaces)))
+    latency_losses = tuple(
+        (float(latency), search.loss)
+        for latency, search in zip(setup.space.latencies, searches, strict=False)
+    )
+    best = int(np.argmin([search.loss for search in searches]))
+    space, search = spaces[best], searches[best]
+    spent = sum(s.result().evaluations for s in searches)
+    first_share = search.result().evaluations
+    with _evaluator(setup, space) as evaluator:
+        search.run(_losses(evaluator, space), setup.budget - spent)
+        result = search.result()
+        fitted = space.to_values(result.unit)
+        analysis, after = _analyse(setup, space, result, fitted, evaluator)
+        replayer = evaluator.local
+        recorded, segments = replayer.target, tuple(replayer.segments)
     nominal = Replayer(setup.data, dataclasses.replace(setup.space, latencies=()), setup.horizon)
     try:
         nominal_loss = nominal.loss(setup.space.nominal)
         before = nominal.simulate(setup.space.nominal)
     finally:
         nominal.close()
-    space, search, analysis = best.space, best.search, best.analysis
     widths = space.high - space.low
     fits = tuple(
         Fit(c, float(value), float(std * width) if ok else math.nan, bool(ok))
         for c, value, std, width, ok in zip(
-            space.coordinates, best.values, analysis.std, widths, analysis.identified, strict=True
+            space.coordinates, fitted, analysis.std, widths, analysis.identified, strict=True
         )
     )
     return Identification(
         setup=setup,
         space=space,
         fits=fits,
-        search=search,
+        search=result,
         analysis=analysis,
-        latency=_latency(best.space) if setup.space.latencies else None,
-        latency_losses=tuple(
-            (float(latency), c.search.loss)
-            for latency, c in zip(setup.space.latencies, candidates, strict=False)
-        ),
-        latency_identified=latency_identified([c.search.loss for c in candidates]),
+        latency=_latency(space) if setup.space.latencies else None,
+        latency_losses=latency_losses,
+        latency_identified=latency_identified([loss for _, loss in latency_losses]),
         nominal_loss=nominal_loss,
-        fit_loss=search.loss,
-        recorded=best.recorded,
+        fit_loss=result.loss,
+        recorded=recorded,
         before=before,
-        after=best.after,
-        segments=best.segments,
-        evaluations=sum(c.search.evaluations + 2 * space.size for c in candidates),
+        after=after,
+        segments=segments,
+        evaluations=spent - first_share + result.evaluations + 2 * space.size,
         wall_s=time.perf_counter() - started,
     )
 
 
-@dataclass(frozen=True)
-class _Candidate:
-    """One search and its analysis, in one space (one latency)."""
-
-    space: SearchSpace
-    search: SearchResult
-    analysis: Analysis
-    values: np.ndarray
-    recorded: np.ndarray
-    after: np.ndarray
-    segments: tuple[Segment, ...]
+def _evaluator(setup: Setup, space: SearchSpace) -> Evaluator:
+    return Evaluator(Problem(setup.data_path, space, setup.horizon), setup.workers)
 
 
-def _fit(setup: Setup, space: SearchSpace) -> _Candidate:
-    budget = setup.budget // max(1, len(setup.space.latencies))
-    with Evaluator(Problem(setup.data_path, space, setup.horizon), setup.workers) as evaluator:
-        replayer = evaluator.local
-        search = cma_search(
-            lambda units: evaluator.losses([space.to_values(u) for u in units]),
-            space.size,
-            budget,
-            setup.seed,
-        )
-        fitted = space.to_values(search.unit)
-        probes = probe_points(search.unit)
-        probe_residuals = evaluator.residuals([space.to_values(p) for p in probes])
-        analysis = analyse(
-            replayer.residuals(fitted),
-            probes,
-            probe_residuals,
-            replayer.weight,
-            replayer.segments,
-            replayer.loss(space.nominal),
-            search.spread,
-            np.random.default_rng(setup.seed),
-        )
-        after = replayer.simulate(fitted)
-        return _Candidate(
-            space, search, analysis, fitted, replayer.target, after, tuple(replayer.segments)
-        )
+def _losses(evaluator: Evaluator, space: SearchSpace) -> Callable[[list[np.ndarray]], list[float]]:
+    return lambda units: evaluator.losses([space.to_values(u) for u in units])
+
+
+def _analyse(
+    setup: Setup,
+    space: SearchSpace,
+    result: SearchResult,
+    fitted: np.ndarray,
+    evaluator: Evaluator,
+) -> tuple[Analysis, np.ndarray]:
+    """The analysis of the fit, and the states it simulates."""
+    replayer = evaluator.local
+    probes = probe_points(result.unit)
+    probe_residuals = evaluator.residuals([space.to_values(p) for p in probes])
+    analysis = analyse(
+        replayer.residuals(fitted),
+        probes,
+        probe_residuals,
+        replayer.weight,
+        replayer.segments,
+        replayer.loss(space.nominal),
+        result.spread,
+        np.random.default_rng(setup.seed),
+    )
+    return analysis, replayer.simulate(fitted)
 
 
 def _latency(space: SearchSpace) -> float:

@@ -188,8 +188,8 @@ def report_markdown(report: dict[str, Any]) -> str:
         tried = ", ".join(f"{value:g} s: {loss:.4g}" for value, loss in latency["tried"])
         verdict = "identified" if latency["identified"] else "not identified (losses too close)"
         lines.append(
-            f"Action latency (whole steps, each tried with its share of the budget; best loss "
-            f"per latency {tried}): {latency['value']:g} s, {verdict}."
+            f"Action latency (whole steps, each searched with an equal share of half the "
+            f"budget; best loss per latency {tried}): {latency['value']:g} s, {verdict}."
         )
         lines.append("")
     if report["fixed"]:

@@ -21,7 +21,7 @@ from sim2real.data import load_data
 from sim2real.sysid.objective import Replayer
 from sim2real.sysid.space import SearchSpace
 
-__all__ = ["Evaluator", "Problem", "SearchResult", "cma_search"]
+__all__ = ["CmaSearch", "Evaluator", "Problem", "SearchResult", "cma_search"]
 
 SIGMA0 = 0.25  # initial CMA-ES step, in units of each parameter's range
 
@@ -85,35 +85,59 @@ class SearchResult:
     stop: str  # why the search stopped
 
 
+class CmaSearch:
+    """CMA-ES over ``[0, 1]^size`` from the centre, run in slices of evaluations (so several
+    searches can share a budget), never past the evaluations it is given."""
+
+    def __init__(self, size: int, seed: int):
+        import cma
+
+        self.size = size
+        # cma needs two dimensions; a dummy one the loss never sees keeps one optimizer for all.
+        options = {"bounds": [0.0, 1.0], "seed": seed + 1, "verbose": -9}  # seed 0 = clock
+        self._strategy = cma.CMAEvolutionStrategy([0.5] * max(size, 2), SIGMA0, options)
+        self._budget = 0
+        self._curve: list[tuple[int, float, float]] = []
+        self._best_unit, self._best_loss = np.full(size, 0.5), np.inf
+
+    def run(self, losses: Callable[[list[np.ndarray]], list[float]], evaluations: int) -> None:
+        """Spend up to ``evaluations`` more (whole generations only)."""
+        strategy = self._strategy
+        self._budget += evaluations
+        while not strategy.stop() and strategy.countevals + strategy.popsize <= self._budget:
+            candidates = strategy.ask()
+            values = losses([np.asarray(c[: self.size]) for c in candidates])
+            strategy.tell(candidates, values)
+            index = int(np.argmin(values))
+            if values[index] < self._best_loss:
+                self._best_unit = np.asarray(candidates[index][: self.size])
+                self._best_loss = float(values[index])
+            self._curve.append((strategy.countevals, self._best_loss, float(np.median(values))))
+
+    @property
+    def loss(self) -> float:
+        return self._best_loss
+
+    def result(self) -> SearchResult:
+        strategy = self._strategy
+        reasons = strategy.stop() or {"budget": self._budget}
+        return SearchResult(
+            unit=np.clip(self._best_unit, 0.0, 1.0),
+            loss=self._best_loss,
+            evaluations=strategy.countevals,
+            curve=list(self._curve),
+            spread=np.asarray(strategy.result.stds[: self.size]),
+            stop=", ".join(sorted(reasons)),
+        )
+
+
 def cma_search(
     losses: Callable[[list[np.ndarray]], list[float]], size: int, budget: int, seed: int
 ) -> SearchResult:
     """Minimize over ``[0, 1]^size``, starting at the centre, within ``budget`` evaluations."""
-    import cma
-
-    # cma needs two dimensions; a dummy one the loss never sees keeps one optimizer for all.
-    padded = max(size, 2)
-    options = {"bounds": [0.0, 1.0], "seed": seed + 1, "verbose": -9, "maxfevals": budget}
-    strategy = cma.CMAEvolutionStrategy([0.5] * padded, SIGMA0, options)  # seed 0 = clock
-    curve: list[tuple[int, float, float]] = []
-    best_unit, best_loss = np.full(size, 0.5), np.inf
-    while not strategy.stop() and strategy.countevals + strategy.popsize <= budget:
-        candidates = strategy.ask()
-        values = losses([np.asarray(c[:size]) for c in candidates])
-        strategy.tell(candidates, values)
-        index = int(np.argmin(values))
-        if values[index] < best_loss:
-            best_unit, best_loss = np.asarray(candidates[index][:size]), float(values[index])
-        curve.append((strategy.countevals, best_loss, float(np.median(values))))
-    reasons = strategy.stop() or {"budget": budget}
-    return SearchResult(
-        unit=np.clip(best_unit, 0.0, 1.0),
-        loss=best_loss,
-        evaluations=strategy.countevals,
-        curve=curve,
-        spread=np.asarray(strategy.result.stds[:size]),
-        stop=", ".join(sorted(reasons)),
-    )
+    search = CmaSearch(size, seed)
+    search.run(losses, budget)
+    return search.result()
 
 
 # -- worker side ---------------------------------------------------------------------

@@ -125,5 +125,5 @@ def test_a_ranged_latency_is_found_among_its_whole_steps(make_env, tmp_path):
     assert setup.space.latencies == pytest.approx((0.0, 0.02, 0.04))
     result = identify(setup)
     assert result.latency == pytest.approx(0.04) and result.latency_identified
-    assert [loss for _, loss in result.latency_losses][-1] == result.fit_loss
+    assert result.fit_loss <= min(loss for _, loss in result.latency_losses)
     assert result.fits[0].value == pytest.approx(0.15, rel=0.05)
