@@ -7,19 +7,26 @@
 3. Take the target where the no-DR policy loses most, fine-tune that policy there and train from
    scratch on the same budget (several seeds each, in parallel); print Taylor & Stone metrics
    and write a report.
+
+Every option is checked before stage 1 (:func:`check_plan`), including what stage 3 will
+build, so a bad one costs no training. The parallel stages run in child processes that end
+with the demo (:func:`sim2real.processes.run_in_processes`): stopping it stops them, each
+training saving a checkpoint first.
 """
 
 from __future__ import annotations
 
-import concurrent.futures
-import multiprocessing
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sim2real.errors import UserError
 from sim2real.evaluation.evaluate import Evaluation, EvaluationSettings, evaluate_runs
 from sim2real.evaluation.evaluate_report import evaluation_table, write_evaluation_report
+from sim2real.limits import EPISODES, SEED, TOTAL_TIMESTEPS, WORKERS, check_count
+from sim2real.processes import run_in_processes
 from sim2real.table import render_table
 
 NOMINAL_CONFIG = "cartpole_nominal.yaml"
@@ -53,10 +60,10 @@ class DemoResult:
 
 
 def run_demo(plan: DemoPlan) -> DemoResult:
+    check_plan(plan)
     runs_dir = plan.out_dir / "runs"
     log = plan.log
     overrides = TRAINING_EVALUATION + plan.train_overrides
-    _check_configs(overrides)
     log(f"[1/3] training PPO on sim2real/CartPole-v0 without and with DR -> {runs_dir}/")
     trained = _parallel(
         _train_job,
@@ -116,12 +123,59 @@ def run_demo(plan: DemoPlan) -> DemoResult:
     )
 
 
-def _check_configs(overrides: tuple[str, ...]) -> None:
-    """Fail on a bad override here, with one line, before any process starts."""
+def check_plan(plan: DemoPlan) -> None:
+    """Every option, with one line, before any process starts or any file is written."""
+    _check_out_dir(plan.out_dir)
+    check_count(plan.workers, WORKERS, "--workers")
+    check_count(plan.eval_episodes, EPISODES, "--episodes")
+    EvaluationSettings(episodes=plan.eval_episodes, workers=plan.workers)  # stage 2's own checks
+    check_count(plan.transfer_budget, TOTAL_TIMESTEPS, "--transfer-budget")
+    if not plan.transfer_seeds:
+        raise UserError("--transfer-seeds: give one or more seeds")
+    for seed in plan.transfer_seeds:
+        check_count(seed, SEED, "--transfer-seeds", minimum=0)
+    if len(set(plan.transfer_seeds)) != len(plan.transfer_seeds):
+        raise UserError(f"--transfer-seeds = {list(plan.transfer_seeds)}; seeds must be distinct")
+    configs = _check_configs(TRAINING_EVALUATION + plan.train_overrides)
+    _check_transfers(configs[0], plan)
+
+
+def _check_out_dir(out_dir: Path) -> None:
+    """``out_dir`` is, or can be made, a writable directory."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserError(f"--out {out_dir}: exists and is not a directory; give a directory")
+    existing = next(path for path in (out_dir, *out_dir.absolute().parents) if path.exists())
+    if not existing.is_dir():
+        raise UserError(f"--out {out_dir}: {existing} is a file, not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UserError(f"--out {out_dir}: {existing} is not writable; choose another --out")
+
+
+def _check_configs(overrides: tuple[str, ...]) -> list[Any]:
+    """Both training configs with the overrides (a bad override fails here, with one line)."""
     from sim2real.config import load_config, resolve_config_path
 
-    for name in (NOMINAL_CONFIG, DR_CONFIG):
-        load_config(resolve_config_path(name), overrides)
+    return [
+        load_config(resolve_config_path(name), overrides) for name in (NOMINAL_CONFIG, DR_CONFIG)
+    ]
+
+
+def _check_transfers(source: Any, plan: DemoPlan) -> None:
+    """Stage 3's configs as it will build them, for every target it may pick (each seed
+    passed the seed check; the largest stands for all)."""
+    from sim2real.transfer.strategies import TransferOptions, transfer_config
+
+    for target in source.targets:
+        for strategy in ("full", "scratch"):
+            transfer_config(
+                source,
+                target,
+                TransferOptions(strategy),
+                plan.transfer_budget,
+                max(plan.transfer_seeds),
+                plan.transfer_eval_freq,
+                plan.transfer_eval_episodes,
+            )
 
 
 def hardest_target(evaluation: Evaluation, method: str) -> str:
@@ -156,10 +210,8 @@ def _compare(
 def _parallel(
     job: Callable[..., Path], args: Sequence[tuple[Any, ...]], workers: int
 ) -> list[Path]:
-    """Run jobs in fresh processes (spawn: PyBullet and torch do not survive fork well)."""
-    context = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(max(1, workers), mp_context=context) as pool:
-        return list(pool.map(job, *zip(*args, strict=True)))
+    """Run jobs in fresh child processes that end with this one (see the module doc)."""
+    return run_in_processes(job, args, workers)
 
 
 def _train_job(config_name: str, runs_dir: Path, overrides: tuple[str, ...]) -> Path:

@@ -123,7 +123,9 @@ def run_jobs(
         with _single_threaded_torch():
             return [run_job(job) for job in _progress(jobs, progress, len(jobs))]
     context = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker)
+    pool = ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_init_worker, initargs=(os.getpid(),)
+    )
     try:
         # Small chunks keep the cores busy when jobs differ in length.
         results = pool.map(run_job, jobs, chunksize=1)
@@ -136,13 +138,19 @@ def run_jobs(
         pool.shutdown(wait=True)
 
 
-def _init_worker() -> None:
+def _init_worker(parent_pid: int) -> None:
     import signal
 
     import torch
 
-    # Ctrl-C reaches the whole process group: only the parent handles it.
+    from sim2real.processes import die_with_parent
+
+    # Ctrl-C and SIGTERM reach the whole process group: only the parent handles them (it
+    # drops the queued jobs and waits for the running ones); a parent that dies takes the
+    # workers with it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    die_with_parent(parent_pid, signal.SIGKILL)
     torch.set_num_threads(1)
 
 

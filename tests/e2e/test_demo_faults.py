@@ -1,0 +1,161 @@
+"""`sim2real demo` stopped or killed while its children run: none survives it, Ctrl-C and
+SIGTERM exit 130 / 143, the trainings keep checkpoints; every option is checked before stage 1."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from sim2real.cli import main
+from sim2real.runs import Run
+
+pytestmark = pytest.mark.slow
+
+SIM2REAL = str(Path(sys.executable).with_name("sim2real"))
+linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+
+
+def tagged(token: str) -> list[int]:
+    """Processes whose environment holds ``token``: a process and all it started, orphans too."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if token.encode() in (entry / "environ").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:  # gone, or not ours
+                pass
+    return found
+
+
+def spawned(token: str) -> list[int]:
+    """The tagged processes that multiprocessing spawned (not its resource tracker)."""
+    found = []
+    for pid in tagged(token):
+        try:
+            if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                found.append(pid)
+        except OSError:
+            pass
+    return found
+
+
+def wait_until(condition, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
+
+
+def start_tagged(argv: list[str], cwd: Path) -> tuple[subprocess.Popen, str]:
+    """``argv`` in its own session, its environment tagged so that every descendant is found."""
+    token = uuid.uuid4().hex
+    process = subprocess.Popen(
+        argv,
+        cwd=cwd,
+        env={**os.environ, "SIM2REAL_FAULT_TEST": token},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    return process, token
+
+
+POOL = """
+import sys, time
+from sim2real.processes import run_in_processes, sigterm_raises
+try:
+    with sigterm_raises():
+        run_in_processes(time.sleep, [(300,), (300,), (300,)], workers=2)
+except KeyboardInterrupt as error:
+    sys.exit(128 + getattr(error, "signum", 2))
+"""
+
+
+@linux_only
+@pytest.mark.parametrize(
+    ("signum", "group", "code"),
+    [
+        (signal.SIGTERM, False, 143),
+        (signal.SIGTERM, True, 143),
+        (signal.SIGINT, True, 130),  # Ctrl-C in a terminal
+        (signal.SIGKILL, False, -signal.SIGKILL),  # nothing runs in the parent: the kernel acts
+    ],
+)
+def test_children_end_with_the_parent(tmp_path, signum, group, code):
+    process, token = start_tagged([sys.executable, "-c", POOL], tmp_path)
+    try:
+        assert wait_until(lambda: len(spawned(token)) == 2, 60), "two children did not start"
+        time.sleep(0.5)  # let them get past their start (process group, parent-death signal)
+        (os.killpg if group else os.kill)(process.pid, signum)
+        _, err = process.communicate(timeout=30)
+        assert process.returncode == code, err
+        assert wait_until(lambda: not tagged(token), 10), f"survivors: {tagged(token)}"
+    finally:
+        for pid in tagged(token):
+            os.kill(pid, signal.SIGKILL)
+
+
+def checkpointed_runs(out: Path) -> set[str]:
+    return {path.parts[-3] for path in out.glob("runs/*/checkpoints/step_*")}
+
+
+@linux_only
+def test_sigterm_stops_the_demo_and_its_trainings_which_keep_checkpoints(tmp_path):
+    out = tmp_path / "demo"
+    budgets = ["total_timesteps=1000000", "evaluation.freq_steps=0", "checkpoint.freq_steps=2048"]
+    argv = [SIM2REAL, "demo", "--out", str(out), *[f"--set={value}" for value in budgets]]
+    process, token = start_tagged(argv, tmp_path)
+    try:  # stopped once both trainings have a checkpoint (earlier, one may not have a run yet)
+        started = wait_until(lambda: len(checkpointed_runs(out)) == 2, 120)
+        assert started, process.stderr.read() if process.poll() is not None else "no training"
+        os.killpg(process.pid, signal.SIGTERM)
+        _, err = process.communicate(timeout=60)
+        assert process.returncode == 143, err
+        assert err.strip().splitlines()[-1] == "sim2real demo: interrupted by SIGTERM"
+        assert wait_until(lambda: not tagged(token), 10), f"survivors: {tagged(token)}"
+    finally:
+        for pid in tagged(token):
+            os.kill(pid, signal.SIGKILL)
+    for run_json in out.glob("runs/*/run.json"):
+        meta = json.loads(run_json.read_text())
+        assert (meta["status"], meta["interrupted_by"]) == ("interrupted", "SIGTERM")
+        assert Run.open(run_json.parent).latest_checkpoint() is not None
+
+
+@pytest.mark.parametrize(
+    ("option", "expected"),
+    [
+        (["--transfer-seeds", "0", "-1"], "--transfer-seeds = -1; must be >= 0"),
+        (["--transfer-seeds", "3", "3"], "seeds must be distinct"),
+        (["--transfer-seeds", str(2**40)], "--transfer-seeds = 1,099,511,627,776; must be <="),
+        (["--workers", "0"], "--workers = 0; must be >= 1"),
+    ],
+)
+def test_demo_checks_every_option_before_training(tmp_path, capsys, option, expected):
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), *option]) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and expected in error[0]
+    assert not out.exists()
+
+
+def test_demo_out_must_be_a_directory(tmp_path, capsys):
+    afile = tmp_path / "afile"
+    afile.write_text("not a directory")
+    for out, expected in ((afile, "is not a directory"), (afile / "sub", "is a file")):
+        assert main(["demo", "--out", str(out)]) == 2
+        error = capsys.readouterr().err.strip().splitlines()
+        assert len(error) == 1 and expected in error[0]
+    assert afile.read_text() == "not a directory"
