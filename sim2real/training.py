@@ -12,7 +12,6 @@ its normalization are saved and ``run.json`` says ``"status": "interrupted"`` (w
 
 from __future__ import annotations
 
-import signal
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,10 +22,11 @@ import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.monitor import Monitor
-from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv, VecNormalize
+from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecNormalize
 
 from sim2real.callbacks import CheckpointCallback
 from sim2real.config import ExperimentConfig, config_to_dict, load_config, sb3_kwargs
+from sim2real.env_workers import ReportErrors, WorkerVecEnv, ignore_stop_signals
 from sim2real.episode_recorder import EpisodeRecorder
 from sim2real.errors import UserError
 from sim2real.evaluation.conditions import Condition, evaluation_conditions
@@ -82,15 +82,14 @@ class EnvFactory:
     env_id: str
     randomization: Any
     kwargs: Mapping[str, Any]
-    ignore_sigint: bool = False
+    in_worker: bool = False  # a SubprocVecEnv worker (see sim2real.env_workers)
 
     def __call__(self) -> gym.Env:
-        if self.ignore_sigint:
-            # Ctrl-C reaches the whole process group; the parent stops training gracefully
-            # and closes the workers, which must not die first.
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
+        if self.in_worker:
+            ignore_stop_signals()
         env = gym.make(self.env_id, randomization=self.randomization, **dict(self.kwargs))
-        return Monitor(EpisodeRecorder(env))
+        env = Monitor(EpisodeRecorder(env))
+        return ReportErrors(env) if self.in_worker else env
 
 
 def make_training_env(config: ExperimentConfig) -> VecEnv:
@@ -98,7 +97,7 @@ def make_training_env(config: ExperimentConfig) -> VecEnv:
     subproc = config.vec_env == "subproc"
     factory = EnvFactory(config.env.id, config.randomization, config.env.kwargs, subproc)
     factories = [factory] * config.n_envs
-    venv: VecEnv = SubprocVecEnv(factories) if subproc else DummyVecEnv(factories)
+    venv: VecEnv = WorkerVecEnv(factories, config.env.id) if subproc else DummyVecEnv(factories)
     normalize = config.normalize
     if normalize.observations or normalize.rewards:
         venv = VecNormalize(
