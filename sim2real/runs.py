@@ -53,7 +53,9 @@ CHECKPOINTS_DIR = "checkpoints"
 TB_DIR = "tb"
 EVALUATIONS_FILE = "evaluations.json"
 SUMMARY_FILE = "summary.json"
-STATUSES = ("running", "finished", "interrupted")
+# failed: learning or the run's ending raised; run.json's "error" says what, and the model and
+# a checkpoint were saved first.
+STATUSES = ("running", "finished", "interrupted", "failed")
 _CHECKPOINT_NAME = re.compile(r"^step_(\d{9,})$")
 
 
@@ -417,9 +419,11 @@ def remove_run_dir(run: Run) -> None:
 # A checkpoint is staged in ``checkpoints/.staging-step_<N>-<pid>/`` and renamed to
 # ``checkpoints/step_<N:09d>/`` only when every file is written, so a process killed at any
 # moment leaves either a complete checkpoint or a staging directory that is ignored (and
-# removed by the next run that resumes).
+# removed by the next run that resumes). A resume that finds the latest checkpoint unreadable
+# (e.g. truncated by a full disk) renames it to ``.unreadable-step_<N>`` and takes the one before.
 
 STAGING_PREFIX = ".staging-"
+UNREADABLE_PREFIX = ".unreadable-"
 
 
 def save_final_model(run: Run, model: Any) -> None:
@@ -431,8 +435,16 @@ def save_final_model(run: Run, model: Any) -> None:
         save_normalization(vec_normalize, run.normalization_path)
 
 
-def save_checkpoint(model: Any, checkpoints_dir: Path, save_replay_buffer: bool = False) -> Path:
-    """Write ``checkpoints_dir/step_<N>`` for the model's current timestep; returns its path."""
+def save_checkpoint(
+    model: Any,
+    checkpoints_dir: Path,
+    save_replay_buffer: bool = False,
+    extra: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write ``checkpoints_dir/step_<N>`` for the model's current timestep; returns its path.
+
+    ``extra``: more fields for checkpoint.json (counts a resumed run continues from).
+    """
     step = int(model.num_timesteps)
     final = checkpoints_dir / checkpoint_name(step)
     if final.is_dir():  # same timestep, same state: nothing new to save
@@ -449,9 +461,30 @@ def save_checkpoint(model: Any, checkpoints_dir: Path, save_replay_buffer: bool 
         if save_replay_buffer and getattr(model, "replay_buffer", None) is not None:
             model.save_replay_buffer(staging / REPLAY_BUFFER_FILE)
             files.append(REPLAY_BUFFER_FILE)
-        checkpoint_meta = {"timesteps": step, "created": now_iso(), "files": files}
+        checkpoint_meta = {**(extra or {}), "timesteps": step, "created": now_iso(), "files": files}
         write_json(staging / CHECKPOINT_META_FILE, checkpoint_meta)
     return final
+
+
+def read_checkpoint(path: Path) -> dict[str, Any]:
+    """checkpoint.json of the checkpoint at ``path``, once every file it lists is there."""
+    meta = read_json(path / CHECKPOINT_META_FILE)
+    files = meta.get("files") if isinstance(meta, dict) else None
+    if not isinstance(files, list):
+        raise UserError(f"{path / CHECKPOINT_META_FILE}: not a checkpoint record (no 'files')")
+    missing = [name for name in files if not (path / str(name)).is_file()]
+    if missing:
+        raise UserError(f"{path}: missing {', '.join(map(str, missing))}")
+    return meta
+
+
+def set_aside_checkpoint(path: Path) -> Path:
+    """Rename an unreadable checkpoint out of the list (kept for inspection); its step can be
+    checkpointed again."""
+    aside = path.with_name(f"{UNREADABLE_PREFIX}{path.name}")
+    shutil.rmtree(aside, ignore_errors=True)
+    path.rename(aside)
+    return aside
 
 
 def prune_checkpoints(run: Run, keep: int) -> None:

@@ -7,11 +7,15 @@ target (periodically and at the end), checkpoints atomically, and writes the sum
 
 SIGINT / SIGTERM during training stop it at the next step; a final checkpoint, the model and
 its normalization are saved and ``run.json`` says ``"status": "interrupted"`` (with
-``"interrupted_by"``); ``train(..., resume=True)`` continues from the latest checkpoint.
+``"interrupted_by"``); ``train(..., resume=True)`` continues from the latest checkpoint that
+loads (a newer unreadable one is set aside with a warning). A fault in learning itself (a
+crashed env worker) saves the same and says ``"status": "failed"`` with the ``"error"``;
+faults in logging and evaluation are warnings (see :mod:`sim2real.lifecycle`).
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,11 +32,11 @@ from sim2real.callbacks import CheckpointCallback
 from sim2real.config import ExperimentConfig, config_to_dict, load_config, sb3_kwargs
 from sim2real.env_workers import ReportErrors, WorkerVecEnv, ignore_stop_signals
 from sim2real.episode_recorder import EpisodeRecorder
-from sim2real.errors import UserError
+from sim2real.errors import UserError, describe
 from sim2real.evaluation.conditions import Condition, evaluation_conditions
 from sim2real.evaluation.training_eval import make_condition_envs
 from sim2real.hyperparams import ON_POLICY, algorithm_class, hyperparam
-from sim2real.lifecycle import RunLifecycle, torch_threads
+from sim2real.lifecycle import NON_FINITE_FIELD, RunLifecycle, torch_threads
 from sim2real.policies.normalization import load_normalization
 from sim2real.runs import (
     NORMALIZATION_FILE,
@@ -43,7 +47,9 @@ from sim2real.runs import (
     default_run_dir,
     empty_evaluations,
     now_iso,
+    read_checkpoint,
     remove_staging,
+    set_aside_checkpoint,
     truncate_evaluations,
 )
 
@@ -163,9 +169,47 @@ class _Session:
     """What one call of :func:`train` works with."""
 
     config: ExperimentConfig
-    run: Run | None
+    run: Run | None  # resuming it
     source: str
-    checkpoint: Path | None  # resuming from it
+
+
+@dataclass(frozen=True)
+class _Resumed:
+    """The checkpoint a resumed run continues from."""
+
+    path: Path
+    meta: dict[str, Any]  # its checkpoint.json
+    unreadable: list[str]  # newer checkpoints that did not load, set aside
+
+
+def resume_model(
+    config: ExperimentConfig, run: Run, venv: VecEnv, device: str
+) -> tuple[BaseAlgorithm, _Resumed]:
+    """The model of the newest checkpoint that loads, on ``venv``.
+
+    A newer checkpoint that does not load (truncated, a file missing) is renamed aside (see
+    :func:`sim2real.runs.set_aside_checkpoint`) with a one-line warning; none loading is a
+    UserError naming each one's problem.
+    """
+    problems: list[tuple[Path, Exception]] = []
+    for checkpoint in reversed(run.checkpoints()):
+        try:
+            meta = read_checkpoint(checkpoint.path)
+            model = load_checkpoint_model(config, checkpoint.path, venv, device)
+        except Exception as error:
+            problems.append((checkpoint.path, error))
+            continue
+        for path, error in problems:
+            aside = set_aside_checkpoint(path)
+            warnings.warn(
+                f"{path.name} is unreadable ({describe(error)}); resuming from "
+                f"{checkpoint.path.name} instead (the unreadable one is kept as {aside})",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        return model, _Resumed(checkpoint.path, meta, [path.name for path, _ in problems])
+    found = "; ".join(f"{path.name}: {describe(error)}" for path, error in problems)
+    raise UserError(f"{run.path}: no checkpoint loads ({found}); train it again with --overwrite")
 
 
 def _prepare(
@@ -181,7 +225,7 @@ def _prepare(
         cfg, path_source = _as_config(config)
         path = Path(run_dir) if run_dir is not None else default_run_dir(cfg.name, cfg.seed)
         check_run_dir_free(path, overwrite)
-        return _Session(cfg, None, source or path_source or f"config {cfg.name!r}", None), path
+        return _Session(cfg, None, source or path_source or f"config {cfg.name!r}"), path
     if run_dir is None:
         raise UserError("--resume: give the run directory to continue")
     run = Run.open(run_dir)
@@ -197,13 +241,12 @@ def _prepare(
             f"{run.path}: field 'status' = 'finished' ({meta.get('timesteps')} timesteps); "
             "nothing to resume, train a new run instead"
         )
-    checkpoint = run.latest_checkpoint()
-    if checkpoint is None:
+    if run.latest_checkpoint() is None:
         raise UserError(
             f"{run.path}: no checkpoint to resume from (checkpoint.freq_steps = "
             f"{cfg.checkpoint.freq_steps}); train it again with --overwrite"
         )
-    return _Session(cfg, run, str(run.config_path), checkpoint), run.path
+    return _Session(cfg, run, str(run.config_path)), run.path
 
 
 def train(
@@ -232,12 +275,13 @@ def train(
     conditions = evaluation_conditions(cfg)
     eval_envs: dict[str, VecEnv] = {}
     venv: VecEnv | None = None
+    resumed: _Resumed | None = None
     try:  # everything that can reject the config, before the run directory exists
         eval_envs = make_condition_envs(cfg, conditions)
         venv = make_training_env(cfg)
-        if session.checkpoint is not None:
-            model = load_checkpoint_model(cfg, session.checkpoint, venv, device)
+        if session.run is not None:
             run = session.run
+            model, resumed = resume_model(cfg, run, venv, device)
             remove_staging(run)
         else:
             model = build_model(cfg, venv, device, session.source)
@@ -253,7 +297,7 @@ def train(
                 model,
                 conditions,
                 eval_envs,
-                session.checkpoint,
+                resumed,
                 device,
                 reason,
                 say,
@@ -276,21 +320,47 @@ class _Training(RunLifecycle):
         say: Callable[[str], None],
         progress_bar: bool,
         history: dict[str, Any],
+        non_finite_episodes: int,
     ):
-        super().__init__(run, model, cfg, conditions, eval_envs, say, progress_bar, history)
+        super().__init__(
+            run,
+            model,
+            cfg,
+            conditions,
+            eval_envs,
+            say,
+            progress_bar,
+            history,
+            non_finite_episodes,
+        )
         checkpoint = cfg.checkpoint
         self.checkpoints = CheckpointCallback(
-            run, checkpoint.freq_steps, checkpoint.keep, checkpoint.save_replay_buffer
+            run,
+            checkpoint.freq_steps,
+            checkpoint.keep,
+            checkpoint.save_replay_buffer,
+            extra=self._counts,
         )
 
-    def extra_callbacks(self) -> list[BaseCallback]:
-        return [self.checkpoints]
+    def _counts(self) -> dict[str, int]:
+        """What a checkpoint records for the run to continue counting from."""
+        return {NON_FINITE_FIELD: self.episodes.non_finite_episodes}
+
+    def extra_callbacks(self) -> list[tuple[str, BaseCallback]]:
+        return [("the periodic checkpoint", self.checkpoints)]
 
     def keep_interrupted(self) -> list[str]:
         path = self.checkpoints.save()
         return [
             f"stopped by {self.stop.name} at {self.model.num_timesteps:,} timesteps; "
             f"checkpoint {path}",
+            f"continue with: sim2real train --resume {self.run.path}",
+        ]
+
+    def keep_failed(self) -> list[str]:
+        path = self.checkpoints.save()
+        return [
+            f"checkpoint {path} ({self.model.num_timesteps:,} timesteps)",
             f"continue with: sim2real train --resume {self.run.path}",
         ]
 
@@ -307,16 +377,16 @@ def _learn(
     model: BaseAlgorithm,
     conditions: Sequence[Condition],
     eval_envs: dict[str, VecEnv],
-    checkpoint: Path | None,
+    resumed: _Resumed | None,
     device: str,
     reason: str,
     say: Callable[[str], None],
     progress_bar: bool,
 ) -> Run:
     start = int(model.num_timesteps)
-    if checkpoint is not None:
+    if resumed is not None:
         say(
-            f"resuming {run.path} from {checkpoint.name} ({start:,} of "
+            f"resuming {run.path} from {resumed.path.name} ({start:,} of "
             f"{cfg.total_timesteps:,} timesteps)"
         )
         if cfg.algorithm.name not in ON_POLICY and not cfg.checkpoint.save_replay_buffer:
@@ -329,16 +399,22 @@ def _learn(
     threads = f", {torch.get_num_threads()} torch thread" if device == "cpu" else ""
     say(f"device: {device}{threads} ({reason})")
     say(f"TensorBoard: tensorboard --logdir {run.tb_dir}")
-    history = truncate_evaluations(run.evaluations(), start) if checkpoint else empty_evaluations()
-    training = _Training(run, model, cfg, conditions, eval_envs, say, progress_bar, history)
-    if checkpoint is not None:
-        resumes = [*run.meta.get("resumes", []), {"timesteps": start, "at": now_iso()}]
-        run.update_meta(status="running", interrupted_by=None, resumes=resumes)
+    history = truncate_evaluations(run.evaluations(), start) if resumed else empty_evaluations()
+    non_finite = int(resumed.meta.get(NON_FINITE_FIELD, 0)) if resumed else 0
+    training = _Training(
+        run, model, cfg, conditions, eval_envs, say, progress_bar, history, non_finite
+    )
+    if resumed is not None:
+        resume = {"timesteps": start, "at": now_iso(), "checkpoint": resumed.path.name}
+        if resumed.unreadable:
+            resume["unreadable"] = resumed.unreadable
+        resumes = [*run.meta.get("resumes", []), resume]
+        run.update_meta(status="running", interrupted_by=None, error=None, resumes=resumes)
     run.update_meta(status="running", device=device, timesteps=start)
     return training.learn(
         cfg.total_timesteps - start,
-        reset_num_timesteps=checkpoint is None,
-        resume_step=start if checkpoint is not None else None,
+        reset_num_timesteps=resumed is None,
+        resume_step=start if resumed is not None else None,
     )
 
 

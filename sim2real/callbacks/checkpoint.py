@@ -6,7 +6,9 @@ resumed run keeps the same grid.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 
@@ -21,10 +23,19 @@ class CheckpointCallback(EveryNTimestepsOnGrid):
     before it stores the step's transition, so a checkpoint taken there would miss it.
     """
 
-    def __init__(self, run: Run, freq_steps: int, keep: int, save_replay_buffer: bool = False):
+    def __init__(
+        self,
+        run: Run,
+        freq_steps: int,
+        keep: int,
+        save_replay_buffer: bool = False,
+        extra: Callable[[], Mapping[str, Any]] | None = None,
+    ):
+        """``extra()``: more fields for each checkpoint.json (see :func:`save_checkpoint`)."""
         super().__init__(freq_steps)
         self.run, self.keep = run, keep
         self.save_replay_buffer = save_replay_buffer
+        self.extra = extra
 
     def _init_callback(self) -> None:
         if isinstance(self.model, OffPolicyAlgorithm):
@@ -36,7 +47,8 @@ class CheckpointCallback(EveryNTimestepsOnGrid):
 
     def save(self) -> Path:
         """Checkpoint now, prune old ones, record the recoverable timestep in run.json."""
-        path = save_checkpoint(self.model, self.run.checkpoints_dir, self.save_replay_buffer)
+        extra = self.extra() if self.extra is not None else None
+        path = save_checkpoint(self.model, self.run.checkpoints_dir, self.save_replay_buffer, extra)
         prune_checkpoints(self.run, self.keep)
         self.run.update_meta(timesteps=int(self.model.num_timesteps))
         return path
