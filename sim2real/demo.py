@@ -16,7 +16,6 @@ training saving a checkpoint first.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +24,7 @@ from typing import Any
 from sim2real.errors import UserError
 from sim2real.evaluation.evaluate import Evaluation, EvaluationSettings, evaluate_runs
 from sim2real.evaluation.evaluate_report import evaluation_table, write_evaluation_report
+from sim2real.io import check_output_dir
 from sim2real.limits import EPISODES, SEED, TOTAL_TIMESTEPS, WORKERS, check_count
 from sim2real.processes import run_in_processes
 from sim2real.table import render_table
@@ -125,7 +125,7 @@ def run_demo(plan: DemoPlan) -> DemoResult:
 
 def check_plan(plan: DemoPlan) -> None:
     """Every option, with one line, before any process starts or any file is written."""
-    _check_out_dir(plan.out_dir)
+    check_output_dir(plan.out_dir, "--out")
     check_count(plan.workers, WORKERS, "--workers")
     check_count(plan.eval_episodes, EPISODES, "--episodes")
     EvaluationSettings(episodes=plan.eval_episodes, workers=plan.workers)  # stage 2's own checks
@@ -138,17 +138,6 @@ def check_plan(plan: DemoPlan) -> None:
         raise UserError(f"--transfer-seeds = {list(plan.transfer_seeds)}; seeds must be distinct")
     configs = _check_configs(TRAINING_EVALUATION + plan.train_overrides)
     _check_transfers(configs[0], plan)
-
-
-def _check_out_dir(out_dir: Path) -> None:
-    """``out_dir`` is, or can be made, a writable directory."""
-    if out_dir.exists() and not out_dir.is_dir():
-        raise UserError(f"--out {out_dir}: exists and is not a directory; give a directory")
-    existing = next(path for path in (out_dir, *out_dir.absolute().parents) if path.exists())
-    if not existing.is_dir():
-        raise UserError(f"--out {out_dir}: {existing} is a file, not a directory")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise UserError(f"--out {out_dir}: {existing} is not writable; choose another --out")
 
 
 def _check_configs(overrides: tuple[str, ...]) -> list[Any]:
