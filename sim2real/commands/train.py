@@ -3,7 +3,9 @@
 Exit codes: 0 finished; 2 bad input (one line on stderr, nothing written); 130 / 143 when
 SIGINT / SIGTERM stopped training (128 + signal number, the shell convention): a final
 checkpoint was saved, ``run.json`` says ``"status": "interrupted"``, and
-``sim2real train --resume RUN_DIR`` continues the run.
+``sim2real train --resume RUN_DIR`` continues the run; 1 when training failed (e.g. a crashed
+env worker, one line naming it): the model and a checkpoint were saved first, ``run.json``
+says ``"status": "failed"`` with the ``"error"``, and ``--resume`` continues it too.
 """
 
 from __future__ import annotations
