@@ -252,7 +252,11 @@ class RunLifecycle(ABC):
         """
         saved, lines = False, []
         if _finite_weights(self.model):
-            saved = bool(self._attempt("saving model.zip", self._save_model_or_false))
+            try:
+                self.save_model()
+                saved = True
+            except Exception as save_error:
+                self.warnings.failed("saving model.zip", save_error)
             lines = self._attempt("saving a checkpoint", self.keep_failed) or []
         else:
             self.warnings.add(
@@ -264,10 +268,6 @@ class RunLifecycle(ABC):
         self._record(status="failed", error=describe(error), stopped=now_iso(), **progress)
         for line in lines:
             self.say(line)
-
-    def _save_model_or_false(self) -> bool:
-        self.save_model()
-        return True
 
     def _finish(self) -> None:
         timesteps = self._timesteps

@@ -134,7 +134,9 @@ def run_in_processes(
 def stop_processes(processes: Sequence[BaseProcess], grace_s: float = GRACE_S) -> None:
     """One SIGTERM to each started process; after ``grace_s`` (or at a second Ctrl-C), SIGKILL
     to the process groups of those still running. Returns once all have ended."""
+    # Not started, or already ended (its pid may belong to another process by now): skip.
     started = [process for process in processes if process.pid is not None]
+    started = [process for process in started if process.exitcode is None]
     for process in started:
         _signal(process.pid, signal.SIGTERM)
     try:

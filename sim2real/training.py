@@ -182,7 +182,7 @@ class _Resumed:
     unreadable: list[str]  # newer checkpoints that did not load, set aside
 
 
-def resume_model(
+def _resume_model(
     config: ExperimentConfig, run: Run, venv: VecEnv, device: str
 ) -> tuple[BaseAlgorithm, _Resumed]:
     """The model of the newest checkpoint that loads, on ``venv``.
@@ -281,7 +281,7 @@ def train(
         venv = make_training_env(cfg)
         if session.run is not None:
             run = session.run
-            model, resumed = resume_model(cfg, run, venv, device)
+            model, resumed = _resume_model(cfg, run, venv, device)
             remove_staging(run)
         else:
             model = build_model(cfg, venv, device, session.source)
