@@ -47,7 +47,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         type=int,
         default=1000,
         metavar="EVALS",
-        help="CMA-ES evaluations (default 1000; the analysis adds 2 per parameter)",
+        help="CMA-ES evaluations (default 1000; the analysis of the fit adds some 20-40 per value)",
     )
     parser.add_argument("--workers", type=int, metavar="K", help="processes (default: cores)")
     parser.add_argument("--seed", type=int, default=0, metavar="S", help="seed (default 0)")

@@ -1,35 +1,43 @@
 """What the data say about the fit: flat directions of the loss and an uncertainty per value.
 
-Around the fit ``u*`` (unit cube) the residuals are linearized by central differences,
-``r(u) ~ r* + J (u - u*)``, so the loss rises by about ``d' G d`` with ``G = J'J / m`` (m
-residual entries). An eigen-direction of ``G`` along which moving half of every range raises
-the loss by less than a tolerance is *flat*: the data cannot tell its values apart, and every
-parameter with a large share in it is reported as not identified instead of fitted. The
-tolerance is a fraction of the fitted loss (what noise and model error leave), with a floor
-relative to the loss at nominal values for noise-free data.
+The loss is probed directly, never linearized or fitted by a quadratic: contacts make a legged
+robot's loss rough at small scales, and the stiff directions would drown the flat ones (a
+symmetry such as scaling every mass, motor and damper of a torque-driven robot by one factor,
+which leaves its motion exactly unchanged). The curvature along a unit direction ``v`` (unit
+cube) is the second difference ``c(v) = (L(u + t v) + L(u - t v) - 2 L(u)) / (2 t^2)`` with
+``t`` = 10% of the ranges, around the fit moved at most ``t`` inside the cube. Second
+differences along every axis and every pair of axes give a curvature matrix; from its least
+curved eigenvector, CMA-ES over directions refines the flattest direction; while it is *flat*,
+i.e. moving half of every range along it raises the loss by less than a tolerance, it is
+recorded and the next one is searched for orthogonal to those found. Every parameter with a
+large share in a flat direction is reported as not identified instead of fitted. The tolerance
+is a fraction of the fitted loss (what noise and model error leave), with a floor relative to
+the typical loss in the spec's ranges (the median of the search's first generation): without
+noise the fitted loss can be near zero, and how precisely a direction of least curvature can be
+found is limited by the stiffest one.
 
-The uncertainty of an identified value combines two spreads: a one-step (Gauss-Newton)
-bootstrap over segments, each a short replay from a recorded state and so the independent
-unit of the objective (episodes are too few to resample: the issue's setting is <= 10), and
-the final CMA-ES standard deviation, since an unfinished search is uncertain too.
+The uncertainty of an identified value combines a Laplace approximation along its own axis
+(the residual variance ``L*`` over that curvature, with one independent error per segment and
+state dimension, since a segment's errors are correlated in time) and the final CMA-ES
+standard deviation, since an unfinished search is uncertain too.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from sim2real.sysid.objective import Segment
+__all__ = ["FLAT_FRACTION", "Analysis", "analyse", "latency_identified"]
 
-__all__ = ["Analysis", "FLAT_FRACTION", "analyse", "latency_identified", "probe_points"]
-
-STEP = 0.01  # finite-difference step, in units of each range
+PROBE = 0.1  # probe distance, in units of the ranges
 FLAT_FRACTION = 0.05  # flat: half a range moves the loss by less than 5% of the fitted loss ...
-FLAT_FLOOR = 1e-8  # ... or, for a fit without error, 1e-8 of the loss at nominal values
-SHARE = 0.3  # a coordinate takes part in a flat direction with |component| above this
-BOOTSTRAP_SAMPLES = 500
+FLAT_FLOOR = 1e-4  # ... or than 0.01% of the typical loss in the ranges (fits without error)
+SHARE = 0.15  # a coordinate takes part in a flat direction with |component| above this
+DIRECTION_EVALS = 20  # curvature evaluations per dimension for each flattest-direction search
+
+Losses = Callable[[list[np.ndarray]], list[float]]
 
 
 @dataclass(frozen=True)
@@ -38,90 +46,50 @@ class Analysis:
     flat_directions: np.ndarray  # (k, n) unit vectors in the unit cube
     flat_rises: np.ndarray  # (k,) loss rise for half a range along each
     tolerance: float
-    bootstrap_std: np.ndarray  # per coordinate, unit cube (NaN if not identified)
+    laplace_std: np.ndarray  # per coordinate, unit cube (NaN if not identified)
     std: np.ndarray  # combined with the search spread, unit cube (NaN if not identified)
-
-
-def probe_points(unit: np.ndarray, step: float = STEP) -> list[np.ndarray]:
-    """``u + h e_i`` and ``u - h e_i`` for each coordinate, kept inside the cube."""
-    points = []
-    for i in range(len(unit)):
-        for sign in (1.0, -1.0):
-            point = unit.copy()
-            point[i] = np.clip(unit[i] + sign * step, 0.0, 1.0)
-            points.append(point)
-    return points
-
-
-def jacobian(probes: Sequence[np.ndarray], residuals: Sequence[np.ndarray]) -> np.ndarray:
-    """``(steps, dims, n)`` from the residuals at :func:`probe_points` (same order)."""
-    columns = []
-    for i in range(len(probes) // 2):
-        up, down = probes[2 * i], probes[2 * i + 1]
-        span = up[i] - down[i]
-        columns.append((residuals[2 * i] - residuals[2 * i + 1]) / span)
-    return np.stack(columns, axis=-1)
+    evaluations: int  # loss evaluations the analysis made
 
 
 def analyse(
-    fit_residuals: np.ndarray,
-    probes: Sequence[np.ndarray],
-    probe_residuals: Sequence[np.ndarray],
-    weight: np.ndarray,
-    segments: Sequence[Segment],
-    nominal_loss: float,
+    losses: Losses,
+    unit: np.ndarray,
+    fit_loss: float,
+    typical_loss: float,
+    widest: np.ndarray,
     spread: np.ndarray,
-    rng: np.random.Generator,
+    entries: float,
+    seed: int,
 ) -> Analysis:
-    """Flat directions and uncertainties at the fit (see the module docstring)."""
-    rows = jacobian(probes, probe_residuals)
-    n = rows.shape[-1]
-    entries = fit_residuals.shape[0] * max(1.0, float(weight.sum()))
-    flat_j = rows.reshape(-1, n)
-    curvature = flat_j.T @ flat_j / entries
-    eigenvalues, eigenvectors = np.linalg.eigh(curvature)
-    fit_loss = float(np.sum(fit_residuals**2) / entries)
-    tolerance = max(FLAT_FRACTION * fit_loss, FLAT_FLOOR * nominal_loss)
-    rises = 0.25 * np.maximum(eigenvalues, 0.0)
-    flat = rises < tolerance
-    directions = eigenvectors[:, flat].T
-    identified = ~np.any(np.abs(directions) > SHARE, axis=0) if flat.any() else np.ones(n, bool)
-    bootstrap = _bootstrap(rows, fit_residuals, segments, identified, rng)
-    std = np.sqrt(bootstrap**2 + np.asarray(spread) ** 2)
-    return Analysis(identified, directions, rises[flat], tolerance, bootstrap, std)
+    """Flat directions and uncertainties at the fit ``unit`` (see the module docstring).
 
-
-def _bootstrap(
-    rows: np.ndarray,
-    residuals: np.ndarray,
-    segments: Sequence[Segment],
-    identified: np.ndarray,
-    rng: np.random.Generator,
-) -> np.ndarray:
-    """Std of the Gauss-Newton step from the fit over segment resamples (identified only)."""
-    n = rows.shape[-1]
-    result = np.full(n, np.nan)
-    keep = np.flatnonzero(identified)
-    if not keep.size:
-        return result
-    blocks, gradients = [], []
-    for segment in segments:
-        steps = slice(segment.step, segment.step + segment.length)
-        j = rows[steps][..., keep].reshape(-1, keep.size)
-        blocks.append(j.T @ j)
-        gradients.append(j.T @ residuals[steps].reshape(-1))
-    blocks_array, gradients_array = np.array(blocks), np.array(gradients)
-    counts = rng.multinomial(
-        len(segments), np.full(len(segments), 1 / len(segments)), size=BOOTSTRAP_SAMPLES
+    ``losses`` evaluates unit-cube points; ``widest`` is the search distribution's widest
+    axis; ``typical_loss`` the median loss in the ranges; ``entries`` the number of
+    independent errors (segments x changing state dimensions).
+    """
+    probe = _Curvature(losses, np.clip(unit, PROBE, 1.0 - PROBE))
+    n = len(unit)
+    tolerance = max(FLAT_FRACTION * fit_loss, FLAT_FLOOR * typical_loss)
+    flat: list[np.ndarray] = []
+    rises: list[float] = []
+    axes = probe(list(np.eye(n)))
+    matrix = _curvature_matrix(probe, axes)
+    while len(flat) < n:
+        found = np.array(flat).reshape(-1, n)
+        direction, curvature = _flattest(probe, _least_curved(matrix, found), found, seed)
+        if 0.25 * curvature >= tolerance:
+            break
+        flat.append(direction)
+        rises.append(0.25 * curvature)
+    flat_directions = np.array(flat).reshape(-1, n)
+    identified = ~np.any(np.abs(flat_directions) > SHARE, axis=0)
+    laplace = np.where(
+        identified, np.sqrt(fit_loss / max(entries, 1.0) / np.maximum(axes, 1e-300)), np.nan
     )
-    steps_taken = []
-    for count in counts:
-        a = np.tensordot(count, blocks_array, axes=1)
-        g = count @ gradients_array
-        ridge = 1e-12 * max(np.trace(a), 1e-300) * np.eye(keep.size)
-        steps_taken.append(-np.linalg.solve(a + ridge, g))
-    result[keep] = np.std(steps_taken, axis=0)
-    return result
+    std = np.sqrt(laplace**2 + np.asarray(spread) ** 2)
+    return Analysis(
+        identified, flat_directions, np.array(rises), tolerance, laplace, std, probe.evaluations
+    )
 
 
 def latency_identified(losses: Sequence[float]) -> bool:
@@ -131,3 +99,71 @@ def latency_identified(losses: Sequence[float]) -> bool:
         return False
     best, runner_up = sorted(losses)[:2]
     return runner_up - best > FLAT_FRACTION * best
+
+
+class _Curvature:
+    """Second differences of the loss around a centre, in batches of directions."""
+
+    def __init__(self, losses: Losses, centre: np.ndarray):
+        self._losses = losses
+        self._centre = centre
+        (self._at_centre,) = losses([centre])
+        self.evaluations = 1
+
+    def __call__(self, directions: list[np.ndarray]) -> np.ndarray:
+        points = []
+        for direction in directions:
+            points += [self._centre + PROBE * direction, self._centre - PROBE * direction]
+        values = np.asarray(self._losses(points)).reshape(-1, 2)
+        self.evaluations += len(points)
+        return np.maximum((values.sum(axis=1) - 2 * self._at_centre) / (2 * PROBE**2), 0.0)
+
+
+def _curvature_matrix(probe: _Curvature, axes: np.ndarray) -> np.ndarray:
+    """``H`` by polarization: ``c(e_i + e_j) = H_ii + H_jj + 2 H_ij`` for every pair."""
+    n = len(axes)
+    pairs = [(i, j) for i in range(n) for j in range(i + 1, n)]
+    sums = probe([(np.eye(n)[i] + np.eye(n)[j]) / np.sqrt(2) for i, j in pairs]) if pairs else []
+    matrix = np.diag(axes)
+    for (i, j), value in zip(pairs, sums, strict=True):
+        matrix[i, j] = matrix[j, i] = value - (axes[i] + axes[j]) / 2
+    return matrix
+
+
+def _least_curved(matrix: np.ndarray, found: np.ndarray) -> np.ndarray:
+    """The eigenvector of ``matrix`` with the smallest eigenvalue, orthogonal to ``found``."""
+    n = len(matrix)
+    basis = np.eye(n) - found.T @ found if len(found) else np.eye(n)
+    values, vectors = np.linalg.eigh(basis @ matrix @ basis + (np.eye(n) - basis) * 1e300)
+    return vectors[:, int(np.argmin(values))]
+
+
+def _flattest(
+    probe: _Curvature, start: np.ndarray, found: np.ndarray, seed: int
+) -> tuple[np.ndarray, float]:
+    """The unit direction of least curvature orthogonal to ``found`` (rows), and its curvature,
+    refined by CMA-ES from ``start``."""
+    import cma
+
+    n = len(start)
+
+    def unit_direction(x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x[:n], dtype=np.float64)
+        x = x - found.T @ (found @ x) if len(found) else x
+        norm = np.linalg.norm(x)
+        return x / norm if norm > 1e-12 else np.eye(n)[0]
+
+    x0 = unit_direction(start)
+    if n == 1:
+        return x0, float(probe([x0])[0])
+    options = {"seed": seed + 1, "verbose": -9, "maxfevals": DIRECTION_EVALS * n}
+    strategy = cma.CMAEvolutionStrategy(x0, 0.05, options)
+    best, best_curvature = x0, np.inf
+    while not strategy.stop():
+        candidates = strategy.ask()
+        curvatures = probe([unit_direction(c) for c in candidates])
+        strategy.tell(candidates, curvatures.tolist())
+        index = int(np.argmin(curvatures))
+        if curvatures[index] < best_curvature:
+            best, best_curvature = unit_direction(candidates[index]), float(curvatures[index])
+    return best, best_curvature

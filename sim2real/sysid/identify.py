@@ -22,7 +22,7 @@ from sim2real.data import RecordedData, check_env, load_data
 from sim2real.envs import env_ids
 from sim2real.errors import UserError
 from sim2real.randomization import RandomizationSpec
-from sim2real.sysid.analysis import Analysis, analyse, latency_identified, probe_points
+from sim2real.sysid.analysis import Analysis, analyse, latency_identified
 from sim2real.sysid.objective import Replayer, Segment
 from sim2real.sysid.search import CmaSearch, Evaluator, Problem, SearchResult
 from sim2real.sysid.space import LATENCY, Coordinate, SearchSpace, search_space
@@ -173,7 +173,7 @@ def identify(setup: Setup) -> Identification:
         before=before,
         after=after,
         segments=segments,
-        evaluations=spent - first_share + result.evaluations + 2 * space.size,
+        evaluations=spent - first_share + result.evaluations + analysis.evaluations,
         wall_s=time.perf_counter() - started,
     )
 
@@ -195,17 +195,15 @@ def _analyse(
 ) -> tuple[Analysis, np.ndarray]:
     """The analysis of the fit, and the states it simulates."""
     replayer = evaluator.local
-    probes = probe_points(result.unit)
-    probe_residuals = evaluator.residuals([space.to_values(p) for p in probes])
     analysis = analyse(
-        replayer.residuals(fitted),
-        probes,
-        probe_residuals,
-        replayer.weight,
-        replayer.segments,
-        replayer.loss(space.nominal),
-        result.spread,
-        np.random.default_rng(setup.seed),
+        losses=_losses(evaluator, space),
+        unit=result.unit,
+        fit_loss=result.loss,
+        typical_loss=result.curve[0][2] if result.curve else result.loss,
+        widest=result.widest,
+        spread=result.spread,
+        entries=len(replayer.segments) * float(replayer.weight.sum()),
+        seed=setup.seed,
     )
     return analysis, replayer.simulate(fitted)
 

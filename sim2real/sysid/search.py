@@ -64,9 +64,6 @@ class Evaluator:
     def losses(self, points: Sequence[np.ndarray]) -> list[float]:
         return self._map(_loss, points)
 
-    def residuals(self, points: Sequence[np.ndarray]) -> list[np.ndarray]:
-        return self._map(_residuals, points)
-
     def _map(self, function: Callable, points: Sequence[np.ndarray]) -> list:
         if self._pool is None:
             global _REPLAYER
@@ -82,6 +79,7 @@ class SearchResult:
     evaluations: int
     curve: list[tuple[int, float, float]]  # per generation: evaluations, best so far, median
     spread: np.ndarray  # final CMA-ES standard deviation per coordinate (unit cube)
+    widest: np.ndarray  # the final CMA-ES distribution's widest axis (unit vector)
     stop: str  # why the search stopped
 
 
@@ -127,8 +125,16 @@ class CmaSearch:
             evaluations=strategy.countevals,
             curve=list(self._curve),
             spread=np.asarray(strategy.result.stds[: self.size]),
+            widest=self._widest_axis(),
             stop=", ".join(sorted(reasons)),
         )
+
+    def _widest_axis(self) -> np.ndarray:
+        strategy = self._strategy
+        scaling = np.broadcast_to(strategy.sigma_vec.scaling, (strategy.N,))
+        covariance = np.outer(scaling, scaling) * strategy.sm.covariance_matrix
+        variances, vectors = np.linalg.eigh(covariance[: self.size, : self.size])
+        return vectors[:, int(np.argmax(variances))]
 
 
 def cma_search(
@@ -161,8 +167,3 @@ def _init_worker(problem: Problem) -> None:
 def _loss(values: np.ndarray) -> float:
     assert _REPLAYER is not None
     return _REPLAYER.loss(values)
-
-
-def _residuals(values: np.ndarray) -> np.ndarray:
-    assert _REPLAYER is not None
-    return _REPLAYER.residuals(values)

@@ -107,7 +107,7 @@ def test_flat_directions_are_reported_not_fitted(make_env, tmp_path):
         ]
     )
     path, _ = recorded(make_env, tmp_path, CARTPOLE, {})
-    result = identify(prepare(path, spec, budget=120, workers=1))
+    result = identify(prepare(path, spec, budget=400, workers=1))
     assert len(result.analysis.flat_directions) >= 1
     assert not any(fit.identified for fit in result.fits if fit.coordinate.parameter != "gravity")
 
