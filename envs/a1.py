@@ -97,6 +97,17 @@ class A1Env(BulletEnv):
         *(f"{joint}_vel" for joint in JOINTS),
         *(f"{joint}_last_action" for joint in JOINTS),
     )
+    # legged_gym's observation scales, as the policy sees them.
+    observation_units: ClassVar[dict[str, str]] = {
+        **dict.fromkeys(("ang_vel_x", "ang_vel_y", "ang_vel_z"), "rad/s x0.25"),
+        **dict.fromkeys(("gravity_x", "gravity_y", "gravity_z"), "unit vector, base frame"),
+        "command_lin_vel_x": "m/s x2",
+        "command_lin_vel_y": "m/s x2",
+        "command_ang_vel_yaw": "rad/s x0.25",
+        **{f"{joint}_pos": "rad from the default pose" for joint in JOINTS},
+        **{f"{joint}_vel": "rad/s x0.05" for joint in JOINTS},
+        **{f"{joint}_last_action": "action" for joint in JOINTS},
+    }
 
     def __init__(
         self,

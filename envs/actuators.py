@@ -48,6 +48,10 @@ class Actuator(Protocol):
         """Write joint torques for the next physics step."""
         ...
 
+    def describe(self) -> dict[str, Any]:
+        """What a command means physically, at nominal values (an exported policy's contract)."""
+        ...
+
     @property
     def in_effect(self) -> np.ndarray:
         """The command the last :meth:`apply` acted on (what a reward charges for)."""
@@ -85,6 +89,10 @@ class TorqueActuator:
         )
         self._friction = JointFriction(client, body, joints)
         self._gains = [float(g) for g in gains]
+        self._units = [
+            "N" if client.getJointInfo(body, joint)[2] == pybullet.JOINT_PRISMATIC else "N*m"
+            for joint in joints
+        ]
         self._scaled_gains = list(self._gains)
         self._command = np.zeros(len(joints))
         self._torques: list[float] = [0.0] * len(joints)
@@ -107,6 +115,14 @@ class TorqueActuator:
 
     def apply(self) -> None:
         self._set_torques(forces=self._torques)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "kind": "torque",
+            "law": "effort = torque_scale * motor_strength * action (motor_strength 1 nominal)",
+            "torque_scale": list(self._gains),
+            "units": list(self._units),  # of the effort: N on prismatic, N*m on revolute joints
+        }
 
     @property
     def in_effect(self) -> np.ndarray:
@@ -175,6 +191,25 @@ class PDActuator:
         self.torques = np.clip(torque, -gains["torque_limit"], gains["torque_limit"])
         self._set_torques(forces=self.torques.tolist())
 
+    def describe(self) -> dict[str, Any]:
+        return {
+            "kind": "pd_position",
+            "law": "torque = clip(kp * (default_pose + action_scale * action - q) - kd * dq, "
+            "+-torque_limit)",
+            "kp": self._nominal["kp"].tolist(),
+            "kd": self._nominal["kd"].tolist(),
+            "action_scale": self.action_scale,
+            "default_pose": self.default_pose.tolist(),
+            "torque_limit": self._nominal["torque_limit"].tolist(),
+            "units": {
+                "kp": "N*m/rad",
+                "kd": "N*m*s/rad",
+                "default_pose": "rad",
+                "torque_limit": "N*m",
+                "action_scale": "rad",
+            },
+        }
+
     @property
     def in_effect(self) -> np.ndarray:
         return self._command
@@ -200,6 +235,9 @@ class DelayedActuator:
 
     def nominal(self) -> dict[str, np.ndarray]:
         return self.inner.nominal()
+
+    def describe(self) -> dict[str, Any]:
+        return self.inner.describe()
 
     def configure(self, values: Mapping[str, np.ndarray]) -> None:
         self.inner.configure(values)

@@ -81,6 +81,8 @@ class BulletEnv(gym.Env, abc.ABC):
     gravity_z: ClassVar[float] = -9.8
     observation_names: ClassVar[tuple[str, ...]]
     action_names: ClassVar[tuple[str, ...]]
+    # Units of the observation entries where a robot declares them (an exported contract's).
+    observation_units: ClassVar[Mapping[str, str]] = {}
     render_size: ClassVar[tuple[int, int]] = (320, 240)
     # Nominal values the env declares on top of its model file, e.g. a cart's rail friction.
     nominal_overrides: ClassVar[Mapping[str, Any]] = {}

@@ -32,6 +32,12 @@ class CartPoleEnv(BulletEnv):
         "pole_angle",
         "pole_angular_velocity",
     )
+    observation_units: ClassVar[dict[str, str]] = {
+        "cart_position": "m",
+        "cart_velocity": "m/s",
+        "pole_angle": "rad",
+        "pole_angular_velocity": "rad/s",
+    }
     action_names: ClassVar[tuple[str, ...]] = ("force",)
     # The URDF has no friction on the rail or the hinge; a little damping makes the nominal
     # system physical and gives "slippery" targets something to take away.
