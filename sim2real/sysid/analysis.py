@@ -1,20 +1,21 @@
 """What the data say about the fit: flat directions of the loss and an uncertainty per value.
 
-The loss is probed directly, never linearized or fitted by a quadratic: contacts make a legged
-robot's loss rough at small scales, and the stiff directions would drown the flat ones (a
-symmetry such as scaling every mass, motor and damper of a torque-driven robot by one factor,
-which leaves its motion exactly unchanged). The curvature along a unit direction ``v`` (unit
-cube) is the second difference ``c(v) = (L(u + t v) + L(u - t v) - 2 L(u)) / (2 t^2)`` with
-``t`` = 10% of the ranges, around the fit moved at most ``t`` inside the cube. Second
-differences along every axis and every pair of axes give a curvature matrix; from its least
-curved eigenvector, CMA-ES over directions refines the flattest direction; while it is *flat*,
-i.e. moving half of every range along it raises the loss by less than a tolerance, it is
-recorded and the next one is searched for orthogonal to those found. Every parameter with a
-large share in a flat direction is reported as not identified instead of fitted. The tolerance
-is a fraction of the fitted loss (what noise and model error leave), with a floor relative to
-the typical loss in the spec's ranges (the median of the search's first generation): without
-noise the fitted loss can be near zero, and how precisely a direction of least curvature can be
-found is limited by the stiffest one.
+Directions physics says may be flat are checked first: for a torque-driven robot, scaling every
+mass, motor strength and damping by one factor leaves the motion exactly unchanged
+(:meth:`~sim2real.sysid.space.SearchSpace.scale_directions`). Then the loss is probed directly,
+never linearized or fitted by a quadratic: contacts make a legged robot's loss rough at small
+scales, and the stiff directions would drown the flat ones. The curvature along a unit
+direction ``v`` (unit cube) is the second difference ``c(v) = (L(u + t v) + L(u - t v) - 2
+L(u)) / (2 t^2)`` with ``t`` = 10% of the ranges, around the fit moved at most ``t`` inside the
+cube. Second differences along every axis and every pair of axes give a curvature matrix; from
+its least curved eigenvector, CMA-ES over directions refines the flattest direction; while it
+is *flat*, i.e. moving half of every range along it raises the loss by less than a tolerance,
+it is recorded and the next one is searched for orthogonal to those found. Every parameter with
+a large share in a flat direction is reported as not identified instead of fitted. The
+tolerance is a fraction of the fitted loss (what noise and model error leave), with a floor
+relative to the typical loss in the spec's ranges (the median of the search's first
+generation): without noise the fitted loss can be near zero, and how precisely a direction of
+least curvature can be found is limited by the stiffest one.
 
 The uncertainty of an identified value combines a Laplace approximation along its own axis
 (the residual variance ``L*`` over that curvature, with one independent error per segment and
@@ -56,22 +57,30 @@ def analyse(
     unit: np.ndarray,
     fit_loss: float,
     typical_loss: float,
-    widest: np.ndarray,
+    symmetries: Callable[[np.ndarray], Sequence[np.ndarray]],
     spread: np.ndarray,
     entries: float,
     seed: int,
 ) -> Analysis:
     """Flat directions and uncertainties at the fit ``unit`` (see the module docstring).
 
-    ``losses`` evaluates unit-cube points; ``widest`` is the search distribution's widest
-    axis; ``typical_loss`` the median loss in the ranges; ``entries`` the number of
-    independent errors (segments x changing state dimensions).
+    ``losses`` evaluates unit-cube points; ``symmetries`` gives, for a point, directions
+    physics says may be flat there, checked first; ``typical_loss`` is the median loss in the
+    ranges; ``entries`` the number of independent errors (segments x changing dimensions).
     """
-    probe = _Curvature(losses, np.clip(unit, PROBE, 1.0 - PROBE))
+    centre = np.clip(unit, PROBE, 1.0 - PROBE)
+    probe = _Curvature(losses, centre)
     n = len(unit)
     tolerance = max(FLAT_FRACTION * fit_loss, FLAT_FLOOR * typical_loss)
     flat: list[np.ndarray] = []
     rises: list[float] = []
+    for symmetry in symmetries(centre):
+        direction = _orthogonal(symmetry, np.array(flat).reshape(-1, n))
+        if direction is not None:
+            (curvature,) = probe([direction])
+            if 0.25 * curvature < tolerance:
+                flat.append(direction)
+                rises.append(0.25 * curvature)
     axes = probe(list(np.eye(n)))
     matrix = _curvature_matrix(probe, axes)
     while len(flat) < n:
@@ -99,6 +108,14 @@ def latency_identified(losses: Sequence[float]) -> bool:
         return False
     best, runner_up = sorted(losses)[:2]
     return runner_up - best > FLAT_FRACTION * best
+
+
+def _orthogonal(direction: np.ndarray, found: np.ndarray) -> np.ndarray | None:
+    """``direction`` without its components along ``found`` (rows), normalized; None if none
+    is left."""
+    rest = direction - found.T @ (found @ direction) if len(found) else direction
+    norm = float(np.linalg.norm(rest))
+    return rest / norm if norm > 1e-6 else None
 
 
 class _Curvature:
@@ -148,10 +165,8 @@ def _flattest(
     n = len(start)
 
     def unit_direction(x: np.ndarray) -> np.ndarray:
-        x = np.asarray(x[:n], dtype=np.float64)
-        x = x - found.T @ (found @ x) if len(found) else x
-        norm = np.linalg.norm(x)
-        return x / norm if norm > 1e-12 else np.eye(n)[0]
+        direction = _orthogonal(np.asarray(x[:n], dtype=np.float64), found)
+        return np.eye(n)[0] if direction is None else direction
 
     x0 = unit_direction(start)
     if n == 1:

@@ -200,7 +200,7 @@ def _analyse(
         unit=result.unit,
         fit_loss=result.loss,
         typical_loss=result.curve[0][2] if result.curve else result.loss,
-        widest=result.widest,
+        symmetries=space.scale_directions,
         spread=result.spread,
         entries=len(replayer.segments) * float(replayer.weight.sum()),
         seed=setup.seed,

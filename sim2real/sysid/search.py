@@ -79,7 +79,6 @@ class SearchResult:
     evaluations: int
     curve: list[tuple[int, float, float]]  # per generation: evaluations, best so far, median
     spread: np.ndarray  # final CMA-ES standard deviation per coordinate (unit cube)
-    widest: np.ndarray  # the final CMA-ES distribution's widest axis (unit vector)
     stop: str  # why the search stopped
 
 
@@ -125,16 +124,8 @@ class CmaSearch:
             evaluations=strategy.countevals,
             curve=list(self._curve),
             spread=np.asarray(strategy.result.stds[: self.size]),
-            widest=self._widest_axis(),
             stop=", ".join(sorted(reasons)),
         )
-
-    def _widest_axis(self) -> np.ndarray:
-        strategy = self._strategy
-        scaling = np.broadcast_to(strategy.sigma_vec.scaling, (strategy.N,))
-        covariance = np.outer(scaling, scaling) * strategy.sm.covariance_matrix
-        variances, vectors = np.linalg.eigh(covariance[: self.size, : self.size])
-        return vectors[:, int(np.argmax(variances))]
 
 
 def cma_search(

@@ -80,6 +80,26 @@ class SearchSpace:
     def to_unit(self, values: np.ndarray) -> np.ndarray:
         return (np.asarray(values) - self.low) / (self.high - self.low)
 
+    def scale_directions(self, unit: np.ndarray) -> list[np.ndarray]:
+        """Unit-cube directions that scale every force-like value at ``unit`` by one factor.
+
+        Rigid-body motion is unchanged when masses and every force and torque scale together
+        (M q'' = tau - D q' + contact forces, gravity and friction cones all proportional to
+        mass), so data cannot fix that common scale. The torque scale is the motor strength,
+        or, for a PD actuator, its gains; limits, damping and dry friction scale as torques.
+        """
+        values = self.to_values(unit)
+        widths = self.high - self.low
+        directions = []
+        for torque_scale in _TORQUE_SCALES:
+            chosen = _SCALED_WITH_MASS + torque_scale
+            mask = np.array([c.parameter in chosen for c in self.coordinates])
+            if mask.any() and any(c.parameter == "link_mass" for c in self.coordinates):
+                direction = np.where(mask, values / widths, 0.0)
+                if np.linalg.norm(direction) > 0:
+                    directions.append(direction / np.linalg.norm(direction))
+        return directions
+
     def named(self, values: Sequence[float]) -> NamedDynamics:
         """Absolute values as ``set_dynamics`` takes them."""
         named: dict[str, Any] = {}
@@ -89,6 +109,10 @@ class SearchSpace:
 
 
 LATENCY = "action_latency_s"
+# Parameters that scale with the masses in the scale symmetry of rigid-body motion, and the
+# alternative torque scales of an actuator (scaling both would scale torques twice).
+_SCALED_WITH_MASS = ("link_mass", "joint_damping", "joint_friction", "torque_limit")
+_TORQUE_SCALES = (("motor_strength",), ("kp", "kd"))
 MAX_LATENCIES = 8
 _MOTION = ("simulator", "actuator")  # channels whose values shape the measured motion
 
