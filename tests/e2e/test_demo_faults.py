@@ -107,18 +107,15 @@ def test_children_end_with_the_parent(tmp_path, signum, group, code):
             os.kill(pid, signal.SIGKILL)
 
 
-def checkpointed_runs(out: Path) -> set[str]:
-    return {path.parts[-3] for path in out.glob("runs/*/checkpoints/step_*")}
-
-
 @linux_only
-def test_sigterm_stops_the_demo_and_its_trainings_which_keep_checkpoints(tmp_path):
+def test_sigterm_stops_the_demo_and_its_training_which_keeps_a_checkpoint(tmp_path):
     out = tmp_path / "demo"
-    budgets = ["total_timesteps=1000000", "evaluation.freq_steps=0", "checkpoint.freq_steps=2048"]
-    argv = [SIM2REAL, "demo", "--out", str(out), *[f"--set={value}" for value in budgets]]
-    process, token = start_tagged(argv, tmp_path)
-    try:  # stopped once both trainings have a checkpoint (earlier, one may not have a run yet)
-        started = wait_until(lambda: len(checkpointed_runs(out)) == 2, 120)
+    budgets = ["total_timesteps=1000000", "evaluation.freq_steps=0", "checkpoint.freq_steps=512"]
+    budgets += ["targets=[]", "evaluation.episodes=1"]  # fewer envs to build: a faster start
+    argv = [SIM2REAL, "demo", "--out", str(out), "--workers", "1"]
+    process, token = start_tagged([*argv, *[f"--set={value}" for value in budgets]], tmp_path)
+    try:  # stopped once the first training has a checkpoint; the second waits for a worker
+        started = wait_until(lambda: any(out.glob("runs/*/checkpoints/step_*")), 120)
         assert started, process.stderr.read() if process.poll() is not None else "no training"
         os.killpg(process.pid, signal.SIGTERM)
         _, err = process.communicate(timeout=60)
@@ -128,10 +125,11 @@ def test_sigterm_stops_the_demo_and_its_trainings_which_keep_checkpoints(tmp_pat
     finally:
         for pid in tagged(token):
             os.kill(pid, signal.SIGKILL)
-    for run_json in out.glob("runs/*/run.json"):
-        meta = json.loads(run_json.read_text())
-        assert (meta["status"], meta["interrupted_by"]) == ("interrupted", "SIGTERM")
-        assert Run.open(run_json.parent).latest_checkpoint() is not None
+    (run_json,) = out.glob("runs/*/run.json")  # the queued training never started
+    meta = json.loads(run_json.read_text())
+    assert (meta["status"], meta["interrupted_by"]) == ("interrupted", "SIGTERM")
+    final = Run.open(run_json.parent).checkpoints()[-1]
+    assert final.timesteps == meta["timesteps"] >= 512  # where it stopped
 
 
 @pytest.mark.parametrize(
