@@ -45,7 +45,7 @@ import numpy as np
 
 from sim2real.errors import UserError
 from sim2real.io import atomic_write_bytes
-from sim2real.state import STATE_FIELDS, state_vector
+from sim2real.state import STATE_FIELDS, StateIO, state_vector
 
 __all__ = ["FORMAT_VERSION", "RecordedData", "check_env", "load_data", "save_data"]
 
@@ -155,8 +155,6 @@ def load_data(path: str | Path) -> RecordedData:
 
 def check_env(data: RecordedData, env: Any, where: str) -> None:
     """Refuse data recorded on another env or with another layout than ``env``'s robot."""
-    from sim2real.state import StateIO
-
     unwrapped = env.unwrapped
     env_id = getattr(unwrapped.spec, "id", None) or data.env_id
     expected = {

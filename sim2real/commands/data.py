@@ -18,14 +18,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sim2real.data import load_data
+    from sim2real.data import FORMAT_VERSION, load_data
     from sim2real.state import state_dimension_names
 
     data = load_data(args.path)
     lengths = data.episode_lengths
     returns = data.episode_returns()
     print(
-        f"{args.path}: {data.env_id}, format version 1, policy {data.policy}\n"
+        f"{args.path}: {data.env_id}, format version {FORMAT_VERSION}, policy {data.policy}\n"
         f"{data.episodes} episode(s), {data.steps} steps, {data.steps * data.control_dt:.2f} s "
         f"at {data.control_dt:g} s per step; episode length {lengths.min()}..{lengths.max()} "
         f"(mean {lengths.mean():.1f}), return {returns.min():.4g}..{returns.max():.4g} "

@@ -183,6 +183,11 @@ def report_markdown(report: dict[str, Any]) -> str:
             combination = " ".join(f"{c:+.2f} {name}" for name, c in flat["components"].items())
             lines.append(f"- {combination} (loss rise {flat['loss_rise_half_range']:.3g})")
         lines.append("")
+        lines.append(
+            "To pin a flat direction, fix one of its parameters in the spec (a term with "
+            "`value:`), e.g. a motor strength known from the motor's data sheet."
+        )
+        lines.append("")
     latency = report["latency"]
     if latency["tried"]:
         tried = ", ".join(f"{value:g} s: {loss:.4g}" for value, loss in latency["tried"])
