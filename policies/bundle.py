@@ -96,7 +96,27 @@ def export_bundle(
     normalization: Any | None = None,
     provenance: Mapping[str, Any] | None = None,
 ) -> Path:
-    """Write ``model``'s deterministic actor as a bundle; ``normalization`` has obs_mean/obs_var."""
+    """Write ``model``'s deterministic actor as a bundle; ``normalization`` has obs_mean/obs_var.
+
+    Written into a temp directory next to ``out_dir``, then renamed: never half a bundle.
+    """
+    out_dir = Path(out_dir)
+    if out_dir.exists():
+        raise UserError(f"{out_dir}: already exists; choose another --out or remove it")
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    with staged_directory(out_dir) as staging:
+        write_bundle(model, staging, env_id, normalization, provenance)
+    return out_dir
+
+
+def write_bundle(
+    model: Any,
+    directory: Path,
+    env_id: str,
+    normalization: Any | None = None,
+    provenance: Mapping[str, Any] | None = None,
+) -> None:
+    """Write a bundle's files into the existing ``directory`` (an export's staging one)."""
     modules, output = bundle_layers(model)
     layers, weights = [], {}
     for module in modules:
@@ -125,15 +145,18 @@ def export_bundle(
         "normalized_observations": normalization is not None,
         "provenance": dict(provenance or {}),
     }
-    arrays = {"weights.npz": weights}
+    # Plain json.dumps, not write_json: an unbounded action space's infinite bounds must
+    # read back as infinities (strict JSON would turn them into null).
+    atomic_write_text(directory / "metadata.json", json.dumps(metadata, indent=2) + "\n")
+    np.savez(directory / "weights.npz", **weights)
     if normalization is not None:
-        arrays["normalization.npz"] = {
-            "obs_mean": np.asarray(normalization.obs_mean, dtype=np.float64),
-            "obs_var": np.asarray(normalization.obs_var, dtype=np.float64),
-            "clip_obs": np.array(float(normalization.clip_obs)),
-            "epsilon": np.array(float(normalization.epsilon)),
-        }
-    return _write_bundle(Path(out_dir), metadata, arrays)
+        np.savez(
+            directory / "normalization.npz",
+            obs_mean=np.asarray(normalization.obs_mean, dtype=np.float64),
+            obs_var=np.asarray(normalization.obs_var, dtype=np.float64),
+            clip_obs=np.array(float(normalization.clip_obs)),
+            epsilon=np.array(float(normalization.epsilon)),
+        )
 
 
 def load_bundle(path: str | Path) -> PolicyBundle:
@@ -197,17 +220,3 @@ def _activation_params(module: Any) -> dict[str, float]:
     if kind == "Hardtanh":
         return {"min_val": float(module.min_val), "max_val": float(module.max_val)}
     return {}
-
-
-def _write_bundle(out_dir: Path, metadata: Mapping[str, Any], arrays: Mapping[str, Any]) -> Path:
-    """Write into a temp directory next to ``out_dir``, then rename: never half a bundle."""
-    if out_dir.exists():
-        raise UserError(f"{out_dir}: already exists; choose another --out or remove it")
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    with staged_directory(out_dir) as staging:
-        # Plain json.dumps, not write_json: an unbounded action space's infinite bounds must
-        # read back as infinities (strict JSON would turn them into null).
-        atomic_write_text(staging / "metadata.json", json.dumps(metadata, indent=2) + "\n")
-        for name, content in arrays.items():
-            np.savez(staging / name, **content)
-    return out_dir

@@ -80,16 +80,22 @@ class RunPolicy:
 
 
 def load_predictor(path: str | Path, device: str = "cpu") -> Predictor:
-    """A predictor from a run directory (``run.json``) or a policy bundle (``metadata.json``)."""
+    """A predictor from a run directory (``run.json``), an export (``contract.json``: bundle,
+    ONNX or TorchScript) or a bare policy bundle (``metadata.json``)."""
     path = Path(path)
     if (path / "run.json").is_file():
         return RunPolicy.from_run(path, device=device)
+    if (path / "contract.json").is_file():
+        from sim2real.policies.exported import load_exported
+
+        return load_exported(path)
     if (path / "metadata.json").is_file():
         from sim2real.policies.bundle import load_bundle
 
         return load_bundle(path)
     raise UserError(
-        f"{path}: not a run directory (no run.json) nor a policy bundle (no metadata.json)"
+        f"{path}: not a run directory (no run.json), an exported policy (no contract.json) "
+        "nor a policy bundle (no metadata.json)"
     )
 
 
@@ -113,6 +119,11 @@ def check_compatible(predictor: Predictor, env: gym.Env, name: str, env_id: str)
             f"{name}: policy action shape {declared_action.shape} does not match {env_id} "
             f"action shape {act_shape}; evaluate it on the env it was trained for"
         )
+    if not _same_bounds(declared_action, env.action_space):
+        raise UserError(
+            f"{name}: policy action bounds {_bounds(declared_action)} do not match {env_id} "
+            f"action bounds {_bounds(env.action_space)}; evaluate it on the env it was trained for"
+        )
     probe = np.asarray(env.observation_space.sample() * 0, dtype=np.float32)
     try:
         action = np.asarray(predictor.predict(probe, deterministic=True))
@@ -130,3 +141,19 @@ def check_compatible(predictor: Predictor, env: gym.Env, name: str, env_id: str)
             f"{name}: policy returns actions of shape {action.shape}; {env_id} expects "
             f"{act_shape}; evaluate it on the env it was trained for"
         )
+
+
+def _same_bounds(declared: Any, actual: gym.spaces.Space) -> bool:
+    """Box bounds agree (a policy maps its output into its own bounds); True when unknown."""
+    if not (isinstance(declared, gym.spaces.Box) and isinstance(actual, gym.spaces.Box)):
+        return True
+    return bool(
+        np.array_equal(declared.low, actual.low) and np.array_equal(declared.high, actual.high)
+    )
+
+
+def _bounds(space: gym.spaces.Box) -> str:
+    text = (
+        f"[{np.array2string(space.low, threshold=6)}, {np.array2string(space.high, threshold=6)}]"
+    )
+    return " ".join(text.split())

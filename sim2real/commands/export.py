@@ -1,37 +1,43 @@
-"""``sim2real export``: write a run's policy as a bundle (JSON + arrays, no pickles, no torch)."""
+"""``sim2real export``: write a run's deterministic policy with its contract.
+
+Formats: bundle (JSON + numpy arrays, no torch, no pickles), onnx (opset 18, onnxruntime;
+needs the `export` extra) and torchscript (torch.jit). ONNX and TorchScript take the raw
+observation and return the action as env.step takes it: observation normalization and
+clipping or squashing are inside the graph. Beside the model, contract.json: observation and
+action names in order, units, control period, action meaning, training config, versions and
+the parity check every export passes (max |export - run's deterministic predict| <= 1e-5 on
+observations from the env; a mismatch writes nothing). `evaluate`, `sweep` and `enjoy` take
+the directory wherever they take a run.
+"""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
+from sim2real.policies.contract import FORMATS
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "export",
-        help="export a run's deterministic policy as a numpy-only bundle",
-        description=__doc__
-        + " Load it with sim2real.policies.bundle.load_bundle(DIR).predict(observation).",
+        help="export a run's policy (bundle, ONNX, TorchScript) with contract.json",
+        description=__doc__,
     )
     parser.add_argument("run_dir", metavar="RUN", type=Path, help="run directory")
-    parser.add_argument("--out", type=Path, required=True, help="bundle directory to create")
+    parser.add_argument(
+        "--format", choices=list(FORMATS), default="bundle", help="default bundle (numpy only)"
+    )
+    parser.add_argument("--out", type=Path, required=True, help="export directory to create")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from sim2real.io import check_output_dir
-    from sim2real.policies.bundle import export_bundle
-    from sim2real.policies.normalization import load_normalization
-    from sim2real.runs import Run
+    from sim2real.policies.export import export_run
 
-    check_output_dir(args.out, "--out", new=True)
-    source = Run.read(args.run_dir)
-    model = source.load_model(device="cpu")
-    normalization = None
-    if source.normalization_path.is_file():
-        loaded = load_normalization(source.normalization_path)
-        normalization = loaded if loaded.norm_obs else None
-    provenance = {"run": str(source.path.resolve()), "timesteps": source.meta.get("timesteps")}
-    out = export_bundle(model, args.out, source.config.env.id, normalization, provenance)
-    print(f"exported {source.path} -> {out}")
+    result = export_run(args.run_dir, args.out, args.format)
+    print(
+        f"exported {args.run_dir} -> {result.path} ({result.format}; parity: max |diff| "
+        f"{result.parity.max_abs_diff:.2g} on {result.parity.observations} observations)"
+    )
     return 0

@@ -200,7 +200,9 @@ def test_export_writes_a_bundle_with_plain_permissions(good_run, tmp_path, capsy
         os.umask(previous)
     bundle = tmp_path / "bundle"
     assert bundle.stat().st_mode & 0o777 == 0o755
-    assert {p.stat().st_mode & 0o777 for p in bundle.iterdir()} == {0o644}
+    entries = list(bundle.rglob("*"))
+    assert {p.stat().st_mode & 0o777 for p in entries if p.is_file()} == {0o644}
+    assert {p.stat().st_mode & 0o777 for p in entries if p.is_dir()} == {0o755}  # targets/
 
 
 @pytest.mark.parametrize(

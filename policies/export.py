@@ -1,0 +1,165 @@
+"""Export a run's policy with its contract: a bundle, an ONNX graph or a TorchScript module.
+
+One function, :func:`export_run`: read the run (:meth:`Run.read`) and its predictor, collect
+observations from the env it trained in, write the model and ``contract.json`` into a staging
+directory, load the export back as a predictor and check parity with the run's deterministic
+predict. Only an export that passes is renamed into place; a failure leaves nothing behind.
+
+::
+
+    <out>/
+      policy.onnx | policy.pt | metadata.json + weights.npz [+ normalization.npz]
+      contract.json        names, units, rates, action meaning, training, versions, parity
+      targets/<name>.yaml  the training config's targets (``evaluate`` reads them from here)
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sim2real.errors import UserError
+from sim2real.io import check_output_dir, staged_directory, write_json
+from sim2real.policies.contract import (
+    CONTRACT_FILE,
+    FORMAT_VERSION,
+    FORMATS,
+    env_interface,
+    framework_versions,
+)
+from sim2real.policies.parity import Parity, check_parity, collect_observations
+
+__all__ = ["ExportResult", "export_run"]
+
+# What is inside the graph of each format, so that a deployment never applies it twice.
+_IN_GRAPH = {
+    "clip": "actions clipped to [action.low, action.high]",
+    "tanh_rescale": "tanh-squashed actions rescaled to [action.low, action.high]",
+}
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    path: Path
+    format: str
+    parity: Parity
+
+
+def export_run(run_dir: str | Path, out: str | Path, format: str = "bundle") -> ExportResult:
+    """Export the policy of ``run_dir`` to the new directory ``out`` (see the module doc)."""
+    from sim2real.evaluation.conditions import DR, Condition, make_env
+    from sim2real.extras import require
+    from sim2real.policies.exported import load_exported
+    from sim2real.policies.predictor import RunPolicy
+    from sim2real.runs import Run
+
+    if format not in FORMATS:
+        raise UserError(f"--format {format!r}; valid: {', '.join(FORMATS)}")
+    out = check_output_dir(out, "--out", new=True)
+    if format == "onnx":
+        for module in ("onnx", "onnxscript", "onnxruntime"):
+            require(module, "ONNX export")
+    run = Run.read(run_dir)
+    config = run.config
+    reference = RunPolicy.from_run(run.path)
+    env = make_env(
+        config.env.id, Condition(DR, randomization=config.randomization), config.env.kwargs
+    )
+    try:
+        interface = env_interface(env)
+        observations = collect_observations(env, reference)
+    finally:
+        env.close()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with staged_directory(out) as staging:
+        output = _write_model(format, reference, staging, config.env.id, run)
+        contract = _contract(format, run, config, interface, output, staging)
+        write_json(staging / CONTRACT_FILE, contract)
+        exported = load_exported(staging)
+        parity = check_parity(reference, exported, observations, f"the {format} export")
+        write_json(staging / CONTRACT_FILE, {**contract, "parity": parity.to_json()})
+    return ExportResult(out, format, parity)
+
+
+def _write_model(format: str, reference: Any, staging: Path, env_id: str, run: Any) -> str:
+    """Write the model file(s); returns how the graph maps its output into the bounds."""
+    normalization = reference.normalization
+    if normalization is not None and not normalization.norm_obs:
+        normalization = None
+    if format == "bundle":
+        from sim2real.policies.bundle import bundle_layers, write_bundle
+
+        provenance = {"run": str(run.path.resolve()), "timesteps": run.meta.get("timesteps")}
+        write_bundle(reference.model, staging, env_id, normalization, provenance)
+        return bundle_layers(reference.model)[1]
+    from sim2real.policies.graph import DeployedPolicy, save_onnx, save_torchscript
+
+    policy = DeployedPolicy(reference.model, normalization)
+    save = save_onnx if format == "onnx" else save_torchscript
+    save(policy, staging / FORMATS[format])
+    return "tanh_rescale" if policy.squashed else "clip"
+
+
+def _contract(
+    format: str,
+    run: Any,
+    config: Any,
+    interface: Mapping[str, Any],
+    output: str,
+    staging: Path,
+) -> dict[str, Any]:
+    from sim2real.config import config_to_dict
+    from sim2real.policies.graph import INPUT_NAME, ONNX_OPSET, OUTPUT_NAME
+    from sim2real.runs import now_iso
+
+    meta = run.meta
+    obs_dim = len(interface["observation"]["names"])
+    act_dim = len(interface["action"]["names"])
+    normalized = config.normalize.observations
+    return {
+        "format_version": FORMAT_VERSION,
+        "format": format,
+        "model": FORMATS[format],
+        **({"onnx_opset": ONNX_OPSET} if format == "onnx" else {}),
+        "inputs": [{"name": INPUT_NAME, "shape": ["batch", obs_dim], "dtype": "float32"}],
+        "outputs": [{"name": OUTPUT_NAME, "shape": ["batch", act_dim], "dtype": "float32"}],
+        "in_graph": {
+            "observation_normalization": (
+                "VecNormalize statistics of the run, clipped to +-clip_obs" if normalized else None
+            ),
+            "action": _IN_GRAPH[output],
+            "note": "the model takes raw observations and returns the action env.step takes; "
+            "apply none of these again",
+        },
+        "env_id": config.env.id,
+        "env_kwargs": dict(config.env.kwargs),
+        "algorithm": config.algorithm.name,
+        **interface,
+        "training": {
+            "config": {**config_to_dict(config), "targets": _copy_targets(config, staging)},
+            "timesteps": meta.get("timesteps"),
+            "seed": meta.get("seed"),
+        },
+        "source": {
+            "run": str(run.path.resolve()),
+            "status": meta.get("status"),
+            "source_run": meta.get("source_run"),
+            "strategy": meta.get("strategy"),
+        },
+        "versions": framework_versions(),
+        "exported": now_iso(),
+    }
+
+
+def _copy_targets(config: Any, staging: Path) -> list[str]:
+    """Copy the config's target files into ``targets/``; their paths relative to the export."""
+    names = []
+    for target in config.targets:
+        relative = f"targets/{target.name}.yaml"
+        (staging / "targets").mkdir(exist_ok=True)
+        shutil.copyfile(target.path, staging / relative)
+        names.append(relative)
+    return names

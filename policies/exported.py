@@ -1,0 +1,115 @@
+"""Exported policies as predictors: ONNX through onnxruntime, TorchScript through torch.
+
+An export directory (``sim2real export``) holds the model and ``contract.json``; these
+predictors run its graph on raw observations (normalization and action mapping are inside)
+and so act exactly as the run they came from, within the export's parity tolerance. They
+are deterministic: ``deterministic=False`` is accepted and ignored, as for bundles.
+
+onnx and onnxruntime are an optional extra; without them an ONNX export is refused with one
+line that says how to install them, and ``import sim2real`` never needs them.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+
+from sim2real.errors import UserError
+from sim2real.extras import require
+from sim2real.policies.contract import Contract, is_export, read_contract
+from sim2real.policies.predictor import Predictor
+
+__all__ = ["OnnxPolicy", "TorchScriptPolicy", "load_exported", "policy_config"]
+
+
+class _ExportedPolicy:
+    """Batching and the declared spaces, shared by the exported formats."""
+
+    def __init__(self, contract: Contract):
+        self.contract = contract
+        self.source = str(contract.path)
+        obs_dim = contract.observation_dim
+        self.observation_space = spaces.Box(-np.inf, np.inf, (obs_dim,), np.float32)
+        low, high = contract.action_bounds
+        self.action_space = spaces.Box(
+            np.asarray(low, np.float32), np.asarray(high, np.float32), dtype=np.float32
+        )
+
+    def predict(self, observation: np.ndarray, deterministic: bool = True) -> np.ndarray:
+        obs = np.asarray(observation, dtype=np.float32)
+        if obs.ndim == 1:
+            return self._run(obs[None])[0]
+        return self._run(obs)
+
+    def _run(self, batch: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+
+class OnnxPolicy(_ExportedPolicy):
+    """An ONNX export run by onnxruntime on the CPU, one thread (deterministic arithmetic)."""
+
+    def __init__(self, contract: Contract):
+        super().__init__(contract)
+        ort = require("onnxruntime", "running an ONNX policy")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = options.inter_op_num_threads = 1
+        try:
+            self.session = ort.InferenceSession(
+                str(contract.model_path), options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as error:  # onnxruntime raises its own types for a bad file
+            first = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+            raise UserError(f"{contract.model_path}: cannot be loaded ({first})") from None
+        self._input = self.session.get_inputs()[0].name
+
+    def _run(self, batch: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {self._input: batch})[0]
+
+
+class TorchScriptPolicy(_ExportedPolicy):
+    """A TorchScript export run by torch on the CPU."""
+
+    def __init__(self, contract: Contract):
+        super().__init__(contract)
+        import torch
+
+        try:
+            with warnings.catch_warnings():  # torch deprecates TorchScript; the file is one
+                warnings.simplefilter("ignore", DeprecationWarning)
+                self.module = torch.jit.load(str(contract.model_path), map_location="cpu")
+        except Exception as error:  # torch raises RuntimeError or worse for a bad file
+            first = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+            raise UserError(f"{contract.model_path}: cannot be loaded ({first})") from None
+        self.module.eval()
+
+    def _run(self, batch: np.ndarray) -> np.ndarray:
+        import torch
+
+        with torch.no_grad():
+            return self.module(torch.as_tensor(batch)).numpy()
+
+
+def load_exported(path: str | Path) -> Predictor:
+    """The predictor of an export directory, whatever its format."""
+    contract = read_contract(path)
+    if contract.format == "onnx":
+        return OnnxPolicy(contract)
+    if contract.format == "torchscript":
+        return TorchScriptPolicy(contract)
+    from sim2real.policies.bundle import load_bundle
+
+    return load_bundle(contract.path)
+
+
+def policy_config(path: str | Path) -> Any:  # -> ExperimentConfig
+    """The training config of a run directory (checked by :meth:`Run.read`, policy files
+    included) or of an exported policy (its contract's, targets from the export)."""
+    if is_export(path):
+        return read_contract(path).config()
+    from sim2real.runs import Run
+
+    return Run.read(path).config
