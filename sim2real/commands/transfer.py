@@ -84,6 +84,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from sim2real.transfer import transfer  # SB3 and torch load only when transferring
 
+    _refuse_export(args.source)
     result = transfer(
         args.source,
         args.target,
@@ -104,3 +105,16 @@ def run(args: argparse.Namespace) -> int:
     if meta["status"] == "interrupted":
         return 128 + signal.Signals[meta.get("interrupted_by") or "SIGINT"].value
     return 0
+
+
+def _refuse_export(source: str) -> None:
+    """An export has the actor only: fine-tuning needs the SB3 model with its critic."""
+    from sim2real.errors import UserError
+    from sim2real.policies.contract import is_export, read_contract
+
+    if is_export(source):
+        run_dir = read_contract(source).data.get("source", {}).get("run")
+        raise UserError(
+            f"{source}: an exported policy cannot be fine-tuned (it has no critic or optimizer "
+            f"state); give the run it was exported from: {run_dir}"
+        )

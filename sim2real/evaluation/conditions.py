@@ -127,14 +127,14 @@ class RunInfo:
 
 
 def open_runs(paths: Sequence[str | Path]) -> list[RunInfo]:
-    """Read and check each run (:meth:`Run.read`, policy included); all must be for one env."""
-    from sim2real.runs import Run
+    """Read and check each run or exported policy (:func:`policy_config`); all for one env."""
+    from sim2real.policies.exported import policy_config
 
     if not paths:
         raise UserError("give at least one run directory")
     infos = []
     for path in paths:
-        config = Run.read(path).config
+        config = policy_config(path)
         infos.append(
             RunInfo(
                 path=Path(path).resolve(),
@@ -176,13 +176,25 @@ def unique_targets(targets: Sequence[Target]) -> list[Target]:
     seen: dict[str, Target] = {}
     for target in targets:
         other = seen.get(target.name)
-        if other is not None and other.path != target.path:
+        if other is not None and not _same_target(other, target):
             raise UserError(
                 f"{target.path}: field 'name' = {target.name!r} is also the name of "
                 f"{other.path}; target names must be unique"
             )
         seen[target.name] = target
     return list(seen.values())
+
+
+def _same_target(one: Target, other: Target) -> bool:
+    """One file, or a copy of it (an exported policy carries copies of its targets)."""
+    if one.path == other.path:
+        return True
+    return (one.env_id, one.description, one.spec.terms, one.spec.events) == (
+        other.env_id,
+        other.description,
+        other.spec.terms,
+        other.spec.events,
+    )
 
 
 def default_targets(runs: Sequence[RunInfo]) -> list[Target]:
