@@ -31,6 +31,7 @@ VERBS = (
     "transfer",
     "compare",
     "export",
+    "enjoy",
     "demo",
     "record",
     "data",
