@@ -161,10 +161,13 @@ def env_interface(env: Any) -> dict[str, Any]:
 
 def framework_versions(packages: Sequence[str] = _PACKAGES) -> dict[str, str | None]:
     """Installed versions of the packages an export depends on (None: not installed)."""
+    from sim2real import __version__
+
     versions: dict[str, str | None] = {"python": platform.python_version()}
     for package in packages:
         try:
             versions[package] = importlib.metadata.version(package)
         except importlib.metadata.PackageNotFoundError:
             versions[package] = None
+    versions["sim2real"] = __version__  # also when run from a source tree, not installed
     return versions

@@ -65,6 +65,7 @@ def export_run(run_dir: str | Path, out: str | Path, format: str = "bundle") -> 
     run = Run.read(run_dir)
     config = run.config
     reference = RunPolicy.from_run(run.path)
+    graph = _graph(format, reference)  # refuses what cannot be exported, before any rollout
     env = make_env(
         config.env.id, Condition(DR, randomization=config.randomization), config.env.kwargs
     )
@@ -75,8 +76,8 @@ def export_run(run_dir: str | Path, out: str | Path, format: str = "bundle") -> 
         env.close()
     out.parent.mkdir(parents=True, exist_ok=True)
     with staged_directory(out) as staging:
-        output = _write_model(format, reference, staging, config.env.id, run)
-        contract = _contract(format, run, config, interface, output, staging)
+        output = _write_model(format, reference, graph, staging, run)
+        contract = _contract(format, run, config, reference, interface, output, staging)
         write_json(staging / CONTRACT_FILE, contract)
         exported = load_exported(staging)
         parity = check_parity(reference, exported, observations, f"the {format} export")
@@ -84,29 +85,44 @@ def export_run(run_dir: str | Path, out: str | Path, format: str = "bundle") -> 
     return ExportResult(out, format, parity)
 
 
-def _write_model(format: str, reference: Any, staging: Path, env_id: str, run: Any) -> str:
-    """Write the model file(s); returns how the graph maps its output into the bounds."""
+def _graph(format: str, reference: Any) -> Any:
+    """The DeployedPolicy of an ONNX or TorchScript export; for a bundle, its layers checked."""
+    if format == "bundle":
+        from sim2real.policies.bundle import bundle_layers
+
+        bundle_layers(reference.model)
+        return None
+    from sim2real.policies.graph import DeployedPolicy
+
+    return DeployedPolicy(reference.model, _observation_normalization(reference))
+
+
+def _observation_normalization(reference: Any) -> Any:
     normalization = reference.normalization
-    if normalization is not None and not normalization.norm_obs:
-        normalization = None
+    return normalization if normalization is not None and normalization.norm_obs else None
+
+
+def _write_model(format: str, reference: Any, graph: Any, staging: Path, run: Any) -> str:
+    """Write the model file(s); returns how the graph maps its output into the bounds."""
     if format == "bundle":
         from sim2real.policies.bundle import bundle_layers, write_bundle
 
         provenance = {"run": str(run.path.resolve()), "timesteps": run.meta.get("timesteps")}
-        write_bundle(reference.model, staging, env_id, normalization, provenance)
+        normalization = _observation_normalization(reference)
+        write_bundle(reference.model, staging, run.meta["env_id"], normalization, provenance)
         return bundle_layers(reference.model)[1]
-    from sim2real.policies.graph import DeployedPolicy, save_onnx, save_torchscript
+    from sim2real.policies.graph import save_onnx, save_torchscript
 
-    policy = DeployedPolicy(reference.model, normalization)
     save = save_onnx if format == "onnx" else save_torchscript
-    save(policy, staging / FORMATS[format])
-    return "tanh_rescale" if policy.squashed else "clip"
+    save(graph, staging / FORMATS[format])
+    return "tanh_rescale" if graph.squashed else "clip"
 
 
 def _contract(
     format: str,
     run: Any,
     config: Any,
+    reference: Any,
     interface: Mapping[str, Any],
     output: str,
     staging: Path,
@@ -145,6 +161,7 @@ def _contract(
         },
         "source": {
             "run": str(run.path.resolve()),
+            "model": str(Path(reference.source).resolve()),  # a checkpoint's if cut short
             "status": meta.get("status"),
             "source_run": meta.get("source_run"),
             "strategy": meta.get("strategy"),
