@@ -36,7 +36,7 @@ PROBE = 0.1  # probe distance, in units of the ranges
 FLAT_FRACTION = 0.05  # flat: half a range moves the loss by less than 5% of the fitted loss ...
 FLAT_FLOOR = 1e-4  # ... or than 0.01% of the typical loss in the ranges (fits without error)
 SHARE = 0.15  # a coordinate takes part in a flat direction with |component| above this
-DIRECTION_EVALS = 20  # curvature evaluations per dimension for each flattest-direction search
+DIRECTION_EVALS = 10  # curvature evaluations per dimension for each flattest-direction search
 
 Losses = Callable[[list[np.ndarray]], list[float]]
 
@@ -77,7 +77,7 @@ def analyse(
     for symmetry in symmetries(centre):
         direction = _orthogonal(symmetry, np.array(flat).reshape(-1, n))
         if direction is not None:
-            (curvature,) = probe([direction])
+            (curvature,) = np.abs(probe([direction]))
             if 0.25 * curvature < tolerance:
                 flat.append(direction)
                 rises.append(0.25 * curvature)
@@ -93,7 +93,7 @@ def analyse(
     flat_directions = np.array(flat).reshape(-1, n)
     identified = ~np.any(np.abs(flat_directions) > SHARE, axis=0)
     laplace = np.where(
-        identified, np.sqrt(fit_loss / max(entries, 1.0) / np.maximum(axes, 1e-300)), np.nan
+        identified, np.sqrt(fit_loss / max(entries, 1.0) / np.maximum(axes, 1e-12)), np.nan
     )
     std = np.sqrt(laplace**2 + np.asarray(spread) ** 2)
     return Analysis(
@@ -133,7 +133,9 @@ class _Curvature:
             points += [self._centre + PROBE * direction, self._centre - PROBE * direction]
         values = np.asarray(self._losses(points)).reshape(-1, 2)
         self.evaluations += len(points)
-        return np.maximum((values.sum(axis=1) - 2 * self._at_centre) / (2 * PROBE**2), 0.0)
+        # Negative where the centre is not a minimum along a direction (an unfinished search):
+        # that is not flatness, so flatness is judged on the magnitude.
+        return (values.sum(axis=1) - 2 * self._at_centre) / (2 * PROBE**2)
 
 
 def _curvature_matrix(probe: _Curvature, axes: np.ndarray) -> np.ndarray:
@@ -148,11 +150,11 @@ def _curvature_matrix(probe: _Curvature, axes: np.ndarray) -> np.ndarray:
 
 
 def _least_curved(matrix: np.ndarray, found: np.ndarray) -> np.ndarray:
-    """The eigenvector of ``matrix`` with the smallest eigenvalue, orthogonal to ``found``."""
+    """The eigenvector of ``matrix`` with the eigenvalue nearest zero, orthogonal to ``found``."""
     n = len(matrix)
     basis = np.eye(n) - found.T @ found if len(found) else np.eye(n)
     values, vectors = np.linalg.eigh(basis @ matrix @ basis + (np.eye(n) - basis) * 1e300)
-    return vectors[:, int(np.argmin(values))]
+    return vectors[:, int(np.argmin(np.abs(values)))]
 
 
 def _flattest(
@@ -170,13 +172,13 @@ def _flattest(
 
     x0 = unit_direction(start)
     if n == 1:
-        return x0, float(probe([x0])[0])
+        return x0, float(abs(probe([x0])[0]))
     options = {"seed": seed + 1, "verbose": -9, "maxfevals": DIRECTION_EVALS * n}
     strategy = cma.CMAEvolutionStrategy(x0, 0.05, options)
     best, best_curvature = x0, np.inf
     while not strategy.stop():
         candidates = strategy.ask()
-        curvatures = probe([unit_direction(c) for c in candidates])
+        curvatures = np.abs(probe([unit_direction(c) for c in candidates]))
         strategy.tell(candidates, curvatures.tolist())
         index = int(np.argmin(curvatures))
         if curvatures[index] < best_curvature:

@@ -12,12 +12,14 @@ import multiprocessing
 import signal
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from sim2real.data import load_data
+from sim2real.errors import RunError
 from sim2real.sysid.objective import Replayer
 from sim2real.sysid.space import SearchSpace
 
@@ -69,7 +71,10 @@ class Evaluator:
             global _REPLAYER
             _REPLAYER = self.local
             return [function(point) for point in points]
-        return list(self._pool.map(function, points))
+        try:
+            return list(self._pool.map(function, points))
+        except BrokenProcessPool as error:
+            raise RunError(f"an identify worker died ({error}); nothing was written") from None
 
 
 @dataclass(frozen=True)
