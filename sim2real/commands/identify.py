@@ -11,7 +11,8 @@ trajectories.png and loss.png.
 A ranged action latency is searched over its whole physics steps (each gets an equal share
 of half the budget, the best one the rest); sensor noise, bias and delay are held at their
 nominal values.
-Exit codes: 0 done; 2 bad input (one line on stderr, nothing written).
+
+Exit codes: 0 done; 2 bad input (one line on stderr, nothing written); 1 a worker process died.
 """
 
 from __future__ import annotations
