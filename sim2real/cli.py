@@ -80,10 +80,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.run(args) or 0)
     except UserError as error:
-        print(f"sim2real {args.verb}: error: {error}", file=sys.stderr)
+        print(f"sim2real {args.verb}: error: {_one_line(error)}", file=sys.stderr)
         return 2
     except RunError as error:
-        print(f"sim2real {args.verb}: error: {error}", file=sys.stderr)
+        print(f"sim2real {args.verb}: error: {_one_line(error)}", file=sys.stderr)
         return 1
     except BrokenPipeError:
         # The reader (e.g. `| head`) went away: stop quietly, as Unix tools do.
@@ -106,9 +106,14 @@ def _one_line_warning(
 ) -> None:
     """Warnings as ``sim2real VERB: warning: ...``, without Python's source line."""
     stream = file if file is not None else sys.stderr
-    text = " ".join(str(message).split())
+    text = _one_line(message)
     with contextlib.suppress(OSError):  # stderr closed: a warning is not worth a crash
         print(f"sim2real {verb}: warning: {text}", file=stream)
+
+
+def _one_line(message: object) -> str:
+    """Whatever a message holds (a path with a line break, a quoted YAML value), one line."""
+    return " ".join(str(message).split())
 
 
 if __name__ == "__main__":

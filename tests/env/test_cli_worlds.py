@@ -38,3 +38,11 @@ def test_warnings_are_one_line_without_a_source_line(tmp_path, capsys):
     assert main(argv) == 0
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert line.startswith("sim2real rollout: warning: ") and "rounded to 2 step(s)" in line
+
+
+def test_errors_are_one_line_even_when_a_value_holds_a_line_break(tmp_path, capsys):
+    spec = tmp_path / "two\nlines.yaml"
+    spec.write_text("terms:\n  - {parameter: wing_span, value: 1}\n")
+    code = main(["rollout", "sim2real/CartPole-v0", "--randomization", str(spec)])
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and line.startswith("sim2real rollout: error: ") and "wing_span" in line
