@@ -19,7 +19,11 @@ and base velocities (the Hopper observes 0.1 x joint speed and 0.3 x base veloci
 rotation of ``noise`` rad std per axis on the orientation.
 
     python bench/sysid.py [--episodes 10] [--policy sine] [--budget 3000] [--workers 2] \\
-        [--horizon 10] [--noise 0.03] [--targets heavy hard] [--out bench_out/sysid]
+        [--horizon 10] [--noise 0.03] [--targets heavy hard] [--pin-torso] [--out DIR]
+
+``--pin-torso`` fixes the torso mass at its true value (a payload weighed on a scale): motion
+data fix masses, motor strengths and dampings only up to one common factor (see the README),
+and one known mass pins it.
 
 Writes ``<out>/results.json`` and ``<out>/summary.md`` (the table for BENCHMARKS.md), and the
 data files and identify outputs per target.
@@ -43,7 +47,8 @@ import numpy as np
 
 from sim2real.data import RecordedData, save_data
 from sim2real.evaluation.conditions import make_env, target_condition
-from sim2real.randomization import load_spec
+from sim2real.randomization import RandomizationSpec, load_spec, parse_spec
+from sim2real.randomization.spec import spec_to_data
 from sim2real.record import record
 from sim2real.sysid.identify import identify, prepare
 from sim2real.sysid.report import write_outputs
@@ -85,6 +90,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--noise", type=float, default=0.03)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--targets", nargs="*", help="target names (default: every one)")
+    parser.add_argument(
+        "--pin-torso", action="store_true", help="fix the torso mass at its true value"
+    )
     parser.add_argument("--out", default="bench_out/sysid")
     return parser.parse_args()
 
@@ -98,9 +106,10 @@ def run_one(target: Any, noise: float, args: argparse.Namespace, out: Path) -> d
         env.close()
     if noise:
         data = with_sensor_noise(data, noise, np.random.default_rng(args.seed))
-    tag = f"{target.name}-noise{noise:g}"
+    tag = f"{target.name}-noise{noise:g}" + ("-torso-pinned" if args.pin_torso else "")
     path = save_data(out / f"{tag}.npz", data)
-    setup = prepare(path, load_spec(SPEC), (), args.budget, args.workers, args.seed, args.horizon)
+    spec = spec_for(truth, args.pin_torso)
+    setup = prepare(path, spec, (), args.budget, args.workers, args.seed, args.horizon)
     started = time.perf_counter()
     result = identify(setup)
     wall_s = time.perf_counter() - started
@@ -125,6 +134,7 @@ def run_one(target: Any, noise: float, args: argparse.Namespace, out: Path) -> d
     return {
         "target": target.name,
         "noise": noise,
+        "torso_pinned": args.pin_torso,
         "episodes": data.episodes,
         "steps": data.steps,
         "latency_true": float(truth["action_latency_s"]),
@@ -136,6 +146,24 @@ def run_one(target: Any, noise: float, args: argparse.Namespace, out: Path) -> d
         "wall_s": wall_s,
         "fits": rows,
     }
+
+
+def spec_for(truth: dict[str, Any], pin_torso: bool) -> RandomizationSpec:
+    """The shipped spec, or with the torso mass fixed at its true value (a weighed payload),
+    which pins the scale that motion data cannot fix."""
+    spec = load_spec(SPEC)
+    if not pin_torso:
+        return spec
+    terms = [
+        term
+        for term in spec_to_data(spec)
+        if not (term["parameter"] == "link_mass" and term.get("selector") == ["torso"])
+    ]
+    torso = truth["link_mass"]["torso"]
+    terms.append(
+        {"parameter": "link_mass", "selector": ["torso"], "value": torso, "operation": "abs"}
+    )
+    return parse_spec(terms, source=f"{SPEC} with the torso mass pinned")
 
 
 def with_sensor_noise(data: RecordedData, std: float, rng: np.random.Generator) -> RecordedData:
@@ -236,6 +264,7 @@ def summary_markdown(results: list[dict[str, Any]], args: argparse.Namespace) ->
     settings = (
         f"{args.episodes} episodes of the {args.policy} policy per target, budget {args.budget}, "
         f"{args.workers} workers, horizon {args.horizon}, seed {args.seed}"
+        + (", torso mass pinned at its true value" if args.pin_torso else "")
     )
     return f"{stamp}, {machine}; {settings}.\n\n" + render_markdown(headers, rows) + "\n"
 
