@@ -409,7 +409,7 @@ def _validate_policy_kwargs(algorithm: str, policy: str, value: Any) -> dict[str
 
 
 def _named(path: tuple[str | int, ...], value: Any, options: Mapping[str, str], what: str) -> str:
-    if value not in options:
+    if not isinstance(value, str) or value not in options:
         raise HyperparameterError(path, value, f"unknown {what}; valid: {', '.join(options)}")
     return value
 

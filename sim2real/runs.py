@@ -279,7 +279,7 @@ class Run:
         from sim2real.hyperparams import ALGORITHMS, algorithm_class
 
         algorithm = self.meta.get("algorithm")
-        if algorithm not in ALGORITHMS:
+        if not isinstance(algorithm, str) or algorithm not in ALGORITHMS:
             raise UserError(
                 f"{self.path / META_FILE}: field 'algorithm' = {algorithm!r}; "
                 f"valid: {', '.join(ALGORITHMS)}"
