@@ -20,7 +20,8 @@ least curvature can be found is limited by the stiffest one.
 The uncertainty of an identified value combines a Laplace approximation along its own axis
 (the residual variance ``L*`` over that curvature, with one independent error per segment and
 state dimension, since a segment's errors are correlated in time) and the final CMA-ES
-standard deviation, since an unfinished search is uncertain too.
+standard deviation, since an unfinished search is uncertain too; it is never more than the
+standard deviation of a value uniform over its whole range.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ PROBE = 0.1  # probe distance, in units of the ranges
 FLAT_FRACTION = 0.05  # flat: half a range moves the loss by less than 5% of the fitted loss ...
 FLAT_FLOOR = 1e-4  # ... or than 0.01% of the typical loss in the ranges (fits without error)
 SHARE = 0.15  # a coordinate takes part in a flat direction with |component| above this
+UNIFORM_STD = 1 / np.sqrt(12)  # std of a value uniform over its range (unit cube)
 DIRECTION_EVALS = 10  # curvature evaluations per dimension for each flattest-direction search
 
 Losses = Callable[[list[np.ndarray]], list[float]]
@@ -92,10 +94,11 @@ def analyse(
         rises.append(0.25 * curvature)
     flat_directions = np.array(flat).reshape(-1, n)
     identified = ~np.any(np.abs(flat_directions) > SHARE, axis=0)
-    laplace = np.where(
-        identified, np.sqrt(fit_loss / max(entries, 1.0) / np.maximum(axes, 1e-12)), np.nan
-    )
-    std = np.sqrt(laplace**2 + np.asarray(spread) ** 2)
+    # A curvature that is not positive (a fit at a bound, or an unfinished search) says
+    # nothing; no value is more uncertain than uniform over its whole range.
+    curved = np.sqrt(fit_loss / max(entries, 1.0) / np.maximum(axes, 1e-12))
+    laplace = np.where(identified, np.minimum(curved, UNIFORM_STD), np.nan)
+    std = np.minimum(np.sqrt(laplace**2 + np.asarray(spread) ** 2), UNIFORM_STD)
     return Analysis(
         identified, flat_directions, np.array(rises), tolerance, laplace, std, probe.evaluations
     )
