@@ -11,6 +11,7 @@ line that says how to install them, and ``import sim2real`` never needs them.
 
 from __future__ import annotations
 
+import abc
 import warnings
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ from sim2real.policies.predictor import Predictor
 __all__ = ["OnnxPolicy", "TorchScriptPolicy", "load_exported", "policy_config"]
 
 
-class _ExportedPolicy:
+class _ExportedPolicy(abc.ABC):
     """Batching and the declared spaces, shared by the exported formats."""
 
     def __init__(self, contract: Contract):
@@ -45,8 +46,9 @@ class _ExportedPolicy:
             return self._run(obs[None])[0]
         return self._run(obs)
 
+    @abc.abstractmethod
     def _run(self, batch: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        """Actions ``(n, act_dim)`` for a float32 batch ``(n, obs_dim)``."""
 
 
 class OnnxPolicy(_ExportedPolicy):
