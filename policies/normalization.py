@@ -9,9 +9,6 @@ Only flat ``Box`` observations are supported, which is what every sim2real world
 
 from __future__ import annotations
 
-import io
-import zipfile
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from sim2real.errors import UserError
-from sim2real.io import atomic_write_bytes
+from sim2real.io import read_npz, write_npz
 
 if TYPE_CHECKING:  # SB3 (and torch) are not needed to read or apply the statistics
     from stable_baselines3.common.vec_env import VecEnv, VecNormalize
@@ -134,9 +131,7 @@ class Normalization:
 def save_normalization(venv: VecNormalize | Normalization, path: str | Path) -> Path:
     """Write the statistics of ``venv`` to ``path`` atomically."""
     stats = venv if isinstance(venv, Normalization) else Normalization.from_vec_normalize(venv)
-    buffer = io.BytesIO()
-    np.savez(buffer, **stats.to_arrays())  # a file object: numpy adds no ".npz" suffix
-    return atomic_write_bytes(path, buffer.getvalue())
+    return write_npz(path, stats.to_arrays())
 
 
 def load_normalization(path: str | Path) -> Normalization:
@@ -144,12 +139,7 @@ def load_normalization(path: str | Path) -> Normalization:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: normalization statistics not found")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {name: data[name] for name in data.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as error:
-        first = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise UserError(f"{path}: not a normalization .npz file ({first})") from None
+    arrays = read_npz(path, "a normalization .npz file")
     required = ("format_version", "obs_mean", "obs_var", *_SCALARS, *_FLAGS)
     missing = [name for name in required if name not in arrays]
     if missing:

@@ -34,8 +34,6 @@ keys, shapes or env do not fit is refused with one line.
 
 from __future__ import annotations
 
-import io
-import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from sim2real.errors import UserError
-from sim2real.io import atomic_write_bytes
+from sim2real.io import read_npz, write_npz
 from sim2real.state import STATE_FIELDS, StateIO, state_vector
 
 __all__ = ["FORMAT_VERSION", "RecordedData", "check_env", "load_data", "save_data"]
@@ -117,9 +115,7 @@ def save_data(path: str | Path, data: RecordedData) -> Path:
         "truncated": np.asarray(data.truncated, dtype=bool),
     }
     _check_shapes(arrays, str(path))
-    buffer = io.BytesIO()
-    np.savez_compressed(buffer, **arrays)
-    return atomic_write_bytes(path, buffer.getvalue())
+    return write_npz(path, arrays, compressed=True)
 
 
 def load_data(path: str | Path) -> RecordedData:
@@ -127,12 +123,7 @@ def load_data(path: str | Path) -> RecordedData:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: data file does not exist; record one with `sim2real record`")
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {key: archive[key] for key in archive.files}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
-        problem = " ".join(str(error).split()) or type(error).__name__
-        raise UserError(f"{path}: not a readable .npz data file ({problem})") from None
+    arrays = read_npz(path, "a readable .npz data file")
     _check_version(arrays, str(path))
     _check_shapes(arrays, str(path))
     return RecordedData(

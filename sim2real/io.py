@@ -15,12 +15,15 @@ normalization statistics are written without torch or SB3.
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import math
 import os
 import secrets
 import shutil
 import tempfile
+import zipfile
+import zlib
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -127,6 +130,26 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
 def atomic_write_text(path: str | Path, text: str) -> Path:
     """Write ``text`` (UTF-8) to ``path`` atomically."""
     return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def write_npz(
+    path: str | Path, arrays: Mapping[str, np.ndarray], *, compressed: bool = False
+) -> Path:
+    """Arrays as one .npz, atomically (through a buffer: numpy adds no ".npz" suffix)."""
+    buffer = io.BytesIO()
+    (np.savez_compressed if compressed else np.savez)(buffer, **arrays)
+    return atomic_write_bytes(path, buffer.getvalue())
+
+
+def read_npz(path: str | Path, description: str) -> dict[str, np.ndarray]:
+    """Every array of a .npz, never unpickling; an unreadable file is one :class:`UserError`
+    line, ``"{path}: not {description} (problem)"``."""
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            return {name: archive[name] for name in archive.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as error:
+        problem = " ".join(str(error).split()) or type(error).__name__
+        raise UserError(f"{path}: not {description} ({problem})") from None
 
 
 def jsonable(value: Any) -> Any:
