@@ -104,6 +104,7 @@ class BulletEnv(gym.Env, abc.ABC):
             self.client = BulletClient(connection_mode=pybullet.DIRECT)
         self.handles = self._load(self.client)
         self._writer = BoundClient(self.client)  # what the DR engine writes through
+        self._step_physics = self.client.stepSimulation  # bound once: it runs every step
         self.actuator = DelayedActuator(
             self._make_actuator(self.client, self.handles), self.physics_dt
         )
@@ -185,7 +186,7 @@ class BulletEnv(gym.Env, abc.ABC):
         fired = self._due_events() if self._next_event_step else None
         for _ in range(self.physics_steps_per_action):
             self.actuator.apply()
-            self.client.stepSimulation()
+            self._step_physics()
         self._steps += 1
         if self._interval_terms:
             self._apply_interval_terms()
