@@ -110,8 +110,11 @@ def load_exported(path: str | Path) -> Predictor:
 def policy_config(path: str | Path) -> Any:  # -> ExperimentConfig
     """The training config of a run directory (checked by :meth:`Run.read`, policy files
     included) or of an exported policy (its contract's, targets from the export)."""
+    from sim2real.policies.zoo import resolve_source
+    from sim2real.runs import Run
+
+    path = resolve_source(path)
     if is_export(path):
         return read_contract(path).config()
-    from sim2real.runs import Run
 
     return Run.read(path).config

@@ -80,9 +80,12 @@ class RunPolicy:
 
 
 def load_predictor(path: str | Path, device: str = "cpu") -> Predictor:
-    """A predictor from a run directory (``run.json``), an export (``contract.json``: bundle,
-    ONNX or TorchScript) or a bare policy bundle (``metadata.json``)."""
-    path = Path(path)
+    """A predictor from a run directory (``run.json``; ``zoo:NAME`` is one), an export
+    (``contract.json``: bundle, ONNX or TorchScript) or a bare policy bundle
+    (``metadata.json``)."""
+    from sim2real.policies.zoo import resolve_source
+
+    path = resolve_source(path)
     if (path / "run.json").is_file():
         return RunPolicy.from_run(path, device=device)
     if (path / "contract.json").is_file():

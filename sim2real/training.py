@@ -38,7 +38,9 @@ from sim2real.evaluation.training_eval import make_condition_envs
 from sim2real.hyperparams import ON_POLICY, algorithm_class, hyperparam
 from sim2real.lifecycle import NON_FINITE_FIELD, RunLifecycle, torch_threads
 from sim2real.policies.normalization import load_normalization
+from sim2real.policies.weights import WEIGHTS_FILE, load_policy_weights
 from sim2real.runs import (
+    MODEL_FILE,
     NORMALIZATION_FILE,
     REPLAY_BUFFER_FILE,
     Run,
@@ -135,6 +137,28 @@ def build_model(config: ExperimentConfig, venv: VecEnv, device: str, source: str
         ) from None
 
 
+def model_from_weights(
+    config: ExperimentConfig, weights: Path, venv: VecEnv | None, device: str
+) -> BaseAlgorithm:
+    """A model built from ``config`` holding the arrays of ``weights`` (a ``weights.npz``).
+
+    Without ``venv`` the model is built on one nominal env of the config, which is closed
+    again: the model then predicts but has no env to learn on.
+    """
+    own_env = venv is None
+    if own_env:
+        venv = DummyVecEnv([EnvFactory(config.env.id, None, config.env.kwargs)])
+    try:
+        model = build_model(config, venv, device, str(weights))
+        load_policy_weights(model, weights)
+    finally:
+        if own_env:
+            venv.close()
+    if own_env:
+        model.env = None
+    return model
+
+
 def load_checkpoint_model(
     config: ExperimentConfig, checkpoint: Path, venv: VecEnv, device: str
 ) -> BaseAlgorithm:
@@ -142,14 +166,20 @@ def load_checkpoint_model(
 
     Rebuilding the schedules (rather than unpickling the saved closures) keeps the learning
     rate following the config; SB3 computes its progress from the original total timesteps.
+    A directory with ``weights.npz`` instead of a model zip (a zoo entry) is rebuilt from the
+    config.
     """
     normalization_file = checkpoint / NORMALIZATION_FILE
     if isinstance(venv, VecNormalize) and normalization_file.is_file():
         load_normalization(normalization_file).restore_into(venv)
+    if not (checkpoint / MODEL_FILE).is_file() and (checkpoint / WEIGHTS_FILE).is_file():
+        model = model_from_weights(config, checkpoint / WEIGHTS_FILE, venv, device)
+        model.set_random_seed(config.seed)
+        return model
     kwargs = sb3_kwargs(config.algorithm)
     custom = {key: kwargs[key] for key in SCHEDULE_KEYS if key in kwargs}
     cls = algorithm_class(config.algorithm.name)
-    model = cls.load(checkpoint / "model.zip", env=venv, device=device, custom_objects=custom)
+    model = cls.load(checkpoint / MODEL_FILE, env=venv, device=device, custom_objects=custom)
     replay_buffer = checkpoint / REPLAY_BUFFER_FILE
     if replay_buffer.is_file():
         model.load_replay_buffer(replay_buffer)

@@ -129,11 +129,12 @@ class RunInfo:
 def open_runs(paths: Sequence[str | Path]) -> list[RunInfo]:
     """Read and check each run or exported policy (:func:`policy_config`); all for one env."""
     from sim2real.policies.exported import policy_config
+    from sim2real.policies.zoo import resolve_source
 
     if not paths:
         raise UserError("give at least one run directory")
     infos = []
-    for path in paths:
+    for path in map(resolve_source, paths):
         config = policy_config(path)
         infos.append(
             RunInfo(

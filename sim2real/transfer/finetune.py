@@ -93,7 +93,7 @@ def transfer(
     target = resolve_target(target)
     source_cfg = source.config
     _check_target(target, source_cfg, source)
-    if strategy != "scratch" and not source.model_path.is_file():
+    if strategy != "scratch" and not source.has_final_policy:
         raise UserError(
             f"{source.model_path}: no model to fine-tune; the source run has no final model"
         )
