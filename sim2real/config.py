@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import importlib.util
 import inspect
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -134,6 +135,7 @@ class EvaluationConfig(_Model):
     freq_steps: Count = 10000  # 0 = off
     episodes: PositiveCount = 5
     deterministic: bool = True
+    video: bool = False  # GIFs of a nominal and the hardest target's episode in TensorBoard
 
 
 class CheckpointConfig(_Model):
@@ -297,6 +299,7 @@ def _parse(data: Any, locator: Locator, base_dir: Path | None) -> ExperimentConf
         raise _one_line(error, locator) from None
     cfg = _check_algorithm(cfg, locator)
     _check_sizes(cfg, locator)
+    _check_video(cfg, locator)
     _check_targets(cfg, locator)
     _check_env_kwargs(cfg, locator)
     _check_env(cfg, locator)
@@ -403,6 +406,16 @@ _HYPERPARAM_SIZES: dict[str, limits.Limit] = {
     "buffer_size": limits.BUFFER_SIZE,
     "n_epochs": limits.N_EPOCHS,
 }
+
+
+def _check_video(cfg: ExperimentConfig, locator: Locator) -> None:
+    """Evaluation videos are GIFs written with imageio, an optional extra."""
+    if cfg.evaluation.video and importlib.util.find_spec("imageio") is None:
+        raise locator.error(
+            ("evaluation", "video"),
+            True,
+            "GIFs need imageio, which is not installed: pip install 'sim2real[video]'",
+        )
 
 
 def _check_sizes(cfg: ExperimentConfig, locator: Locator) -> None:
