@@ -205,7 +205,7 @@ def _card(name: str, run: Any, staging: Path, parity: Any, settings: Any) -> dic
         "seed": meta["seed"],
         "timesteps": meta["timesteps"],
         "wall_time_s": _wall_time(meta),
-        "machine": meta.get("machine", "not recorded by the run"),
+        "machine": meta.get("machine"),  # runs before the zoo did not record it
         "device": meta.get("device"),
         "evaluation": {
             "episodes_per_condition": settings.episodes * len(settings.seeds),
@@ -244,6 +244,7 @@ def card_markdown(card: dict[str, Any]) -> str:
     """The human-readable model card."""
     wall = card["wall_time_s"]
     wall_text = "not recorded" if wall is None else f"{wall / 60:.1f} min"
+    machine = card["machine"] or "a machine the run did not record"
     evaluation = card["evaluation"]
     lines = [
         f"# zoo:{card['name']}",
@@ -253,7 +254,8 @@ def card_markdown(card: dict[str, Any]) -> str:
         "randomization).",
         "",
         f"- budget: {card['timesteps']:,} environment steps, seed {card['seed']}",
-        f"- wall time: {wall_text} on {card['machine']} (device {card['device']})",
+        f"- wall time: {wall_text} from the run's creation to its end (evaluations "
+        f"included) on {machine}, device {card['device']}",
         f"- rebuilt from config + weights.npz; parity with the run's own model: max |diff| "
         f"{card['parity']['max_abs_diff']:.2g} on {card['parity']['observations']} observations",
         "",
