@@ -113,7 +113,8 @@ def apply_dynamics(
         if definition.rewritten_after in changed:
             reset = changed[definition.rewritten_after]
             reset = reset[array[reset] != definition.default]  # now at default: nothing to do
-            indices = np.union1d(indices, reset)
+            if reset.size:
+                indices = np.union1d(indices, reset)
         if not indices.size:
             continue
         changed[name] = indices
