@@ -30,7 +30,7 @@ import numpy as np
 from gymnasium import spaces
 
 from sim2real.envs.actuators import PDActuator
-from sim2real.envs.base import BulletEnv, RandomizationArg
+from sim2real.envs.base import BulletEnv, PrivilegedArg, RandomizationArg
 from sim2real.envs.bullet import BulletClient, pybullet, pybullet_data
 from sim2real.envs.terrain import TerrainGrid
 from sim2real.errors import UserError
@@ -117,7 +117,7 @@ class A1Env(BulletEnv):
         randomization: RandomizationArg = None,
         render_mode: str | None = None,
         command_ranges: Mapping[str, Sequence[float]] | None = None,
-        privileged: bool = False,
+        privileged: PrivilegedArg = False,
     ):
         self.command_ranges = _check_command_ranges(command_ranges, self.default_command_ranges)
         self.observation_space = spaces.Box(

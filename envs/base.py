@@ -62,6 +62,9 @@ from sim2real.randomization.events import EVENTS
 from sim2real.randomization.sampling import draw_event, draw_period
 
 RandomizationArg = RandomizationSpec | str | Path | Mapping[str, Any] | list | None
+# True: privileged entries normalized to the env's own spec; a spec: to that one's ranges
+# (an evaluation env on a target keeps the layout of the spec its policy trained under).
+PrivilegedArg = bool | RandomizationArg
 
 
 def coerce_spec(randomization: RandomizationArg) -> RandomizationSpec:
@@ -99,7 +102,7 @@ class BulletEnv(gym.Env, abc.ABC):
         self,
         randomization: RandomizationArg = None,
         render_mode: str | None = None,
-        privileged: bool = False,
+        privileged: PrivilegedArg = False,
     ):
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode {render_mode!r} is not supported; use 'rgb_array'")
@@ -143,8 +146,8 @@ class BulletEnv(gym.Env, abc.ABC):
         self._observation_bounds = (self.observation_space.low, self.observation_space.high)
         self.set_randomization(randomization)
         self._set_values(copy_dynamics(self.nominal))
-        if privileged:
-            self._add_privileged_observation()
+        if privileged is not False and privileged is not None:
+            self._add_privileged_observation(privileged)
 
     def _make_observation_channels(self) -> list[ObservationChannel]:
         """Delay, bias and noise, each where the world supports its parameter."""
@@ -281,9 +284,14 @@ class BulletEnv(gym.Env, abc.ABC):
     def dynamics_values(self) -> Dynamics:
         return copy_dynamics(self._values)
 
-    def _add_privileged_observation(self) -> None:
+    def _add_privileged_observation(self, privileged: PrivilegedArg) -> None:
+        spec = self.randomization
+        if privileged is not True:
+            spec = bind(
+                coerce_spec(privileged), self.layout, self.nominal, self.control_dt, self.physics_dt
+            )
         self._privileged = privileged_layout(
-            self.randomization, self.layout, self.nominal, self.privileged_state_names
+            spec, self.layout, self.nominal, self.privileged_state_names
         )
         self._privileged_dynamics = self._privileged.normalize(self._values)
         self.privileged_names = self._privileged.names

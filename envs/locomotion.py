@@ -34,7 +34,7 @@ import numpy as np
 from gymnasium import spaces
 
 from sim2real.envs.actuators import TorqueActuator
-from sim2real.envs.base import BulletEnv, RandomizationArg
+from sim2real.envs.base import BulletEnv, PrivilegedArg, RandomizationArg
 from sim2real.envs.bullet import BulletClient, pybullet, pybullet_data
 from sim2real.envs.terrain import TerrainGrid
 from sim2real.randomization import BodyPart, ModelHandles
@@ -99,7 +99,7 @@ class WalkerEnv(BulletEnv):
         self,
         randomization: RandomizationArg = None,
         render_mode: str | None = None,
-        privileged: bool = False,
+        privileged: PrivilegedArg = False,
     ):
         n_obs = len(self.observation_names)
         self.observation_space = spaces.Box(-5.0, 5.0, (n_obs,), np.float32)
