@@ -82,6 +82,31 @@ def test_the_run_and_its_export_are_evaluated_alike(run, exported, tmp_path):
     assert len(returns) >= 6 and all(value > 0 for value in returns)
 
 
+def test_asymmetric_sac_trains_and_exports_its_actor(tmp_path):
+    algorithm = {
+        "name": "SAC",
+        "asymmetric": True,
+        "hyperparams": {
+            "learning_starts": 64,
+            "buffer_size": 1000,
+            "batch_size": 32,
+            "policy_kwargs": {"net_arch": [16, 16]},
+        },
+    }
+    config = asymmetric_config(
+        name="tiny_asymmetric_sac",
+        algorithm=algorithm,
+        n_envs=1,
+        normalize={"observations": False, "rewards": False},
+        total_timesteps=128,
+    )
+    run = train(parse_config(config), tmp_path / "sac", progress_bar=False, verbose=False).path
+    assert deployable_size(RunPolicy.from_run(run).model) == 4
+    result = export_run(run, tmp_path / "export", format="onnx")
+    assert read_contract(result.path).observation_dim == 4
+    assert result.parity.max_abs_diff <= 1e-5
+
+
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
