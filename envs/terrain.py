@@ -16,6 +16,7 @@ scaled so their standard deviation is exactly the roughness.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,12 +54,17 @@ class TerrainGrid:
         y = self.centre_m[1] + (np.arange(ny) - (ny - 1) / 2) * self.cell_m
         return np.meshgrid(x, y)
 
+    @functools.cached_property
+    def pad(self) -> np.ndarray:
+        """Which vertices lie on the flat spawn pad (computed once)."""
+        x, y = self.vertices()
+        return x**2 + y**2 <= self.pad_radius_m**2
+
 
 def draw_heights(grid: TerrainGrid, roughness_m: float, rng: np.random.Generator) -> np.ndarray:
     """Heights of :attr:`TerrainGrid.shape`: std exactly ``roughness_m``, zero on the pad."""
-    x, y = grid.vertices()
-    heights = np.clip(rng.standard_normal(x.shape), -CLIP_STD, CLIP_STD)
-    heights[x**2 + y**2 <= grid.pad_radius_m**2] = 0.0
+    heights = np.clip(rng.standard_normal(grid.shape), -CLIP_STD, CLIP_STD)
+    heights[grid.pad] = 0.0
     return heights * (roughness_m / heights.std())
 
 
