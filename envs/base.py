@@ -315,7 +315,7 @@ class BulletEnv(gym.Env, abc.ABC):
         self._values = values
         self.actuator.configure(values)
         self._jitter.configure(values)
-        if self._terrain is not None or "terrain_roughness_m" in values:
+        if "terrain_roughness_m" in values:  # laid at the next reset (_lay_ground)
             self._roughness_m = float(values["terrain_roughness_m"][0])
         self._action_channel.configure(values)
         for channel in self._observation_channels:

@@ -123,11 +123,9 @@ def check_values(
     ``physics_dt``).
     """
     definition = get_parameter(parameter)
-    rule = range_violation(
-        definition, float(np.min(values)), float(np.max(values)), _largest(definition, control_dt)
-    )
+    largest = _largest(definition, control_dt)
+    rule = range_violation(definition, float(np.min(values)), float(np.max(values)), largest)
     if rule is not None:
-        largest = _largest(definition, control_dt)
         offending = next(
             float(v)
             for v in values

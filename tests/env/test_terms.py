@@ -252,3 +252,18 @@ def test_rough_then_flat_episodes_restore_the_floor():
         assert env.client.getBasePositionAndOrientation(env._terrain.body)[0][2] < -1
     finally:
         env.close()
+
+
+def test_set_dynamics_takes_the_new_terms_and_checks_them():
+    env = A1Env()
+    try:
+        env.set_dynamics({"link_inertia": {"trunk": 1.5}, "control_jitter_s": 0.002})
+        _, info = env.reset(seed=0)
+        held = read_simulator_dynamics(env.client, env.handles, env.layout)["link_inertia"]
+        assert held[0] == pytest.approx(1.5) and info["dynamics"]["control_jitter_s"] == 0.002
+        with pytest.raises(SpecError) as error:
+            env.set_dynamics({"control_jitter_s": 0.02})  # a whole control step of 0.02 s
+        assert "control_jitter_s = 0.02; it must stay <= 0.01" in str(error.value)
+        assert_one_line(str(error.value))
+    finally:
+        env.close()
