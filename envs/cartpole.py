@@ -14,7 +14,7 @@ import numpy as np
 from gymnasium import spaces
 
 from sim2real.envs.actuators import TorqueActuator
-from sim2real.envs.base import BulletEnv, RandomizationArg
+from sim2real.envs.base import BulletEnv, PrivilegedArg, RandomizationArg
 from sim2real.envs.bullet import BulletClient, pybullet, pybullet_data
 from sim2real.randomization import BodyPart, ModelHandles
 
@@ -51,7 +51,7 @@ class CartPoleEnv(BulletEnv):
         self,
         randomization: RandomizationArg = None,
         render_mode: str | None = None,
-        privileged: bool = False,
+        privileged: PrivilegedArg = False,
     ):
         # Velocity bounds far above anything the task reaches; finite for the checkers.
         limit = np.array(

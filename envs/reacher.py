@@ -19,7 +19,7 @@ import numpy as np
 from gymnasium import spaces
 
 from sim2real.envs.actuators import TorqueActuator
-from sim2real.envs.base import BulletEnv, RandomizationArg
+from sim2real.envs.base import BulletEnv, PrivilegedArg, RandomizationArg
 from sim2real.envs.bullet import BulletClient, pybullet
 from sim2real.envs.locomotion import DATA, LOAD_FLAGS
 from sim2real.randomization import BodyPart, ModelHandles
@@ -54,7 +54,7 @@ class ReacherEnv(BulletEnv):
         self,
         randomization: RandomizationArg = None,
         render_mode: str | None = None,
-        privileged: bool = False,
+        privileged: PrivilegedArg = False,
     ):
         self.observation_space = spaces.Box(-100.0, 100.0, (9,), np.float32)
         self.action_space = spaces.Box(-1.0, 1.0, (2,), np.float32)

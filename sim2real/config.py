@@ -105,6 +105,8 @@ class AlgorithmConfig(_Model):
     name: AlgorithmName
     policy: str = "MlpPolicy"
     hyperparams: dict[str, Any] = Field(default_factory=dict)
+    # The critic reads the privileged entries, the actor not (policies/asymmetric.py).
+    asymmetric: bool = False
 
     @model_validator(mode="before")
     @classmethod
@@ -383,6 +385,15 @@ def _check_algorithm(cfg: ExperimentConfig, locator: Locator) -> ExperimentConfi
         )
     except hp.HyperparameterError as error:
         raise locator.error(("algorithm", *error.path), error.value, error.problem) from None
+    if algorithm.asymmetric and (
+        algorithm.name not in hp.ASYMMETRIC or algorithm.policy != "MlpPolicy"
+    ):
+        raise locator.error(
+            ("algorithm", "asymmetric"),
+            True,
+            f"an asymmetric actor-critic is an MlpPolicy of {', '.join(hp.ASYMMETRIC)}; "
+            f"not {algorithm.policy} of {algorithm.name}",
+        )
     if cfg.checkpoint.save_replay_buffer and algorithm.name in hp.ON_POLICY:
         raise locator.error(
             ("checkpoint", "save_replay_buffer"),
@@ -512,6 +523,13 @@ def _check_env(cfg: ExperimentConfig, locator: Locator) -> None:
             check_observation_space(cfg.algorithm.name, cfg.algorithm.policy, env.observation_space)
         except ValueError as error:
             raise locator.error(("algorithm", "policy"), cfg.algorithm.policy, str(error)) from None
+        if cfg.algorithm.asymmetric and not getattr(env.unwrapped, "privileged_names", ()):
+            raise locator.error(
+                ("algorithm", "asymmetric"),
+                True,
+                "the critic needs privileged entries to read: set env.kwargs.privileged: true "
+                "and randomize something (or use a robot with a privileged state)",
+            )
         for index, target in enumerate(cfg.targets):
             try:
                 bind_target(env, target)

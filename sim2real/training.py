@@ -120,15 +120,18 @@ def make_training_env(config: ExperimentConfig) -> VecEnv:
 
 def build_model(config: ExperimentConfig, venv: VecEnv, device: str, source: str) -> BaseAlgorithm:
     cls = algorithm_class(config.algorithm.name)
+    policy, kwargs = config.algorithm.policy, sb3_kwargs(config.algorithm)
+    if config.algorithm.asymmetric:
+        from sim2real.policies.asymmetric import asymmetric_policy
+
+        policy = asymmetric_policy(config.algorithm.name)
+        deployable = len(venv.get_attr("observation_names", indices=[0])[0])
+        kwargs["policy_kwargs"] = {
+            **kwargs.get("policy_kwargs", {}),
+            "deployable_observations": deployable,
+        }
     try:
-        return cls(
-            config.algorithm.policy,
-            venv,
-            seed=config.seed,
-            device=device,
-            verbose=0,
-            **sb3_kwargs(config.algorithm),
-        )
+        return cls(policy, venv, seed=config.seed, device=device, verbose=0, **kwargs)
     except (ValueError, AssertionError) as error:
         problem = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
         raise UserError(
