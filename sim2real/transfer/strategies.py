@@ -134,6 +134,9 @@ def transfer_config(
     data["name"] = transfer_name(source.name, target, options.strategy)
     data["randomization"] = world if world is not None else training_world(source, target, options)
     data["targets"] = [target]
+    if target.actuator is not None and options.strategy not in SIMULATED:
+        # The target's motor is part of the world these strategies train in.
+        data["env"]["kwargs"] = {**data["env"]["kwargs"], "actuator": dict(target.actuator)}
     data["total_timesteps"] = budget
     data["seed"] = seed
     data["evaluation"] = {**data["evaluation"], "freq_steps": eval_freq, "episodes": eval_episodes}

@@ -103,7 +103,9 @@ def transfer_sysid(
             f"{data}: recorded on env {recorded_on!r}, but the source run {source.path} "
             f"trains {source_cfg.env.id!r}; record data on the run's env"
         )
-    setup = prepare(data, spec, params, identify_budget, workers, seed, horizon)
+    setup = prepare(
+        data, spec, params, identify_budget, workers, seed, horizon, "--identify-budget"
+    )
     evaluated_on = resolve_target(target) if target is not None else None
     if evaluated_on is not None:
         _check_target(evaluated_on, source_cfg, source)

@@ -107,6 +107,14 @@ def test_sysid_bad_input_is_one_line_and_writes_nothing(made, tmp_path, capsys):
         "but the source run": ["--strategy", "sysid", "--data", str(hopper), *out],
         "does not exist": ["--strategy", "sysid", "--data", str(tmp_path / "none.npz"), *out],
         "--finetune-budget": ["--strategy", "sysid", "--data", data, "--finetune-budget", "0"],
+        "--identify-budget = 30": [
+            "--strategy",
+            "sysid",
+            "--data",
+            data,
+            "--identify-budget",
+            "30",
+        ],
         "--params kp": ["--strategy", "sysid", "--data", data, "--params", "kp", *out],
         "field 'env_id'": ["--strategy", "sysid", "--data", data, "--target", "hopper_heavy.yaml"],
     }
