@@ -163,18 +163,37 @@ class ActuatorNetwork:
     """
 
     def __init__(self, directory: str | Path):
+        """Load ``directory`` (written by fit-actuator); ``ValueError`` if it does not fit."""
         directory = Path(directory)
-        meta = json.loads((directory / NETWORK_FILE).read_text())
-        self.meta = meta
         self.directory = directory
-        self.history = int(meta["history"])
-        self.joint_names = tuple(meta["joint_names"])
-        with np.load(directory / WEIGHTS_FILE, allow_pickle=False) as arrays:
-            layers = int(meta["layers"])
-            self.weights = [arrays[f"w{i}"] for i in range(layers)]
-            self.biases = [arrays[f"b{i}"] for i in range(layers)]
-            self.input_mean, self.input_std = arrays["input_mean"], arrays["input_std"]
-            self.torque_scale = arrays["torque_scale"]
+        try:
+            meta = json.loads((directory / NETWORK_FILE).read_text())
+            self.history = int(meta["history"])
+            self.joint_names = tuple(meta["joint_names"])
+            with np.load(directory / WEIGHTS_FILE, allow_pickle=False) as arrays:
+                layers = int(meta["layers"])
+                self.weights = [arrays[f"w{i}"] for i in range(layers)]
+                self.biases = [arrays[f"b{i}"] for i in range(layers)]
+                self.input_mean, self.input_std = arrays["input_mean"], arrays["input_std"]
+                self.torque_scale = arrays["torque_scale"]
+        except (OSError, KeyError, TypeError, ValueError) as error:
+            raise ValueError(
+                f"{directory}: not a readable actuator network ({type(error).__name__}: "
+                f"{error}); fit it again with `sim2real fit-actuator`"
+            ) from None
+        inputs = 2 * len(self.joint_names) * self.history
+        shapes = [w.shape for w in self.weights]
+        chained = all(a[0] == b[1] for a, b in zip(shapes, shapes[1:], strict=False))
+        if (
+            not shapes
+            or shapes[0][1] != inputs
+            or shapes[-1][0] != len(self.joint_names)
+            or not chained
+        ):
+            raise ValueError(
+                f"{directory}: weight shapes {shapes} do not map {inputs} inputs to "
+                f"{len(self.joint_names)} torques; fit it again with `sim2real fit-actuator`"
+            )
 
     def __call__(self, features: np.ndarray) -> np.ndarray:
         x = (features - self.input_mean) / self.input_std
@@ -306,8 +325,8 @@ def _network_dir(value: Any, where: str, base_dir: Path | None) -> Path:
     if not isinstance(value, str):
         raise ValueError(f"{where}: field 'actuator.learned' = {value!r}; must be a directory")
     path = Path(value).expanduser()
-    if not path.is_absolute() and base_dir is not None:
-        path = base_dir / path
+    if not path.is_absolute() and not path.is_dir() and base_dir is not None:
+        path = base_dir / path  # as given (from the working directory), else next to the file
     path = path.resolve()
     for name in (NETWORK_FILE, WEIGHTS_FILE):
         if not (path / name).is_file():
@@ -315,10 +334,13 @@ def _network_dir(value: Any, where: str, base_dir: Path | None) -> Path:
                 f"{where}: field 'actuator.learned' = {value!r}: no {name} in {path}; "
                 "give a directory written by `sim2real fit-actuator`"
             )
-    meta = json.loads((path / NETWORK_FILE).read_text())
-    if meta.get("format_version") != NETWORK_FORMAT:
+    try:
+        meta = json.loads((path / NETWORK_FILE).read_text())
+    except (OSError, ValueError) as error:
+        raise ValueError(f"{where}: {path / NETWORK_FILE}: not readable JSON ({error})") from None
+    if not isinstance(meta, dict) or meta.get("format_version") != NETWORK_FORMAT:
         raise ValueError(
-            f"{where}: field 'actuator.learned' = {value!r}: format_version "
-            f"{meta.get('format_version')!r}; this sim2real reads {NETWORK_FORMAT}"
+            f"{where}: field 'actuator.learned' = {value!r}: not an actuator network of "
+            f"format version {NETWORK_FORMAT}; fit it again with `sim2real fit-actuator`"
         )
     return path
