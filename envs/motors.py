@@ -254,40 +254,42 @@ class LearnedActuator(_Wrapper):
 # -- the `actuator:` mapping -------------------------------------------------------------
 
 
-def check_actuator_spec(data: Any, where: str, base_dir: Path | None = None) -> dict[str, Any]:
-    """The ``actuator:`` mapping, checked, paths absolute; ``ValueError`` in one line."""
+def check_actuator_spec(
+    data: Any, where: str, base_dir: Path | None = None, field: str = "actuator"
+) -> dict[str, Any]:
+    """The ``actuator:`` mapping, checked, paths absolute; ``ValueError`` in one line naming
+    ``where`` (the file) and ``field`` (its place there)."""
     if not isinstance(data, Mapping) or len(data) != 1 or next(iter(data)) not in ACTUATOR_KINDS:
         raise ValueError(
-            f"{where}: field 'actuator' = {data!r}; must be one of "
+            f"{where}: field '{field}' = {data!r}; must be one of "
             "{dc_motor: {saturation_torque, no_load_speed, time_constant_s, coulomb_friction}} "
             "or {learned: ACT_DIR}"
         )
     kind, value = next(iter(data.items()))
     if kind == "learned":
-        return {"learned": str(_network_dir(value, where, base_dir))}
+        return {"learned": str(_network_dir(value, where, base_dir, field))}
     if not isinstance(value, Mapping):
-        raise ValueError(f"{where}: field 'actuator.dc_motor' = {value!r}; must be a mapping")
+        raise ValueError(f"{where}: field '{field}.dc_motor' = {value!r}; must be a mapping")
     unknown = sorted(set(value) - set(DC_MOTOR_FIELDS))
-    missing = [field for field in DC_MOTOR_FIELDS if field not in value]
+    missing = [key for key in DC_MOTOR_FIELDS if key not in value]
     if unknown or missing:
         name = unknown[0] if unknown else missing[0]
         what = "is not a known field" if unknown else "is required"
         raise ValueError(
-            f"{where}: field 'actuator.dc_motor.{name}' {what}; fields: "
-            f"{', '.join(DC_MOTOR_FIELDS)}"
+            f"{where}: field '{field}.dc_motor.{name}' {what}; fields: {', '.join(DC_MOTOR_FIELDS)}"
         )
     checked = {}
-    for field in DC_MOTOR_FIELDS:
-        item = value[field]
+    for name in DC_MOTOR_FIELDS:
+        item = value[name]
         numbers = item if isinstance(item, list) else [item]
-        positive = field in ("saturation_torque", "no_load_speed")
+        positive = name in ("saturation_torque", "no_load_speed")
         if not numbers or not all(_valid_number(x, positive) for x in numbers):
             bound = "> 0" if positive else ">= 0"
             raise ValueError(
-                f"{where}: field 'actuator.dc_motor.{field}' = {item!r}; must be a number "
+                f"{where}: field '{field}.dc_motor.{name}' = {item!r}; must be a number "
                 f"{bound} or a list of them, one per actuated joint"
             )
-        checked[field] = [float(x) for x in numbers] if isinstance(item, list) else float(item)
+        checked[name] = [float(x) for x in numbers] if isinstance(item, list) else float(item)
     return {"dc_motor": checked}
 
 
@@ -305,10 +307,10 @@ def build_actuator(spec: Mapping[str, Any], inner: Any, physics_dt: float, where
             )
         return LearnedActuator(inner, network)
     values = spec["dc_motor"]
-    for field, value in values.items():
+    for name, value in values.items():
         if isinstance(value, list) and len(value) != n:
             raise ValueError(
-                f"{where}: field 'actuator.dc_motor.{field}' has {len(value)} values; this "
+                f"{where}: field 'actuator.dc_motor.{name}' has {len(value)} values; this "
                 f"robot has {n} actuated joints (give one number or {n})"
             )
     motor = DCMotor(*(np.asarray(values[f], dtype=np.float64) for f in DC_MOTOR_FIELDS))
@@ -321,9 +323,9 @@ def _valid_number(value: Any, positive: bool) -> bool:
     return value > 0 if positive else value >= 0
 
 
-def _network_dir(value: Any, where: str, base_dir: Path | None) -> Path:
+def _network_dir(value: Any, where: str, base_dir: Path | None, field: str) -> Path:
     if not isinstance(value, str):
-        raise ValueError(f"{where}: field 'actuator.learned' = {value!r}; must be a directory")
+        raise ValueError(f"{where}: field '{field}.learned' = {value!r}; must be a directory")
     path = Path(value).expanduser()
     if not path.is_absolute() and not path.is_dir() and base_dir is not None:
         path = base_dir / path  # as given (from the working directory), else next to the file
@@ -331,7 +333,7 @@ def _network_dir(value: Any, where: str, base_dir: Path | None) -> Path:
     for name in (NETWORK_FILE, WEIGHTS_FILE):
         if not (path / name).is_file():
             raise ValueError(
-                f"{where}: field 'actuator.learned' = {value!r}: no {name} in {path}; "
+                f"{where}: field '{field}.learned' = {value!r}: no {name} in {path}; "
                 "give a directory written by `sim2real fit-actuator`"
             )
     try:
@@ -340,7 +342,7 @@ def _network_dir(value: Any, where: str, base_dir: Path | None) -> Path:
         raise ValueError(f"{where}: {path / NETWORK_FILE}: not readable JSON ({error})") from None
     if not isinstance(meta, dict) or meta.get("format_version") != NETWORK_FORMAT:
         raise ValueError(
-            f"{where}: field 'actuator.learned' = {value!r}: not an actuator network of "
+            f"{where}: field '{field}.learned' = {value!r}: not an actuator network of "
             f"format version {NETWORK_FORMAT}; fit it again with `sim2real fit-actuator`"
         )
     return path

@@ -333,9 +333,9 @@ def _with_actuator(raw: dict[str, Any], locator: Locator, base_dir: Path | None)
         return raw
     from sim2real.envs.motors import check_actuator_spec
 
-    where = locator(("env", "kwargs", "actuator"))
+    path = ("env", "kwargs", "actuator")
     try:
-        actuator = check_actuator_spec(kwargs["actuator"], where, base_dir)
+        actuator = check_actuator_spec(kwargs["actuator"], locator(path), base_dir, dotted(path))
     except ValueError as error:
         raise UserError(str(error)) from None
     return {**raw, "env": {**env, "kwargs": {**kwargs, "actuator": actuator}}}
