@@ -14,7 +14,8 @@ steps from the shipped DR config), for each target in ``--targets``:
    training spec, ``--identify-budget`` evaluations; ``--pin-torso`` fixes the torso mass at
    its true value, see bench/sysid.py), fine-tuned ``--finetune-budget`` simulation steps;
 5. **fine-tuning on the target** (``--strategy full``) with the same number of target samples
-   as the recorded steps;
+   as the recorded steps, asked for: on-policy PPO collects whole rollouts (n_steps x n_envs
+   of the source config), so it may use more, and the table shows how many it used;
 6. the fraction of the gap each closes: ``(J_method - J_source) / (J_oracle - J_source)``.
    Target (issue 11): sysid closes at least half of the gap with <= 10 target episodes.
 
@@ -141,6 +142,8 @@ def one_target(
             "gap_closed": (value - j_source) / gap,
             "run": str(run.path),
         }
+    # On-policy fine-tuning collects whole rollouts: it may take more samples than asked.
+    result["finetune"]["target_samples"] = int(finetuned.meta["timesteps"])
     result["target_samples"] = samples
     result["target_episodes"] = sysid_run.meta["transfer"]["target_episodes"]
     result["identified"] = sysid_run.meta["transfer"]["identified"]
@@ -210,7 +213,7 @@ def summary_markdown(results: dict[str, Any]) -> str:
         f"episodes; {results['date']}, {results['wall_s'] / 60:.0f} min.",
         "",
         "| target | J source | J oracle | gap | target samples | sysid: J, gap closed | "
-        "fine-tune (same samples): J, gap closed | sysid >= half? |",
+        "fine-tune on the target: samples, J, gap closed | sysid >= half? |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for name, r in results["targets"].items():
@@ -224,7 +227,8 @@ def summary_markdown(results: dict[str, Any]) -> str:
         lines.append(
             f"| {name} | {r['source']:.1f} | {r['oracle']:.1f} | {r['gap']:.1f} | "
             f"{r['target_samples']} ({r['target_episodes']} ep.) | {s['return']:.1f}, "
-            f"{s['gap_closed']:.0%} | {f['return']:.1f}, {f['gap_closed']:.0%} | "
+            f"{s['gap_closed']:.0%} | {f['target_samples']}, {f['return']:.1f}, "
+            f"{f['gap_closed']:.0%} | "
             f"{'yes' if r['met'] else 'no'} |"
         )
     return "\n".join(lines) + "\n"
