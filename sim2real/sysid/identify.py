@@ -113,8 +113,9 @@ def prepare(
     shares = 2 * len(space.latencies) if space.latencies else 1
     if budget // shares < MIN_BUDGET:
         raise UserError(
-            f"{budget_option} = {budget}: half of it is shared by the {len(space.latencies)} latencies "
-            f"the spec allows; give at least {MIN_BUDGET * shares}"
+            f"{budget_option} = {budget}: half of it is shared by the "
+            f"{len(space.latencies)} latencies the spec allows; give at least "
+            f"{MIN_BUDGET * shares}"
         )
     return Setup(Path(data_path), data, spec, space, budget, workers, seed, horizon)
 
