@@ -75,6 +75,11 @@ def test_fit_actuator_writes_its_report_and_training_uses_the_network(fitted, tm
         assert np.all(np.isfinite(learned.unwrapped.actuator.inner.torques))
     finally:
         learned.close()
+    report_dir = tmp_path / "eval"
+    argv = ["evaluate", str(run.path), "--targets", "hopper_dc_motor.yaml", "--episodes", "1"]
+    assert main([*argv, "--workers", "1", "--out", str(report_dir)]) == 0
+    report = json.loads((report_dir / "report.json").read_text())
+    assert "saturation_torque" in json.dumps(report)  # the target's motor is reported
 
 
 def test_fit_actuator_bad_input_is_one_line(fitted, tmp_path, capsys):

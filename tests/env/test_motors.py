@@ -155,3 +155,16 @@ def test_config_env_actuator_is_checked_in_one_line():
     }
     with pytest.raises(UserError, match=r"env\.kwargs\.actuator.*no actuator\.json"):
         parse_config(config, source="c.yaml")
+
+
+def test_conditions_carry_a_targets_actuator():
+    """evaluate fixes a target as exact dynamics: its motor must come along."""
+    from sim2real.envs.motors import DCMotorActuator
+    from sim2real.evaluation.conditions import Condition
+
+    target = load_target(resolve_file("hopper_dc_motor.yaml", "target"))
+    env = make_env(HOPPER, Condition("dc_motor", dynamics={}, actuator=target.actuator))
+    try:
+        assert isinstance(env.unwrapped.actuator.inner, DCMotorActuator)
+    finally:
+        env.close()
