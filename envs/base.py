@@ -149,7 +149,8 @@ class BulletEnv(gym.Env, abc.ABC):
 
         inner = self.ideal_actuator
         if actuator is not None:
-            inner = build_actuator(actuator, inner, self.physics_dt, where)
+            steps = self.physics_steps_per_action
+            inner = build_actuator(actuator, inner, self.physics_dt, where, steps)
         self.actuator.replace_inner(inner)
 
     def _make_observation_channels(self) -> list[ObservationChannel]:

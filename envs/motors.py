@@ -211,16 +211,22 @@ def network_features(commands: np.ndarray, velocities: np.ndarray) -> np.ndarray
 
 
 class LearnedActuator(_Wrapper):
-    """Torques from an actuator network, times the motor strength, held for the command."""
+    """Torques from an actuator network, times the motor strength, held for a control step.
 
-    def __init__(self, inner: Any, network: ActuatorNetwork):
+    The network was fitted at the control rate (one row per recorded step), so it runs at the
+    first of every ``steps_per_command`` physics steps, on the command in effect then (a
+    latency's delayed one included), and its torque is held until the next control step.
+    """
+
+    def __init__(self, inner: Any, network: ActuatorNetwork, steps_per_command: int = 1):
         super().__init__(inner)
         n = len(inner.joints)
         self.network = network
         self._commands = np.zeros((network.history, n))
         self._velocities = np.zeros((network.history, n))
         self._strength = np.ones(n)
-        self._fresh = False
+        self._steps_per_command = steps_per_command
+        self._step = 0
 
     def configure(self, values: Mapping[str, np.ndarray]) -> None:
         self.inner.configure(values)
@@ -230,21 +236,17 @@ class LearnedActuator(_Wrapper):
         self.inner.reset()
         self._commands[:] = 0.0
         self._velocities[:] = 0.0
-        self._fresh = False
-
-    def send(self, command: np.ndarray) -> None:
-        self.inner.send(command)
-        self._fresh = True
+        self._step = 0
 
     def apply(self) -> None:
-        if self._fresh:
+        if self._step == 0:
             self._commands = np.roll(self._commands, 1, axis=0)
             self._velocities = np.roll(self._velocities, 1, axis=0)
             self._commands[0] = self.inner.in_effect
             self._velocities[0] = self._io.velocities()
             features = network_features(self._commands, self._velocities)
             self.torques = self._strength * self.network(features)
-            self._fresh = False
+        self._step = (self._step + 1) % self._steps_per_command
         self._io.set_torques(self.torques)
 
     def describe(self) -> dict[str, Any]:
@@ -293,8 +295,11 @@ def check_actuator_spec(
     return {"dc_motor": checked}
 
 
-def build_actuator(spec: Mapping[str, Any], inner: Any, physics_dt: float, where: str) -> Any:
-    """The actuator ``spec`` describes, wrapping the robot's own ``inner``."""
+def build_actuator(
+    spec: Mapping[str, Any], inner: Any, physics_dt: float, where: str, steps_per_command: int = 1
+) -> Any:
+    """The actuator ``spec`` describes, wrapping the robot's own ``inner`` (whose commands
+    arrive every ``steps_per_command`` physics steps of ``physics_dt``)."""
     spec = check_actuator_spec(spec, where)
     n = len(inner.joints)
     if "learned" in spec:
@@ -305,7 +310,7 @@ def build_actuator(spec: Mapping[str, Any], inner: Any, physics_dt: float, where
                 f"{where}: actuator network {spec['learned']} was fitted for joints "
                 f"{list(network.joint_names)}, but this robot's are {list(names)}"
             )
-        return LearnedActuator(inner, network)
+        return LearnedActuator(inner, network, steps_per_command)
     values = spec["dc_motor"]
     for name, value in values.items():
         if isinstance(value, list) and len(value) != n:

@@ -141,7 +141,11 @@ def _actuator_for(env: gym.Env, target: Target) -> Any:
     unwrapped = env.unwrapped
     try:
         return build_actuator(
-            target.actuator, unwrapped.ideal_actuator, unwrapped.physics_dt, str(target.path)
+            target.actuator,
+            unwrapped.ideal_actuator,
+            unwrapped.physics_dt,
+            str(target.path),
+            unwrapped.physics_steps_per_action,
         )
     except ValueError as error:
         raise UserError(str(error)) from None

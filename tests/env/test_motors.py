@@ -168,3 +168,66 @@ def test_conditions_carry_a_targets_actuator():
         assert isinstance(env.unwrapped.actuator.inner, DCMotorActuator)
     finally:
         env.close()
+
+
+class _StubClient:
+    """Joint states with velocity 2.0; records the torques written."""
+
+    def __init__(self):
+        self.written = []
+
+    def getJointStates(self, body, joints):  # noqa: N802 (PyBullet's name)
+        return [(0.0, 2.0, (0.0,) * 6, 0.0) for _ in joints]
+
+    def setJointMotorControlArray(self, body, joints, mode, forces):  # noqa: N802
+        self.written.append(forces)
+
+
+class _StubInner:
+    parameters = ("motor_strength", "joint_friction")
+
+    def __init__(self):
+        self.client, self.body, self.joints = _StubClient(), 0, (0, 1)
+        self.in_effect = np.zeros(2)
+
+    def send(self, command):
+        self.in_effect = command
+
+    def configure(self, values):
+        pass
+
+    def reset(self):
+        self.in_effect = np.zeros(2)
+
+
+class _StubNetwork:
+    """torque = command + velocity of the newest step; counts its calls."""
+
+    history = 2
+    directory = "stub"
+
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, features):
+        self.calls.append(features.copy())
+        return features[:2] + features[2:4]
+
+
+def test_learned_actuator_runs_once_per_control_step_and_scales_by_strength():
+    from sim2real.envs.motors import LearnedActuator
+
+    inner, network = _StubInner(), _StubNetwork()
+    actuator = LearnedActuator(inner, network, steps_per_command=4)
+    actuator.configure({"motor_strength": np.array([1.0, 0.5])})
+    actuator.reset()
+    for command in ([1.0, 1.0], [3.0, -1.0]):
+        actuator.send(np.array(command))
+        for _ in range(4):  # one control step of four physics steps
+            actuator.apply()
+    assert len(network.calls) == 2  # once per control step, not per physics step
+    # The second call sees the newest command first, then the one before (history 2).
+    np.testing.assert_allclose(network.calls[1], [3.0, -1.0, 2.0, 2.0, 1.0, 1.0, 2.0, 2.0])
+    written = inner.client.written
+    assert written[:4] == [[3.0, 1.5]] * 4  # (1 + 2, (1 + 2) x 0.5), held for the step
+    assert written[4:] == [[5.0, 0.5]] * 4
