@@ -118,13 +118,14 @@ class A1Env(BulletEnv):
         render_mode: str | None = None,
         command_ranges: Mapping[str, Sequence[float]] | None = None,
         privileged: PrivilegedArg = False,
+        actuator: Mapping[str, Any] | None = None,
     ):
         self.command_ranges = _check_command_ranges(command_ranges, self.default_command_ranges)
         self.observation_space = spaces.Box(
             -100.0, 100.0, (len(self.observation_names),), np.float32
         )
         self.action_space = spaces.Box(-1.0, 1.0, (len(JOINTS),), np.float32)
-        super().__init__(randomization, render_mode, privileged)
+        super().__init__(randomization, render_mode, privileged, actuator)
 
     # -- hooks -----------------------------------------------------------------------------
 

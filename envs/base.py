@@ -103,6 +103,7 @@ class BulletEnv(gym.Env, abc.ABC):
         randomization: RandomizationArg = None,
         render_mode: str | None = None,
         privileged: PrivilegedArg = False,
+        actuator: Mapping[str, Any] | None = None,
     ):
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode {render_mode!r} is not supported; use 'rgb_array'")
@@ -112,9 +113,8 @@ class BulletEnv(gym.Env, abc.ABC):
         self.handles = self._load(self.client)
         self._writer = BoundClient(self.client)  # what the DR engine writes through
         self._step_physics = self.client.stepSimulation  # bound once: it runs every step
-        self.actuator = DelayedActuator(
-            self._make_actuator(self.client, self.handles), self.physics_dt
-        )
+        self.ideal_actuator = self._make_actuator(self.client, self.handles)
+        self.actuator = DelayedActuator(self.ideal_actuator, self.physics_dt)
         self.layout = dynamics_layout(
             self.handles,
             ModelNames(
@@ -146,8 +146,24 @@ class BulletEnv(gym.Env, abc.ABC):
         self._observation_bounds = (self.observation_space.low, self.observation_space.high)
         self.set_randomization(randomization)
         self._set_values(copy_dynamics(self.nominal))
+        if actuator is not None:
+            self.set_actuator(actuator)
         if privileged is not False and privileged is not None:
             self._add_privileged_observation(privileged)
+
+    def set_actuator(self, actuator: Mapping[str, Any] | None, where: str = "actuator") -> None:
+        """Drive the robot through a DC motor or a learned actuator network (see
+        :mod:`sim2real.envs.motors`) wrapping its own actuator; None: its own again.
+
+        ``ValueError`` (one line, prefixed with ``where``) for a bad mapping.
+        """
+        from sim2real.envs.motors import build_actuator
+
+        inner = self.ideal_actuator
+        if actuator is not None:
+            steps = self.physics_steps_per_action
+            inner = build_actuator(actuator, inner, self.physics_dt, where, steps)
+        self.actuator.replace_inner(inner)
 
     def _make_observation_channels(self) -> list[ObservationChannel]:
         """Delay, bias and noise, each where the world supports its parameter."""

@@ -28,7 +28,7 @@ import functools
 import math
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 from gymnasium import spaces
@@ -100,11 +100,12 @@ class WalkerEnv(BulletEnv):
         randomization: RandomizationArg = None,
         render_mode: str | None = None,
         privileged: PrivilegedArg = False,
+        actuator: Mapping[str, Any] | None = None,
     ):
         n_obs = len(self.observation_names)
         self.observation_space = spaces.Box(-5.0, 5.0, (n_obs,), np.float32)
         self.action_space = spaces.Box(-1.0, 1.0, (len(self.action_names),), np.float32)
-        super().__init__(randomization, render_mode, privileged)
+        super().__init__(randomization, render_mode, privileged, actuator)
 
     def alive(self, z: float, pitch: float) -> bool:
         """The alive test; contact flags (``self._feet_contact``) are the previous step's."""

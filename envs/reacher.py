@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import ClassVar
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import numpy as np
 from gymnasium import spaces
@@ -55,10 +56,11 @@ class ReacherEnv(BulletEnv):
         randomization: RandomizationArg = None,
         render_mode: str | None = None,
         privileged: PrivilegedArg = False,
+        actuator: Mapping[str, Any] | None = None,
     ):
         self.observation_space = spaces.Box(-100.0, 100.0, (9,), np.float32)
         self.action_space = spaces.Box(-1.0, 1.0, (2,), np.float32)
-        super().__init__(randomization, render_mode, privileged)
+        super().__init__(randomization, render_mode, privileged, actuator)
 
     def _load(self, client: BulletClient) -> ModelHandles:
         client.setPhysicsEngineParameter(deterministicOverlappingPairs=1)

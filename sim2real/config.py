@@ -295,6 +295,7 @@ def _parse(data: Any, locator: Locator, base_dir: Path | None) -> ExperimentConf
         raw["randomization"] = _randomization(raw["randomization"], locator, base_dir)
     if "targets" in raw:
         raw["targets"] = _targets(raw["targets"], locator, base_dir)
+    raw = _with_actuator(raw, locator, base_dir)
     try:
         cfg = ExperimentConfig.model_validate(raw)
     except ValidationError as error:
@@ -327,6 +328,22 @@ def _randomization(value: Any, locator: Locator, base_dir: Path | None) -> Rando
         label = value["source"]
         value = {key: item for key, item in value.items() if key != "source"}
     return parse_spec(value, source=label)
+
+
+def _with_actuator(raw: dict[str, Any], locator: Locator, base_dir: Path | None) -> dict[str, Any]:
+    """env.kwargs.actuator checked, a learned model's directory made absolute."""
+    env = raw.get("env")
+    kwargs = env.get("kwargs") if isinstance(env, Mapping) else None
+    if not isinstance(kwargs, Mapping) or kwargs.get("actuator") is None:
+        return raw
+    from sim2real.envs.motors import check_actuator_spec
+
+    path = ("env", "kwargs", "actuator")
+    try:
+        actuator = check_actuator_spec(kwargs["actuator"], locator(path), base_dir, dotted(path))
+    except ValueError as error:
+        raise UserError(str(error)) from None
+    return {**raw, "env": {**env, "kwargs": {**kwargs, "actuator": actuator}}}
 
 
 def _targets(value: Any, locator: Locator, base_dir: Path | None) -> tuple[Target, ...]:

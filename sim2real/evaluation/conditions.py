@@ -65,7 +65,8 @@ class Condition:
     ``target``: a target, fixed relative to each env's own nominal model when the env is made.
     ``dynamics``: exact named values fixed with ``set_dynamics`` (a target's, a sweep point).
     With a randomization and fixed dynamics, resets randomize around the fixed values.
-    None of them: nominal dynamics.
+    None of them: nominal dynamics. ``actuator``: a target's non-ideal actuator (an
+    ``actuator:`` mapping) going with its ``dynamics``; a ``target`` brings its own.
     """
 
     name: str
@@ -73,6 +74,7 @@ class Condition:
     randomization: RandomizationSpec | None = None
     target: Target | None = None
     dynamics: Mapping[str, Any] | None = None
+    actuator: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if self.target is not None and self.dynamics is not None:
@@ -120,6 +122,8 @@ def make_env(
             apply_target(env, condition.target)
         if condition.dynamics:
             env.unwrapped.set_dynamics(condition.dynamics)
+        if condition.actuator is not None:
+            env.unwrapped.set_actuator(condition.actuator, condition.name)
     except BaseException:
         env.close()
         raise
@@ -202,11 +206,12 @@ def _same_target(one: Target, other: Target) -> bool:
     """One file, or a copy of it (an exported policy carries copies of its targets)."""
     if one.path == other.path:
         return True
-    return (one.env_id, one.description, one.spec.terms, one.spec.events) == (
+    return (one.env_id, one.description, one.spec.terms, one.spec.events, one.actuator) == (
         other.env_id,
         other.description,
         other.spec.terms,
         other.spec.events,
+        other.actuator,
     )
 
 
@@ -285,6 +290,8 @@ def condition_info(
             "path": str(target.path),
             "dynamics": conditions[target.name]["changes"],
         }
+        if target.actuator is not None:
+            info[target.name]["actuator"] = dict(target.actuator)
     return info
 
 
