@@ -95,7 +95,7 @@ class BulletEnv(gym.Env, abc.ABC):
         self,
         randomization: RandomizationArg = None,
         render_mode: str | None = None,
-        privileged: bool = False,
+        privileged: bool | RandomizationArg = False,
     ):
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode {render_mode!r} is not supported; use 'rgb_array'")
@@ -134,8 +134,14 @@ class BulletEnv(gym.Env, abc.ABC):
         self._observation_bounds = (self.observation_space.low, self.observation_space.high)
         self.set_randomization(randomization)
         self._set_values(copy_dynamics(self.nominal))
-        if privileged:
-            self._add_privileged_observation()
+        if privileged is True:
+            self._add_privileged_observation(self.randomization)
+        elif privileged is not False and privileged is not None:
+            # A spec: its ranges fix the layout (a teacher evaluated without DR, on a target).
+            spec = coerce_spec(privileged)
+            self._add_privileged_observation(
+                bind(spec, self.layout, self.nominal, self.control_dt, self.physics_dt)
+            )
 
     def _make_observation_channels(self) -> list[ObservationChannel]:
         """Delay, bias and noise, each where the world supports its parameter."""
@@ -269,9 +275,9 @@ class BulletEnv(gym.Env, abc.ABC):
     def dynamics_values(self) -> Dynamics:
         return copy_dynamics(self._values)
 
-    def _add_privileged_observation(self) -> None:
+    def _add_privileged_observation(self, spec: BoundSpec) -> None:
         self._privileged = privileged_layout(
-            self.randomization, self.layout, self.nominal, self.privileged_state_names
+            spec, self.layout, self.nominal, self.privileged_state_names
         )
         self._privileged_dynamics = self._privileged.normalize(self._values)
         self.privileged_names = self._privileged.names

@@ -13,6 +13,9 @@ The names are in ``env.unwrapped.privileged_names`` and in the env's
 ``metadata["privileged_observation_names"]``; the deployable part of the observation is the
 first ``len(env.unwrapped.observation_names)`` entries. The layout is fixed when the env is
 made: a later ``set_randomization`` keeps normalizing to the first spec's ranges.
+``privileged=<spec>`` (a spec, its data or a YAML path) takes the layout from that spec
+instead of the env's own randomization, so a teacher trained under a spec sees the same
+entries in an env made without DR (nominal, a target).
 """
 
 from __future__ import annotations

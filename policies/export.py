@@ -64,6 +64,7 @@ def export_run(run_dir: str | Path, out: str | Path, format: str = "bundle") -> 
             require(module, "ONNX export")
     run = Run.read(run_dir)
     config = run.config
+    _refuse_student(run.path)
     reference = RunPolicy.from_run(run.path)
     graph = _graph(format, reference)  # refuses what cannot be exported, before any rollout
     env = make_env(
@@ -180,3 +181,15 @@ def _copy_targets(config: Any, staging: Path) -> list[str]:
         shutil.copyfile(target.path, staging / relative)
         names.append(relative)
     return names
+
+
+def _refuse_student(run_dir: Path) -> None:
+    """The student of an adaptation run (module + teacher body + history) has no export yet."""
+    from sim2real.transfer.rma.layout import is_student_run
+
+    if is_student_run(run_dir):
+        raise UserError(
+            f"{run_dir}: an adaptation run's student (adaptation module over its observation "
+            "and action history + the teacher's body) cannot be exported yet; evaluate it "
+            f"with `sim2real evaluate {run_dir}`"
+        )

@@ -118,6 +118,9 @@ def make_training_env(config: ExperimentConfig) -> VecEnv:
 
 def build_model(config: ExperimentConfig, venv: VecEnv, device: str, source: str) -> BaseAlgorithm:
     cls = algorithm_class(config.algorithm.name)
+    kwargs = sb3_kwargs(config.algorithm)
+    if config.adaptation is not None:  # a teacher: its features extractor is the encoder
+        kwargs["policy_kwargs"] = {**kwargs.get("policy_kwargs", {}), **_teacher_kwargs(config)}
     try:
         return cls(
             config.algorithm.policy,
@@ -125,7 +128,7 @@ def build_model(config: ExperimentConfig, venv: VecEnv, device: str, source: str
             seed=config.seed,
             device=device,
             verbose=0,
-            **sb3_kwargs(config.algorithm),
+            **kwargs,
         )
     except (ValueError, AssertionError) as error:
         problem = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
@@ -133,6 +136,15 @@ def build_model(config: ExperimentConfig, venv: VecEnv, device: str, source: str
             f"{source}: field 'algorithm' = {config.algorithm.name!r}; "
             f"stable-baselines3 rejected the hyperparameters: {problem}"
         ) from None
+
+
+def _teacher_kwargs(config: ExperimentConfig) -> dict[str, Any]:
+    from sim2real.transfer.rma.networks import privileged_split, teacher_policy_kwargs
+
+    adaptation = config.adaptation
+    assert adaptation is not None
+    observed, _ = privileged_split(config.env.id, config.randomization, config.env.kwargs)
+    return teacher_policy_kwargs(observed, adaptation.latent_size, adaptation.encoder_layers)
 
 
 def load_checkpoint_model(
@@ -266,6 +278,23 @@ def train(
     latest checkpoint (``config`` may be omitted; if given it must equal the run's).
     ``source`` names the config file in error messages.
     """
+    if config is not None:
+        config, path_source = _as_config(config)
+        source = source or path_source
+    adaptation_config = _resumed_config(run_dir) if resume else config
+    if adaptation_config is not None:
+        from sim2real.transfer.rma.training import is_student_config, train_adaptation
+
+        if is_student_config(adaptation_config):
+            return train_adaptation(
+                config,
+                run_dir,
+                overwrite=overwrite,
+                resume=resume,
+                progress_bar=progress_bar,
+                verbose=verbose,
+                source=source or f"config {adaptation_config.name!r}",
+            )
     session, path = _prepare(config, run_dir, overwrite, resume, source)
     cfg = session.config
     say: Callable[[str], None] = print if verbose else _quiet
@@ -305,6 +334,13 @@ def train(
             )
     finally:
         _close(venv, eval_envs)
+
+
+def _resumed_config(run_dir: str | Path | None) -> ExperimentConfig | None:
+    """The config of the run to resume, when there is one (_prepare says what is wrong)."""
+    if run_dir is None or not (Path(run_dir) / "run.json").is_file():
+        return None
+    return Run.open(run_dir).config
 
 
 class _Training(RunLifecycle):
