@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import functools
 import inspect
+import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -380,7 +381,13 @@ def _fields_at(path: FieldPath) -> list[str]:
     model: Any = ExperimentConfig
     for part in path:
         model = model.model_fields[part].annotation
+        # An optional section (``X | None``): the fields are X's.
+        model = next((arg for arg in typing.get_args(model) if _is_model(arg)), model)
     return list(model.model_fields)
+
+
+def _is_model(value: Any) -> bool:
+    return isinstance(value, type) and issubclass(value, BaseModel)
 
 
 # -- semantic checks (after the structure is known to be right) ----------------------------
