@@ -4,20 +4,24 @@ section's validation."""
 
 from __future__ import annotations
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+import yaml
 from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import DummyVecEnv
 
-from sim2real.config import parse_config
+from sim2real.config import config_to_dict, load_config, parse_config
 from sim2real.envs.cartpole import CartPoleEnv
 from sim2real.errors import UserError
 from sim2real.policies.normalization import Normalization
+from sim2real.training import build_model, make_training_env
 from sim2real.transfer.rma.networks import PrivilegedEncoder, teacher_policy_kwargs
 from sim2real.transfer.rma.student import StudentPolicy, build_module
 from sim2real.transfer.rma.training import teacher_config
 
+TARGET_NAMES = ["heavy", "slippery", "weak_motors", "laggy", "noisy_sensors", "hard"]
 SPEC = [
     {"parameter": "link_mass", "selector": "pole", "range": [0.5, 2.0]},
     {"parameter": "gravity", "range": [0.9, 1.1]},
@@ -152,3 +156,29 @@ def test_bad_adaptation_sections_are_one_line(changes, expected):
     message = str(raised.value)
     assert message.startswith("rma.yaml: ") and expected in message
     assert "\n" not in message
+
+
+@pytest.mark.parametrize("name", ["cartpole_rma.yaml", "hopper_rma_ppo.yaml"])
+def test_shipped_adaptation_configs_build_a_teacher_whose_student_acts(name, tmp_path):
+    config = load_config(name, ["n_envs=1"])
+    assert [t.name for t in config.targets] == TARGET_NAMES
+    path = tmp_path / "dump.yaml"
+    path.write_text(yaml.safe_dump(config_to_dict(config), sort_keys=False))
+    assert load_config(path) == config
+    teacher = teacher_config(config, name)
+    venv = make_training_env(teacher)
+    env = gym.make(config.env.id, randomization=config.randomization)
+    try:
+        model = build_model(teacher, venv, "cpu", name)
+        assert model.use_sde == (name == "hopper_rma_ppo.yaml")  # the Zoo's gSDE body
+        student = StudentPolicy(model, build_module(model, config.adaptation))
+        assert student.observation_space.shape == env.observation_space.shape
+        observation, _ = env.reset(seed=0)
+        for _ in range(3):
+            action = student.predict(observation)
+            assert action.shape == env.action_space.shape
+            assert env.action_space.contains(action.astype(np.float32))
+            observation, *_ = env.step(action)
+    finally:
+        env.close()
+        venv.close()
