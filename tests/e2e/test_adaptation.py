@@ -1,15 +1,21 @@
 """``sim2real train`` of a config with ``adaptation:`` (RMA) end to end on tiny budgets: both
 phases' files and TensorBoard curves, the student evaluated and swept like any run, export
-refused in one line, and ``--resume`` in the middle of either phase."""
+refused in one line, ``--resume`` in the middle of either phase, and Ctrl-C in phase 2."""
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from sim2real.cli import main
@@ -17,6 +23,8 @@ from sim2real.runs import Run
 from sim2real.transfer.rma.layout import phase2_checkpoints
 
 pytestmark = pytest.mark.slow
+
+SIM2REAL = str(Path(sys.executable).with_name("sim2real"))
 
 # The shipped cartpole_rma.yaml on tiny budgets: teacher checkpoints at 256 and 512 steps;
 # phase 2 iterations of 2 envs x 50 steps, checkpoints at 300 and 600 student steps.
@@ -95,7 +103,7 @@ def test_each_phase_has_its_tensorboard_curves(rma_run):
     assert scalars(rma_run.tb_dir, "adaptation/student_return")
 
 
-def test_the_student_is_evaluated_and_swept_like_any_run(rma_run, tmp_path):
+def test_the_student_is_evaluated_like_any_run(rma_run, tmp_path):
     out = tmp_path / "evaluate"
     assert (
         main(
@@ -105,10 +113,6 @@ def test_the_student_is_evaluated_and_swept_like_any_run(rma_run, tmp_path):
     )
     report = json.loads((out / "report.json").read_text())
     assert "cartpole_rma" in json.dumps(report)
-    sweep = tmp_path / "sweep"
-    argv = ["sweep", str(rma_run.path), "--param", "link_mass:pole", "--values", "0.5:2:2"]
-    assert main([*argv, "--episodes", "1", "--workers", "1", "--out", str(sweep)]) == 0
-    assert (sweep / "sweep.csv").is_file()
 
 
 def test_export_of_a_student_is_refused_in_one_line(rma_run, tmp_path, capsys):
@@ -161,3 +165,37 @@ def test_resume_in_the_middle_of_the_teacher(rma_run, tmp_path):
     assert (meta["status"], meta["phase"], meta["timesteps"]) == ("finished", "student", 1112)
     assert meta["resumes"][-1]["phase"] == "teacher"
     assert (run.path / "adaptation.pt").is_file() and run.summary_path.is_file()
+
+
+def test_sigint_in_phase_2_keeps_a_checkpoint_to_resume_from(rma_run, tmp_path):
+    run = Run.open(shutil.copytree(rma_run.path, tmp_path / "run"))
+    # Phase 2 from its start, with far more steps than the test waits for.
+    shutil.rmtree(run.path / "adaptation")
+    (run.path / "adaptation.pt").unlink()
+    config = yaml.safe_load(run.config_path.read_text())
+    config["adaptation"]["timesteps"] = 1_000_000
+    run.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+    run.update_meta(status="interrupted", student_timesteps=0)
+    process = subprocess.Popen(
+        [SIM2REAL, "train", "--resume", str(run.path), "--no-progress"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 120
+    while not phase2_checkpoints(run.path) and process.poll() is None:
+        assert time.monotonic() < deadline, "no phase-2 checkpoint appeared in time"
+        time.sleep(0.05)
+    assert process.poll() is None, process.communicate()
+    os.killpg(process.pid, signal.SIGINT)  # Ctrl-C in a terminal reaches the whole group
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert "Traceback" not in err
+    meta = run.meta
+    assert (meta["status"], meta["interrupted_by"], meta["phase"]) == (
+        "interrupted",
+        "SIGINT",
+        "student",
+    )
+    assert phase2_checkpoints(run.path)[-1][0] == meta["student_timesteps"] > 0

@@ -13,6 +13,7 @@ when stopped (SIGINT/SIGTERM); the end evaluates the student like any run (``sum
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -113,39 +114,67 @@ def train_student(
     )
     say(f"TensorBoard: tensorboard --logdir {run.path}")
     try:
+        # Signals while the run finishes only request a stop, so its files are complete.
         with torch_threads("cpu"), stop:
             collector = _Collector(
                 model, module, normalization, venv, cfg.seed + PHASE2_SEED_OFFSET + steps
             )
-            rng = np.random.default_rng(cfg.seed + steps)
-            next_checkpoint = _next_multiple(steps, cfg.checkpoint.freq_steps)
-            while steps < adaptation.timesteps and stop.signum is None:
-                histories, latents, returns = collector.collect(adaptation.rollout_steps, stop)
-                steps += len(histories)
-                loss = regression.fit(histories, latents, adaptation.epochs, rng)
-                logger.record("adaptation/latent_loss", loss)
-                if returns:
-                    logger.record("adaptation/student_return", float(np.mean(returns)))
-                logger.dump(steps)
-                run.update_meta(student_timesteps=steps)
-                if next_checkpoint and steps >= next_checkpoint:
-                    path = _save_checkpoint(run, regression, steps, cfg.checkpoint.keep)
-                    say(f"student steps {steps:,}: latent loss {loss:.4g}; checkpoint {path.name}")
-                    next_checkpoint = _next_multiple(steps, cfg.checkpoint.freq_steps)
+            steps = _regress(run, cfg, collector, regression, steps, logger, stop, say)
             if stop.signum is not None and steps < adaptation.timesteps:
                 path = _save_checkpoint(run, regression, steps, cfg.checkpoint.keep)
                 run.update_meta(status="interrupted", interrupted_by=stop.name, stopped=now_iso())
                 say(f"stopped by {stop.name} at {steps:,} student steps; checkpoint {path}")
                 say(f"continue with: sim2real train --resume {run.path}")
                 return run
-        _finish(run, cfg, module, steps, say)
+            _finish(run, cfg, module, steps, say)
         return run
     except Exception as error:
+        finite = all(bool(torch.isfinite(p).all()) for p in module.parameters())
+        with contextlib.suppress(Exception):  # what was learned is the state to resume from
+            if finite:
+                _save_checkpoint(run, regression, steps, cfg.checkpoint.keep)
         run.update_meta(status="failed", error=describe(error), stopped=now_iso())
+        raise
+    except BaseException:  # a second signal: stop at once
+        run.update_meta(status="interrupted", stopped=now_iso())
         raise
     finally:
         logger.close()
         venv.close()
+
+
+def _regress(
+    run: Run,
+    cfg: ExperimentConfig,
+    collector: _Collector,
+    regression: Regression,
+    steps: int,
+    logger: Any,
+    stop: StopOnSignalCallback,
+    say: Callable[[str], None],
+) -> int:
+    """Collect and regress until the budget is spent or a stop is requested; the steps done."""
+    adaptation = cfg.adaptation
+    assert adaptation is not None
+    rng = np.random.default_rng(cfg.seed + steps)
+    next_checkpoint = _next_multiple(steps, cfg.checkpoint.freq_steps)
+    while steps < adaptation.timesteps and stop.signum is None:
+        batch = collector.collect(adaptation.rollout_steps, stop)
+        if batch is None:  # stopped before the first step of the rollout
+            break
+        histories, latents, returns = batch
+        steps += len(histories)
+        loss = regression.fit(histories, latents, adaptation.epochs, rng)
+        logger.record("adaptation/latent_loss", loss)
+        if returns:
+            logger.record("adaptation/student_return", float(np.mean(returns)))
+        logger.dump(steps)
+        run.update_meta(student_timesteps=steps)
+        if next_checkpoint and steps >= next_checkpoint:
+            path = _save_checkpoint(run, regression, steps, cfg.checkpoint.keep)
+            say(f"student steps {steps:,}: latent loss {loss:.4g}; checkpoint {path.name}")
+            next_checkpoint = _next_multiple(steps, cfg.checkpoint.freq_steps)
+    return steps
 
 
 class _Collector:
@@ -168,8 +197,9 @@ class _Collector:
 
     def collect(
         self, steps_per_env: int, stop: StopOnSignalCallback
-    ) -> tuple[torch.Tensor, torch.Tensor, list[float]]:
-        """``(histories, teacher latents, returns of the episodes that ended)``."""
+    ) -> tuple[torch.Tensor, torch.Tensor, list[float]] | None:
+        """``(histories, teacher latents, returns of the episodes that ended)``; None when a
+        stop was requested before the first step."""
         histories, latents, returns = [], [], []
         for _ in range(steps_per_env):
             if stop.signum is not None:
@@ -189,6 +219,8 @@ class _Collector:
                 episode = infos[index].get("episode")
                 if episode is not None:
                     returns.append(float(episode["r"]))
+        if not histories:
+            return None
         return torch.cat(histories), torch.cat(latents), returns
 
 
