@@ -49,14 +49,14 @@ from sim2real.evaluation.bootstrap import bootstrap
 from sim2real.evaluation.conditions import make_env, target_condition
 from sim2real.evaluation.rollouts import rollout
 from sim2real.hyperparams import algorithm_class, hyperparam
+from sim2real.policies.history import HistoryInput
 from sim2real.policies.normalization import load_normalization, save_normalization
-from sim2real.policies.predictor import load_predictor
+from sim2real.policies.predictor import RunPolicy, load_predictor
 from sim2real.runs import Run
 from sim2real.targets import Target, shipped_targets
 from sim2real.training import train
 from sim2real.transfer import transfer
 from sim2real.transfer.rma.layout import TEACHER_DIR
-from sim2real.transfer.rma.student import HistoryBuffer
 
 ROBOTS = {"cartpole": "cartpole_rma.yaml", "hopper": "hopper_rma_ppo.yaml"}
 METHODS = ("dr", "history_dr", "rma_student", "rma_teacher")
@@ -176,39 +176,11 @@ def train_or_reuse(args: argparse.Namespace, config: ExperimentConfig, path: Pat
     return train(config, path, overwrite=True, progress_bar=False, verbose=False)
 
 
-class HistoryPolicy:
-    """A policy trained on History-wrapped envs, acting from the plain observation: it keeps
-    the history itself, as the wrapper would."""
-
-    def __init__(self, model: Any, normalization: Any, steps: int):
-        self.model, self.normalization, self.steps = model, normalization, steps
-        space = model.observation_space
-        self.action_size = int(np.prod(model.action_space.shape))
-        self.observation_size = space.shape[0] // steps - self.action_size
-        self.reset()
-
-    def reset(self) -> None:
-        self.history: HistoryBuffer | None = None
-        self.last_action: np.ndarray | None = None
-
-    def predict(self, observation: np.ndarray, deterministic: bool = True) -> np.ndarray:
-        if self.history is None or self.last_action is None:
-            self.history = HistoryBuffer(self.steps, self.observation_size, self.action_size)
-            self.history.start(0, observation)
-        else:
-            self.history.push(observation[None], self.last_action[None])
-        flat = self.history.flat()
-        if self.normalization is not None:
-            flat = self.normalization.normalize_obs(flat)
-        action, _ = self.model.predict(flat, deterministic=deterministic)
-        self.last_action = np.asarray(action[0], np.float32)
-        return action[0]
-
-
 def train_history(
     args: argparse.Namespace, config: ExperimentConfig, steps: int, path: Path
-) -> HistoryPolicy:
-    """PPO (the config's hyperparameters and budget) on DR envs with a k-step history."""
+) -> HistoryInput:
+    """PPO (the config's hyperparameters and budget) on DR envs with a k-step history; it acts
+    on plain observations through HistoryInput, which builds the wrapper's vector."""
     model_path, statistics = path / "model.zip", path / "normalization.npz"
     cls = algorithm_class(config.algorithm.name)
     if not (args.reuse and model_path.is_file()):
@@ -243,7 +215,9 @@ def train_history(
         venv.close()
     model = cls.load(model_path, device="cpu")
     normalization = load_normalization(statistics) if statistics.is_file() else None
-    return HistoryPolicy(model, normalization, steps)
+    inner = RunPolicy(model, normalization, source=str(model_path))
+    size = model.observation_space.shape[0] // steps - int(np.prod(model.action_space.shape))
+    return HistoryInput(inner, steps, size, model.action_space, str(model_path))
 
 
 def train_oracle(

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from sim2real.lifecycle import torch_threads
+from sim2real.policies.history import HistoryBuffer
 from sim2real.transfer.rma.networks import AdaptationModule
 from sim2real.transfer.rma.phase2 import Regression
-from sim2real.transfer.rma.student import HistoryBuffer
 
 
 @pytest.mark.parametrize("kind", ["cnn", "mlp"])

@@ -30,6 +30,7 @@ from sim2real.evaluation.rollouts import rollout
 from sim2real.evaluation.training_eval import summarize, summary_table
 from sim2real.io import atomic_path, staged_directory, write_json
 from sim2real.lifecycle import EVAL_SEED_OFFSET, torch_threads
+from sim2real.policies.history import HistoryBuffer
 from sim2real.policies.normalization import load_normalization
 from sim2real.runs import Run, now_iso, read_json
 from sim2real.tensorboard_log import tensorboard_logger
@@ -42,7 +43,7 @@ from sim2real.transfer.rma.layout import (
     phase2_checkpoints,
 )
 from sim2real.transfer.rma.networks import body_actions, teacher_encoder
-from sim2real.transfer.rma.student import HistoryBuffer, StudentPolicy, build_module
+from sim2real.transfer.rma.student import StudentPolicy, build_module, history_scaler
 
 # Phase-2 env seeds, away from the teacher's (seed .. seed + n_envs) and the evaluations'.
 PHASE2_SEED_OFFSET = 2_000_000
@@ -178,7 +179,11 @@ def _regress(
 
 
 class _Collector:
-    """Steps the privileged training envs with the student acting; labels from the teacher."""
+    """Steps the privileged training envs with the student acting; labels from the teacher.
+
+    The student's history holds the raw deployable observations, as at deployment
+    (:class:`sim2real.transfer.rma.student.StudentPolicy`); the teacher's encoder reads the
+    privileged entries normalized as in its training."""
 
     def __init__(self, model: Any, module: Any, normalization: Any, venv: Any, seed: int):
         self.policy, self.module, self.venv = model.policy, module, venv
@@ -189,33 +194,34 @@ class _Collector:
             if normalization is not None
             else (lambda obs: np.asarray(obs, np.float32))
         )
+        self.scale_history = history_scaler(normalization, self.size, module.steps)
         venv.seed(seed)
-        self.observations = self.normalize(venv.reset())
+        self.raw = np.asarray(venv.reset(), np.float32)
         self.history = HistoryBuffer(module.steps, self.size, module.action_size, venv.num_envs)
         for index in range(venv.num_envs):
-            self.history.start(index, self.observations[index, : self.size])
+            self.history.start(index, self.raw[index, : self.size])
 
     def collect(
         self, steps_per_env: int, stop: StopOnSignalCallback
     ) -> tuple[torch.Tensor, torch.Tensor, list[float]] | None:
-        """``(histories, teacher latents, returns of the episodes that ended)``; None when a
-        stop was requested before the first step."""
+        """``(module inputs, teacher latents, returns of the episodes that ended)``; None when
+        a stop was requested before the first step."""
         histories, latents, returns = [], [], []
         for _ in range(steps_per_env):
             if stop.signum is not None:
                 break
-            flat = torch.as_tensor(self.history.flat())
-            full = torch.as_tensor(self.observations)
+            flat = torch.as_tensor(self.scale_history(self.history.flat()))
+            full = torch.as_tensor(self.normalize(self.raw))
             with torch.no_grad():
                 latents.append(self.encoder.latent(full))
                 estimate = self.module(flat)
             histories.append(flat)
             actions = body_actions(self.policy, full[:, : self.size], estimate, False)
             observations, _, dones, infos = self.venv.step(actions)
-            self.observations = self.normalize(observations)
-            self.history.push(self.observations[:, : self.size], actions)
+            self.raw = np.asarray(observations, np.float32)
+            self.history.push(self.raw[:, : self.size], actions)
             for index in np.flatnonzero(dones):
-                self.history.start(int(index), self.observations[index, : self.size])
+                self.history.start(int(index), self.raw[index, : self.size])
                 episode = infos[index].get("episode")
                 if episode is not None:
                     returns.append(float(episode["r"]))

@@ -1,14 +1,18 @@
 """The deployable student: the adaptation module + the teacher's frozen policy body.
 
 The student sees what a robot measures (the observation without privileged entries) and keeps
-its own history of the last ``k`` observations and actions; it needs no privileged information
-and no reward. :class:`StudentPolicy` is a :class:`sim2real.policies.predictor.Predictor`
-with memory (``reset()`` at each episode start), so ``evaluate``, ``sweep`` and ``enjoy``
-take an adaptation run like any other.
+its own history of the last ``k`` raw observations and actions
+(:class:`sim2real.policies.history.HistoryInput`, the layout of
+:class:`sim2real.envs.wrappers.History`); it needs no privileged information and no reward.
+The module reads the history with its observations normalized by the teacher's statistics.
+:class:`StudentPolicy` is a :class:`sim2real.policies.predictor.Predictor` with memory
+(``reset()`` at each episode start), so ``evaluate``, ``sweep`` and ``enjoy`` take an
+adaptation run like any other.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,57 +21,49 @@ import numpy as np
 import torch
 
 from sim2real.errors import UserError
+from sim2real.policies.history import HistoryInput
 from sim2real.policies.normalization import Normalization, load_normalization
 from sim2real.transfer.rma.layout import load_module_weights, module_file
 from sim2real.transfer.rma.networks import AdaptationModule, body_actions, teacher_encoder
 
-
-class HistoryBuffer:
-    """The last ``k`` observations and actions of ``envs`` episodes side by side, laid out as
-    :class:`sim2real.envs.wrappers.History` lays them out (missing past = zeros)."""
-
-    def __init__(self, steps: int, observation_size: int, action_size: int, envs: int = 1):
-        self.observations = np.zeros((envs, steps, observation_size), np.float32)
-        self.actions = np.zeros((envs, steps, action_size), np.float32)
-
-    @property
-    def envs(self) -> int:
-        return self.observations.shape[0]
-
-    def start(self, index: int, observation: np.ndarray) -> None:
-        """A new episode in env ``index`` whose first observation is ``observation``."""
-        self.observations[index] = 0.0
-        self.actions[index] = 0.0
-        self.observations[index, -1] = observation
-
-    def push(self, observations: np.ndarray, actions: np.ndarray) -> None:
-        """Every env took ``actions`` (n, act) and now observes ``observations`` (n, obs)."""
-        self.actions = np.roll(self.actions, -1, axis=1)
-        self.actions[:, -1] = actions
-        self.observations = np.roll(self.observations, -1, axis=1)
-        self.observations[:, -1] = observations
-
-    def flat(self) -> np.ndarray:
-        """``(envs, k * obs + k * act)``: observations oldest first, then actions."""
-        return np.concatenate(
-            [self.observations.reshape(self.envs, -1), self.actions.reshape(self.envs, -1)], axis=1
-        )
+Scaler = Callable[[np.ndarray], np.ndarray]
 
 
-def observed_scaler(normalization: Normalization | None, size: int) -> Any:
-    """Normalize the first ``size`` entries (the deployable observation) with the teacher's
-    statistics; identity when the teacher did not normalize observations."""
+def observed_statistics(
+    normalization: Normalization | None, size: int
+) -> tuple[np.ndarray, np.ndarray, float] | None:
+    """``(mean, std, clip)`` of the first ``size`` entries (the deployable observation) in the
+    teacher's statistics; None when the teacher did not normalize observations."""
     if normalization is None or not normalization.norm_obs:
+        return None
+    mean = normalization.obs_mean[:size]
+    std = np.sqrt(normalization.obs_var[:size] + normalization.epsilon)
+    return mean, std, float(normalization.clip_obs)
+
+
+def observed_scaler(normalization: Normalization | None, size: int, steps: int = 1) -> Scaler:
+    """Normalize ``(n, steps * size)`` observations (a history's observation part when
+    ``steps > 1``) as the teacher's VecNormalize did; the identity without statistics."""
+    statistics = observed_statistics(normalization, size)
+    if statistics is None:
         return lambda obs: np.asarray(obs, np.float32)
-    mean, std = (
-        normalization.obs_mean[:size],
-        np.sqrt(normalization.obs_var[:size] + normalization.epsilon),
-    )
-    clip = normalization.clip_obs
+    mean, std, clip = np.tile(statistics[0], steps), np.tile(statistics[1], steps), statistics[2]
     return lambda obs: np.clip((np.asarray(obs) - mean) / std, -clip, clip).astype(np.float32)
 
 
-class StudentPolicy:
+def history_scaler(normalization: Normalization | None, size: int, steps: int) -> Scaler:
+    """Flat raw histories ``(n, steps * (size + act))`` -> the module's input: observations
+    normalized, actions as they are."""
+    scale = observed_scaler(normalization, size, steps)
+    split = steps * size
+
+    def scaled(flat: np.ndarray) -> np.ndarray:
+        return np.concatenate([scale(flat[:, :split]), flat[:, split:]], axis=1).astype(np.float32)
+
+    return scaled
+
+
+class StudentPolicy(HistoryInput):
     """Acts from the observation and its own history: ``z = phi(history)``, action = body(o, z)."""
 
     def __init__(
@@ -77,19 +73,16 @@ class StudentPolicy:
         normalization: Normalization | None = None,
         source: str = "<student>",
     ):
-        self.model, self.module, self.source = model, module, source
+        self.model, self.module, self.normalization = model, module, normalization
         self.policy = model.policy
-        encoder = teacher_encoder(self.policy)
-        self.observation_size = encoder.observation_size
+        size = teacher_encoder(self.policy).observation_size
+        super().__init__(None, module.steps, size, model.action_space, source)
         teacher_space = model.observation_space
         self.observation_space = gym.spaces.Box(
-            teacher_space.low[: self.observation_size],
-            teacher_space.high[: self.observation_size],
-            dtype=teacher_space.dtype,
+            teacher_space.low[:size], teacher_space.high[:size], dtype=teacher_space.dtype
         )
-        self.action_space: gym.spaces.Space = model.action_space
-        self.scale = observed_scaler(normalization, self.observation_size)
-        self.reset()
+        self.scale = observed_scaler(normalization, size)
+        self.scale_history = history_scaler(normalization, size, module.steps)
 
     @classmethod
     def from_run(cls, run_dir: str | Path, device: str = "cpu") -> StudentPolicy:
@@ -113,34 +106,20 @@ class StudentPolicy:
         module.load_state_dict(load_module_weights(weights))
         return cls(model, module.to(model.device).eval(), normalization, source=str(weights))
 
-    def reset(self) -> None:
-        """Forget the history: the next call starts a new episode."""
-        self.history: HistoryBuffer | None = None
-        self._last_actions: np.ndarray | None = None
-
     def latent(self, observations: np.ndarray) -> torch.Tensor:
-        """Advance the history with normalized ``observations (n, obs)``; the module's ``z``."""
-        batch = observations.shape[0]
-        if self.history is None or self.history.envs != batch or self._last_actions is None:
-            self.history = HistoryBuffer(
-                self.module.steps, self.observation_size, self.module.action_size, batch
-            )
-            for index in range(batch):
-                self.history.start(index, observations[index])
-        else:
-            self.history.push(observations, self._last_actions)
-        flat = torch.as_tensor(self.history.flat(), device=self.model.device)
+        """Advance the history with raw ``observations (n, obs)``; the module's ``z``."""
+        flat = self.scale_history(self.advance(observations))
         with torch.no_grad():
-            return self.module(flat)
+            return self.module(torch.as_tensor(flat, device=self.model.device))
 
     def predict(self, observation: np.ndarray, deterministic: bool = True) -> np.ndarray:
         obs = np.asarray(observation, dtype=np.float32)
         single = obs.ndim == 1
-        normalized = self.scale(obs.reshape(1, -1) if single else obs)
-        latent = self.latent(normalized)
-        tensor = torch.as_tensor(normalized, device=self.model.device)
-        actions = body_actions(self.policy, tensor, latent, deterministic)
-        self._last_actions = np.asarray(actions, np.float32).reshape(normalized.shape[0], -1)
+        batch = obs.reshape(1, -1) if single else obs
+        latent = self.latent(batch)
+        normalized = torch.as_tensor(self.scale(batch), device=self.model.device)
+        actions = body_actions(self.policy, normalized, latent, deterministic)
+        self.remember(actions)
         return actions[0] if single else actions
 
 
