@@ -31,6 +31,7 @@ from sim2real.policies.contract import (
     framework_versions,
 )
 from sim2real.policies.parity import Parity, check_parity, collect_observations
+from sim2real.transfer.rma.layout import is_student_run
 
 __all__ = ["ExportResult", "export_run"]
 
@@ -64,7 +65,8 @@ def export_run(run_dir: str | Path, out: str | Path, format: str = "bundle") -> 
             require(module, "ONNX export")
     run = Run.read(run_dir)
     config = run.config
-    _refuse_student(run.path)
+    if is_student_run(run.path):
+        return _export_student(run, config, out, format)
     reference = RunPolicy.from_run(run.path)
     graph = _graph(format, reference)  # refuses what cannot be exported, before any rollout
     env = make_env(
@@ -183,13 +185,38 @@ def _copy_targets(config: Any, staging: Path) -> list[str]:
     return names
 
 
-def _refuse_student(run_dir: Path) -> None:
-    """The student of an adaptation run (module + teacher body + history) has no export yet."""
-    from sim2real.transfer.rma.layout import is_student_run
+def _export_student(run: Any, config: Any, out: Path, format: str) -> ExportResult:
+    """An adaptation run's student, its history the graph's input (sim2real.transfer.rma.export)."""
+    from sim2real.evaluation.conditions import DR, Condition, make_env
+    from sim2real.policies.exported import load_exported
+    from sim2real.transfer.rma.export import (
+        StudentGraph,
+        check_sequence_parity,
+        check_student_format,
+        save_student,
+        student_contract,
+    )
+    from sim2real.transfer.rma.student import StudentPolicy
 
-    if is_student_run(run_dir):
-        raise UserError(
-            f"{run_dir}: an adaptation run's student (adaptation module over its observation "
-            "and action history + the teacher's body) cannot be exported yet; evaluate it "
-            f"with `sim2real evaluate {run_dir}`"
-        )
+    check_student_format(run.path, format)
+    reference = StudentPolicy.from_run(run.path)
+    graph = StudentGraph(reference)
+    env = make_env(
+        config.env.id, Condition(DR, randomization=config.randomization), config.env.kwargs
+    )
+    try:
+        interface = env_interface(env)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with staged_directory(out) as staging:
+            save_student(graph, staging / FORMATS[format])
+            output = "tanh_rescale" if graph.squashed else "clip"
+            contract = _contract(format, run, config, reference, interface, output, staging)
+            contract = student_contract(graph, contract)
+            write_json(staging / CONTRACT_FILE, contract)
+            exported = load_exported(staging)
+            parity = check_sequence_parity(reference, exported, env, f"the {format} export")
+            record = {**parity.to_json(), "reference": "the student's predict, step by step"}
+            write_json(staging / CONTRACT_FILE, {**contract, "parity": record})
+    finally:
+        env.close()
+    return ExportResult(out, format, parity)

@@ -1,6 +1,7 @@
 """``sim2real train`` of a config with ``adaptation:`` (RMA) end to end on tiny budgets: both
-phases' files and TensorBoard curves, the student evaluated and swept like any run, export
-refused in one line, ``--resume`` in the middle of either phase, and Ctrl-C in phase 2."""
+phases' files and TensorBoard curves, the student evaluated like any run and exported with
+its history as the graph's input, ``--resume`` in the middle of either phase, and Ctrl-C in
+phase 2."""
 
 from __future__ import annotations
 
@@ -13,14 +14,18 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from sim2real.cli import main
+from sim2real.envs.wrappers import History
+from sim2real.evaluation.conditions import make_env, target_condition
 from sim2real.runs import Run
 from sim2real.transfer.rma.layout import phase2_checkpoints
+from sim2real.transfer.rma.student import StudentPolicy
 
 pytestmark = pytest.mark.slow
 
@@ -115,11 +120,49 @@ def test_the_student_is_evaluated_like_any_run(rma_run, tmp_path):
     assert "cartpole_rma" in json.dumps(report)
 
 
-def test_export_of_a_student_is_refused_in_one_line(rma_run, tmp_path, capsys):
+def test_the_student_exports_as_torchscript_with_its_history_as_input(rma_run, tmp_path):
     out = tmp_path / "exported"
-    assert main(["export", str(rma_run.path), "--out", str(out)]) == 2
+    assert main(["export", str(rma_run.path), "--format", "torchscript", "--out", str(out)]) == 0
+    contract = json.loads((out / "contract.json").read_text())
+    assert contract["inputs"] == [{"name": "history", "shape": ["batch", 50], "dtype": "float32"}]
+    assert contract["history"] == {
+        "steps": 10,
+        "observation_dim": 4,
+        "action_dim": 1,
+        "layout": contract["history"]["layout"],
+    }
+    assert contract["parity"]["observations"] == 256
+    assert contract["parity"]["max_abs_diff"] <= 1e-5
+    # A deployment feeds the graph what the History wrapper builds from the robot's own
+    # observations and the actions it sent: the student's actions, step by step.
+    graph = torch.jit.load(str(out / "policy.pt"))
+    student = StudentPolicy.from_run(rma_run.path)
+    config = rma_run.config
+    env = make_env(config.env.id, target_condition(config.targets[0]), config.env.kwargs)
+    wrapped = History(env, 10)
+    try:
+        history, _ = wrapped.reset(seed=5)
+        observation = history[36:40]  # the newest observation of the history
+        compared = 0
+        while compared < 30:
+            with torch.no_grad():
+                action = graph(torch.as_tensor(history[None]))[0].numpy()
+            np.testing.assert_allclose(action, student.predict(observation), atol=1e-5)
+            compared += 1
+            history, _, terminated, truncated, _ = wrapped.step(action)
+            observation = history[36:40]
+            if terminated or truncated:
+                break
+        assert compared > 10  # the history filled up (k = 10) before the episode ended
+    finally:
+        wrapped.close()
+
+
+def test_a_student_exports_as_torchscript_only(rma_run, tmp_path, capsys):
+    out = tmp_path / "exported"
+    assert main(["export", str(rma_run.path), "--format", "bundle", "--out", str(out)]) == 2
     err = capsys.readouterr().err
-    assert len(err.strip().splitlines()) == 1 and "cannot be exported yet" in err
+    assert len(err.strip().splitlines()) == 1 and "exports as torchscript" in err
     assert not out.exists()
 
 
