@@ -39,7 +39,10 @@ def is_student_run(run_dir: Path) -> bool:
     """A run of a config with ``adaptation:`` whose policy is the student (not a teacher run)."""
     from sim2real.resources import read_yaml
 
-    data = read_yaml(run_dir / "config.yaml")
+    try:
+        data = read_yaml(run_dir / "config.yaml")
+    except UserError:  # not this question's to report: the run's reader says what is wrong
+        return False
     if not isinstance(data, dict) or data.get("adaptation") is None:
         return False
     env = data.get("env")
