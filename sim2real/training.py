@@ -119,7 +119,8 @@ def make_training_env(config: ExperimentConfig) -> VecEnv:
 def build_model(config: ExperimentConfig, venv: VecEnv, device: str, source: str) -> BaseAlgorithm:
     cls = algorithm_class(config.algorithm.name)
     kwargs = sb3_kwargs(config.algorithm)
-    if config.adaptation is not None:  # a teacher: its features extractor is the encoder
+    if config.adaptation is not None and config.env.kwargs.get("privileged"):
+        # An adaptation teacher: its features extractor encodes the privileged dynamics.
         kwargs["policy_kwargs"] = {**kwargs.get("policy_kwargs", {}), **_teacher_kwargs(config)}
     try:
         return cls(

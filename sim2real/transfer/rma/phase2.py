@@ -47,6 +47,7 @@ from sim2real.transfer.rma.student import StudentPolicy, build_module, history_s
 
 # Phase-2 env seeds, away from the teacher's (seed .. seed + n_envs) and the evaluations'.
 PHASE2_SEED_OFFSET = 2_000_000
+PROGRESS_LINES = 10  # phase 2 prints a line every tenth of its budget (and at checkpoints)
 
 
 class Regression:
@@ -159,6 +160,9 @@ def _regress(
     assert adaptation is not None
     rng = np.random.default_rng(cfg.seed + steps)
     next_checkpoint = _next_multiple(steps, cfg.checkpoint.freq_steps)
+    report_every = max(1, adaptation.timesteps // PROGRESS_LINES)
+    next_report = _next_multiple(steps, report_every)
+    recent: list[float] = []
     while steps < adaptation.timesteps and stop.signum is None:
         batch = collector.collect(adaptation.rollout_steps, stop)
         if batch is None:  # stopped before the first step of the rollout
@@ -171,10 +175,17 @@ def _regress(
             logger.record("adaptation/student_return", float(np.mean(returns)))
         logger.dump(steps)
         run.update_meta(student_timesteps=steps)
+        recent += returns
+        saved = ""
         if next_checkpoint and steps >= next_checkpoint:
-            path = _save_checkpoint(run, regression, steps, cfg.checkpoint.keep)
-            say(f"student steps {steps:,}: latent loss {loss:.4g}; checkpoint {path.name}")
+            saved = (
+                f"; checkpoint {_save_checkpoint(run, regression, steps, cfg.checkpoint.keep).name}"
+            )
             next_checkpoint = _next_multiple(steps, cfg.checkpoint.freq_steps)
+        if saved or steps >= next_report:
+            shown = f"{np.mean(recent):.1f}" if recent else "-"
+            say(f"student steps {steps:,}: latent loss {loss:.4g}, student return {shown}{saved}")
+            next_report, recent = _next_multiple(steps, report_every), []
     return steps
 
 
