@@ -71,3 +71,20 @@ def test_regression_steps_lower_the_latent_loss(kind):
         regression.fit(histories, targets, epochs=5, rng=np.random.default_rng(0))
     with torch.no_grad():
         assert float(loss(module(histories), targets)) < 0.7 * before
+
+
+def test_history_scaler_normalizes_the_observations_and_keeps_the_actions():
+    from sim2real.policies.normalization import Normalization
+    from sim2real.transfer.rma.student import history_scaler
+
+    # Teacher statistics over [o (2), privileged (1)]; the history holds 2 steps of o and a.
+    normalization = Normalization(
+        norm_obs=True, norm_reward=False, obs_mean=np.array([1.0, -1.0, 5.0]),
+        obs_var=np.array([4.0, 1.0, 9.0]), obs_count=1.0, ret_mean=0.0, ret_var=1.0,
+        ret_count=1.0, clip_obs=2.0, clip_reward=10.0, gamma=0.99, epsilon=0.0,
+    )  # fmt: skip
+    scale = history_scaler(normalization, size=2, steps=2)
+    flat = np.array([[3.0, -1.0, 11.0, 0.0, 0.25, -0.5]], np.float32)
+    # (3-1)/2, (-1+1)/1, (11-1)/2 clipped to 2, (0+1)/1; actions as they are.
+    np.testing.assert_allclose(scale(flat), [[1.0, 0.0, 2.0, 1.0, 0.25, -0.5]])
+    assert history_scaler(None, 2, 2)(flat).tolist() == flat.tolist()
