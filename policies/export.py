@@ -33,6 +33,7 @@ from sim2real.policies.contract import (
     framework_versions,
 )
 from sim2real.policies.parity import Parity, check_parity, collect_observations
+from sim2real.transfer.rma.layout import is_student_run
 
 __all__ = ["ExportResult", "export_run"]
 
@@ -67,6 +68,8 @@ def export_run(run_dir: str | Path, out: str | Path, format: str = "bundle") -> 
             require(module, "ONNX export")
     run = Run.read(run_dir)
     config = run.config
+    if is_student_run(run.path):
+        return _export_student(run, config, out, format)
     reference = RunPolicy.from_run(run.path)
     graph = _graph(format, reference)  # refuses what cannot be exported, before any rollout
     condition = Condition(DR, randomization=config.randomization)
@@ -212,3 +215,40 @@ def _copy_targets(config: Any, staging: Path) -> list[str]:
         shutil.copyfile(target.path, staging / relative)
         names.append(relative)
     return names
+
+
+def _export_student(run: Any, config: Any, out: Path, format: str) -> ExportResult:
+    """An adaptation run's student, its history the graph's input (sim2real.transfer.rma.export)."""
+    from sim2real.evaluation.conditions import DR, Condition, make_env
+    from sim2real.policies.exported import load_exported
+    from sim2real.transfer.rma.export import (
+        StudentGraph,
+        check_sequence_parity,
+        check_student_format,
+        save_student,
+        student_contract,
+    )
+    from sim2real.transfer.rma.student import StudentPolicy
+
+    check_student_format(run.path, format)
+    reference = StudentPolicy.from_run(run.path)
+    graph = StudentGraph(reference)
+    env = make_env(
+        config.env.id, Condition(DR, randomization=config.randomization), config.env.kwargs
+    )
+    try:
+        interface = env_interface(env)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with staged_directory(out) as staging:
+            save_student(graph, staging / FORMATS[format])
+            output = "tanh_rescale" if graph.squashed else "clip"
+            contract = _contract(format, run, config, reference, interface, output, staging)
+            contract = student_contract(graph, contract)
+            write_json(staging / CONTRACT_FILE, contract)
+            exported = load_exported(staging)
+            parity = check_sequence_parity(reference, exported, env, f"the {format} export")
+            record = {**parity.to_json(), "reference": "the student's predict, step by step"}
+            write_json(staging / CONTRACT_FILE, {**contract, "parity": record})
+    finally:
+        env.close()
+    return ExportResult(out, format, parity)

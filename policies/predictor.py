@@ -87,6 +87,12 @@ def load_predictor(path: str | Path, device: str = "cpu") -> Predictor:
 
     path = resolve_source(path)
     if (path / "run.json").is_file():
+        from sim2real.transfer.rma.layout import is_student_run
+
+        if is_student_run(path):
+            from sim2real.transfer.rma.student import StudentPolicy
+
+            return StudentPolicy.from_run(path, device=device)
         return RunPolicy.from_run(path, device=device)
     if (path / "contract.json").is_file():
         from sim2real.policies.exported import load_exported

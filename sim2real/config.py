@@ -16,6 +16,7 @@ import copy
 import functools
 import importlib.util
 import inspect
+import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -146,6 +147,20 @@ class CheckpointConfig(_Model):
     keep: PositiveCount = 3
 
 
+class AdaptationConfig(_Model):
+    """Teacher-student adaptation (RMA, Kumar et al. 2021); see sim2real.transfer.rma."""
+
+    latent_size: PositiveCount = 8  # the extrinsics z the teacher's encoder makes
+    encoder_layers: list[Annotated[int, Field(ge=1)]] = Field(default_factory=lambda: [64, 64])
+    history_steps: Annotated[int, BeforeValidator(_integral), Field(ge=1, le=1000)] = 30
+    module: Literal["cnn", "mlp"] = "cnn"
+    timesteps: PositiveCount = 100_000  # phase 2: env steps with the student acting
+    rollout_steps: PositiveCount = 256  # phase 2: steps per env between regression updates
+    epochs: PositiveCount = 4  # passes over each rollout
+    learning_rate: Annotated[float, Field(gt=0)] = 1e-3
+    batch_size: PositiveCount = 256
+
+
 class ExperimentConfig(_Model):
     name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")]
     env: EnvConfig
@@ -165,6 +180,7 @@ class ExperimentConfig(_Model):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
+    adaptation: AdaptationConfig | None = None
 
 
 # -- locating problems -------------------------------------------------------------------
@@ -306,6 +322,7 @@ def _parse(data: Any, locator: Locator, base_dir: Path | None) -> ExperimentConf
     _check_targets(cfg, locator)
     _check_env_kwargs(cfg, locator)
     _check_env(cfg, locator)
+    _check_adaptation(cfg, locator)
     return cfg
 
 
@@ -386,7 +403,13 @@ def _fields_at(path: FieldPath) -> list[str]:
     model: Any = ExperimentConfig
     for part in path:
         model = model.model_fields[part].annotation
+        # An optional section (``X | None``): the fields are X's.
+        model = next((arg for arg in typing.get_args(model) if _is_model(arg)), model)
     return list(model.model_fields)
+
+
+def _is_model(value: Any) -> bool:
+    return isinstance(value, type) and issubclass(value, BaseModel)
 
 
 # -- semantic checks (after the structure is known to be right) ----------------------------
@@ -554,6 +577,40 @@ def _check_env(cfg: ExperimentConfig, locator: Locator) -> None:
                 raise locator.error(("targets", index), str(target.path), str(error)) from None
     finally:
         env.close()
+
+
+def _check_adaptation(cfg: ExperimentConfig, locator: Locator) -> None:
+    """The teacher's encoder needs an on-policy MLP policy and randomized dynamics to encode."""
+    from sim2real.transfer.rma.networks import TEACHER_ALGORITHMS, privileged_size
+
+    adaptation = cfg.adaptation
+    if adaptation is None:
+        return
+    algorithm = cfg.algorithm
+    if algorithm.name not in TEACHER_ALGORITHMS:
+        valid = ", ".join(TEACHER_ALGORITHMS)
+        raise locator.error(("algorithm", "name"), algorithm.name, f"adaptation needs {valid}")
+    if algorithm.policy != "MlpPolicy":
+        raise locator.error(("algorithm", "policy"), algorithm.policy, "adaptation needs MlpPolicy")
+    policy_kwargs = algorithm.hyperparams.get("policy_kwargs", {})
+    if "features_extractor_kwargs" in policy_kwargs:
+        raise locator.error(
+            ("algorithm", "hyperparams", "policy_kwargs", "features_extractor_kwargs"),
+            policy_kwargs["features_extractor_kwargs"],
+            "adaptation sets the features extractor (the privileged encoder); remove it",
+        )
+    if privileged_size(cfg.env.id, cfg.randomization, cfg.env.kwargs) == 0:
+        raise locator.error(
+            ("randomization",),
+            cfg.randomization.source,
+            "adaptation needs randomized dynamics for the teacher to encode; this spec "
+            "randomizes none",
+        )
+    limits.check_limit(
+        adaptation.timesteps,
+        limits.TOTAL_TIMESTEPS,
+        f"{locator(('adaptation', 'timesteps'))}: field 'adaptation.timesteps'",
+    )
 
 
 # -- plain data ------------------------------------------------------------------------------

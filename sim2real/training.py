@@ -130,6 +130,9 @@ def build_model(config: ExperimentConfig, venv: VecEnv, device: str, source: str
             **kwargs.get("policy_kwargs", {}),
             "deployable_observations": deployable,
         }
+    if config.adaptation is not None and config.env.kwargs.get("privileged"):
+        # An adaptation teacher: its features extractor encodes the privileged dynamics.
+        kwargs["policy_kwargs"] = {**kwargs.get("policy_kwargs", {}), **_teacher_kwargs(config)}
     try:
         return cls(policy, venv, seed=config.seed, device=device, verbose=0, **kwargs)
     except (ValueError, AssertionError) as error:
@@ -160,6 +163,15 @@ def model_from_weights(
     if own_env:
         model.env = None
     return model
+
+
+def _teacher_kwargs(config: ExperimentConfig) -> dict[str, Any]:
+    from sim2real.transfer.rma.networks import privileged_split, teacher_policy_kwargs
+
+    adaptation = config.adaptation
+    assert adaptation is not None
+    observed, _ = privileged_split(config.env.id, config.randomization, config.env.kwargs)
+    return teacher_policy_kwargs(observed, adaptation.latent_size, adaptation.encoder_layers)
 
 
 def load_checkpoint_model(
@@ -299,6 +311,23 @@ def train(
     latest checkpoint (``config`` may be omitted; if given it must equal the run's).
     ``source`` names the config file in error messages.
     """
+    if config is not None:
+        config, path_source = _as_config(config)
+        source = source or path_source
+    adaptation_config = _resumed_config(run_dir) if resume else config
+    if adaptation_config is not None:
+        from sim2real.transfer.rma.training import is_student_config, train_adaptation
+
+        if is_student_config(adaptation_config):
+            return train_adaptation(
+                config,
+                run_dir,
+                overwrite=overwrite,
+                resume=resume,
+                progress_bar=progress_bar,
+                verbose=verbose,
+                source=source or f"config {adaptation_config.name!r}",
+            )
     session, path = _prepare(config, run_dir, overwrite, resume, source)
     cfg = session.config
     say: Callable[[str], None] = print if verbose else _quiet
@@ -338,6 +367,13 @@ def train(
             )
     finally:
         _close(venv, eval_envs)
+
+
+def _resumed_config(run_dir: str | Path | None) -> ExperimentConfig | None:
+    """The config of the run to resume, when there is one (_prepare says what is wrong)."""
+    if run_dir is None or not (Path(run_dir) / "run.json").is_file():
+        return None
+    return Run.open(run_dir).config
 
 
 class _Training(RunLifecycle):
