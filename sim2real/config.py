@@ -18,7 +18,7 @@ import inspect
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import (
@@ -142,6 +142,20 @@ class CheckpointConfig(_Model):
     keep: PositiveCount = 3
 
 
+class AdrConfig(_Model):
+    """Automatic domain randomization over the ``randomization`` spec (sim2real.transfer.adr)."""
+
+    threshold_high: Annotated[float, Field(allow_inf_nan=False)]  # mean return: widen
+    threshold_low: Annotated[float, Field(allow_inf_nan=False)]  # mean return: narrow
+    boundary_probability: Annotated[float, Field(gt=0, le=1)] = 0.5
+    buffer_size: PositiveCount = 20  # boundary episodes per decision
+    step_fraction: Annotated[float, Field(gt=0, le=1)] = 0.05  # of the spec's range
+    steps: dict[str, Annotated[float, Field(gt=0, allow_inf_nan=False)]] = Field(
+        default_factory=dict
+    )  # per ADR parameter, in its draw's units
+    initial_fraction: Annotated[float, Field(ge=0, le=1)] = 0.0  # of the way to each limit
+
+
 class ExperimentConfig(_Model):
     name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")]
     env: EnvConfig
@@ -161,6 +175,7 @@ class ExperimentConfig(_Model):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
+    adr: AdrConfig | None = None
 
 
 # -- locating problems -------------------------------------------------------------------
@@ -277,7 +292,10 @@ def sb3_kwargs(algorithm_cfg: AlgorithmConfig) -> dict[str, Any]:
 
 def config_to_dict(cfg: ExperimentConfig) -> dict[str, Any]:
     """Plain data (randomization inlined, targets as absolute paths); reloads to an equal config."""
-    return _plain(cfg.model_dump())
+    data = cfg.model_dump()
+    if data.get("adr") is None:  # an optional section a config without it does not spell out
+        data.pop("adr", None)
+    return _plain(data)
 
 
 # -- parsing -------------------------------------------------------------------------------
@@ -299,6 +317,7 @@ def _parse(data: Any, locator: Locator, base_dir: Path | None) -> ExperimentConf
     _check_sizes(cfg, locator)
     _check_targets(cfg, locator)
     _check_env_kwargs(cfg, locator)
+    _check_adr(cfg, locator)
     _check_env(cfg, locator)
     return cfg
 
@@ -363,7 +382,9 @@ def _fields_at(path: FieldPath) -> list[str]:
     """Field names of the model at ``path`` inside ExperimentConfig (for 'valid: ...')."""
     model: Any = ExperimentConfig
     for part in path:
-        model = model.model_fields[part].annotation
+        annotation = model.model_fields[part].annotation
+        # An optional section (``AdrConfig | None``): its model.
+        model = next((a for a in get_args(annotation) if hasattr(a, "model_fields")), annotation)
     return list(model.model_fields)
 
 
@@ -506,6 +527,36 @@ def _check_env(cfg: ExperimentConfig, locator: Locator) -> None:
                 raise locator.error(("targets", index), str(target.path), str(error)) from None
     finally:
         env.close()
+
+
+def _check_adr(cfg: ExperimentConfig, locator: Locator) -> None:
+    """ADR needs ranges to widen, thresholds in order and steps for its own parameters."""
+    from sim2real.transfer.adr import parameter_names
+
+    adr = cfg.adr
+    if adr is None:
+        return
+    names = parameter_names(cfg.randomization)
+    if not names:
+        raise UserError(
+            f"{locator(('adr',))}: field 'adr' widens the uniform or log-uniform ranges of "
+            "the 'randomization' spec, and this config has none; add a randomization spec "
+            "with ranges or remove 'adr'"
+        )
+    if adr.threshold_low >= adr.threshold_high:
+        raise locator.error(
+            ("adr", "threshold_low"),
+            adr.threshold_low,
+            f"must be below adr.threshold_high = {adr.threshold_high:g}",
+        )
+    for name in adr.steps:
+        if name not in names.values():
+            valid = ", ".join(names.values())
+            raise locator.error(
+                ("adr", "steps", name),
+                adr.steps[name],
+                f"not an ADR parameter of the spec; valid: {valid}",
+            )
 
 
 # -- plain data ------------------------------------------------------------------------------
