@@ -292,10 +292,7 @@ def sb3_kwargs(algorithm_cfg: AlgorithmConfig) -> dict[str, Any]:
 
 def config_to_dict(cfg: ExperimentConfig) -> dict[str, Any]:
     """Plain data (randomization inlined, targets as absolute paths); reloads to an equal config."""
-    data = cfg.model_dump()
-    if data.get("adr") is None:  # an optional section a config without it does not spell out
-        data.pop("adr", None)
-    return _plain(data)
+    return _plain(cfg.model_dump())
 
 
 # -- parsing -------------------------------------------------------------------------------

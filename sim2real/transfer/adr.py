@@ -168,9 +168,7 @@ def initial_bounds(
         quantum = quanta.get(parameter.term)
         if quantum:
             low, high = (round(value / quantum) * quantum for value in (low, high))
-        low = float(np.clip(low, parameter.hard_low, parameter.center))
-        high = float(np.clip(high, parameter.center, parameter.hard_high))
-        bounds[parameter.name] = (_rounded(low), _rounded(high))
+        bounds[parameter.name] = _within(parameter, low, high)
     return bounds
 
 
@@ -258,10 +256,10 @@ class AutomaticDR:
         low, high = self.bounds[name]
         step = parameter.step if outward else -parameter.step
         if side == "low":
-            low = float(np.clip(low - step, parameter.hard_low, parameter.center))
+            low -= step
         else:
-            high = float(np.clip(high + step, parameter.center, parameter.hard_high))
-        self.bounds[name] = [_rounded(low), _rounded(high)]
+            high += step
+        self.bounds[name] = list(_within(parameter, low, high))
 
     # -- progress ------------------------------------------------------------------------
 
@@ -341,6 +339,14 @@ class AutomaticDR:
                     f"[{distribution.low:g}, {distribution.high:g}] or exclude the nominal "
                     f"{parameter.center:g}; the file is damaged"
                 )
+
+
+def _within(parameter: AdrParameter, low: float, high: float) -> tuple[float, float]:
+    """Bounds rounded (no drift over many steps), then inside the hard limits and around the
+    center, which they reach exactly."""
+    low = float(np.clip(_rounded(low), parameter.hard_low, parameter.center))
+    high = float(np.clip(_rounded(high), parameter.center, parameter.hard_high))
+    return low, high
 
 
 def _rounded(value: float) -> float:
