@@ -56,6 +56,7 @@ class AdrCallback(BaseCallback):
         self.running: list[Assignment] = []  # the episode each env runs now
         self.upcoming: list[Assignment] = []  # pushed, for the episode after it
         self._moved = False
+        self._logged_at: int | None = None
 
     def prime(self, venv: VecEnv) -> None:
         """Push the first episodes' specs (before ``learn``, which resets the envs)."""
@@ -96,10 +97,12 @@ class AdrCallback(BaseCallback):
         self._moved = False
 
     def log(self) -> None:
+        """Bounds, entropy and width fraction to TensorBoard (once per timestep)."""
         writer = tensorboard_writer(self.logger)
-        if writer is None:
-            return
         step = self.num_timesteps
+        if writer is None or step == self._logged_at:
+            return
+        self._logged_at = step
         for name, (low, high) in self.adr.bounds.items():
             writer.add_scalar(f"adr/{name}/low", low, step)
             writer.add_scalar(f"adr/{name}/high", high, step)

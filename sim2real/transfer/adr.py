@@ -289,11 +289,14 @@ class AutomaticDR:
     # -- state ---------------------------------------------------------------------------
 
     def state_dict(self) -> dict[str, Any]:
-        """Plain data: the parameters, their bounds and buffers (JSON-ready)."""
+        """Plain data: the parameters, their bounds and buffers (JSON-ready, a copy)."""
         return {
             "parameters": [dataclasses.asdict(p) for p in self.parameters.values()],
             "bounds": {name: list(bounds) for name, bounds in self.bounds.items()},
-            "buffers": {name: dict(buffers) for name, buffers in self.buffers.items()},
+            "buffers": {
+                name: {side: list(returns) for side, returns in buffers.items()}
+                for name, buffers in self.buffers.items()
+            },
         }
 
     @classmethod
