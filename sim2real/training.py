@@ -371,6 +371,7 @@ class _Training(RunLifecycle):
                 write=functools.partial(write_adr_file, run),
                 history=adr.history,
                 report=self.report,
+                on_error=self.warnings.failed,
             )
 
     def _counts(self) -> dict[str, Any]:
@@ -378,7 +379,7 @@ class _Training(RunLifecycle):
         fields: dict[str, Any] = {NON_FINITE_FIELD: self.episodes.non_finite_episodes}
         if self.adr is not None:
             fields[ADR_STATE_KEY] = self.adr.record()
-            write_adr_file(self.run, fields[ADR_STATE_KEY])
+            self.adr.save()
         return fields
 
     def driving_callbacks(self) -> list[BaseCallback]:

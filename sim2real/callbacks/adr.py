@@ -11,7 +11,8 @@ and a new assignment is drawn and pushed with ``env_method("set_randomization", 
 indices=[i])``, which reaches ``env.unwrapped`` through any wrapper and works for dummy and
 subprocess vec envs alike.
 
-TensorBoard, at the end of every rollout: ``adr/<parameter>/low``, ``adr/<parameter>/high``,
+TensorBoard, at the end of a rollout when a bound moved or ``log_interval_steps`` passed, and at
+the end: ``adr/<parameter>/low``, ``adr/<parameter>/high``,
 ``adr/entropy`` (see :meth:`AutomaticDR.entropy`) and ``adr/width_fraction``. ``adr.json`` is
 rewritten when a bound moved and at the end of training (see :mod:`sim2real.transfer.adr_run`).
 """
@@ -25,7 +26,7 @@ import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import VecEnv
 
-from sim2real.tensorboard_log import tensorboard_writer
+from sim2real.tensorboard_log import OnError, tensorboard_writer
 from sim2real.transfer.adr import DISTRIBUTION, Assignment, AutomaticDR
 from sim2real.transfer.adr_run import adr_record
 
@@ -36,7 +37,8 @@ class AdrCallback(BaseCallback):
     """Boundary sampling, bound updates and logging of one ADR state over a run.
 
     ``write(record)`` saves the ADR record (adr.json); ``history``: bound moves so far (a
-    resumed run continues its list); ``seed``: the boundary draws' generator.
+    resumed run continues its list); ``seed``: the boundary draws' generator; ``on_error``:
+    where a failed write of adr.json goes (a warning; the run goes on, checkpoints keep the state).
     """
 
     def __init__(
@@ -46,6 +48,8 @@ class AdrCallback(BaseCallback):
         write: Callable[[dict[str, Any]], Any],
         history: list[dict[str, Any]] | None = None,
         report: Callable[[str], None] | None = None,
+        on_error: OnError | None = None,
+        log_interval_steps: int = 1000,
     ):
         super().__init__()
         self.adr = adr
@@ -53,9 +57,12 @@ class AdrCallback(BaseCallback):
         self.write = write
         self.history = history if history is not None else []
         self.report = report
+        self.on_error = on_error
+        self.log_interval_steps = log_interval_steps
         self.running: list[Assignment] = []  # the episode each env runs now
         self.upcoming: list[Assignment] = []  # pushed, for the episode after it
-        self._moved = False
+        self._unsaved = False  # a bound moved since adr.json was written
+        self._unlogged = False  # ... since TensorBoard was
         self._logged_at: int | None = None
 
     def prime(self, venv: VecEnv) -> None:
@@ -80,8 +87,12 @@ class AdrCallback(BaseCallback):
         return True
 
     def _on_rollout_end(self) -> None:
-        self.log()
-        if self._moved:
+        due = self._logged_at is None or (
+            self.num_timesteps - self._logged_at >= self.log_interval_steps
+        )
+        if due or self._unlogged:
+            self.log()
+        if self._unsaved:
             self.save()
 
     def _on_training_end(self) -> None:
@@ -93,8 +104,14 @@ class AdrCallback(BaseCallback):
         return adr_record(self.adr, self.num_timesteps, self.history)
 
     def save(self) -> None:
-        self.write(self.record())
-        self._moved = False
+        """Write the ADR record (adr.json)."""
+        try:
+            self.write(self.record())
+        except Exception as error:
+            if self.on_error is None:
+                raise
+            self.on_error("writing adr.json", error)
+        self._unsaved = False
 
     def log(self) -> None:
         """Bounds, entropy and width fraction to TensorBoard (once per timestep)."""
@@ -102,7 +119,7 @@ class AdrCallback(BaseCallback):
         step = self.num_timesteps
         if writer is None or step == self._logged_at:
             return
-        self._logged_at = step
+        self._logged_at, self._unlogged = step, False
         for name, (low, high) in self.adr.bounds.items():
             writer.add_scalar(f"adr/{name}/low", low, step)
             writer.add_scalar(f"adr/{name}/high", high, step)
@@ -119,7 +136,7 @@ class AdrCallback(BaseCallback):
         decision = self.adr.record(assignment, episode_return)
         if decision is None or decision.move == "stay":
             return
-        self._moved = True
+        self._unsaved = self._unlogged = True
         self.history.append(
             {
                 "timesteps": int(self.num_timesteps),
