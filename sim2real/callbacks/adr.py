@@ -71,6 +71,7 @@ class AdrCallback(BaseCallback):
         self.upcoming = [DISTRIBUTION] * venv.num_envs
 
     def _on_training_start(self) -> None:
+        self.num_timesteps = self.model.num_timesteps  # SB3 sets it on the first step only
         if not self.running:  # not primed: the first episodes ran on the envs' own spec
             self.running = [DISTRIBUTION] * self.training_env.num_envs
         self.upcoming = [self._push(self.training_env, i) for i in range(len(self.running))]

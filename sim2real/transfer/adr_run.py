@@ -8,8 +8,9 @@ return buffers, the entropy, and the history of every bound that moved::
      "history": [{"timesteps": 8192, "parameter": "link_mass:pole", "side": "high",
                   "move": "out", "mean_return": 487.1, "before": 1.0, "after": 1.125}, ...]}
 
-It is rewritten atomically whenever a bound moves, at every checkpoint and at the end; each
-checkpoint's checkpoint.json carries the same state under ``"adr"``, which ``--resume`` restores.
+It is rewritten atomically when training starts, after a bound moved (at the end of that
+rollout), at every checkpoint and at the end; each checkpoint's checkpoint.json carries the same
+state under ``"adr"``, which ``--resume`` restores.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import yaml
 
 from sim2real.config import ExperimentConfig
 from sim2real.errors import UserError
-from sim2real.io import atomic_write_text, write_json
+from sim2real.io import atomic_write_text, check_output_dir, write_json
 from sim2real.randomization.binding import step_quantum
 from sim2real.randomization.catalogue import get_parameter
 from sim2real.randomization.spec import parse_spec, spec_to_data
@@ -117,6 +118,7 @@ def export_spec(run_dir: str | Path, out: str | Path) -> Path:
         raise UserError(f"--out {out}: is a directory; give a file path such as spec.yaml")
     if not out.parent.is_dir():
         raise UserError(f"--out {out}: directory {out.parent} does not exist")
+    check_output_dir(out.parent, "--out")  # writable, before any reading
     run, adr, record = read_adr_run(run_dir)
     terms = spec_to_data(adr.episode_spec())
     description = (

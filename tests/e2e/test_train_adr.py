@@ -199,8 +199,19 @@ def test_resume_restores_bounds_buffers_and_history(tmp_path, monkeypatch):
         primed.append(self.adr.state_dict())
         prime(self, venv)
 
+    written = []
+    on_training_start = AdrCallback._on_training_start
+
+    def capture_start(self):
+        on_training_start(self)
+        written.append(json.loads((run.path / "adr.json").read_text()))
+
     monkeypatch.setattr(AdrCallback, "prime", capture)
+    monkeypatch.setattr(AdrCallback, "_on_training_start", capture_start)
     train(None, run.path, resume=True, progress_bar=False, verbose=False)
+    (at_start,) = written  # adr.json is rewritten with the restored state when training starts
+    assert at_start["timesteps"] == 512 and at_start["bounds"] == saved["bounds"]
+    assert at_start["history"] == saved["history"]
     (state,) = primed
     assert state["bounds"] == saved["bounds"] and state["buffers"] == saved["buffers"]
     record = json.loads((run.path / "adr.json").read_text())

@@ -134,7 +134,9 @@ def test_each_episode_runs_with_the_assignment_the_callback_recorded(vec_env):
     callback = AdrCallback(adr, seed=0, write=lambda record: None)
     callback.adr.record = lambda assignment, _: recorded.append(assignment)  # type: ignore[method-assign]
     try:
-        callback.model = SimpleNamespace(get_env=lambda: venv)  # what the callback asks of SB3
+        callback.model = SimpleNamespace(
+            get_env=lambda: venv, num_timesteps=0
+        )  # what the callback asks of SB3
         callback.prime(venv)  # before the reset, as training does before learn
         venv.seed(0)
         venv.reset()
