@@ -21,7 +21,8 @@ from typing import NoReturn, TextIO
 from sim2real import __version__
 from sim2real.errors import RunError, UserError
 
-# Each verb lives in sim2real/commands/<verb>.py with add_parser(subparsers) and run(args) -> int.
+# Each verb lives in sim2real/commands/<verb>.py with add_parser(subparsers) and run(args) -> int
+# (a verb with a hyphen in a module with an underscore).
 VERBS = (
     "envs",
     "rollout",
@@ -38,6 +39,7 @@ VERBS = (
     "identify",
     "fit_actuator",
     "zoo",
+    "export_spec",  # the verb export-spec
 )
 
 

@@ -161,6 +161,20 @@ class AdaptationConfig(_Model):
     batch_size: PositiveCount = 256
 
 
+class AdrConfig(_Model):
+    """Automatic domain randomization over the ``randomization`` spec (sim2real.transfer.adr)."""
+
+    threshold_high: Annotated[float, Field(allow_inf_nan=False)]  # mean return: widen
+    threshold_low: Annotated[float, Field(allow_inf_nan=False)]  # mean return: narrow
+    boundary_probability: Annotated[float, Field(gt=0, le=1)] = 0.5
+    buffer_size: PositiveCount = 20  # boundary episodes per decision
+    step_fraction: Annotated[float, Field(gt=0, le=1)] = 0.05  # of the spec's range
+    steps: dict[str, Annotated[float, Field(gt=0, allow_inf_nan=False)]] = Field(
+        default_factory=dict
+    )  # per ADR parameter, in its draw's units
+    initial_fraction: Annotated[float, Field(ge=0, le=1)] = 0.0  # of the way to each limit
+
+
 class ExperimentConfig(_Model):
     name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")]
     env: EnvConfig
@@ -181,6 +195,7 @@ class ExperimentConfig(_Model):
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
     adaptation: AdaptationConfig | None = None
+    adr: AdrConfig | None = None
 
 
 # -- locating problems -------------------------------------------------------------------
@@ -321,6 +336,7 @@ def _parse(data: Any, locator: Locator, base_dir: Path | None) -> ExperimentConf
     _check_video(cfg, locator)
     _check_targets(cfg, locator)
     _check_env_kwargs(cfg, locator)
+    _check_adr(cfg, locator)
     _check_env(cfg, locator)
     _check_adaptation(cfg, locator)
     return cfg
@@ -611,6 +627,36 @@ def _check_adaptation(cfg: ExperimentConfig, locator: Locator) -> None:
         limits.TOTAL_TIMESTEPS,
         f"{locator(('adaptation', 'timesteps'))}: field 'adaptation.timesteps'",
     )
+
+
+def _check_adr(cfg: ExperimentConfig, locator: Locator) -> None:
+    """ADR needs ranges to widen, thresholds in order and steps for its own parameters."""
+    from sim2real.transfer.adr import parameter_names
+
+    adr = cfg.adr
+    if adr is None:
+        return
+    names = parameter_names(cfg.randomization)
+    if not names:
+        raise UserError(
+            f"{locator(('adr',))}: field 'adr' widens the uniform or log-uniform ranges of "
+            "the 'randomization' spec, and this config has none; add a randomization spec "
+            "with ranges or remove 'adr'"
+        )
+    if adr.threshold_low >= adr.threshold_high:
+        raise locator.error(
+            ("adr", "threshold_low"),
+            adr.threshold_low,
+            f"must be below adr.threshold_high = {adr.threshold_high:g}",
+        )
+    for name in adr.steps:
+        if name not in names.values():
+            valid = ", ".join(names.values())
+            raise locator.error(
+                ("adr", "steps", name),
+                adr.steps[name],
+                f"not an ADR parameter of the spec; valid: {valid}",
+            )
 
 
 # -- plain data ------------------------------------------------------------------------------

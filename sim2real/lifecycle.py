@@ -184,6 +184,10 @@ class RunLifecycle(ABC):
         """``(what it does, callback)`` this kind of run adds (after the evaluation)."""
         return []
 
+    def driving_callbacks(self) -> list[BaseCallback]:
+        """Callbacks that shape what is learned (ADR): not guarded, their failure is learning's."""
+        return []
+
     @abstractmethod
     def keep_interrupted(self) -> list[str]:
         """Save what an interrupted run keeps besides its model; the lines telling what next."""
@@ -228,7 +232,7 @@ class RunLifecycle(ABC):
         if self.progress is not None:
             observers.append(("the progress bar", self.progress))
         guarded = [GuardedCallback(cb, what, self.warnings.failed) for what, cb in observers]
-        return CallbackList([*guarded, self.stop])
+        return CallbackList([*self.driving_callbacks(), *guarded, self.stop])
 
     def _attempt(self, what: str, action: Callable[[], T], after: str | None = None) -> T | None:
         """``action()``, or None when it raised: then a warning says ``what`` failed."""

@@ -11,6 +11,7 @@
       tb/                  TensorBoard event files
       evaluations.json     learning curves on nominal dynamics, under DR and on each target
       summary.json         final evaluation table (per condition: mean, std, gap)
+      adr.json             ADR runs: bounds, buffers, history (sim2real.transfer.adr_run)
 
 Every file is written atomically and every checkpoint directory is staged under a temporary
 name and renamed (:mod:`sim2real.io`), so a killed process never leaves half a file.

@@ -15,6 +15,7 @@ faults in logging and evaluation are warnings (see :mod:`sim2real.lifecycle`).
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecNormalize
 
 from sim2real.callbacks import CheckpointCallback
+from sim2real.callbacks.adr import AdrCallback
 from sim2real.config import ExperimentConfig, config_to_dict, load_config, sb3_kwargs
 from sim2real.env_workers import ReportErrors, WorkerVecEnv, ignore_stop_signals
 from sim2real.episode_recorder import EpisodeRecorder
@@ -40,6 +42,7 @@ from sim2real.lifecycle import NON_FINITE_FIELD, RunLifecycle, torch_threads
 from sim2real.policies.normalization import load_normalization
 from sim2real.policies.weights import WEIGHTS_FILE, load_policy_weights
 from sim2real.runs import (
+    CHECKPOINT_META_FILE,
     MODEL_FILE,
     NORMALIZATION_FILE,
     REPLAY_BUFFER_FILE,
@@ -54,6 +57,9 @@ from sim2real.runs import (
     set_aside_checkpoint,
     truncate_evaluations,
 )
+from sim2real.transfer.adr import AutomaticDR
+from sim2real.transfer.adr_run import STATE_KEY as ADR_STATE_KEY
+from sim2real.transfer.adr_run import make_adr, restore_adr, write_adr_file
 
 SCHEDULE_KEYS = ("learning_rate", "clip_range", "clip_range_vf")
 MLP_POLICIES = ("MlpPolicy", "MlpLstmPolicy")
@@ -219,6 +225,14 @@ class _Session:
 
 
 @dataclass(frozen=True)
+class _Adr:
+    """Automatic domain randomization's state and its history of bound moves."""
+
+    state: AutomaticDR
+    history: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
 class _Resumed:
     """The checkpoint a resumed run continues from."""
 
@@ -338,12 +352,18 @@ def train(
     eval_envs: dict[str, VecEnv] = {}
     venv: VecEnv | None = None
     resumed: _Resumed | None = None
+    adr: _Adr | None = None
     try:  # everything that can reject the config, before the run directory exists
         eval_envs = make_condition_envs(cfg, conditions)
         venv = make_training_env(cfg)
+        if cfg.adr is not None:
+            adr = _Adr(make_adr(cfg), [])
         if session.run is not None:
             run = session.run
             model, resumed = _resume_model(cfg, run, venv, device)
+            if adr is not None:
+                where = str(resumed.path / CHECKPOINT_META_FILE)
+                adr = _Adr(*restore_adr(cfg, resumed.meta.get(ADR_STATE_KEY), where))
             remove_staging(run)
         else:
             model = build_model(cfg, venv, device, session.source)
@@ -360,6 +380,7 @@ def train(
                 conditions,
                 eval_envs,
                 resumed,
+                adr,
                 device,
                 reason,
                 say,
@@ -390,6 +411,7 @@ class _Training(RunLifecycle):
         progress_bar: bool,
         history: dict[str, Any],
         non_finite_episodes: int,
+        adr: _Adr | None = None,
     ):
         super().__init__(
             run,
@@ -410,10 +432,27 @@ class _Training(RunLifecycle):
             checkpoint.save_replay_buffer,
             extra=self._counts,
         )
+        self.adr: AdrCallback | None = None
+        if adr is not None:
+            self.adr = AdrCallback(
+                adr.state,
+                seed=cfg.seed + int(model.num_timesteps),  # a resumed run draws anew
+                write=functools.partial(write_adr_file, run),
+                history=adr.history,
+                report=self.report,
+                on_error=self.warnings.failed,
+            )
 
-    def _counts(self) -> dict[str, int]:
-        """What a checkpoint records for the run to continue counting from."""
-        return {NON_FINITE_FIELD: self.episodes.non_finite_episodes}
+    def _counts(self) -> dict[str, Any]:
+        """What a checkpoint records for the run to continue from (ADR: also into adr.json)."""
+        fields: dict[str, Any] = {NON_FINITE_FIELD: self.episodes.non_finite_episodes}
+        if self.adr is not None:
+            fields[ADR_STATE_KEY] = self.adr.record()
+            self.adr.save()
+        return fields
+
+    def driving_callbacks(self) -> list[BaseCallback]:
+        return [self.adr] if self.adr is not None else []
 
     def extra_callbacks(self) -> list[tuple[str, BaseCallback]]:
         return [("the periodic checkpoint", self.checkpoints)]
@@ -447,6 +486,7 @@ def _learn(
     conditions: Sequence[Condition],
     eval_envs: dict[str, VecEnv],
     resumed: _Resumed | None,
+    adr: _Adr | None,
     device: str,
     reason: str,
     say: Callable[[str], None],
@@ -471,8 +511,10 @@ def _learn(
     history = truncate_evaluations(run.evaluations(), start) if resumed else empty_evaluations()
     non_finite = int(resumed.meta.get(NON_FINITE_FIELD, 0)) if resumed else 0
     training = _Training(
-        run, model, cfg, conditions, eval_envs, say, progress_bar, history, non_finite
+        run, model, cfg, conditions, eval_envs, say, progress_bar, history, non_finite, adr
     )
+    if training.adr is not None:
+        training.adr.prime(model.get_env())  # before learn resets the envs
     if resumed is not None:
         resume = {"timesteps": start, "at": now_iso(), "checkpoint": resumed.path.name}
         if resumed.unreadable:

@@ -1,0 +1,32 @@
+"""``sim2real export-spec``: write the ranges an ADR run reached as a randomization spec.
+
+The spec is the run's own (same terms, operations and order) with each range ADR controls
+replaced by its current bounds (a zero-width one becomes a fixed ``value``), read from the run's
+adr.json: the final bounds of a finished run, the latest of one still training. It loads with
+``load_spec`` and goes wherever a spec does (``randomization:`` in a config, ``gym.make``).
+Written atomically. Exit code 2, one line: RUN is not a run, or not an ADR run.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "export-spec",
+        help="write an ADR run's reached ranges as a randomization spec (YAML)",
+        description=__doc__,
+    )
+    parser.add_argument("run_dir", metavar="RUN", type=Path, help="run directory of an ADR run")
+    parser.add_argument("--out", type=Path, required=True, metavar="SPEC.yaml", help="spec file")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from sim2real.transfer.adr_run import export_spec
+
+    path = export_spec(args.run_dir, args.out)
+    print(f"wrote {path} (the ADR ranges of {args.run_dir})")
+    return 0
