@@ -36,6 +36,7 @@ VERBS = (
     "record",
     "data",
     "identify",
+    "study",
 )
 
 

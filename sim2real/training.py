@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
+import numpy as np
 import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
@@ -258,13 +259,15 @@ def train(
     progress_bar: bool = True,
     verbose: bool = True,
     source: str | None = None,
+    on_evaluation: Callable[[int, Mapping[str, np.ndarray]], None] | None = None,
 ) -> Run:
     """Train ``config`` (an ExperimentConfig or a YAML path) into ``run_dir``; returns the Run.
 
     ``run_dir`` defaults to ``runs/<config name>-seed<seed>``; an existing run directory is
     replaced only with ``overwrite``. ``resume=True`` continues the run at ``run_dir`` from its
     latest checkpoint (``config`` may be omitted; if given it must equal the run's).
-    ``source`` names the config file in error messages.
+    ``source`` names the config file in error messages. ``on_evaluation`` receives every
+    evaluation during training (timesteps, per-episode returns by condition).
     """
     session, path = _prepare(config, run_dir, overwrite, resume, source)
     cfg = session.config
@@ -302,6 +305,7 @@ def train(
                 reason,
                 say,
                 progress_bar,
+                on_evaluation,
             )
     finally:
         _close(venv, eval_envs)
@@ -321,6 +325,7 @@ class _Training(RunLifecycle):
         progress_bar: bool,
         history: dict[str, Any],
         non_finite_episodes: int,
+        on_evaluation: Callable[[int, Mapping[str, np.ndarray]], None] | None = None,
     ):
         super().__init__(
             run,
@@ -332,6 +337,7 @@ class _Training(RunLifecycle):
             progress_bar,
             history,
             non_finite_episodes,
+            on_evaluation,
         )
         checkpoint = cfg.checkpoint
         self.checkpoints = CheckpointCallback(
@@ -382,6 +388,7 @@ def _learn(
     reason: str,
     say: Callable[[str], None],
     progress_bar: bool,
+    on_evaluation: Callable[[int, Mapping[str, np.ndarray]], None] | None,
 ) -> Run:
     start = int(model.num_timesteps)
     if resumed is not None:
@@ -402,7 +409,16 @@ def _learn(
     history = truncate_evaluations(run.evaluations(), start) if resumed else empty_evaluations()
     non_finite = int(resumed.meta.get(NON_FINITE_FIELD, 0)) if resumed else 0
     training = _Training(
-        run, model, cfg, conditions, eval_envs, say, progress_bar, history, non_finite
+        run,
+        model,
+        cfg,
+        conditions,
+        eval_envs,
+        say,
+        progress_bar,
+        history,
+        non_finite,
+        on_evaluation,
     )
     if resumed is not None:
         resume = {"timesteps": start, "at": now_iso(), "checkpoint": resumed.path.name}

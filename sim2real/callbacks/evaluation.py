@@ -42,6 +42,7 @@ class EvaluationCallback(EveryNTimestepsOnGrid):
         history: dict[str, Any] | None = None,
         report: Callable[[str], None] | None = None,
         check_on: CheckOn = "step",
+        observe: Callable[[int, Mapping[str, np.ndarray]], None] | None = None,
     ):
         super().__init__(freq_steps, check_on=check_on)
         self.envs = dict(envs)
@@ -50,6 +51,7 @@ class EvaluationCallback(EveryNTimestepsOnGrid):
         self.history = history if history is not None else empty_evaluations()
         self.history.update(episodes=episodes, deterministic=deterministic, seed=seed)
         self.report = report
+        self.observe = observe  # e.g. a study reporting each point to its scheduler
         self.last: tuple[int, dict[str, np.ndarray]] | None = None
 
     def _on_event(self) -> bool:
@@ -69,6 +71,8 @@ class EvaluationCallback(EveryNTimestepsOnGrid):
         )
         self._record(self.model.num_timesteps, results)
         self.last = (self.model.num_timesteps, results)
+        if self.observe is not None:
+            self.observe(self.model.num_timesteps, results)
         return results
 
     def _record(self, step: int, results: Mapping[str, np.ndarray]) -> None:

@@ -59,6 +59,7 @@ __all__ = [
     "EvaluationSettings",
     "bootstrap_means",
     "collect_returns",
+    "condition_result",
     "difference",
     "evaluate_runs",
 ]
@@ -225,7 +226,7 @@ def evaluate_runs(
         for target in targets:
             by_condition[target.name] = _by_run(returns, infos, target.name)
         evaluation.results[method] = {
-            name: _condition_result(name, by_condition, oracle_returns, rng, settings)
+            name: condition_result(name, by_condition, oracle_returns, rng, settings)
             for name in by_condition
         }
     _add_gap_closed(evaluation)
@@ -270,7 +271,7 @@ def _summarize(
     return summarize_returns(dict(by_run), rng, settings.n_boot, settings.confidence, "iqm")
 
 
-def _condition_result(
+def condition_result(
     name: str,
     by_condition: Mapping[str, Mapping[str, np.ndarray]],
     oracle_returns: Mapping[str, Mapping[str, np.ndarray]],

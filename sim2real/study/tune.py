@@ -1,0 +1,186 @@
+"""Run a study's trials on Ray Tune: an embedded local Ray instance, or a cluster to join.
+
+Imported only by ``sim2real study`` once Ray is known to be installed (``pip install
+"sim2real[ray]"``); nothing else in sim2real imports Ray.
+
+Each trial is :func:`sim2real.study.trial.run_trial` with ``tune.with_resources`` (the study's
+CPUs and GPU fraction) and as many torch threads as it has whole CPUs. A grid is
+``tune.grid_search`` over every key; a search space goes to Ray Tune's ``OptunaSearch`` (TPE
+or random sampler, seeded). ``scheduler: asha`` stops trials whose intermediate evaluations
+fall behind (``ASHAScheduler`` on ``timesteps``). Failed trials are retried up to
+``max_failures`` times (``FailureConfig``); a killed study continues with ``Tuner.restore``
+(unfinished and errored trials run again, finished ones are kept and each trial keeps what it
+had finished itself, see :mod:`sim2real.study.trial`). Ray's experiment state lives in
+``<study dir>/tune`` (``storage_path``): on a cluster the study directory must be on storage
+every node mounts at the same path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import ray
+from ray import tune
+from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+
+from sim2real.study.spec import Dimension, Study, as_plain, torch_threads_for
+from sim2real.study.trial import TIME_ATTR, TRIALS_DIR, TUNE_DIR, read_trial, run_trial
+
+__all__ = ["TrialOutcome", "run_study"]
+
+
+@dataclass(frozen=True)
+class TrialOutcome:
+    """What Ray says of one trial, with the trial's record once it finished."""
+
+    trial_id: str
+    params: dict[str, Any]
+    status: str  # finished | stopped (by the scheduler) | error
+    error: str | None
+    last: dict[str, Any]  # the last reported metrics
+    record: dict[str, Any] | None
+
+
+def run_study(
+    study: Study, study_dir: Path, address: str | None = None, resume: bool = False
+) -> list[TrialOutcome]:
+    """Run (or with ``resume``, continue) ``study`` in ``study_dir``; one outcome per trial."""
+    study_dir = study_dir.resolve()
+    started = _connect(address)
+    try:
+        trainable = _trainable(study, study_dir / TRIALS_DIR)
+        if resume:
+            tuner = tune.Tuner.restore(
+                str(study_dir / TUNE_DIR),
+                trainable,
+                resume_unfinished=True,
+                resume_errored=True,
+            )
+        else:
+            tuner = tune.Tuner(
+                trainable,
+                param_space=_param_space(study),
+                tune_config=_tune_config(study),
+                run_config=tune.RunConfig(
+                    name=TUNE_DIR,
+                    storage_path=str(study_dir),
+                    failure_config=tune.FailureConfig(max_failures=study.spec.max_failures),
+                    verbose=1,
+                ),
+            )
+        results = tuner.fit()
+        return [_outcome(result, study, study_dir / TRIALS_DIR) for result in results]
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def _connect(address: str | None) -> bool:
+    """Join ``address``, reuse a Ray session of this process, or start a local instance;
+    True when this call started (and so stops) it."""
+    if ray.is_initialized():
+        return False
+    if address is not None:
+        ray.init(address=address, log_to_driver=True)
+    else:
+        ray.init(include_dashboard=False)
+    return True
+
+
+def _trainable(study: Study, trials_dir: Path) -> Any:
+    resources = study.spec.resources
+    threads = torch_threads_for(resources)
+
+    def trial(params: dict[str, Any]) -> None:
+        import torch
+
+        torch.set_num_threads(threads)
+        trial_id = tune.get_context().get_trial_id()
+        plain = {key: as_plain(params[key]) for key in study.keys}
+        run_trial(study, plain, trials_dir / trial_id, tune.report)
+
+    trial.__name__ = "sim2real_trial"
+    return tune.with_resources(trial, {"cpu": resources.cpus, "gpu": resources.gpus})
+
+
+def _param_space(study: Study) -> dict[str, Any]:
+    if not study.dimensions:
+        return {key: tune.grid_search(values) for key, values in study.spec.grid.items()}
+    return {dim.key: _domain(dim) for dim in study.dimensions}
+
+
+def _domain(dim: Dimension) -> Any:
+    if dim.kind == "choice":
+        return tune.choice(list(dim.values))
+    low, high = dim.values
+    factories = {
+        "uniform": lambda: tune.uniform(low, high),
+        "loguniform": lambda: tune.loguniform(low, high),
+        "int": lambda: tune.randint(low, high + 1),  # Tune's upper bound is exclusive
+        "logint": lambda: tune.lograndint(low, high + 1),
+    }
+    return factories[dim.kind]()
+
+
+def _tune_config(study: Study) -> tune.TuneConfig:
+    spec = study.spec
+    search_alg = None
+    num_samples = 1
+    if spec.search is not None:
+        import optuna
+        from ray.tune.search.optuna import OptunaSearch
+
+        samplers = {"tpe": optuna.samplers.TPESampler, "random": optuna.samplers.RandomSampler}
+        search_alg = OptunaSearch(sampler=samplers[spec.search.sampler](seed=spec.search.seed))
+        num_samples = spec.search.num_samples
+    scheduler: Any = FIFOScheduler()
+    if spec.scheduler.name == "asha":
+        scheduler = ASHAScheduler(
+            time_attr=TIME_ATTR,
+            max_t=_max_timesteps(study),
+            grace_period=spec.scheduler.grace_period_steps,
+            reduction_factor=spec.scheduler.reduction_factor,
+        )
+    return tune.TuneConfig(
+        metric=spec.metric,
+        mode=study.mode,
+        search_alg=search_alg,
+        scheduler=scheduler,
+        num_samples=num_samples,
+        max_concurrent_trials=spec.max_concurrent,
+        trial_dirname_creator=lambda trial: trial.trial_id,
+        trial_name_creator=lambda trial: trial.trial_id,
+    )
+
+
+def _max_timesteps(study: Study) -> int:
+    """The longest training of any trial (ASHA's max_t)."""
+    key = "total_timesteps"
+    if key in study.spec.grid:
+        return max(int(value) for value in study.spec.grid[key])
+    for dim in study.dimensions:
+        if dim.key == key:
+            return int(max(dim.extremes()))
+    return study.base.total_timesteps
+
+
+def _outcome(result: Any, study: Study, trials_dir: Path) -> TrialOutcome:
+    trial_id = Path(result.path).name
+    metrics = dict(result.metrics or {})
+    params = {key: as_plain(value) for key, value in (result.config or {}).items()}
+    record = read_trial(trials_dir / trial_id)
+    if result.error is not None:
+        status, error = "error", " ".join(str(result.error).split())[:300]
+    elif record is not None:
+        status, error = "finished", None
+    else:
+        status, error = "stopped", None
+    last = {key: metrics[key] for key in (TIME_ATTR, study.spec.metric) if key in metrics}
+    return TrialOutcome(trial_id, _ordered(params, study), status, error, last, record)
+
+
+def _ordered(params: Mapping[str, Any], study: Study) -> dict[str, Any]:
+    return {key: params[key] for key in study.keys if key in params}
