@@ -102,13 +102,13 @@ def _check_study_dir(study_dir: Path, study_path: Path, resume: bool) -> None:
 
 
 def _print_summary(report, markdown: Path) -> None:
-    from sim2real.table import render_table
+    from sim2real.table import format_cell, render_table
 
     table = report.methods_table()
     if table.rows:
         print(render_table(table.headers, table.rows))
     if report.best is not None:
-        params = ", ".join(f"{k}={v}" for k, v in report.best_params().items()) or "the base config"
-        print(f"best: {report.best} ({params})")
+        value = format_cell(report.method_metric[report.best])
+        print(f"best: {report.best} ({report.study.spec.metric} = {value})")
     print(f"report: {markdown} (+ report.json, PNGs)")
     print(f"TensorBoard over every trial: tensorboard --logdir {report.study_dir}")

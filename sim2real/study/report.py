@@ -24,7 +24,7 @@ from sim2real.evaluation.evaluate import Evaluation, EvaluationSettings, conditi
 from sim2real.evaluation.evaluate_report import evaluation_table, gap_figure, returns_figure
 from sim2real.evaluation.report import ReportPaths, Section, Table, format_interval, write_report
 from sim2real.study.metrics import study_metric
-from sim2real.study.spec import Study
+from sim2real.study.spec import Study, trial_label
 from sim2real.study.trial import TIME_ATTR
 from sim2real.table import format_cell
 
@@ -83,7 +83,7 @@ class StudyReport:
             record = outcome.record
             value = record["metric"] if record else outcome.last.get(metric, "-")
             steps = record[TIME_ATTR] if record else outcome.last.get(TIME_ATTR, "-")
-            params = ", ".join(f"{k}={v}" for k, v in outcome.params.items()) or "-"
+            params = trial_label(outcome.params, exclude=()) if outcome.params else "-"
             where = record["runs"]["train"] if record else outcome.error or "-"
             rows.append([outcome.trial_id, params, outcome.status, steps, value, where])
         return Table(("trial", "parameters", "status", TIME_ATTR, metric, "run / error"), rows)

@@ -140,7 +140,9 @@ def _tune_config(study: Study) -> tune.TuneConfig:
     if spec.scheduler.name == "asha":
         scheduler = ASHAScheduler(
             time_attr=TIME_ATTR,
-            max_t=_max_timesteps(study),
+            # ASHA stops a trial whose count reaches max_t: past the last training
+            # evaluation, so every trial it keeps goes on to its transfer and evaluation.
+            max_t=_longest_trial(study) + 1,
             grace_period=spec.scheduler.grace_period_steps,
             reduction_factor=spec.scheduler.reduction_factor,
         )
@@ -156,15 +158,22 @@ def _tune_config(study: Study) -> tune.TuneConfig:
     )
 
 
-def _max_timesteps(study: Study) -> int:
-    """The longest training of any trial (ASHA's max_t)."""
-    key = "total_timesteps"
+def _longest_trial(study: Study) -> int:
+    """The most timesteps a trial counts: training, plus its transfer budget."""
+    budget = study.spec.transfer.budget if study.spec.transfer is not None else 0
+    return _largest(study, "total_timesteps", study.base.total_timesteps) + _largest(
+        study, "transfer.budget", budget
+    )
+
+
+def _largest(study: Study, key: str, base: int) -> int:
+    """The largest value a trial can give ``key``."""
     if key in study.spec.grid:
         return max(int(value) for value in study.spec.grid[key])
     for dim in study.dimensions:
         if dim.key == key:
             return int(max(dim.extremes()))
-    return study.base.total_timesteps
+    return base
 
 
 def _outcome(result: Any, study: Study, trials_dir: Path) -> TrialOutcome:
