@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import signal
@@ -86,6 +87,21 @@ def test_without_ray_one_line_says_how_to_install(tmp_path, capsys, monkeypatch)
     assert err.count("\n") == 1
     assert "pip install 'sim2real[ray]'" in err, err
     assert not (tmp_path / "out").exists()
+
+
+def test_only_the_study_runner_imports_ray():
+    """The core and the CLI run without Ray: one module (imported by `sim2real study` once
+    Ray is known to be there) imports it."""
+    importers = []
+    for folder in ("sim2real", "envs", "policies"):
+        for path in (REPO / folder).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+                if isinstance(node, ast.ImportFrom) and node.level == 0:
+                    names = [node.module or ""]
+                if any(name == "ray" or name.startswith("ray.") for name in names):
+                    importers.append(path.relative_to(REPO).as_posix())
+    assert sorted(set(importers)) == ["sim2real/study/tune.py"]
 
 
 @pytest.mark.slow
