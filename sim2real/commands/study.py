@@ -9,12 +9,15 @@ joins a cluster (then STUDY_DIR must be on storage every node mounts at the same
 Needs the ray extra: pip install "sim2real[ray]".
 
 Exit codes: 0 every trial finished or was stopped early by the scheduler; 1 a trial failed
-after its retries (the report covers the others); 2 bad input, before Ray starts.
+after its retries (the report covers the others); 2 bad input, before Ray starts; 130 Ctrl-C
+stopped the study (Ray Tune saved its state; the report covers the finished trials): continue
+it with --resume.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from sim2real.errors import UserError
@@ -68,12 +71,15 @@ def run(args: argparse.Namespace) -> int:
     report = StudyReport(study, outcomes, study_dir.resolve())
     paths = write_study_report(report, study_dir)
     _print_summary(report, paths.markdown)
+    resume = f"sim2real study {args.study} --dir {study_dir} --resume"
+    if any(o.status == "unfinished" for o in outcomes):
+        print(f"interrupted; continue with: {resume}", file=sys.stderr)
+        return 130
     failed = [o.trial_id for o in outcomes if o.status == "error"]
     if failed:
         print(
             f"{len(failed)} trial(s) failed after their retries: {', '.join(failed)}; "
-            f"see {paths.markdown}; run them again with: sim2real study {args.study} "
-            f"--dir {study_dir} --resume"
+            f"see {paths.markdown}; run them again with: {resume}"
         )
         return 1
     return 0

@@ -55,7 +55,7 @@ def run_trial(
     metric = study.spec.metric
     done = read_trial(trial_dir)
     if done is not None:
-        report({TIME_ATTR: done[TIME_ATTR], metric: done["metric"], "done": True})
+        report({TIME_ATTR: done[TIME_ATTR], metric: done["metric"]})
         return done
     config = study.trial_config(params)
     targets = [target.name for target in config.targets]
@@ -89,7 +89,7 @@ def run_trial(
         "metric": study_metric(metric, returns, targets),
     }
     write_json(trial_dir / TRIAL_FILE, record)
-    report({TIME_ATTR: timesteps, metric: record["metric"], "done": True})
+    report({TIME_ATTR: timesteps, metric: record["metric"]})
     return record
 
 

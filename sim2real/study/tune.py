@@ -26,6 +26,7 @@ import ray
 from ray import tune
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
+from sim2real.errors import UserError, describe
 from sim2real.study.spec import Dimension, Study, as_plain, torch_threads_for
 from sim2real.study.trial import TIME_ATTR, TRIALS_DIR, TUNE_DIR, read_trial, run_trial
 
@@ -38,7 +39,7 @@ class TrialOutcome:
 
     trial_id: str
     params: dict[str, Any]
-    status: str  # finished | stopped (by the scheduler) | error
+    status: str  # finished | stopped (by the scheduler) | error | unfinished (interrupted)
     error: str | None
     last: dict[str, Any]  # the last reported metrics
     record: dict[str, Any] | None
@@ -53,12 +54,7 @@ def run_study(
     try:
         trainable = _trainable(study, study_dir / TRIALS_DIR)
         if resume:
-            tuner = tune.Tuner.restore(
-                str(study_dir / TUNE_DIR),
-                trainable,
-                resume_unfinished=True,
-                resume_errored=True,
-            )
+            tuner = _restore(study_dir / TUNE_DIR, trainable)
         else:
             tuner = tune.Tuner(
                 trainable,
@@ -72,10 +68,23 @@ def run_study(
                 ),
             )
         results = tuner.fit()
-        return [_outcome(result, study, study_dir / TRIALS_DIR) for result in results]
+        # Ray Tune ends fit() early on SIGINT, leaving trials neither terminated nor failed.
+        interrupted = results.num_terminated + results.num_errors < len(results)
+        trials_dir = study_dir / TRIALS_DIR
+        return [_outcome(result, study, trials_dir, interrupted) for result in results]
     finally:
         if started:
             ray.shutdown()
+
+
+def _restore(path: Path, trainable: Any) -> tune.Tuner:
+    try:
+        return tune.Tuner.restore(str(path), trainable, resume_unfinished=True, resume_errored=True)
+    except Exception as error:  # no experiment state saved yet, or unreadable
+        raise UserError(
+            f"--resume: Ray Tune cannot restore the study in {path} ({describe(error)}); "
+            "start it again in a new --dir"
+        ) from None
 
 
 def _connect(address: str | None) -> bool:
@@ -153,6 +162,7 @@ def _tune_config(study: Study) -> tune.TuneConfig:
         scheduler=scheduler,
         num_samples=num_samples,
         max_concurrent_trials=spec.max_concurrent,
+        reuse_actors=True,  # a worker imports torch and SB3 once, not once per trial
         trial_dirname_creator=lambda trial: trial.trial_id,
         trial_name_creator=lambda trial: trial.trial_id,
     )
@@ -176,9 +186,10 @@ def _largest(study: Study, key: str, base: int) -> int:
     return base
 
 
-def _outcome(result: Any, study: Study, trials_dir: Path) -> TrialOutcome:
-    trial_id = Path(result.path).name
+def _outcome(result: Any, study: Study, trials_dir: Path, interrupted: bool) -> TrialOutcome:
     metrics = dict(result.metrics or {})
+    # Ray names a restarted trial's own directory anew; the id (our trial directory) stays.
+    trial_id = str(metrics.get("trial_id") or Path(result.path).name)
     params = {key: as_plain(value) for key, value in (result.config or {}).items()}
     record = read_trial(trials_dir / trial_id)
     if result.error is not None:
@@ -186,7 +197,7 @@ def _outcome(result: Any, study: Study, trials_dir: Path) -> TrialOutcome:
     elif record is not None:
         status, error = "finished", None
     else:
-        status, error = "stopped", None
+        status, error = ("unfinished" if interrupted else "stopped"), None
     last = {key: metrics[key] for key in (TIME_ATTR, study.spec.metric) if key in metrics}
     return TrialOutcome(trial_id, _ordered(params, study), status, error, last, record)
 
