@@ -33,15 +33,14 @@ from sim2real.config import (
 )
 from sim2real.errors import UserError
 from sim2real.resources import read_yaml, resolve_file
+from sim2real.study.space import Dimension, parse_space
 from sim2real.transfer.strategies import TransferOptions, check_budget
 
 __all__ = [
     "METRICS",
-    "Dimension",
     "Study",
     "StudyFile",
     "TransferSection",
-    "as_plain",
     "load_study",
     "torch_threads_for",
     "transfer_options",
@@ -56,7 +55,6 @@ METRICS: dict[str, tuple[Literal["max", "min"], bool]] = {
     "mean_gap": ("min", True),
     "nominal": ("max", False),
 }
-SEARCH_KINDS = ("uniform", "loguniform", "int", "logint", "choice")
 # Grid points validated one by one (each makes the env once); a larger grid is refused.
 MAX_GRID_POINTS = 1000
 
@@ -136,18 +134,6 @@ class StudyFile(_Model):
 
 
 @dataclass(frozen=True)
-class Dimension:
-    """One searched key: a range (uniform, loguniform, int, logint) or a list of choices."""
-
-    key: str
-    kind: str
-    values: tuple[Any, ...]  # (low, high) for ranges
-
-    def extremes(self) -> tuple[Any, ...]:
-        return self.values if self.kind == "choice" else (self.values[0], self.values[1])
-
-
-@dataclass(frozen=True)
 class Study:
     """A validated study: the file, its base config and the points it can run."""
 
@@ -221,7 +207,7 @@ def load_study(path: str | Path) -> Study:
     where = Locator(str(path))
     config_path = _base_config(spec, path)
     base = _check_set(spec, path, config_path)
-    dimensions = tuple(_dimensions(spec, where))
+    dimensions = parse_space(spec.search.space, where) if spec.search else ()
     _check_sections(spec, base, where)
     study = Study(path, spec, config_path, base, dimensions)
     for point, field in _points_to_check(study):
@@ -267,50 +253,6 @@ def _check_set(spec: StudyFile, path: Path, config_path: Path) -> ExperimentConf
         return load_config(config_path, overrides)
     except UserError as error:
         raise UserError(f"{path}: field 'set' (base config {config_path}): {error}") from None
-
-
-def _dimensions(spec: StudyFile, where: Locator) -> Iterator[Dimension]:
-    if spec.search is None:
-        return
-    for key, definition in spec.search.space.items():
-        field: FieldPath = ("search", "space", key)
-        if len(definition) != 1 or next(iter(definition)) not in SEARCH_KINDS:
-            raise where.error(
-                field,
-                definition,
-                f"give one of {', '.join(SEARCH_KINDS)}, e.g. {{uniform: [0, 1]}}",
-            )
-        kind, values = next(iter(definition.items()))
-        yield _dimension(key, kind, values, where, (*field, kind))
-
-
-def _dimension(
-    key: str, kind: str, values: list[Any], where: Locator, field: FieldPath
-) -> Dimension:
-    if kind == "choice":
-        if not values:
-            raise where.error(field, values, "give one or more values")
-        if not all(
-            value is None or isinstance(value, bool | int | float | str) for value in values
-        ):
-            raise where.error(
-                field, values, "Optuna chooses among numbers, strings, booleans or null"
-            )
-        return Dimension(key, kind, tuple(values))
-    numbers = [_integral(v) if kind in ("int", "logint") else v for v in values]
-    integral = kind in ("int", "logint")
-    number_type = int if integral else (int, float)
-    if (
-        len(numbers) != 2
-        or not all(isinstance(v, number_type) and not isinstance(v, bool) for v in numbers)
-        or not all(math.isfinite(v) for v in numbers)
-        or not numbers[0] < numbers[1]
-    ):
-        what = "integers" if integral else "numbers"
-        raise where.error(field, values, f"give [low, high], two {what} with low < high")
-    if kind.startswith("log") and numbers[0] <= 0:
-        raise where.error(field, values, f"{kind} needs low > 0")
-    return Dimension(key, kind, tuple(numbers))
 
 
 def _check_sections(spec: StudyFile, base: ExperimentConfig, where: Locator) -> None:
@@ -418,13 +360,6 @@ def _config_params(params: Mapping[str, Any]) -> dict[str, Any]:
 def _override(key: str, value: Any) -> str:
     """A ``--set`` item for a typed value: JSON is YAML, so it parses back to the same value."""
     return f"{key}={json.dumps(value)}"
-
-
-def as_plain(value: Any) -> Any:
-    """numpy scalars (from a sampler) as Python numbers, so overrides serialize."""
-    if hasattr(value, "item") and callable(value.item):
-        return value.item()
-    return value
 
 
 def torch_threads_for(resources: ResourcesSection) -> int:

@@ -27,7 +27,8 @@ from ray import tune
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
 from sim2real.errors import UserError, describe
-from sim2real.study.spec import Dimension, Study, as_plain, torch_threads_for
+from sim2real.study.space import Dimension, as_plain
+from sim2real.study.spec import Study, torch_threads_for
 from sim2real.study.trial import TIME_ATTR, TRIALS_DIR, TUNE_DIR, read_trial, run_trial
 
 __all__ = ["TrialOutcome", "run_study"]
@@ -68,13 +69,22 @@ def run_study(
                 ),
             )
         results = tuner.fit()
-        # Ray Tune ends fit() early on SIGINT, leaving trials neither terminated nor failed.
-        interrupted = results.num_terminated + results.num_errors < len(results)
-        trials_dir = study_dir / TRIALS_DIR
-        return [_outcome(result, study, trials_dir, interrupted) for result in results]
+        outcomes = [_outcome(result, study, study_dir / TRIALS_DIR) for result in results]
+        # Ray Tune ends fit() early on SIGINT, before it has created every trial.
+        missing = _planned_trials(study) - len(outcomes)
+        outcomes += [
+            TrialOutcome(f"(not started {n + 1})", {}, "unfinished", None, {}, None)
+            for n in range(missing)
+        ]
+        return outcomes
     finally:
         if started:
             ray.shutdown()
+
+
+def _planned_trials(study: Study) -> int:
+    search = study.spec.search
+    return search.num_samples if search is not None else len(study.grid_points())
 
 
 def _restore(path: Path, trainable: Any) -> tune.Tuner:
@@ -186,7 +196,7 @@ def _largest(study: Study, key: str, base: int) -> int:
     return base
 
 
-def _outcome(result: Any, study: Study, trials_dir: Path, interrupted: bool) -> TrialOutcome:
+def _outcome(result: Any, study: Study, trials_dir: Path) -> TrialOutcome:
     metrics = dict(result.metrics or {})
     # Ray names a restarted trial's own directory anew; the id (our trial directory) stays.
     trial_id = str(metrics.get("trial_id") or Path(result.path).name)
@@ -196,8 +206,10 @@ def _outcome(result: Any, study: Study, trials_dir: Path, interrupted: bool) -> 
         status, error = "error", " ".join(str(result.error).split())[:300]
     elif record is not None:
         status, error = "finished", None
-    else:
-        status, error = ("unfinished" if interrupted else "stopped"), None
+    elif metrics.get("done"):  # Tune marks the last result of a trial its scheduler stopped
+        status, error = "stopped", None
+    else:  # still running when Ray Tune was interrupted
+        status, error = "unfinished", None
     last = {key: metrics[key] for key in (TIME_ATTR, study.spec.metric) if key in metrics}
     return TrialOutcome(trial_id, _ordered(params, study), status, error, last, record)
 
