@@ -76,6 +76,18 @@ class StudyReport:
             rows.append([method, *cells])
         return Table(("method", *targets), rows)
 
+    def transfer_table(self) -> Table:
+        """Per method and target: the trained policy's mean return (zero-shot) and the
+        fine-tuned one's, over all episodes of the method's trials."""
+        rows = []
+        for method, records in _by_method(self.records).items():
+            for target in records[0]["zero_shot"]:
+                before = _pooled_condition(records, "zero_shot", target)
+                after = _pooled_condition(records, "returns", target)
+                rows.append([method, target, before, after, after - before])
+        headers = ("method", "target", "zero-shot mean", "after transfer mean", "change")
+        return Table(headers, rows)
+
     def trials_table(self) -> Table:
         metric = self.study.spec.metric
         rows = []
@@ -102,6 +114,10 @@ def _pooled(records: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:
     return {
         c: np.concatenate([np.asarray(r["returns"][c], float) for r in records]) for c in conditions
     }
+
+
+def _pooled_condition(records: Sequence[Mapping[str, Any]], kind: str, condition: str) -> float:
+    return float(np.mean(np.concatenate([r[kind][condition] for r in records])))
 
 
 def _evaluation(study: Study, records: Sequence[Mapping[str, Any]]) -> Evaluation:
@@ -151,11 +167,12 @@ def gap_matrix_figure(evaluation: Evaluation) -> Figure | None:
     figure.colorbar(image, ax=ax, label="gap J_nominal - J_target")
     ax.set_xticks(range(len(targets)), targets, rotation=30, ha="right")
     ax.set_yticks(range(len(methods)), methods)
+    middle = np.nanmean(values) if np.isfinite(values).any() else 0.0
     for (i, j), value in np.ndenumerate(values):
-        ax.text(j, i, f"{value:.3g}", ha="center", va="center", fontsize=7, color="white")
+        color = "black" if value < middle else "white"  # viridis_r: small gaps are light
+        ax.text(j, i, f"{value:.3g}", ha="center", va="center", fontsize=7, color=color)
     ax.set_title(f"{evaluation.env_id}: transfer gap per method and target")
-    figure.tight_layout()
-    return figure
+    return figure  # saved with a tight bounding box, so long method names fit
 
 
 def _setup_text(report: StudyReport) -> str:
@@ -231,6 +248,15 @@ def write_study_report(report: StudyReport, out_dir: str | Path) -> ReportPaths:
                     figures=["gap_matrix"],
                 )
             )
+    if report.study.spec.transfer is not None and report.records:
+        sections.append(
+            Section(
+                "Transfer",
+                f"Strategy `{report.study.spec.transfer.strategy}`, "
+                f"{report.study.spec.transfer.budget:,} target steps per target.",
+                tables=[report.transfer_table()],
+            )
+        )
     sections.append(Section("Trials", tables=[report.trials_table()]))
     data = {
         "kind": "study",

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from sim2real.config import ExperimentConfig
 from sim2real.errors import UserError
 from sim2real.evaluation.conditions import DR, NOMINAL
 from sim2real.io import write_json
@@ -93,7 +94,11 @@ def run_trial(
     return record
 
 
-def _train(config: Any, run_dir: Path, observe: Callable[[int, Mapping[str, np.ndarray]], None]):
+def _train(
+    config: ExperimentConfig,
+    run_dir: Path,
+    observe: Callable[[int, Mapping[str, np.ndarray]], None],
+) -> Run:
     """The trial's training run: kept when finished, resumed when a checkpoint is there."""
     from sim2real.training import train
 
@@ -124,7 +129,7 @@ def _train(config: Any, run_dir: Path, observe: Callable[[int, Mapping[str, np.n
 
 
 def _transfer(
-    section: TransferSection, source: Run, config: Any, trial_dir: Path
+    section: TransferSection, source: Run, config: ExperimentConfig, trial_dir: Path
 ) -> dict[str, Run]:
     """One fine-tuned run per target of the trial's config (kept when already finished)."""
     from sim2real.transfer import transfer
