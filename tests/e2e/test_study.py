@@ -67,6 +67,13 @@ def test_bad_study_file_is_one_line_before_ray_starts(tmp_path, capsys):
             {"grid": {}, "search": {"space": {"algorithm.hyperparams.gamma": {"uniform": [1, 0]}}}},
             "field 'search.space.algorithm.hyperparams.gamma.uniform' = [1, 0]; give [low, high]",
         ),
+        (  # a search space is validated at its bounds
+            {
+                "grid": {},
+                "search": {"space": {"algorithm.hyperparams.n_epochs": {"int": [1, 10**8]}}},
+            },
+            "field 'algorithm.hyperparams.n_epochs' = 100,000,000; must be <= 10,000",
+        ),
         ({"metric": "best"}, "field 'metric' = 'best'"),
         ({"transfer": {"strategy": "bogus", "budget": 64}}, "valid: full, freeze, lr"),
     ]
