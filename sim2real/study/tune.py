@@ -53,6 +53,7 @@ def run_study(
     study_dir = study_dir.resolve()
     started = _connect(address)
     try:
+        _check_resources(study)
         trainable = _trainable(study, study_dir / TRIALS_DIR)
         if resume:
             tuner = _restore(study_dir / TUNE_DIR, trainable)
@@ -107,6 +108,18 @@ def _connect(address: str | None) -> bool:
     else:
         ray.init(include_dashboard=False)
     return True
+
+
+def _check_resources(study: Study) -> None:
+    """A trial that asks for more than the whole cluster has would wait forever."""
+    total = ray.cluster_resources()
+    resources = study.spec.resources
+    for field, key, wanted in (("cpus", "CPU", resources.cpus), ("gpus", "GPU", resources.gpus)):
+        if wanted > total.get(key, 0):
+            raise UserError(
+                f"{study.path}: field 'resources.{field}' = {wanted:g}; the Ray cluster has "
+                f"{total.get(key, 0):g} {key}(s) in all, so no trial could start"
+            )
 
 
 def _trainable(study: Study, trials_dir: Path) -> Any:
