@@ -278,6 +278,8 @@ def condition_result(
     rng: np.random.Generator,
     settings: EvaluationSettings,
 ) -> ConditionResult:
+    """Condition ``name`` of one method from its returns by condition, then by run (the
+    strata): the IQM summary and, on a target, the gaps (and regret, given an oracle)."""
     by_run = by_condition[name]
     summary = _summarize(by_run, rng, settings)
     returns = {run: values.tolist() for run, values in by_run.items()}
