@@ -9,7 +9,8 @@ joins a cluster (then STUDY_DIR must be on storage every node mounts at the same
 Needs the ray extra: pip install "sim2real[ray]".
 
 Exit codes: 0 every trial finished or was stopped early by the scheduler; 1 a trial failed
-after its retries (the report covers the others); 2 bad input, before Ray starts; 130 Ctrl-C
+after its retries (the report covers the others); 2 bad input (the study file is checked
+before Ray starts); 130 Ctrl-C
 stopped the study (Ray Tune saved its state; the report covers the finished trials): continue
 it with --resume.
 """
