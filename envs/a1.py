@@ -30,8 +30,9 @@ import numpy as np
 from gymnasium import spaces
 
 from sim2real.envs.actuators import PDActuator
-from sim2real.envs.base import BulletEnv, RandomizationArg
+from sim2real.envs.base import BulletEnv, PrivilegedArg, RandomizationArg
 from sim2real.envs.bullet import BulletClient, pybullet, pybullet_data
+from sim2real.envs.terrain import TerrainGrid
 from sim2real.errors import UserError
 from sim2real.randomization import BodyPart, ModelHandles
 
@@ -74,6 +75,8 @@ class A1Env(BulletEnv):
     soft_limit_fraction: ClassVar[float] = 0.9
     tip_over_rad: ClassVar[float] = 1.0
     feet_air_time_target_s: ClassVar[float] = 0.5
+    # Rough terrain (terrain_roughness_m): 16 m x 16 m around the start, flat within 0.5 m.
+    terrain_grid: ClassVar[TerrainGrid | None] = TerrainGrid((16.0, 16.0), (0.0, 0.0), 0.2, 0.5)
     default_command_ranges: ClassVar[Mapping[str, tuple[float, float]]] = {
         "lin_vel_x": (-1.0, 1.0),
         "lin_vel_y": (-1.0, 1.0),
@@ -114,14 +117,15 @@ class A1Env(BulletEnv):
         randomization: RandomizationArg = None,
         render_mode: str | None = None,
         command_ranges: Mapping[str, Sequence[float]] | None = None,
-        privileged: bool = False,
+        privileged: PrivilegedArg = False,
+        actuator: Mapping[str, Any] | None = None,
     ):
         self.command_ranges = _check_command_ranges(command_ranges, self.default_command_ranges)
         self.observation_space = spaces.Box(
             -100.0, 100.0, (len(self.observation_names),), np.float32
         )
         self.action_space = spaces.Box(-1.0, 1.0, (len(JOINTS),), np.float32)
-        super().__init__(randomization, render_mode, privileged)
+        super().__init__(randomization, render_mode, privileged, actuator)
 
     # -- hooks -----------------------------------------------------------------------------
 
@@ -277,7 +281,16 @@ class A1Env(BulletEnv):
         self._read_base_velocity = functools.partial(client.getBaseVelocity, robot)
         self._read_joints = functools.partial(client.getJointStates, robot, self._joints)
         self._reset_joints = functools.partial(client.resetJointStatesMultiDof, robot, self._joints)
-        self._read_floor_contacts = functools.partial(client.getContactPoints, robot, self._floor)
+        self._bind_ground_contacts((self._floor,))
+
+    def _bind_ground_contacts(self, grounds: tuple[int, ...]) -> None:
+        reads = [
+            functools.partial(self.client.getContactPoints, self._robot, ground)
+            for ground in grounds
+        ]
+        self._read_floor_contacts = (
+            reads[0] if len(reads) == 1 else lambda: sum((read() for read in reads), ())
+        )
 
     def _tracking(self, error: np.ndarray) -> float:
         return math.exp(-float(np.sum(error**2)) / self.tracking_sigma)

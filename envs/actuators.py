@@ -11,6 +11,10 @@ reach the actuator through :meth:`Actuator.configure`.
   ``kp * (target - q) - kd * dq``, clipped to the torque limit (legged_gym's A1);
 - :class:`DelayedActuator`: wraps either, holding commands for a whole number of physics
   steps (``action_latency_s``).
+
+Both robot actuators say which joints they drive (``client``, ``body``, ``joints``), what
+torque they command (:meth:`commanded_torques`, before :meth:`apply` writes it) and what they
+applied (``torques``), so a non-ideal motor can wrap them (:mod:`sim2real.envs.motors`).
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ from sim2real.envs.bullet import pybullet
 
 class Actuator(Protocol):
     parameters: tuple[str, ...]  # catalogue parameters this actuator consumes
+    joints: tuple[int, ...]  # the joints it drives (of one body)
+    torques: np.ndarray  # the torques the last apply() wrote
 
     def nominal(self) -> dict[str, np.ndarray]:
         """Nominal values of parameters whose catalogue default does not fit (PD gains)."""
@@ -84,6 +90,7 @@ class TorqueActuator:
     parameters: tuple[str, ...] = ("motor_strength", "joint_friction")
 
     def __init__(self, client: Any, body: int, joints: Sequence[int], gains: Sequence[float]):
+        self.client, self.body, self.joints = client, body, tuple(joints)
         self._set_torques = functools.partial(
             client.setJointMotorControlArray, body, list(joints), pybullet.TORQUE_CONTROL
         )
@@ -115,6 +122,14 @@ class TorqueActuator:
 
     def apply(self) -> None:
         self._set_torques(forces=self._torques)
+
+    def commanded_torques(self) -> np.ndarray:
+        return np.array(self._torques)
+
+    @property
+    def torques(self) -> np.ndarray:
+        """The torques the last :meth:`apply` wrote."""
+        return np.array(self._torques)
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -149,6 +164,7 @@ class PDActuator:
         default_pose: Sequence[float],
         action_scale: float,
     ):
+        self.client, self.body, self.joints = client, body, tuple(joints)
         self._read = functools.partial(client.getJointStates, body, list(joints))
         self._set_torques = functools.partial(
             client.setJointMotorControlArray, body, list(joints), pybullet.TORQUE_CONTROL
@@ -183,13 +199,17 @@ class PDActuator:
         self._target = self.default_pose + self.action_scale * command
 
     def apply(self) -> None:
+        self.torques = self.commanded_torques()
+        self._set_torques(forces=self.torques.tolist())
+
+    def commanded_torques(self) -> np.ndarray:
+        """The PD law on the joints' present state, clipped to the torque limit."""
         states = self._read()
         q = np.fromiter((s[0] for s in states), np.float64, len(states))
         dq = np.fromiter((s[1] for s in states), np.float64, len(states))
         gains = self._gains
         torque = self._strength * (gains["kp"] * (self._target - q) - gains["kd"] * dq)
-        self.torques = np.clip(torque, -gains["torque_limit"], gains["torque_limit"])
-        self._set_torques(forces=self.torques.tolist())
+        return np.clip(torque, -gains["torque_limit"], gains["torque_limit"])
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -232,14 +252,39 @@ class DelayedActuator:
         self._latest = self._zero
         self._pending: collections.deque[np.ndarray] = collections.deque()
         self.latency_steps = 0
+        self._values: Mapping[str, np.ndarray] | None = None
+        self._torque_sum: np.ndarray | None = None  # summing applied torques (recording)
+        self._torque_steps = 0
 
     def nominal(self) -> dict[str, np.ndarray]:
         return self.inner.nominal()
+
+    def replace_inner(self, inner: Actuator) -> None:
+        """Drive the joints with another actuator (same parameters), configured as now."""
+        self.inner = inner
+        if self._values is not None:
+            inner.configure(self._values)
+        inner.reset()
+
+    def measure_torques(self) -> None:
+        """From now on, sum the torques applied at every physics step (for recording)."""
+        self._torque_sum = np.zeros(len(self.inner.joints))
+        self._torque_steps = 0
+
+    def mean_applied_torques(self) -> np.ndarray:
+        """Mean torque applied over the physics steps since the last call (needs measuring)."""
+        if self._torque_sum is None:
+            raise RuntimeError("call measure_torques() first")
+        mean = self._torque_sum / max(1, self._torque_steps)
+        self._torque_sum = np.zeros_like(self._torque_sum)
+        self._torque_steps = 0
+        return mean
 
     def describe(self) -> dict[str, Any]:
         return self.inner.describe()
 
     def configure(self, values: Mapping[str, np.ndarray]) -> None:
+        self._values = values
         self.inner.configure(values)
         self.latency_steps = round(float(values["action_latency_s"][0]) / self._physics_dt)
         while len(self._pending) > self.latency_steps:
@@ -262,6 +307,9 @@ class DelayedActuator:
             self._pending.append(self._latest)
             self.inner.send(self._pending.popleft())
         self.inner.apply()
+        if self._torque_sum is not None:
+            self._torque_sum += self.inner.torques
+            self._torque_steps += 1
 
     @property
     def in_effect(self) -> np.ndarray:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from sim2real.envs.locomotion import WalkerEnv, walker_observation_names
+from sim2real.envs.terrain import TerrainGrid
 
 _LEGS = ("front_left", "front_right", "left_back", "right_back")
 
@@ -32,3 +33,5 @@ class AntEnv(WalkerEnv):
         f"{joint}_{i}" for i in range(1, 5) for joint in ("hip", "ankle")
     )
     observation_names: ClassVar[tuple[str, ...]] = walker_observation_names(action_names, feet)
+    # It walks in the plane, not along a line: a wider rough patch, 12 m across.
+    terrain_grid: ClassVar[TerrainGrid | None] = TerrainGrid((64.0, 12.0), (30.0, 0.0), 0.25, 1.0)

@@ -37,9 +37,11 @@ from sim2real.envs.channels import (
     ObservationDelay,
     ObservationNoise,
 )
+from sim2real.envs.jitter import ControlJitter
 from sim2real.envs.privileged import BOUND as PRIVILEGED_BOUND
 from sim2real.envs.privileged import PrivilegedLayout, privileged_layout
 from sim2real.envs.quiet import quiet_c_stdout
+from sim2real.envs.terrain import Terrain, TerrainGrid
 from sim2real.randomization import (
     BoundSpec,
     ModelHandles,
@@ -60,6 +62,9 @@ from sim2real.randomization.events import EVENTS
 from sim2real.randomization.sampling import draw_event, draw_period
 
 RandomizationArg = RandomizationSpec | str | Path | Mapping[str, Any] | list | None
+# True: privileged entries normalized to the env's own spec; a spec: to that one's ranges
+# (an evaluation env on a target keeps the layout of the spec its policy trained under).
+PrivilegedArg = bool | RandomizationArg
 
 
 def coerce_spec(randomization: RandomizationArg) -> RandomizationSpec:
@@ -90,12 +95,15 @@ class BulletEnv(gym.Env, abc.ABC):
     unsupported_parameters: ClassVar[frozenset[str]] = frozenset()
     # What a teacher may know that a robot does not measure (see envs/privileged.py).
     privileged_state_names: ClassVar[tuple[str, ...]] = ()
+    # Where rough terrain lies (envs/terrain.py); None: the world has no terrain term.
+    terrain_grid: ClassVar[TerrainGrid | None] = None
 
     def __init__(
         self,
         randomization: RandomizationArg = None,
         render_mode: str | None = None,
-        privileged: bool = False,
+        privileged: PrivilegedArg = False,
+        actuator: Mapping[str, Any] | None = None,
     ):
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode {render_mode!r} is not supported; use 'rgb_array'")
@@ -105,16 +113,16 @@ class BulletEnv(gym.Env, abc.ABC):
         self.handles = self._load(self.client)
         self._writer = BoundClient(self.client)  # what the DR engine writes through
         self._step_physics = self.client.stepSimulation  # bound once: it runs every step
-        self.actuator = DelayedActuator(
-            self._make_actuator(self.client, self.handles), self.physics_dt
-        )
+        self.ideal_actuator = self._make_actuator(self.client, self.handles)
+        self.actuator = DelayedActuator(self.ideal_actuator, self.physics_dt)
         self.layout = dynamics_layout(
             self.handles,
             ModelNames(
                 self.observation_names,
                 self.action_names,
                 self.actuator.parameters,
-                self.unsupported_parameters,
+                self.unsupported_parameters
+                | (frozenset() if self.terrain_grid else {"terrain_roughness_m"}),
             ),
         )
         as_loaded = read_nominal(self.client, self.handles, self.layout)
@@ -123,6 +131,10 @@ class BulletEnv(gym.Env, abc.ABC):
         apply_dynamics(self.client, self.handles, self.nominal, as_loaded)
         self._action_channel = ActionChannel()
         self._observation_channels = self._make_observation_channels()
+        self._jitter = ControlJitter(self.client, self.control_dt, self.physics_steps_per_action)
+        self._terrain: Terrain | None = None  # made when rough ground is first asked for
+        self._roughness_m = 0.0
+        self._grounds: tuple[int, ...] = ()
         self._snapshot = self.client.saveState()
         self._fixed = copy_dynamics(self.nominal)  # nominal, or what set_dynamics fixed
         self._applied = copy_dynamics(self.nominal)  # what the simulator holds now
@@ -134,8 +146,24 @@ class BulletEnv(gym.Env, abc.ABC):
         self._observation_bounds = (self.observation_space.low, self.observation_space.high)
         self.set_randomization(randomization)
         self._set_values(copy_dynamics(self.nominal))
-        if privileged:
-            self._add_privileged_observation()
+        if actuator is not None:
+            self.set_actuator(actuator)
+        if privileged is not False and privileged is not None:
+            self._add_privileged_observation(privileged)
+
+    def set_actuator(self, actuator: Mapping[str, Any] | None, where: str = "actuator") -> None:
+        """Drive the robot through a DC motor or a learned actuator network (see
+        :mod:`sim2real.envs.motors`) wrapping its own actuator; None: its own again.
+
+        ``ValueError`` (one line, prefixed with ``where``) for a bad mapping.
+        """
+        from sim2real.envs.motors import build_actuator
+
+        inner = self.ideal_actuator
+        if actuator is not None:
+            steps = self.physics_steps_per_action
+            inner = build_actuator(actuator, inner, self.physics_dt, where, steps)
+        self.actuator.replace_inner(inner)
 
     def _make_observation_channels(self) -> list[ObservationChannel]:
         """Delay, bias and noise, each where the world supports its parameter."""
@@ -169,6 +197,7 @@ class BulletEnv(gym.Env, abc.ABC):
             self._values_current = True
         self.actuator.reset()
         self._steps = 0
+        self._lay_ground()
         self._reset_robot()
         info: dict[str, Any] = {"dynamics": self.get_dynamics()}
         if self.randomization.events:
@@ -184,6 +213,8 @@ class BulletEnv(gym.Env, abc.ABC):
         command = self._action_channel(np.asarray(action, dtype=np.float64), self.np_random)
         self.actuator.send(command)
         fired = self._due_events() if self._next_event_step else None
+        if self._jitter.jitter_s:
+            self._jitter.next_period(self._jitter_rng)
         for _ in range(self.physics_steps_per_action):
             self.actuator.apply()
             self._step_physics()
@@ -269,9 +300,14 @@ class BulletEnv(gym.Env, abc.ABC):
     def dynamics_values(self) -> Dynamics:
         return copy_dynamics(self._values)
 
-    def _add_privileged_observation(self) -> None:
+    def _add_privileged_observation(self, privileged: PrivilegedArg) -> None:
+        spec = self.randomization
+        if privileged is not True:
+            spec = bind(
+                coerce_spec(privileged), self.layout, self.nominal, self.control_dt, self.physics_dt
+            )
         self._privileged = privileged_layout(
-            self.randomization, self.layout, self.nominal, self.privileged_state_names
+            spec, self.layout, self.nominal, self.privileged_state_names
         )
         self._privileged_dynamics = self._privileged.normalize(self._values)
         self.privileged_names = self._privileged.names
@@ -294,6 +330,9 @@ class BulletEnv(gym.Env, abc.ABC):
         self._applied = values  # never mutated: every new episode's values are a fresh dict
         self._values = values
         self.actuator.configure(values)
+        self._jitter.configure(values)
+        if "terrain_roughness_m" in values:  # laid at the next reset (_lay_ground)
+            self._roughness_m = float(values["terrain_roughness_m"][0])
         self._action_channel.configure(values)
         for channel in self._observation_channels:
             channel.configure(values)
@@ -312,9 +351,34 @@ class BulletEnv(gym.Env, abc.ABC):
             self._dynamics_rng = np.random.default_rng(seed_sequence.spawn(1)[0])
         else:
             self._dynamics_rng = np.random.default_rng(self.np_random.integers(2**63))
-        self._events_rng = np.random.default_rng(
-            self._dynamics_rng.bit_generator.seed_seq.spawn(1)[0]
-        )
+        events, jitter, terrain = self._dynamics_rng.bit_generator.seed_seq.spawn(3)
+        self._events_rng = np.random.default_rng(events)
+        self._jitter_rng = np.random.default_rng(jitter)
+        self._terrain_rng = np.random.default_rng(terrain)
+
+    def _lay_ground(self) -> None:
+        """New rough ground when the episode's roughness is above zero (the snapshot just
+        restored hides it otherwise), and the contact reads pointed at whatever is ground."""
+        floor = self.handles.floor
+        if floor is None:
+            return
+        grounds = (floor.body,)
+        if self._roughness_m > 0.0:
+            if self._terrain is None:
+                assert self.terrain_grid is not None  # the layout has the term only then
+                self._terrain = Terrain(self.client, self.terrain_grid, floor.body)
+                # The reset snapshot must hold the new body (hidden): the state is the
+                # snapshot's still, as the robot is not placed yet.
+                self.client.removeState(self._snapshot)
+                self._snapshot = self.client.saveState()
+            self._terrain.show(self._roughness_m, self._terrain_rng)
+            grounds = (floor.body, self._terrain.body)
+        if grounds != self._grounds:
+            self._grounds = grounds
+            self._bind_ground_contacts(grounds)
+
+    def _bind_ground_contacts(self, grounds: tuple[int, ...]) -> None:
+        """Point the robot's floor-contact reads at these bodies (floor first)."""
 
     def _apply_interval_terms(self) -> None:
         due = [

@@ -21,6 +21,11 @@ class BoundClient:
     def __init__(self, client: BulletClient):
         self._client = client
 
+    @property
+    def bullet_client(self) -> BulletClient:
+        """The wrapped client (what per-client caches key on)."""
+        return self._client
+
     def __getattr__(self, name: str):
         bound = getattr(self._client, name)
         setattr(self, name, bound)  # the next lookup finds it in __dict__

@@ -8,13 +8,14 @@ Classic balance task (Barto et al.; gymnasium's CartPole thresholds): +1 per ste
 from __future__ import annotations
 
 import math
-from typing import ClassVar
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import numpy as np
 from gymnasium import spaces
 
 from sim2real.envs.actuators import TorqueActuator
-from sim2real.envs.base import BulletEnv, RandomizationArg
+from sim2real.envs.base import BulletEnv, PrivilegedArg, RandomizationArg
 from sim2real.envs.bullet import BulletClient, pybullet, pybullet_data
 from sim2real.randomization import BodyPart, ModelHandles
 
@@ -51,7 +52,8 @@ class CartPoleEnv(BulletEnv):
         self,
         randomization: RandomizationArg = None,
         render_mode: str | None = None,
-        privileged: bool = False,
+        privileged: PrivilegedArg = False,
+        actuator: Mapping[str, Any] | None = None,
     ):
         # Velocity bounds far above anything the task reaches; finite for the checkers.
         limit = np.array(
@@ -59,7 +61,7 @@ class CartPoleEnv(BulletEnv):
         )
         self.observation_space = spaces.Box(-limit, limit, dtype=np.float32)
         self.action_space = spaces.Box(-1.0, 1.0, (1,), dtype=np.float32)
-        super().__init__(randomization, render_mode, privileged)
+        super().__init__(randomization, render_mode, privileged, actuator)
 
     def _load(self, client: BulletClient) -> ModelHandles:
         client.setGravity(0.0, 0.0, self.gravity_z)

@@ -28,14 +28,15 @@ import functools
 import math
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 from gymnasium import spaces
 
 from sim2real.envs.actuators import TorqueActuator
-from sim2real.envs.base import BulletEnv, RandomizationArg
+from sim2real.envs.base import BulletEnv, PrivilegedArg, RandomizationArg
 from sim2real.envs.bullet import BulletClient, pybullet, pybullet_data
+from sim2real.envs.terrain import TerrainGrid
 from sim2real.randomization import BodyPart, ModelHandles
 
 DATA = Path(pybullet_data.getDataPath())
@@ -90,17 +91,21 @@ class WalkerEnv(BulletEnv):
     stall_torque_cost: ClassVar[float] = -0.1
     joints_at_limit_cost: ClassVar[float] = -0.1
     initial_joint_spread: ClassVar[float] = 0.1  # joints start uniform in +-this
+    # Rough terrain (terrain_roughness_m) covers x in [-2, 62] m, 4 m wide, flat within 1 m of
+    # the start; past it the floor runs on flat, just under the patch's lowest point.
+    terrain_grid: ClassVar[TerrainGrid | None] = TerrainGrid((64.0, 4.0), (30.0, 0.0), 0.2, 1.0)
 
     def __init__(
         self,
         randomization: RandomizationArg = None,
         render_mode: str | None = None,
-        privileged: bool = False,
+        privileged: PrivilegedArg = False,
+        actuator: Mapping[str, Any] | None = None,
     ):
         n_obs = len(self.observation_names)
         self.observation_space = spaces.Box(-5.0, 5.0, (n_obs,), np.float32)
         self.action_space = spaces.Box(-1.0, 1.0, (len(self.action_names),), np.float32)
-        super().__init__(randomization, render_mode, privileged)
+        super().__init__(randomization, render_mode, privileged, actuator)
 
     def alive(self, z: float, pitch: float) -> bool:
         """The alive test; contact flags (``self._feet_contact``) are the previous step's."""
@@ -252,12 +257,15 @@ class WalkerEnv(BulletEnv):
             else _link_reader(client, robot, link_index[self.torso])
         )
         self._read_links = functools.partial(client.getLinkStates, robot, all_links)
-        self._read_feet_contact = [
-            functools.partial(client.getContactPoints, robot, floor, link_index[foot])
-            for foot in self.feet
-        ]
+        self._feet_links = [link_index[foot] for foot in self.feet]
+        self._bind_ground_contacts((floor,))
         self._initial_z: float | None = None
         self._feet_contact = [0.0] * len(self.feet)
+
+    def _bind_ground_contacts(self, grounds: tuple[int, ...]) -> None:
+        self._read_feet_contact = [
+            _contact_reader(self.client, self._robot, grounds, link) for link in self._feet_links
+        ]
 
     def _mean_xy(self, torso: tuple[float, float, float]) -> tuple[float, float]:
         x, y = (torso[0], torso[1]) if self._torso_is_base else (0.0, 0.0)
@@ -266,6 +274,16 @@ class WalkerEnv(BulletEnv):
             x += position[0]
             y += position[1]
         return x / self._n_parts, y / self._n_parts
+
+
+def _contact_reader(
+    client: BulletClient, robot: int, grounds: tuple[int, ...], link: int
+) -> Callable[[], tuple]:
+    """A link's contact points with the ground: the floor, and the terrain where it is laid."""
+    reads = [functools.partial(client.getContactPoints, robot, ground, link) for ground in grounds]
+    if len(reads) == 1:
+        return reads[0]
+    return lambda: sum((read() for read in reads), ())
 
 
 Pose = tuple[tuple[float, float, float], tuple[float, ...], tuple[float, float, float]]

@@ -13,6 +13,8 @@ The names are in ``env.unwrapped.privileged_names`` and in the env's
 ``metadata["privileged_observation_names"]``; the deployable part of the observation is the
 first ``len(env.unwrapped.observation_names)`` entries. The layout is fixed when the env is
 made: a later ``set_randomization`` keeps normalizing to the first spec's ranges.
+``privileged=<spec>`` normalizes to that spec instead of the env's own: an evaluation env on
+nominal dynamics or a target (no spec) then reads like the training envs.
 """
 
 from __future__ import annotations

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import ClassVar
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import numpy as np
 from gymnasium import spaces
 
 from sim2real.envs.actuators import TorqueActuator
-from sim2real.envs.base import BulletEnv, RandomizationArg
+from sim2real.envs.base import BulletEnv, PrivilegedArg, RandomizationArg
 from sim2real.envs.bullet import BulletClient, pybullet
 from sim2real.envs.locomotion import DATA, LOAD_FLAGS
 from sim2real.randomization import BodyPart, ModelHandles
@@ -54,11 +55,12 @@ class ReacherEnv(BulletEnv):
         self,
         randomization: RandomizationArg = None,
         render_mode: str | None = None,
-        privileged: bool = False,
+        privileged: PrivilegedArg = False,
+        actuator: Mapping[str, Any] | None = None,
     ):
         self.observation_space = spaces.Box(-100.0, 100.0, (9,), np.float32)
         self.action_space = spaces.Box(-1.0, 1.0, (2,), np.float32)
-        super().__init__(randomization, render_mode, privileged)
+        super().__init__(randomization, render_mode, privileged, actuator)
 
     def _load(self, client: BulletClient) -> ModelHandles:
         client.setPhysicsEngineParameter(deterministicOverlappingPairs=1)

@@ -83,7 +83,7 @@ def bundle_layers(model: Any) -> tuple[list[Any], str]:
     on_policy = hasattr(model.policy, "mlp_extractor")
     if actor.recurrent is not None:
         raise UserError(f"{name}: recurrent policies cannot be exported as a bundle")
-    _require_flatten(actor.features, name)
+    _require_flatten(actor.features, name, model)
     if on_policy and actor.output != "clip":
         raise UserError(f"{name}: squashed on-policy actors are not supported in bundles")
     return actor.deterministic_layers(), actor.output
@@ -132,12 +132,16 @@ def write_bundle(
             raise UserError(
                 f"layer {kind} cannot be exported; supported: Linear, {list(_ACTIVATIONS)}"
             )
+    from sim2real.policies.asymmetric import deployable_size
+
     space = model.action_space
+    deployable = deployable_size(model)  # an asymmetric actor: the deployable slice only
+    observed = slice(deployable)  # everything when None
     metadata = {
         "format_version": FORMAT_VERSION,
         "env_id": env_id,
         "algorithm": type(model).__name__,
-        "observation_shape": list(model.observation_space.shape),
+        "observation_shape": [deployable] if deployable else list(model.observation_space.shape),
         "action_low": space.low.tolist(),
         "action_high": space.high.tolist(),
         "layers": layers,
@@ -152,8 +156,8 @@ def write_bundle(
     if normalization is not None:
         np.savez(
             directory / "normalization.npz",
-            obs_mean=np.asarray(normalization.obs_mean, dtype=np.float64),
-            obs_var=np.asarray(normalization.obs_var, dtype=np.float64),
+            obs_mean=np.asarray(normalization.obs_mean[observed], dtype=np.float64),
+            obs_var=np.asarray(normalization.obs_var[observed], dtype=np.float64),
             clip_obs=np.array(float(normalization.clip_obs)),
             epsilon=np.array(float(normalization.epsilon)),
         )
@@ -205,8 +209,12 @@ def _arrays(path: Path) -> Iterator[Any]:
         ) from None
 
 
-def _require_flatten(extractor: Any, algorithm: str) -> None:
-    if type(extractor).__name__ != "FlattenExtractor":
+def _require_flatten(extractor: Any, algorithm: str, model: Any) -> None:
+    """Flat observations in: a FlattenExtractor, or an asymmetric actor's slice (the bundle's
+    input is then the deployable observation)."""
+    from sim2real.policies.asymmetric import deployable_size
+
+    if type(extractor).__name__ != "FlattenExtractor" and deployable_size(model) is None:
         raise UserError(
             f"{algorithm}: features extractor {type(extractor).__name__} cannot be exported; "
             "bundles support MLP policies on flat observations"

@@ -83,15 +83,24 @@ class Contract:
         return action["low"], action["high"]
 
     def config(self) -> Any:  # -> ExperimentConfig
-        """The training config, its targets read from the export's own copies."""
+        """The training config, its targets read from the export's own copies.
+
+        An asymmetric run's actor deploys without the privileged entries its critic read:
+        its config is the training one on the contract's ``env_kwargs``, actor only.
+        """
         from sim2real.config import parse_config
         from sim2real.limits import LargeValueWarning
 
+        data = self.data["training"]["config"]
+        if data.get("algorithm", {}).get("asymmetric"):
+            data = {
+                **data,
+                "env": {**data["env"], "kwargs": self.data["env_kwargs"]},
+                "algorithm": {**data["algorithm"], "asymmetric": False},
+            }
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", LargeValueWarning)
-            return parse_config(
-                self.data["training"]["config"], str(self.path / CONTRACT_FILE), self.path
-            )
+            return parse_config(data, str(self.path / CONTRACT_FILE), self.path)
 
 
 def is_export(path: str | Path) -> bool:

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from sim2real.errors import UserError
 from sim2real.io import check_output_dir, staged_directory, write_json
 from sim2real.policies.contract import (
@@ -31,6 +33,7 @@ from sim2real.policies.contract import (
     framework_versions,
 )
 from sim2real.policies.parity import Parity, check_parity, collect_observations
+from sim2real.transfer.rma.layout import is_student_run
 
 __all__ = ["ExportResult", "export_run"]
 
@@ -50,8 +53,9 @@ class ExportResult:
 
 def export_run(run_dir: str | Path, out: str | Path, format: str = "bundle") -> ExportResult:
     """Export the policy of ``run_dir`` to the new directory ``out`` (see the module doc)."""
-    from sim2real.evaluation.conditions import DR, Condition, make_env
+    from sim2real.evaluation.conditions import DR, Condition, make_env, run_env_kwargs
     from sim2real.extras import require
+    from sim2real.policies.asymmetric import deployable_size
     from sim2real.policies.exported import load_exported
     from sim2real.policies.predictor import RunPolicy
     from sim2real.runs import Run
@@ -64,25 +68,56 @@ def export_run(run_dir: str | Path, out: str | Path, format: str = "bundle") -> 
             require(module, "ONNX export")
     run = Run.read(run_dir)
     config = run.config
+    if is_student_run(run.path):
+        return _export_student(run, config, out, format)
     reference = RunPolicy.from_run(run.path)
     graph = _graph(format, reference)  # refuses what cannot be exported, before any rollout
-    env = make_env(
-        config.env.id, Condition(DR, randomization=config.randomization), config.env.kwargs
-    )
+    condition = Condition(DR, randomization=config.randomization)
+    env = make_env(config.env.id, condition, run_env_kwargs(config))
+    deployable = deployable_size(reference.model)
+    deployed_kwargs = _deployed_kwargs(config.env.kwargs, deployable)
     try:
-        interface = env_interface(env)
         observations = collect_observations(env, reference)
+        if deployable is None:
+            interface = env_interface(env)
+        else:  # the actor's contract: the same env without its privileged entries
+            deployed = make_env(config.env.id, condition, deployed_kwargs)
+            try:
+                interface = env_interface(deployed)
+            finally:
+                deployed.close()
     finally:
         env.close()
     out.parent.mkdir(parents=True, exist_ok=True)
     with staged_directory(out) as staging:
         output = _write_model(format, reference, graph, staging, run)
         contract = _contract(format, run, config, reference, interface, output, staging)
+        contract["env_kwargs"] = deployed_kwargs
         write_json(staging / CONTRACT_FILE, contract)
         exported = load_exported(staging)
+        if deployable is not None:
+            exported = _DeployableView(exported, deployable)
         parity = check_parity(reference, exported, observations, f"the {format} export")
         write_json(staging / CONTRACT_FILE, {**contract, "parity": parity.to_json()})
     return ExportResult(out, format, parity)
+
+
+def _deployed_kwargs(kwargs: Mapping[str, Any], deployable: int | None) -> dict[str, Any]:
+    """The env kwargs an actor deploys with: an asymmetric one's drop ``privileged``."""
+    if deployable is None:
+        return dict(kwargs)
+    return {name: value for name, value in kwargs.items() if name != "privileged"}
+
+
+class _DeployableView:
+    """An exported asymmetric actor fed the deployable part of privileged observations, so
+    parity compares it with the run's policy on the same states."""
+
+    def __init__(self, exported: Any, size: int):
+        self._exported, self._size = exported, size
+
+    def predict(self, observation: np.ndarray, deterministic: bool = True) -> np.ndarray:
+        return self._exported.predict(observation[..., : self._size], deterministic)
 
 
 def _graph(format: str, reference: Any) -> Any:
@@ -180,3 +215,40 @@ def _copy_targets(config: Any, staging: Path) -> list[str]:
         shutil.copyfile(target.path, staging / relative)
         names.append(relative)
     return names
+
+
+def _export_student(run: Any, config: Any, out: Path, format: str) -> ExportResult:
+    """An adaptation run's student, its history the graph's input (sim2real.transfer.rma.export)."""
+    from sim2real.evaluation.conditions import DR, Condition, make_env
+    from sim2real.policies.exported import load_exported
+    from sim2real.transfer.rma.export import (
+        StudentGraph,
+        check_sequence_parity,
+        check_student_format,
+        save_student,
+        student_contract,
+    )
+    from sim2real.transfer.rma.student import StudentPolicy
+
+    check_student_format(run.path, format)
+    reference = StudentPolicy.from_run(run.path)
+    graph = StudentGraph(reference)
+    env = make_env(
+        config.env.id, Condition(DR, randomization=config.randomization), config.env.kwargs
+    )
+    try:
+        interface = env_interface(env)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with staged_directory(out) as staging:
+            save_student(graph, staging / FORMATS[format])
+            output = "tanh_rescale" if graph.squashed else "clip"
+            contract = _contract(format, run, config, reference, interface, output, staging)
+            contract = student_contract(graph, contract)
+            write_json(staging / CONTRACT_FILE, contract)
+            exported = load_exported(staging)
+            parity = check_sequence_parity(reference, exported, env, f"the {format} export")
+            record = {**parity.to_json(), "reference": "the student's predict, step by step"}
+            write_json(staging / CONTRACT_FILE, {**contract, "parity": record})
+    finally:
+        env.close()
+    return ExportResult(out, format, parity)

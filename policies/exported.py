@@ -96,22 +96,40 @@ class TorchScriptPolicy(_ExportedPolicy):
 
 
 def load_exported(path: str | Path) -> Predictor:
-    """The predictor of an export directory, whatever its format."""
+    """The predictor of an export directory, whatever its format; one that declares a history
+    input keeps the history itself (:class:`sim2real.policies.history.HistoryInput`)."""
     contract = read_contract(path)
     if contract.format == "onnx":
-        return OnnxPolicy(contract)
-    if contract.format == "torchscript":
-        return TorchScriptPolicy(contract)
-    from sim2real.policies.bundle import load_bundle
+        predictor: Any = OnnxPolicy(contract)
+    elif contract.format == "torchscript":
+        predictor = TorchScriptPolicy(contract)
+    else:
+        from sim2real.policies.bundle import load_bundle
 
-    return load_bundle(contract.path)
+        return load_bundle(contract.path)
+    history = contract.data.get("history")
+    if history is None:
+        return predictor
+    from sim2real.policies.history import HistoryInput
+
+    # The graph reads the flat history (an RMA student): keep it, as the contract lays it out.
+    return HistoryInput(
+        predictor,
+        history["steps"],
+        history["observation_dim"],
+        predictor.action_space,
+        predictor.source,
+    )
 
 
 def policy_config(path: str | Path) -> Any:  # -> ExperimentConfig
     """The training config of a run directory (checked by :meth:`Run.read`, policy files
     included) or of an exported policy (its contract's, targets from the export)."""
+    from sim2real.policies.zoo import resolve_source
+    from sim2real.runs import Run
+
+    path = resolve_source(path)
     if is_export(path):
         return read_contract(path).config()
-    from sim2real.runs import Run
 
     return Run.read(path).config

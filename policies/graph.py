@@ -29,6 +29,7 @@ from torch import nn
 
 from sim2real.errors import UserError
 from sim2real.policies.actor import actor_network
+from sim2real.policies.asymmetric import deployable_size
 from sim2real.policies.normalization import Normalization
 
 __all__ = [
@@ -62,17 +63,21 @@ class DeployedPolicy(nn.Module):
                 f"{name}: recurrent policies cannot be exported (their LSTM state would need "
                 "graph inputs); export a feed-forward policy, or evaluate the run directory"
             )
-        self.network = copy.deepcopy(nn.Sequential(actor.features, *actor.deterministic_layers()))
+        # An asymmetric actor's input is the deployable observation itself: no slice in it.
+        deployable = deployable_size(model)
+        features = [] if deployable else [actor.features]
+        self.network = copy.deepcopy(nn.Sequential(*features, *actor.deterministic_layers()))
         self.network.eval()
         self.squashed = actor.output == "tanh_rescale"
-        self.obs_dim = int(model.observation_space.shape[0])
+        self.obs_dim = deployable or int(model.observation_space.shape[0])
         space = model.action_space
         self.register_buffer("low", torch.as_tensor(space.low, dtype=torch.float32))
         self.register_buffer("high", torch.as_tensor(space.high, dtype=torch.float32))
         self.normalized = normalization is not None and normalization.norm_obs
         if self.normalized:
-            std = np.sqrt(normalization.obs_var + normalization.epsilon)
-            self.register_buffer("obs_mean", torch.as_tensor(normalization.obs_mean))
+            std = np.sqrt(normalization.obs_var[: self.obs_dim] + normalization.epsilon)
+            mean = normalization.obs_mean[: self.obs_dim]
+            self.register_buffer("obs_mean", torch.as_tensor(mean))
             self.register_buffer("obs_std", torch.as_tensor(std, dtype=torch.float64))
             self.clip_obs = float(normalization.clip_obs)
 

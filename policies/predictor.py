@@ -80,10 +80,19 @@ class RunPolicy:
 
 
 def load_predictor(path: str | Path, device: str = "cpu") -> Predictor:
-    """A predictor from a run directory (``run.json``), an export (``contract.json``: bundle,
-    ONNX or TorchScript) or a bare policy bundle (``metadata.json``)."""
-    path = Path(path)
+    """A predictor from a run directory (``run.json``; ``zoo:NAME`` is one), an export
+    (``contract.json``: bundle, ONNX or TorchScript) or a bare policy bundle
+    (``metadata.json``)."""
+    from sim2real.policies.zoo import resolve_source
+
+    path = resolve_source(path)
     if (path / "run.json").is_file():
+        from sim2real.transfer.rma.layout import is_student_run
+
+        if is_student_run(path):
+            from sim2real.transfer.rma.student import StudentPolicy
+
+            return StudentPolicy.from_run(path, device=device)
         return RunPolicy.from_run(path, device=device)
     if (path / "contract.json").is_file():
         from sim2real.policies.exported import load_exported

@@ -36,6 +36,8 @@ VERBS = (
     "record",
     "data",
     "identify",
+    "fit_actuator",
+    "zoo",
     "study",
 )
 

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import copy
 import functools
+import importlib.util
 import inspect
+import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,6 +106,8 @@ class AlgorithmConfig(_Model):
     name: AlgorithmName
     policy: str = "MlpPolicy"
     hyperparams: dict[str, Any] = Field(default_factory=dict)
+    # The critic reads the privileged entries, the actor not (policies/asymmetric.py).
+    asymmetric: bool = False
 
     @model_validator(mode="before")
     @classmethod
@@ -134,12 +138,27 @@ class EvaluationConfig(_Model):
     freq_steps: Count = 10000  # 0 = off
     episodes: PositiveCount = 5
     deterministic: bool = True
+    video: bool = False  # GIFs of a nominal and the hardest target's episode in TensorBoard
 
 
 class CheckpointConfig(_Model):
     freq_steps: Count = 10000  # 0 = off
     save_replay_buffer: bool = False
     keep: PositiveCount = 3
+
+
+class AdaptationConfig(_Model):
+    """Teacher-student adaptation (RMA, Kumar et al. 2021); see sim2real.transfer.rma."""
+
+    latent_size: PositiveCount = 8  # the extrinsics z the teacher's encoder makes
+    encoder_layers: list[Annotated[int, Field(ge=1)]] = Field(default_factory=lambda: [64, 64])
+    history_steps: Annotated[int, BeforeValidator(_integral), Field(ge=1, le=1000)] = 30
+    module: Literal["cnn", "mlp"] = "cnn"
+    timesteps: PositiveCount = 100_000  # phase 2: env steps with the student acting
+    rollout_steps: PositiveCount = 256  # phase 2: steps per env between regression updates
+    epochs: PositiveCount = 4  # passes over each rollout
+    learning_rate: Annotated[float, Field(gt=0)] = 1e-3
+    batch_size: PositiveCount = 256
 
 
 class ExperimentConfig(_Model):
@@ -161,6 +180,7 @@ class ExperimentConfig(_Model):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
+    adaptation: AdaptationConfig | None = None
 
 
 # -- locating problems -------------------------------------------------------------------
@@ -291,15 +311,18 @@ def _parse(data: Any, locator: Locator, base_dir: Path | None) -> ExperimentConf
         raw["randomization"] = _randomization(raw["randomization"], locator, base_dir)
     if "targets" in raw:
         raw["targets"] = _targets(raw["targets"], locator, base_dir)
+    raw = _with_actuator(raw, locator, base_dir)
     try:
         cfg = ExperimentConfig.model_validate(raw)
     except ValidationError as error:
         raise _one_line(error, locator) from None
     cfg = _check_algorithm(cfg, locator)
     _check_sizes(cfg, locator)
+    _check_video(cfg, locator)
     _check_targets(cfg, locator)
     _check_env_kwargs(cfg, locator)
     _check_env(cfg, locator)
+    _check_adaptation(cfg, locator)
     return cfg
 
 
@@ -322,6 +345,22 @@ def _randomization(value: Any, locator: Locator, base_dir: Path | None) -> Rando
         label = value["source"]
         value = {key: item for key, item in value.items() if key != "source"}
     return parse_spec(value, source=label)
+
+
+def _with_actuator(raw: dict[str, Any], locator: Locator, base_dir: Path | None) -> dict[str, Any]:
+    """env.kwargs.actuator checked, a learned model's directory made absolute."""
+    env = raw.get("env")
+    kwargs = env.get("kwargs") if isinstance(env, Mapping) else None
+    if not isinstance(kwargs, Mapping) or kwargs.get("actuator") is None:
+        return raw
+    from sim2real.envs.motors import check_actuator_spec
+
+    path = ("env", "kwargs", "actuator")
+    try:
+        actuator = check_actuator_spec(kwargs["actuator"], locator(path), base_dir, dotted(path))
+    except ValueError as error:
+        raise UserError(str(error)) from None
+    return {**raw, "env": {**env, "kwargs": {**kwargs, "actuator": actuator}}}
 
 
 def _targets(value: Any, locator: Locator, base_dir: Path | None) -> tuple[Target, ...]:
@@ -364,7 +403,13 @@ def _fields_at(path: FieldPath) -> list[str]:
     model: Any = ExperimentConfig
     for part in path:
         model = model.model_fields[part].annotation
+        # An optional section (``X | None``): the fields are X's.
+        model = next((arg for arg in typing.get_args(model) if _is_model(arg)), model)
     return list(model.model_fields)
+
+
+def _is_model(value: Any) -> bool:
+    return isinstance(value, type) and issubclass(value, BaseModel)
 
 
 # -- semantic checks (after the structure is known to be right) ----------------------------
@@ -380,6 +425,15 @@ def _check_algorithm(cfg: ExperimentConfig, locator: Locator) -> ExperimentConfi
         )
     except hp.HyperparameterError as error:
         raise locator.error(("algorithm", *error.path), error.value, error.problem) from None
+    if algorithm.asymmetric and (
+        algorithm.name not in hp.ASYMMETRIC or algorithm.policy != "MlpPolicy"
+    ):
+        raise locator.error(
+            ("algorithm", "asymmetric"),
+            True,
+            f"an asymmetric actor-critic is an MlpPolicy of {', '.join(hp.ASYMMETRIC)}; "
+            f"not {algorithm.policy} of {algorithm.name}",
+        )
     if cfg.checkpoint.save_replay_buffer and algorithm.name in hp.ON_POLICY:
         raise locator.error(
             ("checkpoint", "save_replay_buffer"),
@@ -403,6 +457,16 @@ _HYPERPARAM_SIZES: dict[str, limits.Limit] = {
     "buffer_size": limits.BUFFER_SIZE,
     "n_epochs": limits.N_EPOCHS,
 }
+
+
+def _check_video(cfg: ExperimentConfig, locator: Locator) -> None:
+    """Evaluation videos are GIFs written with imageio, an optional extra."""
+    if cfg.evaluation.video and importlib.util.find_spec("imageio") is None:
+        raise locator.error(
+            ("evaluation", "video"),
+            True,
+            "GIFs need imageio, which is not installed: pip install 'sim2real[video]'",
+        )
 
 
 def _check_sizes(cfg: ExperimentConfig, locator: Locator) -> None:
@@ -499,6 +563,13 @@ def _check_env(cfg: ExperimentConfig, locator: Locator) -> None:
             check_observation_space(cfg.algorithm.name, cfg.algorithm.policy, env.observation_space)
         except ValueError as error:
             raise locator.error(("algorithm", "policy"), cfg.algorithm.policy, str(error)) from None
+        if cfg.algorithm.asymmetric and not getattr(env.unwrapped, "privileged_names", ()):
+            raise locator.error(
+                ("algorithm", "asymmetric"),
+                True,
+                "the critic needs privileged entries to read: set env.kwargs.privileged: true "
+                "and randomize something (or use a robot with a privileged state)",
+            )
         for index, target in enumerate(cfg.targets):
             try:
                 bind_target(env, target)
@@ -506,6 +577,40 @@ def _check_env(cfg: ExperimentConfig, locator: Locator) -> None:
                 raise locator.error(("targets", index), str(target.path), str(error)) from None
     finally:
         env.close()
+
+
+def _check_adaptation(cfg: ExperimentConfig, locator: Locator) -> None:
+    """The teacher's encoder needs an on-policy MLP policy and randomized dynamics to encode."""
+    from sim2real.transfer.rma.networks import TEACHER_ALGORITHMS, privileged_size
+
+    adaptation = cfg.adaptation
+    if adaptation is None:
+        return
+    algorithm = cfg.algorithm
+    if algorithm.name not in TEACHER_ALGORITHMS:
+        valid = ", ".join(TEACHER_ALGORITHMS)
+        raise locator.error(("algorithm", "name"), algorithm.name, f"adaptation needs {valid}")
+    if algorithm.policy != "MlpPolicy":
+        raise locator.error(("algorithm", "policy"), algorithm.policy, "adaptation needs MlpPolicy")
+    policy_kwargs = algorithm.hyperparams.get("policy_kwargs", {})
+    if "features_extractor_kwargs" in policy_kwargs:
+        raise locator.error(
+            ("algorithm", "hyperparams", "policy_kwargs", "features_extractor_kwargs"),
+            policy_kwargs["features_extractor_kwargs"],
+            "adaptation sets the features extractor (the privileged encoder); remove it",
+        )
+    if privileged_size(cfg.env.id, cfg.randomization, cfg.env.kwargs) == 0:
+        raise locator.error(
+            ("randomization",),
+            cfg.randomization.source,
+            "adaptation needs randomized dynamics for the teacher to encode; this spec "
+            "randomizes none",
+        )
+    limits.check_limit(
+        adaptation.timesteps,
+        limits.TOTAL_TIMESTEPS,
+        f"{locator(('adaptation', 'timesteps'))}: field 'adaptation.timesteps'",
+    )
 
 
 # -- plain data ------------------------------------------------------------------------------

@@ -25,10 +25,15 @@ base_angular_velocity    (S+E, 3), f64
 actions                  (S, A), f64      actions as sent to the env (before its channels)
 rewards                  (S,), f64
 terminated, truncated    (S,), bool
+actuated_joint_names     (A,), str        optional: the joints the actions drive
+joint_torques            (S, A), f64      optional: torque each of them received, mean
+                                          over the step (measured; N*m, N on sliders)
 =======================  ===============  ==============================================
 
 Episode ``e`` owns steps ``sum(L[:e]) .. + L[e]`` and state rows ``sum(L[:e]) + e ..`` (one
-more row than steps). Files are written atomically (:mod:`sim2real.io`); a file whose version,
+more row than steps). The torques are optional (a robot may not measure them; files of
+sim2real before 0.1 lack them): ``sim2real fit-actuator`` needs them, nothing else does.
+Files are written atomically (:mod:`sim2real.io`); a file whose version,
 keys, shapes or env do not fit is refused with one line.
 """
 
@@ -68,6 +73,8 @@ class RecordedData:
     rewards: np.ndarray
     terminated: np.ndarray
     truncated: np.ndarray
+    actuated_joint_names: tuple[str, ...] = ()  # with joint_torques, or empty
+    joint_torques: np.ndarray | None = None  # (S, A) measured torques, when recorded
 
     @property
     def episodes(self) -> int:
@@ -114,6 +121,9 @@ def save_data(path: str | Path, data: RecordedData) -> Path:
         "terminated": np.asarray(data.terminated, dtype=bool),
         "truncated": np.asarray(data.truncated, dtype=bool),
     }
+    if data.joint_torques is not None:
+        arrays["actuated_joint_names"] = np.array(data.actuated_joint_names, dtype=str)
+        arrays["joint_torques"] = np.asarray(data.joint_torques, dtype=np.float64)
     _check_shapes(arrays, str(path))
     return write_npz(path, arrays, compressed=True)
 
@@ -126,6 +136,7 @@ def load_data(path: str | Path) -> RecordedData:
     arrays = read_npz(path, "a readable .npz data file")
     _check_version(arrays, str(path))
     _check_shapes(arrays, str(path))
+    torques = "joint_torques" in arrays
     return RecordedData(
         env_id=str(arrays["env_id"]),
         control_dt=float(arrays["control_dt"]),
@@ -141,6 +152,8 @@ def load_data(path: str | Path) -> RecordedData:
         rewards=arrays["rewards"],
         terminated=arrays["terminated"],
         truncated=arrays["truncated"],
+        actuated_joint_names=tuple(arrays["actuated_joint_names"].tolist()) if torques else (),
+        joint_torques=arrays["joint_torques"] if torques else None,
     )
 
 
@@ -205,6 +218,13 @@ def _check_shapes(arrays: Mapping[str, np.ndarray], where: str) -> None:
     joints = len(arrays["joint_names"])
     for name, width in STATE_FIELDS.items():
         widths[name] = (rows, joints if width is None else width)
+    if ("joint_torques" in arrays) != ("actuated_joint_names" in arrays):
+        raise UserError(f"{where}: 'joint_torques' and 'actuated_joint_names' come together")
+    if "joint_torques" in arrays:
+        names = arrays["actuated_joint_names"]
+        if names.ndim != 1 or not set(names.tolist()) <= set(arrays["joint_names"].tolist()):
+            raise UserError(f"{where}: 'actuated_joint_names' must name joints of 'joint_names'")
+        widths["joint_torques"] = (steps, len(names))
     for key, shape in widths.items():
         if arrays[key].shape != shape:
             raise UserError(

@@ -7,6 +7,8 @@
 3. Take the target where the no-DR policy loses most, fine-tune that policy there and train from
    scratch on the same budget (several seeds each, in parallel); print Taylor & Stone metrics
    and write a report.
+4. The same gap table for the Hopper, from the pretrained zoo (``zoo:hopper_nominal`` and
+   ``zoo:hopper_dr``, no training): seconds instead of hours.
 
 Every option is checked before stage 1 (:func:`check_plan`), including what stage 3 will
 build, so a bad one costs no training. The parallel stages run in child processes that end
@@ -34,6 +36,7 @@ DR_CONFIG = "cartpole_dr.yaml"
 # Training-time evaluations (every target, every few steps) would cost as much as training:
 # the demo keeps a coarse TensorBoard curve and leaves the careful numbers to step 2.
 TRAINING_EVALUATION = ("evaluation.freq_steps=50000", "evaluation.episodes=3")
+HOPPER_ENTRIES = ("hopper_nominal", "hopper_dr")  # zoo entries of stage 4
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,7 @@ class DemoPlan:
     transfer_eval_freq: int = 4_000
     transfer_eval_episodes: int = 3
     eval_episodes: int = 10
+    hopper_episodes: int = 3  # per zoo policy and condition in stage 4; 0 skips it
     workers: int = 2
     log: Callable[[str], None] = field(default=print)
 
@@ -64,7 +68,7 @@ def run_demo(plan: DemoPlan) -> DemoResult:
     runs_dir = plan.out_dir / "runs"
     log = plan.log
     overrides = TRAINING_EVALUATION + plan.train_overrides
-    log(f"[1/3] training PPO on sim2real/CartPole-v0 without and with DR -> {runs_dir}/")
+    log(f"[1/4] training PPO on sim2real/CartPole-v0 without and with DR -> {runs_dir}/")
     trained = _parallel(
         _train_job,
         [
@@ -75,7 +79,7 @@ def run_demo(plan: DemoPlan) -> DemoResult:
     )
     runs = {"no DR": trained[0], "DR": trained[1]}
 
-    log("[2/3] evaluating both on nominal dynamics and every CartPole target")
+    log("[2/4] evaluating both on nominal dynamics and every CartPole target")
     settings = EvaluationSettings(episodes=plan.eval_episodes, workers=plan.workers)
     evaluation = evaluate_runs([str(runs["no DR"]), str(runs["DR"])], settings=settings)
     evaluate_dir = plan.out_dir / "reports" / "evaluate"
@@ -87,7 +91,7 @@ def run_demo(plan: DemoPlan) -> DemoResult:
     nominal_method = _method_of(evaluation, runs["no DR"])
     hardest = hardest_target(evaluation, nominal_method)
     log(
-        f"[3/3] fine-tuning the no-DR policy to '{hardest}' (its largest gap) vs training from "
+        f"[3/4] fine-tuning the no-DR policy to '{hardest}' (its largest gap) vs training from "
         f"scratch there: {plan.transfer_budget} target steps, seeds {list(plan.transfer_seeds)}"
     )
     target_file = evaluation.conditions[hardest]["path"]
@@ -110,17 +114,40 @@ def run_demo(plan: DemoPlan) -> DemoResult:
     transfer_runs, scratch_runs = transferred[:n], transferred[n:]
     compare_dir = plan.out_dir / "reports" / "transfer"
     _compare(transfer_runs, scratch_runs, compare_dir, log)
+    reports = {"evaluate": evaluate_dir, "transfer": compare_dir}
 
-    log(f"reports: {evaluate_dir}/report.md, {compare_dir}/report.md")
+    hopper_dir = plan.out_dir / "reports" / "hopper"
+    if _hopper_from_zoo(plan, hopper_dir):
+        reports["hopper"] = hopper_dir
+    log(f"reports: {', '.join(f'{path}/report.md' for path in reports.values())}")
     log(f"TensorBoard: tensorboard --logdir {plan.out_dir}")
-    return DemoResult(
-        runs,
-        evaluation,
-        hardest,
-        transfer_runs,
-        scratch_runs,
-        {"evaluate": evaluate_dir, "transfer": compare_dir},
+    return DemoResult(runs, evaluation, hardest, transfer_runs, scratch_runs, reports)
+
+
+def _hopper_from_zoo(plan: DemoPlan, out_dir: Path) -> bool:
+    """Stage 4: the zoo's Hopper policies with and without DR on every Hopper target."""
+    from sim2real.policies.zoo import ZOO_DIR, list_entries
+
+    log = plan.log
+    if plan.hopper_episodes == 0:
+        log("[4/4] Hopper from the zoo: skipped (--hopper-episodes 0)")
+        return False
+    shipped = {entry.name: entry.path for entry in list_entries()}
+    missing = [name for name in HOPPER_ENTRIES if name not in shipped]
+    if missing:
+        log(f"[4/4] Hopper from the zoo: skipped ({', '.join(missing)} not in {ZOO_DIR})")
+        return False
+    log(
+        "[4/4] the Hopper without and with DR, pretrained (zoo:"
+        + ", zoo:".join(HOPPER_ENTRIES)
+        + f"), on nominal dynamics and every Hopper target ({plan.hopper_episodes} episodes each)"
     )
+    settings = EvaluationSettings(episodes=plan.hopper_episodes, workers=plan.workers)
+    evaluation = evaluate_runs([str(shipped[name]) for name in HOPPER_ENTRIES], settings=settings)
+    write_evaluation_report(evaluation, out_dir)
+    table = evaluation_table(evaluation)
+    log(render_table(table.headers, table.rows))
+    return True
 
 
 def check_plan(plan: DemoPlan) -> None:
@@ -128,6 +155,7 @@ def check_plan(plan: DemoPlan) -> None:
     check_output_dir(plan.out_dir, "--out")
     check_count(plan.workers, WORKERS, "--workers")
     check_count(plan.eval_episodes, EPISODES, "--episodes")
+    check_count(plan.hopper_episodes, EPISODES, "--hopper-episodes", minimum=0)
     EvaluationSettings(episodes=plan.eval_episodes, workers=plan.workers)  # stage 2's own checks
     check_count(plan.transfer_budget, TOTAL_TIMESTEPS, "--transfer-budget")
     if not plan.transfer_seeds:

@@ -28,6 +28,7 @@ ALGORITHMS: dict[str, str] = {
     "RecurrentPPO": "sb3_contrib:RecurrentPPO",
 }
 ON_POLICY = frozenset({"PPO", "A2C", "RecurrentPPO"})
+ASYMMETRIC = ("PPO", "A2C", "SAC")  # algorithms with an asymmetric actor-critic policy
 CONTINUOUS_ONLY = frozenset({"SAC", "TD3", "TQC"})
 DEFAULT_POLICY = {"RecurrentPPO": "MlpLstmPolicy"}
 

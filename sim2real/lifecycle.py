@@ -42,6 +42,7 @@ from sim2real.callbacks import (
     StopOnSignalCallback,
 )
 from sim2real.callbacks.trigger import CheckOn
+from sim2real.callbacks.video import EvaluationVideos
 from sim2real.config import ExperimentConfig
 from sim2real.errors import describe
 from sim2real.evaluation.conditions import Condition
@@ -100,6 +101,14 @@ class RunWarnings:
         self.add(what, f"{what} failed ({describe(error)}); {after}")
 
 
+def _videos(config: ExperimentConfig, conditions: Sequence[Condition]) -> EvaluationVideos | None:
+    """The TensorBoard videos of ``evaluation.video``, or None when it is off."""
+    if not config.evaluation.video:
+        return None
+    seed = config.seed + EVAL_SEED_OFFSET
+    return EvaluationVideos(config.env.id, config.env.kwargs, conditions, seed)
+
+
 class RunLifecycle(ABC):
     """A run's learn call and its ending; subclasses say what their kind of run keeps and says."""
 
@@ -141,6 +150,7 @@ class RunLifecycle(ABC):
             history=history,
             report=self.report,
             check_on=self.evaluate_on,
+            videos=_videos(config, conditions),
             observe=on_evaluation,
         )
 

@@ -6,7 +6,7 @@ The actions come from a trained policy (a run directory or a policy bundle, thro
 dimension a sine of random frequency in [0.5, 2] Hz, phase and amplitude in [0.5, 1]: smooth
 motion that excites the joints without the jerk of white noise). Everything is seeded, so
 a seed fixes the file. The target's dynamics never reach the file: only what a robot's
-sensors and logs would hold.
+sensors and logs would hold, the torques the joints received included.
 """
 
 from __future__ import annotations
@@ -40,6 +40,9 @@ def record(env: gym.Env, policy: str | Path, episodes: int, seed: int = 0) -> Re
         raise ValueError(f"episodes must be >= 1, got {episodes}")
     unwrapped = env.unwrapped
     reader = StateIO(unwrapped)
+    actuator = unwrapped.actuator
+    actuator.measure_torques()  # the torque each joint received: what a torque sensor reads
+    torques: list[np.ndarray] = []
     rng = np.random.default_rng(seed)
     make_policy = _policy_factory(env, str(policy), rng)
     columns: dict[str, list] = {key: [] for key in ("obs", "actions", "rewards", "term", "trunc")}
@@ -54,6 +57,7 @@ def record(env: gym.Env, policy: str | Path, episodes: int, seed: int = 0) -> Re
         while not done:
             action = np.asarray(act(observation, steps), dtype=np.float64)
             observation, reward, terminated, truncated, _ = env.step(action)
+            torques.append(actuator.mean_applied_torques())
             for key, value in zip(
                 columns, (observation, action, reward, terminated, truncated), strict=True
             ):
@@ -76,7 +80,14 @@ def record(env: gym.Env, policy: str | Path, episodes: int, seed: int = 0) -> Re
         rewards=np.array(columns["rewards"], dtype=np.float64),
         terminated=np.array(columns["term"], dtype=bool),
         truncated=np.array(columns["trunc"], dtype=bool),
+        actuated_joint_names=_joint_names(unwrapped, unwrapped.ideal_actuator.joints),
+        joint_torques=np.array(torques, dtype=np.float64),
     )
+
+
+def _joint_names(unwrapped: gym.Env, joints: tuple[int, ...]) -> tuple[str, ...]:
+    body = unwrapped.ideal_actuator.body
+    return tuple(unwrapped.client.getJointInfo(body, j)[1].decode() for j in joints)
 
 
 def _policy_factory(env: gym.Env, policy: str, rng: np.random.Generator) -> Callable[[], Policy]:

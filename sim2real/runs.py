@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import platform
 import re
 import shutil
 import warnings
@@ -38,10 +39,12 @@ from sim2real.io import (
     atomic_path,
     atomic_write_text,
     check_output_dir,
+    read_npz,
     staged_directory,
     write_json,
 )
 from sim2real.policies.normalization import load_normalization, save_normalization
+from sim2real.policies.weights import WEIGHTS_FILE
 
 CONFIG_FILE = "config.yaml"
 META_FILE = "run.json"
@@ -136,7 +139,9 @@ class Run:
 
     @classmethod
     def open(cls, path: str | Path) -> Run:
-        path = Path(path)
+        from sim2real.policies.zoo import resolve_source
+
+        path = resolve_source(path)  # zoo:NAME is a run directory shipped with sim2real
         if not (path / META_FILE).is_file() or not (path / CONFIG_FILE).is_file():
             raise UserError(
                 f"{path}: not a run directory (needs {META_FILE} and {CONFIG_FILE}); "
@@ -172,7 +177,10 @@ class Run:
         """The policy's model zip is intact and its observation statistics are there (when
         the config normalizes observations) and readable."""
         model_path, normalization_path = self.policy_files()
-        check_model_file(model_path)
+        if model_path.name == WEIGHTS_FILE:
+            read_npz(model_path, "a policy weights file (.npz of arrays)")
+        else:
+            check_model_file(model_path)
         if normalizes_observations and not normalization_path.is_file():
             raise UserError(
                 f"{normalization_path}: missing, but {CONFIG_FILE} normalizes observations; "
@@ -206,6 +214,15 @@ class Run:
     @property
     def model_path(self) -> Path:
         return self.path / MODEL_FILE
+
+    @property
+    def weights_path(self) -> Path:
+        """The policy as plain arrays, rebuilt from the config (a zoo entry has no model zip)."""
+        return self.path / WEIGHTS_FILE
+
+    @property
+    def has_final_policy(self) -> bool:
+        return self.model_path.is_file() or self.weights_path.is_file()
 
     @property
     def normalization_path(self) -> Path:
@@ -261,6 +278,8 @@ class Run:
         those of the latest checkpoint when training was cut short."""
         if self.model_path.is_file():
             return self.model_path, self.normalization_path
+        if self.weights_path.is_file():
+            return self.weights_path, self.normalization_path
         checkpoint = self.latest_checkpoint()
         if checkpoint is None:
             raise UserError(
@@ -285,6 +304,10 @@ class Run:
                 f"valid: {', '.join(ALGORITHMS)}"
             )
         model_path = Path(path) if path is not None else self.model_path
+        if model_path.name == WEIGHTS_FILE and model_path.is_file():
+            from sim2real.training import model_from_weights
+
+            return model_from_weights(self.config, model_path, env, device)
         if not model_path.is_file():
             raise UserError(f"{model_path}: no model; the run has not finished (see run.json)")
         check_model_file(model_path)
@@ -401,12 +424,24 @@ def create_run(
         "timesteps": 0,
         "total_timesteps": config.total_timesteps,
         "device": device,
+        "machine": machine_description(),
         "created": now_iso(),
         "source_run": source_run,
         "strategy": strategy,
     }
     write_json(path / META_FILE, meta)
     return Run(path)
+
+
+def machine_description() -> str:
+    """Where a run trains, for model cards and benchmarks: OS, CPU, cores, GPU if any."""
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    text = f"{platform.system()} {cpu}, {os.cpu_count()} CPU cores"
+    if torch.cuda.is_available():
+        text += f", {torch.cuda.get_device_name(0)}"
+    return text
 
 
 def remove_run_dir(run: Run) -> None:

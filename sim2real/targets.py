@@ -7,6 +7,9 @@ A target file::
     description: pole 3x heavier
     terms:                      # randomization terms with fixed values, relative to nominal
       - {parameter: link_mass, selector: pole, operation: scale, value: 3.0}
+    actuator:                   # optional: a non-ideal motor (sim2real.envs.motors)
+      dc_motor: {saturation_torque: 60, no_load_speed: 12, time_constant_s: 0.03,
+                 coulomb_friction: 3}
 
 Every term must be fixed (``value:``): a target is one world, not a distribution. Values are
 always computed from the env's nominal model, so applying a target twice gives the same world.
@@ -38,7 +41,7 @@ from sim2real.randomization import (
 from sim2real.randomization.dynamics import NamedDynamics
 from sim2real.resources import read_yaml, shipped_dir
 
-TARGET_KEYS = ("name", "env_id", "description", "terms")
+TARGET_KEYS = ("name", "env_id", "description", "terms", "actuator")
 # Condition names the evaluation uses next to target names (learning curves, summaries).
 RESERVED_NAMES = (NOMINAL, DR)
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
@@ -51,6 +54,7 @@ class Target:
     description: str
     spec: RandomizationSpec
     path: Path  # absolute
+    actuator: Mapping[str, Any] | None = None  # checked `actuator:` mapping (envs.motors)
 
 
 def env_prefix(env_id: str) -> str:
@@ -79,8 +83,9 @@ def load_target(path: str | Path) -> Target:
         name=_check_name(path, data["name"]),
         env_id=_check_env_id(path, data["env_id"]),
         description=_check_description(path, data.get("description", "")),
-        spec=_check_terms(path, data["terms"]),
+        spec=_check_terms(path, data["terms"], may_be_empty="actuator" in data),
         path=path,
+        actuator=_check_actuator(path, data["actuator"]) if "actuator" in data else None,
     )
 
 
@@ -104,6 +109,8 @@ def bind_target(env: gym.Env, target: Target) -> BoundSpec:
     if caught:
         # A rounded latency would silently make the target a different world than it says.
         raise SpecError(f"{caught[0].message}; a target must state the exact value")
+    if target.actuator is not None:
+        _actuator_for(env, target)  # per-joint values must fit this robot
     return bound
 
 
@@ -117,8 +124,31 @@ def target_dynamics(env: gym.Env, target: Target) -> NamedDynamics:
 
 
 def apply_target(env: gym.Env, target: Target) -> None:
-    """Fix the env's dynamics to the target's (make the env without randomization to keep them)."""
+    """Fix the env's dynamics to the target's (make the env without randomization to keep them),
+    and its actuator when the target declares one."""
     env.unwrapped.set_dynamics(target_dynamics(env, target))
+    if target.actuator is not None:
+        try:
+            env.unwrapped.set_actuator(target.actuator, str(target.path))
+        except ValueError as error:
+            raise UserError(str(error)) from None
+
+
+def _actuator_for(env: gym.Env, target: Target) -> Any:
+    """The target's actuator for this env (built, not installed: a check)."""
+    from sim2real.envs.motors import build_actuator
+
+    unwrapped = env.unwrapped
+    try:
+        return build_actuator(
+            target.actuator,
+            unwrapped.ideal_actuator,
+            unwrapped.physics_dt,
+            str(target.path),
+            unwrapped.physics_steps_per_action,
+        )
+    except ValueError as error:
+        raise UserError(str(error)) from None
 
 
 def shipped_targets(env_id: str) -> tuple[Target, ...]:
@@ -164,8 +194,18 @@ def _check_description(path: Path, description: Any) -> str:
     return description
 
 
-def _check_terms(path: Path, terms: Any) -> RandomizationSpec:
-    if not isinstance(terms, list) or not terms:
+def _check_actuator(path: Path, actuator: Any) -> dict[str, Any]:
+    from sim2real.envs.motors import check_actuator_spec
+
+    try:
+        return check_actuator_spec(actuator, str(path), base_dir=path.parent)
+    except ValueError as error:
+        raise UserError(str(error)) from None
+
+
+def _check_terms(path: Path, terms: Any, may_be_empty: bool) -> RandomizationSpec:
+    """The fixed terms; an empty list only where the target changes the actuator instead."""
+    if not isinstance(terms, list) or not (terms or may_be_empty):
         raise UserError(f"{path}: field 'terms' = {terms!r}; must be a non-empty list of terms")
     spec = parse_spec(terms, source=str(path))
     if spec.events:

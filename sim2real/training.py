@@ -39,7 +39,9 @@ from sim2real.evaluation.training_eval import make_condition_envs
 from sim2real.hyperparams import ON_POLICY, algorithm_class, hyperparam
 from sim2real.lifecycle import NON_FINITE_FIELD, RunLifecycle, torch_threads
 from sim2real.policies.normalization import load_normalization
+from sim2real.policies.weights import WEIGHTS_FILE, load_policy_weights
 from sim2real.runs import (
+    MODEL_FILE,
     NORMALIZATION_FILE,
     REPLAY_BUFFER_FILE,
     Run,
@@ -119,21 +121,58 @@ def make_training_env(config: ExperimentConfig) -> VecEnv:
 
 def build_model(config: ExperimentConfig, venv: VecEnv, device: str, source: str) -> BaseAlgorithm:
     cls = algorithm_class(config.algorithm.name)
+    policy, kwargs = config.algorithm.policy, sb3_kwargs(config.algorithm)
+    if config.algorithm.asymmetric:
+        from sim2real.policies.asymmetric import asymmetric_policy
+
+        policy = asymmetric_policy(config.algorithm.name)
+        deployable = len(venv.get_attr("observation_names", indices=[0])[0])
+        kwargs["policy_kwargs"] = {
+            **kwargs.get("policy_kwargs", {}),
+            "deployable_observations": deployable,
+        }
+    if config.adaptation is not None and config.env.kwargs.get("privileged"):
+        # An adaptation teacher: its features extractor encodes the privileged dynamics.
+        kwargs["policy_kwargs"] = {**kwargs.get("policy_kwargs", {}), **_teacher_kwargs(config)}
     try:
-        return cls(
-            config.algorithm.policy,
-            venv,
-            seed=config.seed,
-            device=device,
-            verbose=0,
-            **sb3_kwargs(config.algorithm),
-        )
+        return cls(policy, venv, seed=config.seed, device=device, verbose=0, **kwargs)
     except (ValueError, AssertionError) as error:
         problem = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
         raise UserError(
             f"{source}: field 'algorithm' = {config.algorithm.name!r}; "
             f"stable-baselines3 rejected the hyperparameters: {problem}"
         ) from None
+
+
+def model_from_weights(
+    config: ExperimentConfig, weights: Path, venv: VecEnv | None, device: str
+) -> BaseAlgorithm:
+    """A model built from ``config`` holding the arrays of ``weights`` (a ``weights.npz``).
+
+    Without ``venv`` the model is built on one nominal env of the config, which is closed
+    again: the model then predicts but has no env to learn on.
+    """
+    own_env = venv is None
+    if own_env:
+        venv = DummyVecEnv([EnvFactory(config.env.id, None, config.env.kwargs)])
+    try:
+        model = build_model(config, venv, device, str(weights))
+        load_policy_weights(model, weights)
+    finally:
+        if own_env:
+            venv.close()
+    if own_env:
+        model.env = None
+    return model
+
+
+def _teacher_kwargs(config: ExperimentConfig) -> dict[str, Any]:
+    from sim2real.transfer.rma.networks import privileged_split, teacher_policy_kwargs
+
+    adaptation = config.adaptation
+    assert adaptation is not None
+    observed, _ = privileged_split(config.env.id, config.randomization, config.env.kwargs)
+    return teacher_policy_kwargs(observed, adaptation.latent_size, adaptation.encoder_layers)
 
 
 def load_checkpoint_model(
@@ -143,14 +182,20 @@ def load_checkpoint_model(
 
     Rebuilding the schedules (rather than unpickling the saved closures) keeps the learning
     rate following the config; SB3 computes its progress from the original total timesteps.
+    A directory with ``weights.npz`` instead of a model zip (a zoo entry) is rebuilt from the
+    config.
     """
     normalization_file = checkpoint / NORMALIZATION_FILE
     if isinstance(venv, VecNormalize) and normalization_file.is_file():
         load_normalization(normalization_file).restore_into(venv)
+    if not (checkpoint / MODEL_FILE).is_file() and (checkpoint / WEIGHTS_FILE).is_file():
+        model = model_from_weights(config, checkpoint / WEIGHTS_FILE, venv, device)
+        model.set_random_seed(config.seed)
+        return model
     kwargs = sb3_kwargs(config.algorithm)
     custom = {key: kwargs[key] for key in SCHEDULE_KEYS if key in kwargs}
     cls = algorithm_class(config.algorithm.name)
-    model = cls.load(checkpoint / "model.zip", env=venv, device=device, custom_objects=custom)
+    model = cls.load(checkpoint / MODEL_FILE, env=venv, device=device, custom_objects=custom)
     replay_buffer = checkpoint / REPLAY_BUFFER_FILE
     if replay_buffer.is_file():
         model.load_replay_buffer(replay_buffer)
@@ -269,6 +314,23 @@ def train(
     ``source`` names the config file in error messages. ``on_evaluation`` receives every
     evaluation during training (timesteps, per-episode returns by condition).
     """
+    if config is not None:
+        config, path_source = _as_config(config)
+        source = source or path_source
+    adaptation_config = _resumed_config(run_dir) if resume else config
+    if adaptation_config is not None:
+        from sim2real.transfer.rma.training import is_student_config, train_adaptation
+
+        if is_student_config(adaptation_config):
+            return train_adaptation(
+                config,
+                run_dir,
+                overwrite=overwrite,
+                resume=resume,
+                progress_bar=progress_bar,
+                verbose=verbose,
+                source=source or f"config {adaptation_config.name!r}",
+            )
     session, path = _prepare(config, run_dir, overwrite, resume, source)
     cfg = session.config
     say: Callable[[str], None] = print if verbose else _quiet
@@ -309,6 +371,13 @@ def train(
             )
     finally:
         _close(venv, eval_envs)
+
+
+def _resumed_config(run_dir: str | Path | None) -> ExperimentConfig | None:
+    """The config of the run to resume, when there is one (_prepare says what is wrong)."""
+    if run_dir is None or not (Path(run_dir) / "run.json").is_file():
+        return None
+    return Run.open(run_dir).config
 
 
 class _Training(RunLifecycle):

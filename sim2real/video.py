@@ -17,7 +17,7 @@ from sim2real.errors import UserError
 from sim2real.extras import require
 from sim2real.io import atomic_write_bytes, check_output_dir
 
-__all__ = ["MAX_FRAMES", "SUFFIXES", "check_video_path", "write_video"]
+__all__ = ["MAX_FRAMES", "SUFFIXES", "check_video_path", "encode_video", "write_video"]
 
 SUFFIXES = (".gif", ".mp4")
 # Frames are held in memory until encoded: 2 minutes at 50 Hz, ~1.4 GB at 320x240.
@@ -42,22 +42,25 @@ def check_video_path(path: str | Path, option: str = "--video") -> Path:
 
 def write_video(frames: Sequence[np.ndarray], path: str | Path, fps: float) -> Path:
     """Write ``frames`` (taken at ``fps``) to ``path``; its suffix picks the format."""
+    path = Path(path)
+    data = encode_video(frames, fps, path.suffix.lower())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return atomic_write_bytes(path, data)
+
+
+def encode_video(frames: Sequence[np.ndarray], fps: float, suffix: str = ".gif") -> bytes:
+    """``frames`` (taken at ``fps``) encoded as a GIF or an MP4 file's bytes."""
     import imageio.v3 as iio
 
-    path = Path(path)
     if not frames:
         raise ValueError("no frames to write")
-    suffix = path.suffix.lower()
     if suffix == ".gif":
         step = max(1, math.ceil(fps / _GIF_MAX_FPS))
-        data = iio.imwrite(
+        return iio.imwrite(
             "<bytes>",
             np.stack(frames[::step]),
             extension=".gif",
             duration=1000 * step / fps,
             loop=0,
         )
-    else:
-        data = iio.imwrite("<bytes>", np.stack(frames), extension=".mp4", fps=fps)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return atomic_write_bytes(path, data)
+    return iio.imwrite("<bytes>", np.stack(frames), extension=".mp4", fps=fps)

@@ -3,7 +3,8 @@
 The condition envs and the evaluation itself are :mod:`sim2real.evaluation.training_eval`'s.
 Results go to ``evaluations.json`` (learning curves, rewritten atomically after every
 evaluation) and to TensorBoard: ``eval/<condition>/mean_return``, ``eval/<condition>/std_return``,
-``gap/<condition>`` (``J_nominal - J_condition``) and ``gap_normalized/<condition>``.
+``gap/<condition>`` (``J_nominal - J_condition``) and ``gap_normalized/<condition>``; with
+``evaluation.video``, GIFs of a nominal and the hardest target's episode (callbacks/video.py).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import numpy as np
 from stable_baselines3.common.vec_env import VecEnv
 
 from sim2real.callbacks.trigger import CheckOn, EveryNTimestepsOnGrid
+from sim2real.callbacks.video import EvaluationVideos
+from sim2real.errors import describe
 from sim2real.evaluation.training_eval import evaluate_conditions, gaps
 from sim2real.io import write_json
 from sim2real.policies.normalization import Normalization
@@ -42,6 +45,7 @@ class EvaluationCallback(EveryNTimestepsOnGrid):
         history: dict[str, Any] | None = None,
         report: Callable[[str], None] | None = None,
         check_on: CheckOn = "step",
+        videos: EvaluationVideos | None = None,
         observe: Callable[[int, Mapping[str, np.ndarray]], None] | None = None,
     ):
         super().__init__(freq_steps, check_on=check_on)
@@ -51,6 +55,7 @@ class EvaluationCallback(EveryNTimestepsOnGrid):
         self.history = history if history is not None else empty_evaluations()
         self.history.update(episodes=episodes, deterministic=deterministic, seed=seed)
         self.report = report
+        self.videos = videos
         self.observe = observe  # e.g. a study reporting each point to its scheduler
         self.last: tuple[int, dict[str, np.ndarray]] | None = None
 
@@ -71,9 +76,25 @@ class EvaluationCallback(EveryNTimestepsOnGrid):
         )
         self._record(self.model.num_timesteps, results)
         self.last = (self.model.num_timesteps, results)
+        if self.videos is not None:
+            self._log_videos(normalization, results)
         if self.observe is not None:
             self.observe(self.model.num_timesteps, results)
         return results
+
+    def _log_videos(self, normalization: Normalization | None, results: Mapping[str, Any]) -> None:
+        writer = tensorboard_writer(self.logger)
+        if writer is None or self.videos is None:
+            return
+        try:
+            self.videos.log(
+                writer, self.model, normalization, self.model.num_timesteps, gaps(results)
+            )
+        except Exception as error:  # a rendering problem must not end the training
+            self.videos.close()
+            self.videos = None
+            if self.report is not None:
+                self.report(f"evaluation videos stopped: {describe(error)}")
 
     def _record(self, step: int, results: Mapping[str, np.ndarray]) -> None:
         history = self.history
@@ -100,3 +121,5 @@ class EvaluationCallback(EveryNTimestepsOnGrid):
     def close(self) -> None:
         for venv in self.envs.values():
             venv.close()
+        if self.videos is not None:
+            self.videos.close()

@@ -35,6 +35,8 @@ def run(args: argparse.Namespace) -> int:
     names = state_dimension_names(data.joint_names)
     rows = _ranges(names, data.state_matrix())
     rows += _ranges([f"action.{n}" for n in data.action_names], data.actions)
+    if data.joint_torques is not None:
+        rows += _ranges([f"torque.{n}" for n in data.actuated_joint_names], data.joint_torques)
     print(render_table(["quantity", "min", "max", "mean", "std"], rows))
     return 0
 

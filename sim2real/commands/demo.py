@@ -1,4 +1,5 @@
-"""``sim2real demo``: the main job on CartPole — DR vs no DR on every target, then fine-tuning.
+"""``sim2real demo``: the main job on CartPole — DR vs no DR on every target, then fine-tuning
+— and the same gap table for the Hopper from the pretrained zoo.
 
 Every option is checked before training starts. Exit codes: 0 done; 2 bad input (one line,
 nothing written); 130 / 143 when SIGINT / SIGTERM stopped it: its training processes stop
@@ -47,6 +48,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--episodes", type=int, default=10, help="evaluation episodes per condition (default 10)"
     )
+    parser.add_argument(
+        "--hopper-episodes",
+        type=int,
+        default=3,
+        help="episodes per condition for the zoo's Hopper policies (default 3; 0 skips them)",
+    )
     parser.add_argument("--workers", type=int, default=2, help="parallel processes (default 2)")
     parser.set_defaults(run=run)
 
@@ -62,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
         transfer_seeds=tuple(args.transfer_seeds),
         transfer_eval_freq=max(1, args.transfer_budget // 5),
         eval_episodes=args.episodes,
+        hopper_episodes=args.hopper_episodes,
         workers=args.workers,
     )
     with sigterm_raises():  # SIGTERM stops the children as Ctrl-C does (see sim2real.processes)

@@ -8,6 +8,13 @@ from the source config trained on the target with the same budget: the baseline 
 `sim2real compare`). The learning curve on the target (first point at step 0) goes to
 evaluations.json and TensorBoard; steps count target samples only.
 
+sysid identifies the dynamics from --data (a file of `sim2real record`, or a robot's logs) within
+--randomization (default: the run's training spec), writes what `sim2real identify` writes into
+RUN_DIR/sysid/, then fine-tunes in simulation for --finetune-budget steps under the spec
+re-centred on the fit. It uses no target samples beyond the recorded ones (run.json's
+transfer.target_samples); its curve is measured on --target when given, else on the identified
+target.
+
 Exit codes: 0 finished; 2 bad input (one line on stderr, nothing written); 130 / 143 when
 SIGINT / SIGTERM stopped it (run.json says "interrupted"; run it again with --overwrite).
 """
@@ -30,12 +37,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("source", metavar="RUN", help="source run directory (sim2real train)")
     parser.add_argument(
         "--target",
-        required=True,
         metavar="FILE",
-        help="target file: a path or a shipped name such as cartpole_heavy.yaml",
+        help="target file: a path or a shipped name such as cartpole_heavy.yaml "
+        "(required, but for sysid, where it is only evaluated on)",
     )
     parser.add_argument(
-        "--budget", required=True, type=int, metavar="STEPS", help="target steps to train for"
+        "--budget", type=int, metavar="STEPS", help="target steps to train for (not sysid)"
     )
     parser.add_argument("--strategy", choices=STRATEGIES, default="full", help="default full")
     parser.add_argument(
@@ -60,6 +67,29 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         metavar="X",
         help="narrow_dr strategy: relative half-width around the target (default 0.1)",
     )
+    sysid = parser.add_argument_group("sysid strategy")
+    sysid.add_argument("--data", metavar="DATA.npz", help="recorded target data (sim2real record)")
+    sysid.add_argument(
+        "--finetune-budget",
+        type=int,
+        metavar="STEPS",
+        help="simulation steps of fine-tuning (default: a tenth of the source run's)",
+    )
+    sysid.add_argument(
+        "--randomization", metavar="SPEC", help="ranges to identify within (default: the run's)"
+    )
+    sysid.add_argument("--params", nargs="+", default=(), metavar="NAME", help="values to fit")
+    sysid.add_argument(
+        "--identify-budget",
+        type=int,
+        default=1000,
+        metavar="EVALS",
+        help="identify's CMA-ES evaluations (default 1000)",
+    )
+    sysid.add_argument("--workers", type=int, metavar="K", help="identify processes (cores)")
+    sysid.add_argument(
+        "--horizon", type=int, default=10, metavar="H", help="identify's replay horizon (10)"
+    )
     parser.add_argument("--seed", type=int, metavar="S", help="seed (default: the source's)")
     parser.add_argument(
         "--run-dir",
@@ -82,10 +112,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    _check_strategy_options(args)
+    _refuse_export(args.source)
+    result = _run_sysid(args) if args.strategy == "sysid" else _run_fine_tuning(args)
+    meta = result.meta
+    if meta["status"] == "interrupted":
+        return 128 + signal.Signals[meta.get("interrupted_by") or "SIGINT"].value
+    return 0
+
+
+def _run_fine_tuning(args: argparse.Namespace):
     from sim2real.transfer import transfer  # SB3 and torch load only when transferring
 
-    _refuse_export(args.source)
-    result = transfer(
+    return transfer(
         args.source,
         args.target,
         args.budget,
@@ -101,10 +140,57 @@ def run(args: argparse.Namespace) -> int:
         eval_episodes=args.eval_episodes,
         progress_bar=not args.no_progress,
     )
-    meta = result.meta
-    if meta["status"] == "interrupted":
-        return 128 + signal.Signals[meta.get("interrupted_by") or "SIGINT"].value
-    return 0
+
+
+def _run_sysid(args: argparse.Namespace):
+    from sim2real.evaluation.rollouts import default_workers
+    from sim2real.transfer.sysid import transfer_sysid
+
+    return transfer_sysid(
+        args.source,
+        args.data,
+        args.finetune_budget,
+        target=args.target,
+        randomization=args.randomization,
+        params=args.params,
+        identify_budget=args.identify_budget,
+        workers=default_workers() if args.workers is None else args.workers,
+        horizon=args.horizon,
+        normalization=args.normalization,
+        seed=args.seed,
+        run_dir=args.run_dir,
+        overwrite=args.overwrite,
+        eval_freq=args.eval_freq,
+        eval_episodes=args.eval_episodes,
+        progress_bar=not args.no_progress,
+    )
+
+
+_SYSID_ONLY = ("data", "finetune_budget", "randomization", "workers")
+_SYSID_DEFAULTS = {"params": (), "identify_budget": 1000, "horizon": 10}
+
+
+def _check_strategy_options(args: argparse.Namespace) -> None:
+    """sysid learns from a data file in simulation; the others train on --target for --budget."""
+    from sim2real.errors import UserError
+
+    if args.strategy == "sysid":
+        if args.data is None:
+            raise UserError("option '--data' is required by --strategy sysid (a DATA.npz file)")
+        if args.budget is not None:
+            raise UserError(
+                f"option '--budget' = {args.budget}; sysid trains on no target steps: give "
+                "--finetune-budget (simulation steps) and --identify-budget (evaluations)"
+            )
+        return
+    for required in ("target", "budget"):
+        if getattr(args, required) is None:
+            raise UserError(f"option '--{required}' is required by --strategy {args.strategy}")
+    given = [name for name in _SYSID_ONLY if getattr(args, name) is not None]
+    given += [name for name, default in _SYSID_DEFAULTS.items() if getattr(args, name) != default]
+    if given:
+        flag = "--" + given[0].replace("_", "-")
+        raise UserError(f"option '{flag}' applies to --strategy sysid only, not {args.strategy}")
 
 
 def _refuse_export(source: str) -> None:

@@ -8,6 +8,10 @@ steps keep their exact values) and computes jumpstart, asymptotic performance, t
 (area under the curve), transfer ratio and time to threshold, each with a percentile
 bootstrap CI across seeds (:func:`taylor_stone`). Transfer runs of the same config name are
 one method. Steps count target samples only: source training is not counted.
+
+A strategy that trains in simulation (``sysid``) spends its target samples before it learns:
+the recorded steps ``N`` (``transfer.target_samples``). On the target-sample axis its curve
+is the source policy (its step-0 evaluation) before ``N`` and its final policy from ``N`` on.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from sim2real.evaluation.transfer_metrics import (
     taylor_stone,
 )
 from sim2real.runs import Run
-from sim2real.transfer.strategies import FINE_TUNING
+from sim2real.transfer.strategies import FINE_TUNING, SIMULATED
 
 THRESHOLD_FRACTION = 0.9
 
@@ -48,6 +52,15 @@ class LearningCurve:
     source_timesteps: int | None
     timesteps: np.ndarray
     returns: np.ndarray
+    # Simulated strategies: the target samples spent up front (timesteps are then simulation
+    # steps); None when timesteps count target samples.
+    target_samples: int | None = None
+
+    def on_target_samples(self, grid: np.ndarray) -> np.ndarray:
+        """A simulated strategy's curve on a target-sample ``grid``: source, then final policy."""
+        if self.target_samples is None:
+            raise ValueError(f"{self.path}: its timesteps already count target samples")
+        return np.where(grid < self.target_samples, self.returns[0], self.returns[-1])
 
 
 @dataclass(frozen=True)
@@ -114,6 +127,14 @@ def read_learning_curve(path: str | Path, role: str) -> LearningCurve:
             f"{run.evaluations_path}: {points} evaluation(s) on target {target!r}; a learning "
             "curve needs at least 2 (the run did not get past its first evaluation)"
         )
+    target_samples = None
+    if strategy in SIMULATED:
+        target_samples = info.get("target_samples")
+        if not isinstance(target_samples, int) or target_samples < 0:
+            raise UserError(
+                f"{run.meta_path}: field 'transfer.target_samples' = {target_samples!r}; a "
+                f"{strategy} run records the target samples it used (an integer >= 0)"
+            )
     return LearningCurve(
         path=run.path,
         method=str(info.get("name", run.path.name)),
@@ -124,6 +145,7 @@ def read_learning_curve(path: str | Path, role: str) -> LearningCurve:
         source_timesteps=info.get("source_timesteps"),
         timesteps=np.asarray(timesteps, dtype=float),
         returns=np.asarray(curve, dtype=float),
+        target_samples=target_samples,
     )
 
 
@@ -152,17 +174,27 @@ def compare_runs(
     _check_same_target([*transfer, *scratch])
     _check_distinct([*transfer, *scratch])
     everything = [*transfer, *scratch]
-    shared = everything[0].timesteps
+    # Curves over target samples set the grid (the scratch runs always have one); simulated
+    # strategies are then read on it.
+    sampled = [run for run in everything if run.target_samples is None]
+    shared = sampled[0].timesteps
     # Runs evaluated at the same steps keep them exactly; others meet on a common grid.
-    same = all(np.array_equal(run.timesteps, shared) for run in everything)
+    same = all(np.array_equal(run.timesteps, shared) for run in sampled)
     try:
-        grid, aligned = align_curves(
-            [run.timesteps for run in everything],
-            [run.returns for run in everything],
+        grid, on_grid = align_curves(
+            [run.timesteps for run in sampled],
+            [run.returns for run in sampled],
             grid=shared if same else None,
         )
     except ValueError as error:
         raise UserError(f"the learning curves cannot be put on one grid: {error}") from None
+    rows = iter(on_grid)
+    aligned = np.stack(
+        [
+            next(rows) if run.target_samples is None else run.on_target_samples(grid)
+            for run in everything
+        ]
+    )
     scratch_curves = aligned[len(transfer) :]
     threshold, rule = _threshold(threshold, scratch_curves)
     rng = np.random.default_rng(seed)

@@ -65,7 +65,8 @@ class Condition:
     ``target``: a target, fixed relative to each env's own nominal model when the env is made.
     ``dynamics``: exact named values fixed with ``set_dynamics`` (a target's, a sweep point).
     With a randomization and fixed dynamics, resets randomize around the fixed values.
-    None of them: nominal dynamics.
+    None of them: nominal dynamics. ``actuator``: a target's non-ideal actuator (an
+    ``actuator:`` mapping) going with its ``dynamics``; a ``target`` brings its own.
     """
 
     name: str
@@ -73,6 +74,7 @@ class Condition:
     randomization: RandomizationSpec | None = None
     target: Target | None = None
     dynamics: Mapping[str, Any] | None = None
+    actuator: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if self.target is not None and self.dynamics is not None:
@@ -96,6 +98,18 @@ def evaluation_conditions(config: ExperimentConfig) -> list[Condition]:
     return conditions
 
 
+def run_env_kwargs(config: ExperimentConfig) -> dict[str, Any]:
+    """The env kwargs a run's policy is evaluated with: its config's, where ``privileged``
+    is the training spec (an env made for nominal dynamics or a target has no spec of its
+    own, and the policy reads the privileged entries in the training layout)."""
+    from sim2real.randomization.spec import spec_to_data
+
+    kwargs = dict(config.env.kwargs)
+    if kwargs.get("privileged") is True:
+        kwargs["privileged"] = spec_to_data(config.randomization)
+    return kwargs
+
+
 def make_env(
     env_id: str, condition: Condition, env_kwargs: Mapping[str, Any] | None = None
 ) -> gym.Env:
@@ -108,6 +122,8 @@ def make_env(
             apply_target(env, condition.target)
         if condition.dynamics:
             env.unwrapped.set_dynamics(condition.dynamics)
+        if condition.actuator is not None:
+            env.unwrapped.set_actuator(condition.actuator, condition.name)
     except BaseException:
         env.close()
         raise
@@ -129,18 +145,19 @@ class RunInfo:
 def open_runs(paths: Sequence[str | Path]) -> list[RunInfo]:
     """Read and check each run or exported policy (:func:`policy_config`); all for one env."""
     from sim2real.policies.exported import policy_config
+    from sim2real.policies.zoo import resolve_source
 
     if not paths:
         raise UserError("give at least one run directory")
     infos = []
-    for path in paths:
+    for path in map(resolve_source, paths):
         config = policy_config(path)
         infos.append(
             RunInfo(
                 path=Path(path).resolve(),
                 method=config.name,
                 env_id=config.env.id,
-                env_kwargs=dict(config.env.kwargs),
+                env_kwargs=run_env_kwargs(config),
                 randomization=config.randomization,
                 targets=tuple(config.targets),
             )
@@ -189,11 +206,12 @@ def _same_target(one: Target, other: Target) -> bool:
     """One file, or a copy of it (an exported policy carries copies of its targets)."""
     if one.path == other.path:
         return True
-    return (one.env_id, one.description, one.spec.terms, one.spec.events) == (
+    return (one.env_id, one.description, one.spec.terms, one.spec.events, one.actuator) == (
         other.env_id,
         other.description,
         other.spec.terms,
         other.spec.events,
+        other.actuator,
     )
 
 
@@ -272,6 +290,8 @@ def condition_info(
             "path": str(target.path),
             "dynamics": conditions[target.name]["changes"],
         }
+        if target.actuator is not None:
+            info[target.name]["actuator"] = dict(target.actuator)
     return info
 
 

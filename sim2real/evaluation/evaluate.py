@@ -191,11 +191,10 @@ def evaluate_runs(
         own = [Condition(NOMINAL)]
         if info.randomization:
             own.append(Condition(DR, randomization=info.randomization))
-        own += [Condition(t.name, dynamics=conditions[t.name]["full"]) for t in targets]
+        own += [_target_condition(t.name, conditions) for t in targets]
         jobs += _jobs(info, own, settings)
     for target_name, info in oracle_infos.items():
-        full = conditions[target_name]["full"]
-        jobs += _jobs(info, [Condition(target_name, dynamics=full)], settings)
+        jobs += _jobs(info, [_target_condition(target_name, conditions)], settings)
     returns = collect_returns(jobs, settings.workers, progress)
 
     rng = np.random.default_rng(settings.bootstrap_seed)
@@ -318,6 +317,12 @@ def _replace(result: ConditionResult, **changes: Any) -> ConditionResult:
 
 
 # -- jobs ---------------------------------------------------------------------------------------
+
+
+def _target_condition(name: str, conditions: Mapping[str, Mapping[str, Any]]) -> Condition:
+    """A target as exact dynamics (and its actuator): the same values in every env."""
+    found = conditions[name]
+    return Condition(name, dynamics=found["full"], actuator=found["target"].actuator)
 
 
 def _jobs(info: RunInfo, conditions: Sequence[Condition], settings: EvaluationSettings) -> list:

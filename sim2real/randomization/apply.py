@@ -100,14 +100,30 @@ def apply_dynamics(
     """Write into the simulator every simulator value that differs from what is ``applied``.
 
     An array that *is* the applied one (a parameter no term redrew) is skipped unexamined.
+    Parameters are written in catalogue order; a parameter ``rewritten_after`` another is
+    also rewritten where that one changed (the write reset it to its default).
     """
+    changed: dict[str, np.ndarray] = {}
     for name, array in values.items():
-        field = PARAMETERS[name].field
-        if field is None or array is applied[name]:
+        definition = PARAMETERS[name]
+        if definition.field is None:
             continue
-        parts = _parts(PARAMETERS[name], handles)
-        for i in np.flatnonzero(array != applied[name]).tolist():
-            field.write(client, parts[i], float(array[i]))
+        previous = applied[name]
+        indices = _NONE if array is previous else np.flatnonzero(array != previous)
+        if definition.rewritten_after in changed:
+            reset = changed[definition.rewritten_after]
+            reset = reset[array[reset] != definition.default]  # now at default: nothing to do
+            if reset.size:
+                indices = np.union1d(indices, reset)
+        if not indices.size:
+            continue
+        changed[name] = indices
+        parts = _parts(definition, handles)
+        for i in indices.tolist():
+            definition.field.write(client, parts[i], float(array[i]))
+
+
+_NONE = np.zeros(0, dtype=np.int64)
 
 
 def read_simulator_dynamics(client: Any, handles: ModelHandles, layout: DynamicsLayout) -> Dynamics:

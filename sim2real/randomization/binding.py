@@ -63,7 +63,7 @@ def bind(
             valid = ", ".join(sorted(layout.elements))
             raise SpecError(f"{where}: parameter not randomizable in this env; valid: {valid}")
         indices = resolve_selector(term.selector, layout.names(term.parameter), where)
-        _check_physical(term, nominal[term.parameter][indices], where)
+        _check_physical(term, nominal[term.parameter][indices], where, control_dt)
         quantum = step_quantum(get_parameter(term.parameter), control_dt, physics_dt)
         if quantum is not None:
             _warn_step_rounding(term, *quantum, where)
@@ -123,10 +123,13 @@ def check_values(
     ``physics_dt``).
     """
     definition = get_parameter(parameter)
-    rule = range_violation(definition, float(np.min(values)), float(np.max(values)))
+    largest = _largest(definition, control_dt)
+    rule = range_violation(definition, float(np.min(values)), float(np.max(values)), largest)
     if rule is not None:
         offending = next(
-            float(v) for v in values if range_violation(definition, float(v), float(v)) is not None
+            float(v)
+            for v in values
+            if range_violation(definition, float(v), float(v), largest) is not None
         )
         raise SpecError(f"{where}: {parameter} = {offending:g}; it must stay {rule}")
     quantum = step_quantum(definition, control_dt, physics_dt) if control_dt else None
@@ -185,15 +188,23 @@ def value_bounds(term: Term, nominal: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return np.full_like(nominal, low), np.full_like(nominal, high)
 
 
-def _check_physical(term: Term, nominal: np.ndarray, where: str) -> None:
+def _largest(definition: ParameterDef, control_dt: float | None) -> float | None:
+    """The parameter's maximum in this world: its own, or a number of control steps."""
+    if definition.maximum_control_steps is None or control_dt is None:
+        return definition.maximum
+    return definition.maximum_control_steps * control_dt
+
+
+def _check_physical(term: Term, nominal: np.ndarray, where: str, control_dt: float) -> None:
     definition = get_parameter(term.parameter)
+    maximum = _largest(definition, control_dt)
     if math.isinf(term.distribution.low) or math.isinf(term.distribution.high):
-        if definition.minimum is None and definition.maximum is None:
+        if definition.minimum is None and maximum is None:
             return  # an unbounded normal on an unbounded parameter: every draw is finite
         raise SpecError(f"{where}: a normal distribution needs a 'range' to keep it physical")
     low, high = value_bounds(term, nominal)
     smallest, largest = float(low.min()), float(high.max())
-    rule = range_violation(definition, smallest, largest)
+    rule = range_violation(definition, smallest, largest, maximum)
     if rule is not None:
         offending = largest if rule.startswith("<") else smallest
         raise SpecError(

@@ -7,13 +7,21 @@ An entry says everything the engine needs to know about a parameter:
   links, the links plus the floor, the actuated joints, every damped joint);
 - its *channel*, where a value goes: ``simulator`` values are read from and written to
   PyBullet through the entry's :class:`SimulatorField`; ``actuator``, ``action`` and
-  ``observation`` values are consumed by the env's actuator and channels, which start
+  ``observation`` values are consumed by the env's actuator and channels, ``world`` values
+  by the env's step loop and reset (control-period jitter, terrain), all of which start
   from the entry's ``default``;
 - its physical bounds, and whether it is realized in whole physics or control steps (a
   latency, a sensor delay).
 
 :mod:`sim2real.randomization.apply` loops over this registry, so adding restitution or
 rolling friction is one :func:`register_parameter` call (see the tests).
+
+What PyBullet (3.2.x) cannot randomize, and so the catalogue leaves out: a link's centre of
+mass and its armature (rotor inertia reflected to the joint). ``changeDynamics`` takes
+neither (its keywords are mass, frictions, restitution, damping, contact stiffness,
+``localInertiaDiagonal`` and joint limits); the centre of mass of a loaded model is fixed by
+its file's ``<inertial><origin>``, and moving it would mean reloading the model, which a
+snapshot reset cannot do.
 """
 
 from __future__ import annotations
@@ -25,7 +33,7 @@ from typing import Any, Literal, NamedTuple
 
 Scope = Literal["link", "joint", "global", "observation", "action"]
 Parts = Literal["links", "links_and_floor", "actuated_joints", "damped_joints"]
-Channel = Literal["simulator", "actuator", "action", "observation"]
+Channel = Literal["simulator", "actuator", "action", "observation", "world"]
 
 
 class BodyPart(NamedTuple):
@@ -54,11 +62,16 @@ class ParameterDef:
     channel: Channel = "simulator"
     parts: Parts | None = None  # for link/joint scopes: which body parts are the elements
     field: SimulatorField | None = None  # for the simulator channel
-    default: float = 0.0  # nominal value of a non-simulator parameter
+    default: float = 0.0  # nominal value of a non-simulator parameter (see rewritten_after)
     global_element: str = "value"  # the single element's name of a global parameter
     # Realized as a whole number of physics steps (a command FIFO) or control steps (an
     # observation FIFO); None: any value.
     step_quantum: Literal["physics", "control"] | None = None
+    # Largest value as a number of control steps (a jitter must leave the period positive).
+    maximum_control_steps: float | None = None
+    # A parameter whose write resets this one to ``default`` on the same part (PyBullet
+    # recomputes a link's inertia when its mass is set): its changes rewrite this one too.
+    rewritten_after: str | None = None
 
 
 PARAMETERS: dict[str, ParameterDef] = {}
@@ -90,13 +103,19 @@ def minimum_violation(definition: ParameterDef, smallest: float) -> str | None:
     return None if smallest >= definition.minimum else f">= {definition.minimum:g}"
 
 
-def range_violation(definition: ParameterDef, smallest: float, largest: float) -> str | None:
-    """None when every value in [smallest, largest] is physical, else the rule broken."""
+def range_violation(
+    definition: ParameterDef, smallest: float, largest: float, maximum: float | None = None
+) -> str | None:
+    """None when every value in [smallest, largest] is physical, else the rule broken.
+
+    ``maximum`` replaces the definition's where a world sets it (a fraction of its step).
+    """
     if not (math.isfinite(smallest) and math.isfinite(largest)):
         return "finite"
+    maximum = definition.maximum if maximum is None else maximum
     rule = minimum_violation(definition, smallest)
-    if rule is None and definition.maximum is not None and largest > definition.maximum:
-        rule = f"<= {definition.maximum:g}"
+    if rule is None and maximum is not None and largest > maximum:
+        rule = f"<= {maximum:g}"
     return rule
 
 
@@ -125,6 +144,47 @@ JOINT_DAMPING = SimulatorField(
         part.body, part.index, jointDamping=value
     ),
 )
+
+
+def _loaded_inertia(client: Any, part: BodyPart) -> tuple[tuple[float, ...], float]:
+    """A link's inertia diagonal and mass as loaded, cached on the client at first use.
+
+    PyBullet recomputes the diagonal from the collision shapes, in proportion to the mass,
+    whenever the mass is set, so the loaded diagonal per kg is the reference every inertia
+    scale is relative to. The first use comes from ``read_nominal``, before any write.
+    """
+    owner = getattr(client, "bullet_client", client)  # a BoundClient shares its client's cache
+    cache = vars(owner).setdefault("_sim2real_loaded_inertia", {})
+    key = (part.body, part.index)
+    if key not in cache:
+        mass, _, diagonal = client.getDynamicsInfo(part.body, part.index)[:3]
+        cache[key] = (tuple(diagonal), mass)
+    return cache[key]
+
+
+def _read_inertia_scale(client: Any, part: BodyPart) -> float:
+    """The diagonal over what the current mass implies (1 as loaded); measured on its largest
+    component, the one least affected by rounding."""
+    loaded, loaded_mass = _loaded_inertia(client, part)
+    mass, _, diagonal = client.getDynamicsInfo(part.body, part.index)[:3]
+    axis = max(range(3), key=lambda k: loaded[k])
+    if loaded[axis] == 0.0 or mass == 0.0:
+        return 1.0  # a massless or static part has no inertia to scale
+    return diagonal[axis] * loaded_mass / (mass * loaded[axis])
+
+
+def _write_inertia_scale(client: Any, part: BodyPart, scale: float) -> None:
+    """One factor on all three principal moments: a positive factor keeps the diagonal
+    positive and the triangle inequality (I1 + I2 >= I3) holding, as both are homogeneous."""
+    loaded, loaded_mass = _loaded_inertia(client, part)
+    mass = client.getDynamicsInfo(part.body, part.index)[0]
+    factor = scale * mass / loaded_mass if loaded_mass else scale
+    client.changeDynamics(
+        part.body, part.index, localInertiaDiagonal=[factor * moment for moment in loaded]
+    )
+
+
+LINK_INERTIA = SimulatorField(read=_read_inertia_scale, write=_write_inertia_scale)
 GRAVITY = SimulatorField(
     read=lambda client, _: client.getPhysicsEngineParameters()["gravityAccelerationZ"],
     write=lambda client, _, value: client.setGravity(0.0, 0.0, value),
@@ -142,6 +202,21 @@ for _definition in (
         maximum=1e6,
         parts="links",
         field=dynamics_info_field(0, "mass"),
+    ),
+    ParameterDef(
+        "link_inertia",
+        "link",
+        "x",
+        "scale of each link's principal moments of inertia (its local inertia diagonal) on "
+        "top of what its mass implies (1 = nominal); one factor for all three axes, so the "
+        "inertia stays positive and physically valid",
+        0.0,
+        strictly_positive=True,
+        maximum=100.0,
+        parts="links",
+        field=LINK_INERTIA,
+        default=1.0,
+        rewritten_after="link_mass",
     ),
     ParameterDef(
         "lateral_friction",
@@ -282,6 +357,29 @@ for _definition in (
         "constant offset added to each observation dimension (drawn per episode: a "
         "miscalibrated sensor)",
         channel="observation",
+    ),
+    ParameterDef(
+        "control_jitter_s",
+        "global",
+        "s",
+        "largest deviation of the control period from nominal: each control step lasts "
+        "control_dt + u, u drawn uniformly in [-value, value] (a scheduler's jitter); the "
+        "physics steps of the control step share it",
+        0.0,
+        channel="world",
+        global_element="jitter",
+        maximum_control_steps=0.5,
+    ),
+    ParameterDef(
+        "terrain_roughness_m",
+        "global",
+        "m",
+        "standard deviation of the floor's heights: a seeded random heightfield drawn anew "
+        "at every reset (0 = the flat floor)",
+        0.0,
+        maximum=0.2,
+        channel="world",
+        global_element="roughness",
     ),
     ParameterDef(
         "action_noise_std",

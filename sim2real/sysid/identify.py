@@ -88,9 +88,13 @@ def prepare(
     workers: int = 1,
     seed: int = 0,
     horizon: int = 10,
+    budget_option: str = "--budget",
 ) -> Setup:
-    """Check every input; a problem is a one-line :class:`UserError` before any work."""
-    limits.check_count(budget, BUDGET, "--budget", minimum=MIN_BUDGET)
+    """Check every input; a problem is a one-line :class:`UserError` before any work.
+
+    ``budget_option`` names the budget in messages (``transfer`` calls it --identify-budget).
+    """
+    limits.check_count(budget, BUDGET, budget_option, minimum=MIN_BUDGET)
     limits.check_count(workers, limits.WORKERS, "--workers")
     limits.check_count(seed, limits.SEED, "--seed", minimum=0)
     limits.check_count(horizon, HORIZON, "--horizon")
@@ -109,8 +113,9 @@ def prepare(
     shares = 2 * len(space.latencies) if space.latencies else 1
     if budget // shares < MIN_BUDGET:
         raise UserError(
-            f"--budget = {budget}: half of it is shared by the {len(space.latencies)} latencies "
-            f"the spec allows; give at least {MIN_BUDGET * shares}"
+            f"{budget_option} = {budget}: half of it is shared by the "
+            f"{len(space.latencies)} latencies the spec allows; give at least "
+            f"{MIN_BUDGET * shares}"
         )
     return Setup(Path(data_path), data, spec, space, budget, workers, seed, horizon)
 

@@ -38,6 +38,7 @@ from sim2real.targets import Target, load_target, shipped_targets
 from sim2real.training import build_model, load_checkpoint_model, make_training_env, select_device
 from sim2real.transfer.freeze import freeze_actor, trainable_fraction
 from sim2real.transfer.strategies import (
+    SIMULATED,
     TransferOptions,
     check_budget,
     default_eval_freq,
@@ -88,12 +89,17 @@ def transfer(
         eval_episodes: episodes per evaluation (default the source config's).
     """
     options = TransferOptions(strategy, lr_scale, freeze_layers, normalization, dr_width)
+    if strategy in SIMULATED:
+        raise UserError(
+            f"strategy {strategy!r} learns from a data file, not on the target: use "
+            "sim2real.transfer.sysid.transfer_sysid (CLI: transfer RUN --strategy sysid --data)"
+        )
     source = Run.read(run.path if isinstance(run, Run) else run, model=strategy != "scratch")
     budget = check_budget(budget)
     target = resolve_target(target)
     source_cfg = source.config
     _check_target(target, source_cfg, source)
-    if strategy != "scratch" and not source.model_path.is_file():
+    if strategy != "scratch" and not source.has_final_policy:
         raise UserError(
             f"{source.model_path}: no model to fine-tune; the source run has no final model"
         )
@@ -234,6 +240,7 @@ def _transfer_meta(
         "target_description": target.description,
         "env_id": cfg.env.id,
         "budget": cfg.total_timesteps,
+        "target_samples": cfg.total_timesteps,  # sysid: the recorded steps instead
         "normalization": setup.normalization,
         "source_run": str(source.path.resolve()),
         "source_config": source_cfg.name,

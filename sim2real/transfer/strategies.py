@@ -10,7 +10,10 @@ that *is* the training world:
   values :func:`sim2real.targets.apply_target` sets;
 - ``narrow_dr``: for every element the target changes, a uniform draw within ±``dr_width``
   (relative) of the target's value, as absolute values. Latency stays at the target's value:
-  it is realized in whole control steps, so ±10% of it rounds back to the same step count.
+  it is realized in whole control steps, so ±10% of it rounds back to the same step count;
+- ``sysid``: the spec ``sim2real identify`` re-centred on the dynamics it fitted to recorded
+  target data (:mod:`sim2real.transfer.sysid`); training happens in simulation only, and the
+  target is where the learning curve is measured.
 
 Writing the training world into the config (rather than patching the envs after they are
 made) keeps the run directory self-describing: ``config.yaml`` says exactly what the policy
@@ -31,9 +34,12 @@ from sim2real.errors import UserError
 from sim2real.randomization import from_named, get_parameter
 from sim2real.targets import Target, bind_target, target_dynamics
 
-STRATEGIES = ("full", "freeze", "lr", "narrow_dr", "scratch")
+STRATEGIES = ("full", "freeze", "lr", "narrow_dr", "sysid", "scratch")
 # Strategies that start from the source model (scratch is the baseline that does not).
-FINE_TUNING = ("full", "freeze", "lr", "narrow_dr")
+FINE_TUNING = ("full", "freeze", "lr", "narrow_dr", "sysid")
+# Strategies that train in simulation on identified dynamics: their target samples are the
+# recorded data (run.json's transfer.target_samples), not their training steps.
+SIMULATED = ("sysid",)
 NORMALIZATION_MODES = ("keep", "refit")
 DEFAULT_LR_SCALE = 0.1
 DEFAULT_DR_WIDTH = 0.1
@@ -117,12 +123,20 @@ def transfer_config(
     seed: int,
     eval_freq: int,
     eval_episodes: int,
+    world: dict[str, Any] | None = None,
 ) -> ExperimentConfig:
-    """The config of a transfer run (validated like any config; see the module docstring)."""
+    """The config of a transfer run (validated like any config; see the module docstring).
+
+    ``world`` is the randomization section when the caller has it (sysid: the re-centred
+    spec); the target is passed as an object, so its file may be put in place later.
+    """
     data = config_to_dict(source)
     data["name"] = transfer_name(source.name, target, options.strategy)
-    data["randomization"] = training_world(source, target, options)
-    data["targets"] = [str(target.path)]
+    data["randomization"] = world if world is not None else training_world(source, target, options)
+    data["targets"] = [target]
+    if target.actuator is not None and options.strategy not in SIMULATED:
+        # The target's motor is part of the world these strategies train in.
+        data["env"]["kwargs"] = {**data["env"]["kwargs"], "actuator": dict(target.actuator)}
     data["total_timesteps"] = budget
     data["seed"] = seed
     data["evaluation"] = {**data["evaluation"], "freq_steps": eval_freq, "episodes": eval_episodes}
@@ -141,6 +155,8 @@ def training_world(
     source: ExperimentConfig, target: Target, options: TransferOptions
 ) -> dict[str, Any]:
     """The randomization section (plain data) that makes every reset a target world."""
+    if options.strategy in SIMULATED:
+        raise ValueError(f"strategy {options.strategy!r} brings its own training world")
     if options.strategy != "narrow_dr":
         return spec_to_dict(target.spec)
     env = gym.make(source.env.id, **source.env.kwargs)

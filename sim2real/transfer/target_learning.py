@@ -35,6 +35,7 @@ class TargetSetup:
     conditions: list[Condition]
     normalization: str  # keep | refit | fresh | none
     frozen: Freeze | None
+    steps: str = "target steps"  # what a training step is: sysid trains in simulation
 
 
 class _Transfer(RunLifecycle):
@@ -59,6 +60,7 @@ class _Transfer(RunLifecycle):
             progress_bar,
         )
         self.frozen = setup.frozen
+        self.steps = setup.steps
 
     def save_model(self) -> None:
         """A frozen model is saved with full-size optimizers, so it loads like any SB3 model."""
@@ -67,13 +69,13 @@ class _Transfer(RunLifecycle):
 
     def keep_interrupted(self) -> list[str]:
         return [
-            f"stopped by {self.stop.name} at {self.model.num_timesteps:,} target steps",
+            f"stopped by {self.stop.name} at {self.model.num_timesteps:,} {self.steps}",
             "transfer runs are not resumable; run the transfer again with --overwrite",
         ]
 
     def finished_title(self, timesteps: int) -> str:
         episodes = self.config.evaluation.episodes
-        return f"\nafter {timesteps:,} target steps ({episodes} episodes per condition):"
+        return f"\nafter {timesteps:,} {self.steps} ({episodes} episodes per condition):"
 
 
 def learn_on_target(

@@ -163,7 +163,10 @@ def test_unknown_env_kwargs():
     ("kwargs", "message"),
     [
         ({"render_mode": "human"}, "'human'; not a render mode of .*; valid: null, rgb_array$"),
-        ({"max_episode_steps": 5}, "= 5; not an argument of .*; valid: render_mode, privileged$"),
+        (
+            {"max_episode_steps": 5},
+            "= 5; not an argument of .*; valid: render_mode, privileged, actuator$",
+        ),
         ({"randomization": "x.yaml"}, "set the top-level 'randomization' field instead$"),
     ],
 )

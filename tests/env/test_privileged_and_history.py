@@ -94,3 +94,18 @@ def test_history_holds_the_last_k_observations_and_actions_oldest_first():
 def test_history_length_is_validated(steps):
     with pytest.raises(UserError, match="History: steps"):
         History(CartPoleEnv(), steps=steps)
+
+
+def test_privileged_spec_keeps_the_training_layout_on_an_env_without_one():
+    """An evaluation env (nominal dynamics or a target) normalizes to the training spec."""
+    trained = CartPoleEnv(randomization=SPEC, privileged=True)
+    target = CartPoleEnv(privileged=SPEC)
+    try:
+        assert target.privileged_names == trained.privileged_names
+        target.set_dynamics({"link_mass": {"pole": 0.2}})
+        observation, info = target.reset(seed=0)
+        assert info["dynamics"]["link_mass"]["pole"] == pytest.approx(0.2)  # not randomized
+        np.testing.assert_allclose(observation[4:], [(0.2 - 0.05) / 0.15, 0.5], atol=1e-6)
+    finally:
+        trained.close()
+        target.close()

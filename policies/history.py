@@ -1,0 +1,98 @@
+"""Policies that read a history: the buffer, and a predictor that keeps it for them.
+
+The layout is :class:`sim2real.envs.wrappers.History`'s: the last ``k`` observations and the
+last ``k`` actions, oldest first, flattened as ``[o_{t-k+1}, ..., o_t, a_{t-k}, ..., a_{t-1}]``;
+before the episode has ``k`` steps the missing past is zeros. A policy trained on such
+observations (a history-DR baseline, an exported RMA student) acts on the plain observation
+through :class:`HistoryInput`, which builds the same vector step by step.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+
+__all__ = ["HistoryBuffer", "HistoryInput"]
+
+
+class HistoryBuffer:
+    """The last ``k`` observations and actions of ``envs`` episodes side by side."""
+
+    def __init__(self, steps: int, observation_size: int, action_size: int, envs: int = 1):
+        self.observations = np.zeros((envs, steps, observation_size), np.float32)
+        self.actions = np.zeros((envs, steps, action_size), np.float32)
+
+    @property
+    def envs(self) -> int:
+        return self.observations.shape[0]
+
+    def start(self, index: int, observation: np.ndarray) -> None:
+        """A new episode in env ``index`` whose first observation is ``observation``."""
+        self.observations[index] = 0.0
+        self.actions[index] = 0.0
+        self.observations[index, -1] = observation
+
+    def push(self, observations: np.ndarray, actions: np.ndarray) -> None:
+        """Every env took ``actions`` (n, act) and now observes ``observations`` (n, obs)."""
+        self.actions = np.roll(self.actions, -1, axis=1)
+        self.actions[:, -1] = actions
+        self.observations = np.roll(self.observations, -1, axis=1)
+        self.observations[:, -1] = observations
+
+    def flat(self) -> np.ndarray:
+        """``(envs, k * obs + k * act)``: observations oldest first, then actions."""
+        return np.concatenate(
+            [self.observations.reshape(self.envs, -1), self.actions.reshape(self.envs, -1)], axis=1
+        )
+
+
+class HistoryInput:
+    """A predictor on plain observations for an ``inner`` one that reads the flat history.
+
+    One observation ``(obs,)`` or a batch ``(n, obs)`` of parallel episodes per call, as any
+    predictor; ``reset()`` starts new episodes (rollouts call it at every episode start).
+    """
+
+    def __init__(
+        self,
+        inner: Any,
+        steps: int,
+        observation_size: int,
+        action_space: spaces.Box,
+        source: str = "<history policy>",
+    ):
+        self.inner, self.steps, self.source = inner, steps, source
+        self.observation_size = observation_size
+        self.action_size = int(np.prod(action_space.shape))
+        self.observation_space = spaces.Box(-np.inf, np.inf, (observation_size,), np.float32)
+        self.action_space = action_space
+        self.reset()
+
+    def reset(self) -> None:
+        self.history: HistoryBuffer | None = None
+        self._last_actions: np.ndarray | None = None
+
+    def advance(self, observations: np.ndarray) -> np.ndarray:
+        """Add ``observations (n, obs)`` (after the last actions); the flat histories."""
+        batch = observations.shape[0]
+        if self.history is None or self.history.envs != batch or self._last_actions is None:
+            self.history = HistoryBuffer(self.steps, self.observation_size, self.action_size, batch)
+            for index in range(batch):
+                self.history.start(index, observations[index])
+        else:
+            self.history.push(observations, self._last_actions)
+        return self.history.flat()
+
+    def remember(self, actions: np.ndarray) -> None:
+        """The actions just returned: the next call's history ends with them."""
+        self._last_actions = np.asarray(actions, np.float32).reshape(-1, self.action_size)
+
+    def predict(self, observation: np.ndarray, deterministic: bool = True) -> np.ndarray:
+        obs = np.asarray(observation, dtype=np.float32)
+        single = obs.ndim == 1
+        flat = self.advance(obs.reshape(1, -1) if single else obs)
+        actions = np.asarray(self.inner.predict(flat, deterministic=deterministic))
+        self.remember(actions)
+        return actions[0] if single else actions

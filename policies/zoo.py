@@ -1,0 +1,283 @@
+"""The pretrained zoo: small policies that ship with sim2real, each with its model card.
+
+An entry ``policies/zoo/<name>/`` is a run directory without pickles: ``config.yaml`` (the
+training config; its targets copied into ``targets/``), ``run.json``, the policy's arrays in
+``weights.npz`` (the SB3 model is rebuilt from the config, never unpickled),
+``normalization.npz`` when the run normalized observations, and the model card:
+``card.json`` (machine-readable) and ``README.md``. ``zoo:<name>`` stands for the entry's
+directory wherever a run is accepted (evaluate, sweep, enjoy, export, transfer as a source).
+
+:func:`add_entry` builds an entry from a finished run: it writes the files into a staging
+directory, checks that the rebuilt policy acts as the run's own model does (parity on
+observations from the env), evaluates it on nominal dynamics, the training DR and every
+target for the card, and only then renames it into place.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sim2real.errors import UserError
+
+__all__ = [
+    "CARD_FILE",
+    "MAX_ENTRY_BYTES",
+    "ZOO_DIR",
+    "ZOO_PREFIX",
+    "ZooEntry",
+    "add_entry",
+    "list_entries",
+    "resolve_source",
+]
+
+ZOO_DIR = Path(__file__).resolve().parent / "zoo"
+ZOO_PREFIX = "zoo:"
+CARD_FILE = "card.json"
+CARD_MARKDOWN = "README.md"
+MAX_ENTRY_BYTES = 1_000_000  # entries live in the repository and in every wheel
+_NAME = re.compile(r"[a-z0-9][a-z0-9_]*\Z")
+
+
+@dataclass(frozen=True)
+class ZooEntry:
+    name: str
+    path: Path
+    card: dict[str, Any]
+
+
+def resolve_source(source: str | Path) -> Path:
+    """``zoo:NAME`` -> the entry's directory (it must exist); anything else as a Path."""
+    text = str(source)
+    if not text.startswith(ZOO_PREFIX):
+        return Path(source)
+    name = text[len(ZOO_PREFIX) :]
+    zoo_dir = ZOO_DIR
+    path = zoo_dir / name
+    if not _NAME.match(name) or not (path / CARD_FILE).is_file():
+        names = ", ".join(entry.name for entry in list_entries(zoo_dir)) or "none"
+        raise UserError(f"{text}: no such zoo entry; available: {names} (`sim2real zoo list`)")
+    return path
+
+
+def list_entries(zoo_dir: Path | None = None) -> list[ZooEntry]:
+    """The entries of ``zoo_dir`` (default the shipped zoo), by name."""
+    from sim2real.runs import read_json
+
+    zoo_dir = ZOO_DIR if zoo_dir is None else zoo_dir
+    if not zoo_dir.is_dir():
+        return []
+    return [
+        ZooEntry(path.name, path, read_json(path / CARD_FILE))
+        for path in sorted(zoo_dir.iterdir())
+        if path.is_dir() and not path.name.startswith(".") and (path / CARD_FILE).is_file()
+    ]
+
+
+def add_entry(
+    run_dir: str | Path,
+    name: str,
+    *,
+    settings: Any = None,  # EvaluationSettings; default 10 episodes, seed 0
+    zoo_dir: Path | None = None,
+    overwrite: bool = False,
+) -> ZooEntry:
+    """Make a zoo entry ``name`` of the finished run ``run_dir`` (see the module doc)."""
+    from sim2real.evaluation.evaluate import EvaluationSettings
+    from sim2real.io import staged_directory
+    from sim2real.runs import Run
+
+    if not _NAME.match(name):
+        raise UserError(
+            f"--name {name!r}; use lower-case letters, digits and '_', starting with a "
+            "letter or digit (e.g. hopper_dr)"
+        )
+    settings = settings or EvaluationSettings()
+    zoo_dir = ZOO_DIR if zoo_dir is None else zoo_dir
+    run = Run.read(run_dir)
+    meta = run.meta
+    if meta["status"] != "finished" or not run.model_path.is_file():
+        raise UserError(
+            f"{run.path}: status {meta['status']!r}; only a finished run (with its final "
+            "model.zip) goes into the zoo"
+        )
+    final = zoo_dir / name
+    if final.exists() and not overwrite:
+        raise UserError(f"{final}: zoo entry {name!r} exists; pass --overwrite to replace it")
+    zoo_dir.mkdir(parents=True, exist_ok=True)
+    with staged_directory(final) as staging:
+        _write_policy(run, staging)
+        parity = _check_rebuilt(run, staging)
+        card = _card(name, run, staging, parity, settings)
+        _write_card(staging, card)
+        size = _size(staging)
+        if size > MAX_ENTRY_BYTES:
+            raise UserError(
+                f"{run.path}: the entry would take {size:,} bytes; zoo entries stay under "
+                f"{MAX_ENTRY_BYTES:,} (a smaller network, or keep it as a run)"
+            )
+        if final.exists():
+            shutil.rmtree(final)
+    return ZooEntry(name, final, card)
+
+
+# -- the files --------------------------------------------------------------------------------
+
+
+def _write_policy(run: Any, staging: Path) -> None:
+    """config.yaml (targets copied in), run.json, weights.npz, normalization.npz."""
+    import yaml
+
+    from sim2real.config import config_to_dict
+    from sim2real.io import atomic_write_text, write_json
+    from sim2real.policies.weights import WEIGHTS_FILE, write_policy_weights
+    from sim2real.runs import CONFIG_FILE, META_FILE
+
+    config = run.config
+    data = config_to_dict(config)
+    (staging / "targets").mkdir()
+    data["targets"] = []
+    for target in config.targets:
+        relative = f"targets/{target.path.name}"
+        shutil.copyfile(target.path, staging / relative)
+        data["targets"].append(relative)
+    if isinstance(data.get("randomization"), dict):
+        data["randomization"].pop("source", None)  # a path on the training machine
+    atomic_write_text(staging / CONFIG_FILE, yaml.safe_dump(data, sort_keys=False))
+    keep = ("env_id", "algorithm", "seed", "status", "timesteps", "total_timesteps", "device")
+    meta = {key: run.meta.get(key) for key in keep}
+    write_json(staging / META_FILE, {**meta, "source_run": None, "strategy": None})
+    write_policy_weights(run.load_model(), staging / WEIGHTS_FILE)
+    if run.normalization_path.is_file():
+        shutil.copyfile(run.normalization_path, staging / run.normalization_path.name)
+
+
+def _check_rebuilt(run: Any, staging: Path) -> Any:  # -> Parity
+    """The entry's rebuilt model acts as the run's model on observations from its env."""
+    from sim2real.evaluation.conditions import DR, Condition, make_env
+    from sim2real.policies.parity import check_parity, collect_observations
+    from sim2real.policies.predictor import RunPolicy
+
+    reference = RunPolicy.from_run(run.path)
+    rebuilt = RunPolicy.from_run(staging)
+    config = run.config
+    env = make_env(
+        config.env.id, Condition(DR, randomization=config.randomization), config.env.kwargs
+    )
+    try:
+        observations = collect_observations(env, reference)
+    finally:
+        env.close()
+    return check_parity(reference, rebuilt, observations, "the zoo entry's rebuilt model")
+
+
+def _card(name: str, run: Any, staging: Path, parity: Any, settings: Any) -> dict[str, Any]:
+    from sim2real.evaluation.evaluate import evaluate_runs
+    from sim2real.runs import now_iso
+
+    meta = run.meta
+    config = run.config
+    evaluation = evaluate_runs([staging], settings=settings)
+    results = evaluation.results[config.name]
+    conditions = {}
+    for condition, result in results.items():
+        summary = result.summary
+        conditions[condition] = {
+            "description": evaluation.conditions.get(condition, {}).get("description"),
+            "mean": summary.mean,
+            "iqm": summary.iqm,
+            "iqm_ci95": [summary.ci_low, summary.ci_high],
+            "episodes": summary.n,
+            "gap": None if result.gap is None else result.gap.value,
+            "gap_ci95": None if result.gap is None else [result.gap.ci_low, result.gap.ci_high],
+        }
+    config_file = f"{config.name}.yaml"
+    return {
+        "name": name,
+        "env_id": config.env.id,
+        "algorithm": config.algorithm.name,
+        "config": config.name,
+        "randomized": bool(config.randomization),
+        "seed": meta["seed"],
+        "timesteps": meta["timesteps"],
+        "wall_time_s": _wall_time(meta),
+        "machine": meta.get("machine"),  # runs before the zoo did not record it
+        "device": meta.get("device"),
+        "evaluation": {
+            "episodes_per_condition": settings.episodes * len(settings.seeds),
+            "seeds": list(settings.seeds),
+            "deterministic": settings.deterministic,
+            "statistic": "IQM with a 95% percentile bootstrap CI over episodes",
+            "conditions": conditions,
+        },
+        "parity": {"observations": parity.observations, "max_abs_diff": parity.max_abs_diff},
+        "reproduce": [
+            f"sim2real train {config_file} --seed {meta['seed']} --run-dir RUN",
+            f"sim2real zoo add RUN --name {name} --episodes {settings.episodes}",
+        ],
+        "added": now_iso(),
+    }
+
+
+def _wall_time(meta: dict[str, Any]) -> float | None:
+    """Seconds from the run's creation to its end (a resumed run includes its pause)."""
+    try:
+        created = datetime.datetime.fromisoformat(meta["created"])
+        finished = datetime.datetime.fromisoformat(meta["finished"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return round((finished - created).total_seconds(), 1)
+
+
+def _write_card(staging: Path, card: dict[str, Any]) -> None:
+    from sim2real.io import atomic_write_text, write_json
+
+    write_json(staging / CARD_FILE, card)
+    atomic_write_text(staging / CARD_MARKDOWN, card_markdown(card))
+
+
+def card_markdown(card: dict[str, Any]) -> str:
+    """The human-readable model card."""
+    wall = card["wall_time_s"]
+    wall_text = "not recorded" if wall is None else f"{wall / 60:.1f} min"
+    machine = card["machine"] or "a machine the run did not record"
+    evaluation = card["evaluation"]
+    lines = [
+        f"# zoo:{card['name']}",
+        "",
+        f"{card['algorithm']} on `{card['env_id']}`, trained with the shipped config "
+        f"`{card['config']}.yaml` ({'with' if card['randomized'] else 'without'} domain "
+        "randomization).",
+        "",
+        f"- budget: {card['timesteps']:,} environment steps, seed {card['seed']}",
+        f"- wall time: {wall_text} from the run's creation to its end (evaluations "
+        f"included) on {machine}, device {card['device']}",
+        f"- rebuilt from config + weights.npz; parity with the run's own model: max |diff| "
+        f"{card['parity']['max_abs_diff']:.2g} on {card['parity']['observations']} observations",
+        "",
+        f"Returns ({evaluation['episodes_per_condition']} deterministic episodes per condition, "
+        f"{evaluation['statistic']}):",
+        "",
+        "| condition | mean | IQM [95% CI] | gap to nominal [95% CI] |",
+        "|---|---|---|---|",
+    ]
+    for condition, row in evaluation["conditions"].items():
+        low, high = row["iqm_ci95"]
+        gap = "-"
+        if row["gap"] is not None:
+            gap_low, gap_high = row["gap_ci95"]
+            gap = f"{row['gap']:.1f} [{gap_low:.1f}, {gap_high:.1f}]"
+        lines.append(
+            f"| {condition} | {row['mean']:.1f} | {row['iqm']:.1f} [{low:.1f}, {high:.1f}] "
+            f"| {gap} |"
+        )
+    lines += ["", "Reproduce:", "", "```", *card["reproduce"], "```", ""]
+    return "\n".join(lines)
+
+
+def _size(directory: Path) -> int:
+    return sum(path.stat().st_size for path in directory.rglob("*") if path.is_file())

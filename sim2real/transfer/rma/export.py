@@ -1,0 +1,143 @@
+"""Export of an adaptation run's student as TorchScript, its history the declared input.
+
+The graph (:class:`StudentGraph`) takes the flat history of raw observations and actions
+(``(batch, k * obs + k * act)``, the layout of :class:`sim2real.envs.wrappers.History`, whose
+last observation is the current one) and returns the action ``env.step`` takes: the teacher's
+observation normalization, the adaptation module, the teacher's deterministic body and the
+clipping to the action bounds are all inside. ``contract.json`` declares the input and the
+history (steps, sizes, layout); the caller keeps the history (a deployment, or
+:class:`sim2real.policies.history.HistoryInput`, which ``load_exported`` puts around it).
+Parity is checked step by step along the student's own episodes, since the history is state.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from sim2real.errors import RunError, UserError
+from sim2real.policies.actor import actor_network
+from sim2real.policies.parity import TOLERANCE, Parity
+from sim2real.transfer.rma.student import StudentPolicy, observed_statistics
+
+HISTORY_INPUT = "history"
+EXPORT_FORMATS = ("torchscript",)
+PARITY_STEPS = 256
+
+
+class StudentGraph(nn.Module):
+    """``history (batch, k * (obs + act))`` raw -> action in the bounds (see module doc)."""
+
+    def __init__(self, student: StudentPolicy):
+        super().__init__()
+        actor = actor_network(student.model)
+        self.body = copy.deepcopy(nn.Sequential(*actor.deterministic_layers())).eval()
+        self.module = copy.deepcopy(student.module).cpu().eval()
+        self.squashed = actor.output == "tanh_rescale"
+        self.steps = student.steps
+        self.observation_size, self.action_size = student.observation_size, student.action_size
+        space = student.action_space
+        self.register_buffer("low", torch.as_tensor(space.low, dtype=torch.float32))
+        self.register_buffer("high", torch.as_tensor(space.high, dtype=torch.float32))
+        statistics = observed_statistics(student.normalization, self.observation_size)
+        self.normalized = statistics is not None
+        if statistics is not None:
+            mean, std, clip = statistics
+            self.register_buffer("obs_mean", torch.as_tensor(mean, dtype=torch.float64))
+            self.register_buffer("obs_std", torch.as_tensor(std, dtype=torch.float64))
+            self.clip_obs = clip
+
+    @property
+    def input_size(self) -> int:
+        return self.steps * (self.observation_size + self.action_size)
+
+    def forward(self, history: torch.Tensor) -> torch.Tensor:
+        split = self.steps * self.observation_size
+        observations = history[:, :split].reshape(-1, self.steps, self.observation_size)
+        if self.normalized:
+            scaled = (observations.to(torch.float64) - self.obs_mean) / self.obs_std
+            observations = scaled.clamp(-self.clip_obs, self.clip_obs).to(torch.float32)
+        module_input = torch.cat([observations.reshape(-1, split), history[:, split:]], dim=1)
+        latent = self.module(module_input)
+        raw = self.body(torch.cat([observations[:, -1], latent], dim=1))
+        if self.squashed:  # SB3's unscale_action of a tanh-squashed action
+            return self.low + 0.5 * (raw + 1.0) * (self.high - self.low)
+        return torch.maximum(torch.minimum(raw, self.high), self.low)
+
+    def example_input(self, batch: int = 2) -> torch.Tensor:
+        return torch.zeros(batch, self.input_size, dtype=torch.float32)
+
+
+def check_student_format(run_dir: Path, format: str) -> None:
+    if format not in EXPORT_FORMATS:
+        raise UserError(
+            f"--format {format!r}: an adaptation run's student exports as "
+            f"{', '.join(EXPORT_FORMATS)} (its history is the graph's input); "
+            f"e.g. sim2real export {run_dir} --format torchscript --out DIR"
+        )
+
+
+def student_contract(graph: StudentGraph, contract: dict[str, Any]) -> dict[str, Any]:
+    """The contract of the run's export with the history as its input."""
+    layout = (
+        f"[o_(t-{graph.steps - 1}) .. o_t ({graph.steps} x {graph.observation_size} raw "
+        f"observations), a_(t-{graph.steps}) .. a_(t-1) ({graph.steps} x {graph.action_size} "
+        "actions as sent to env.step)], oldest first; zeros before the episode has that many "
+        "steps (sim2real.envs.wrappers.History builds it)"
+    )
+    return {
+        **contract,
+        "inputs": [
+            {"name": HISTORY_INPUT, "shape": ["batch", graph.input_size], "dtype": "float32"}
+        ],
+        "history": {
+            "steps": graph.steps,
+            "observation_dim": graph.observation_size,
+            "action_dim": graph.action_size,
+            "layout": layout,
+        },
+        "in_graph": {
+            **contract["in_graph"],
+            "adaptation": "the adaptation module (history -> latent) and the teacher's body",
+        },
+    }
+
+
+def check_sequence_parity(
+    reference: StudentPolicy, exported: Any, env: Any, label: str, steps: int = PARITY_STEPS
+) -> Parity:
+    """Step both policies through the reference's own episodes, each from a fresh history;
+    the largest action difference must not exceed the tolerance."""
+    worst = 0.0
+    observation, _ = env.reset(seed=0)
+    reference.reset()
+    exported.reset()
+    for step in range(steps):
+        expected = np.asarray(reference.predict(observation, deterministic=True), np.float64)
+        actual = np.asarray(exported.predict(observation, deterministic=True), np.float64)
+        difference = (
+            float(np.max(np.abs(actual - expected))) if actual.shape == expected.shape else np.inf
+        )
+        if not difference <= TOLERANCE:
+            raise RunError(
+                f"parity check failed: {label} differs from the student by {difference:.3g} "
+                f"(tolerance {TOLERANCE:g}) at step {step} of its episodes; nothing was written"
+            )
+        worst = max(worst, difference)
+        observation, _, terminated, truncated, _ = env.step(expected.astype(np.float32))
+        if terminated or truncated:
+            observation, _ = env.reset()
+            reference.reset()
+            exported.reset()
+    return Parity(steps, worst, TOLERANCE)
+
+
+def save_student(graph: StudentGraph, path: Path) -> None:
+    from sim2real.policies.graph import save_torchscript
+
+    save_torchscript(graph, path)  # type: ignore[arg-type]  # the same example_input interface

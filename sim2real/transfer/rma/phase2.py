@@ -1,0 +1,311 @@
+"""Phase 2 of adaptation: regress the adaptation module onto the frozen teacher's latent.
+
+DAgger-style, as RMA trains it: the *student* acts (module + frozen teacher body, sampling its
+actions as the teacher did in training) in the training envs under the config's DR, so the
+module learns on the states it will visit; the label of every step is the teacher encoder's
+``z`` of that step's privileged entries (the envs run with ``privileged=True``; the student
+reads only the deployable part). Each iteration collects ``rollout_steps`` steps per env, then
+takes ``epochs`` passes of Adam minibatches on the MSE. TensorBoard (``RUN/tb``, x axis =
+student steps): ``adaptation/latent_loss``, ``adaptation/student_return`` (training episodes
+that ended in the iteration). Checkpoints every ``checkpoint.freq_steps`` student steps and
+when stopped (SIGINT/SIGTERM); the end evaluates the student like any run (``summary.json``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from sim2real.callbacks import StopOnSignalCallback
+from sim2real.config import ExperimentConfig, NormalizeConfig
+from sim2real.errors import describe
+from sim2real.evaluation.conditions import evaluation_conditions, make_env
+from sim2real.evaluation.rollouts import rollout
+from sim2real.evaluation.training_eval import summarize, summary_table
+from sim2real.io import atomic_path, staged_directory, write_json
+from sim2real.lifecycle import EVAL_SEED_OFFSET, torch_threads
+from sim2real.policies.history import HistoryBuffer
+from sim2real.policies.normalization import load_normalization
+from sim2real.runs import Run, now_iso, read_json
+from sim2real.tensorboard_log import tensorboard_logger
+from sim2real.transfer.rma.layout import (
+    CHECKPOINT_MODULE_FILE,
+    MODULE_FILE,
+    OPTIMIZER_FILE,
+    PHASE2_CHECKPOINTS,
+    load_module_weights,
+    phase2_checkpoints,
+)
+from sim2real.transfer.rma.networks import body_actions, teacher_encoder
+from sim2real.transfer.rma.student import StudentPolicy, build_module, history_scaler
+
+# Phase-2 env seeds, away from the teacher's (seed .. seed + n_envs) and the evaluations'.
+PHASE2_SEED_OFFSET = 2_000_000
+PROGRESS_LINES = 10  # phase 2 prints a line every tenth of its budget (and at checkpoints)
+
+
+class Regression:
+    """The adaptation module, its optimizer and one regression step (MSE onto the labels)."""
+
+    def __init__(self, module: torch.nn.Module, learning_rate: float, batch_size: int):
+        self.module, self.batch_size = module, batch_size
+        self.optimizer = torch.optim.Adam(module.parameters(), lr=learning_rate)
+
+    def step(self, histories: torch.Tensor, latents: torch.Tensor) -> float:
+        """One Adam step on a minibatch; its loss before the step."""
+        self.module.train()
+        loss = torch.nn.functional.mse_loss(self.module(histories), latents)
+        self.optimizer.zero_grad()
+        loss.backward()
+        self.optimizer.step()
+        self.module.eval()
+        return float(loss.detach())
+
+    def fit(
+        self, histories: torch.Tensor, latents: torch.Tensor, epochs: int, rng: np.random.Generator
+    ) -> float:
+        """``epochs`` shuffled passes; the mean minibatch loss of the first (fresh data)."""
+        first: list[float] = []
+        for epoch in range(epochs):
+            order = torch.as_tensor(rng.permutation(len(histories)))
+            for start in range(0, len(order), self.batch_size):
+                batch = order[start : start + self.batch_size]
+                loss = self.step(histories[batch], latents[batch])
+                if epoch == 0:
+                    first.append(loss)
+        return float(np.mean(first))
+
+
+def train_student(
+    run: Run,
+    cfg: ExperimentConfig,
+    teacher: ExperimentConfig,
+    *,
+    progress_bar: bool,
+    say: Callable[[str], None],
+) -> Run:
+    """Phase 2 from its latest checkpoint (or the start); ends the top-level run."""
+    del progress_bar  # phase 2 reports one line per checkpoint instead
+    from sim2real.training import make_training_env
+
+    adaptation = cfg.adaptation
+    assert adaptation is not None
+    model = run.load_model(device="cpu")
+    model.policy.set_training_mode(False)
+    for parameter in model.policy.parameters():
+        parameter.requires_grad_(False)
+    normalization = (
+        load_normalization(run.normalization_path) if run.normalization_path.is_file() else None
+    )
+    module = build_module(model, adaptation)
+    regression = Regression(module, adaptation.learning_rate, adaptation.batch_size)
+    steps = _restore(run, regression)
+    plain = teacher.model_copy(update={"normalize": NormalizeConfig()})  # frozen statistics
+    venv = make_training_env(plain)
+    stop = StopOnSignalCallback()
+    logger = tensorboard_logger(run.tb_dir, steps if steps else None)
+    say(
+        f"phase 2 (student): {adaptation.module} adaptation module over {adaptation.history_steps} "
+        f"steps, {steps:,} of {adaptation.timesteps:,} student steps -> {run.path}"
+    )
+    say(f"TensorBoard: tensorboard --logdir {run.path}")
+    try:
+        # Signals while the run finishes only request a stop, so its files are complete.
+        with torch_threads("cpu"), stop:
+            collector = _Collector(
+                model, module, normalization, venv, cfg.seed + PHASE2_SEED_OFFSET + steps
+            )
+            steps = _regress(run, cfg, collector, regression, steps, logger, stop, say)
+            if stop.signum is not None and steps < adaptation.timesteps:
+                path = _save_checkpoint(run, regression, steps, cfg.checkpoint.keep)
+                run.update_meta(status="interrupted", interrupted_by=stop.name, stopped=now_iso())
+                say(f"stopped by {stop.name} at {steps:,} student steps; checkpoint {path}")
+                say(f"continue with: sim2real train --resume {run.path}")
+                return run
+            _finish(run, cfg, module, steps, say)
+        return run
+    except Exception as error:
+        finite = all(bool(torch.isfinite(p).all()) for p in module.parameters())
+        with contextlib.suppress(Exception):  # what was learned is the state to resume from
+            if finite:
+                _save_checkpoint(run, regression, steps, cfg.checkpoint.keep)
+        run.update_meta(status="failed", error=describe(error), stopped=now_iso())
+        raise
+    except BaseException:  # a second signal: stop at once
+        run.update_meta(status="interrupted", stopped=now_iso())
+        raise
+    finally:
+        logger.close()
+        venv.close()
+
+
+def _regress(
+    run: Run,
+    cfg: ExperimentConfig,
+    collector: _Collector,
+    regression: Regression,
+    steps: int,
+    logger: Any,
+    stop: StopOnSignalCallback,
+    say: Callable[[str], None],
+) -> int:
+    """Collect and regress until the budget is spent or a stop is requested; the steps done."""
+    adaptation = cfg.adaptation
+    assert adaptation is not None
+    rng = np.random.default_rng(cfg.seed + steps)
+    next_checkpoint = _next_multiple(steps, cfg.checkpoint.freq_steps)
+    report_every = max(1, adaptation.timesteps // PROGRESS_LINES)
+    next_report = _next_multiple(steps, report_every)
+    recent: list[float] = []
+    while steps < adaptation.timesteps and stop.signum is None:
+        batch = collector.collect(adaptation.rollout_steps, stop)
+        if batch is None:  # stopped before the first step of the rollout
+            break
+        histories, latents, returns = batch
+        steps += len(histories)
+        loss = regression.fit(histories, latents, adaptation.epochs, rng)
+        logger.record("adaptation/latent_loss", loss)
+        if returns:
+            logger.record("adaptation/student_return", float(np.mean(returns)))
+        logger.dump(steps)
+        run.update_meta(student_timesteps=steps)
+        recent += returns
+        saved = ""
+        if next_checkpoint and steps >= next_checkpoint:
+            saved = (
+                f"; checkpoint {_save_checkpoint(run, regression, steps, cfg.checkpoint.keep).name}"
+            )
+            next_checkpoint = _next_multiple(steps, cfg.checkpoint.freq_steps)
+        if saved or steps >= next_report:
+            shown = f"{np.mean(recent):.1f}" if recent else "-"
+            say(f"student steps {steps:,}: latent loss {loss:.4g}, student return {shown}{saved}")
+            next_report, recent = _next_multiple(steps, report_every), []
+    return steps
+
+
+class _Collector:
+    """Steps the privileged training envs with the student acting; labels from the teacher.
+
+    The student's history holds the raw deployable observations, as at deployment
+    (:class:`sim2real.transfer.rma.student.StudentPolicy`); the teacher's encoder reads the
+    privileged entries normalized as in its training."""
+
+    def __init__(self, model: Any, module: Any, normalization: Any, venv: Any, seed: int):
+        self.policy, self.module, self.venv = model.policy, module, venv
+        self.encoder = teacher_encoder(model.policy)
+        self.size = self.encoder.observation_size
+        self.normalize = (
+            (lambda obs: np.asarray(normalization.normalize_obs(obs), np.float32))
+            if normalization is not None
+            else (lambda obs: np.asarray(obs, np.float32))
+        )
+        self.scale_history = history_scaler(normalization, self.size, module.steps)
+        venv.seed(seed)
+        self.raw = np.asarray(venv.reset(), np.float32)
+        self.history = HistoryBuffer(module.steps, self.size, module.action_size, venv.num_envs)
+        for index in range(venv.num_envs):
+            self.history.start(index, self.raw[index, : self.size])
+
+    def collect(
+        self, steps_per_env: int, stop: StopOnSignalCallback
+    ) -> tuple[torch.Tensor, torch.Tensor, list[float]] | None:
+        """``(module inputs, teacher latents, returns of the episodes that ended)``; None when
+        a stop was requested before the first step."""
+        histories, latents, returns = [], [], []
+        for _ in range(steps_per_env):
+            if stop.signum is not None:
+                break
+            flat = torch.as_tensor(self.scale_history(self.history.flat()))
+            full = torch.as_tensor(self.normalize(self.raw))
+            with torch.no_grad():
+                latents.append(self.encoder.latent(full))
+                estimate = self.module(flat)
+            histories.append(flat)
+            actions = body_actions(self.policy, full[:, : self.size], estimate, False)
+            observations, _, dones, infos = self.venv.step(actions)
+            self.raw = np.asarray(observations, np.float32)
+            self.history.push(self.raw[:, : self.size], actions)
+            for index in np.flatnonzero(dones):
+                self.history.start(int(index), self.raw[index, : self.size])
+                episode = infos[index].get("episode")
+                if episode is not None:
+                    returns.append(float(episode["r"]))
+        if not histories:
+            return None
+        return torch.cat(histories), torch.cat(latents), returns
+
+
+def _next_multiple(steps: int, every: int) -> int:
+    """The first multiple of ``every`` above ``steps``; 0 when checkpoints are off."""
+    return (steps // every + 1) * every if every else 0
+
+
+def _save_checkpoint(run: Run, regression: Regression, steps: int, keep: int) -> Path:
+    folder = run.path / PHASE2_CHECKPOINTS
+    final = folder / f"step_{steps:09d}"
+    if final.is_dir():
+        return final
+    folder.mkdir(parents=True, exist_ok=True)
+    with staged_directory(final) as staging:
+        torch.save(regression.module.state_dict(), staging / CHECKPOINT_MODULE_FILE)
+        torch.save(regression.optimizer.state_dict(), staging / OPTIMIZER_FILE)
+        write_json(staging / "checkpoint.json", {"student_timesteps": steps, "created": now_iso()})
+    for _, old in phase2_checkpoints(run.path)[:-keep]:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def _restore(run: Run, regression: Regression) -> int:
+    """Student steps done: those of the latest phase-2 checkpoint (loaded), else 0."""
+    checkpoints = phase2_checkpoints(run.path)
+    if not checkpoints:
+        return 0
+    steps, path = checkpoints[-1]
+    regression.module.load_state_dict(load_module_weights(path / CHECKPOINT_MODULE_FILE))
+    regression.optimizer.load_state_dict(
+        torch.load(path / OPTIMIZER_FILE, map_location="cpu", weights_only=True)
+    )
+    read_json(path / "checkpoint.json")
+    return steps
+
+
+def _finish(
+    run: Run, cfg: ExperimentConfig, module: Any, steps: int, say: Callable[[str], None]
+) -> None:
+    """adaptation.pt first (nothing after can lose it), then the student's evaluation."""
+    with atomic_path(run.path / MODULE_FILE) as staging:
+        torch.save(module.state_dict(), staging)
+    student = StudentPolicy.from_run(run.path)
+    conditions = evaluation_conditions(cfg)
+    seed = cfg.seed + EVAL_SEED_OFFSET
+    results = {}
+    for condition in conditions:
+        env = make_env(cfg.env.id, condition, cfg.env.kwargs)
+        try:
+            batch = rollout(
+                student, env, seed, cfg.evaluation.episodes, cfg.evaluation.deterministic
+            )
+        finally:
+            env.close()
+        results[condition.name] = batch.returns
+    summary = summarize(results, conditions, steps, cfg.evaluation.deterministic, seed)
+    write_json(run.summary_path, summary)
+    meta = run.meta
+    run.update_meta(
+        status="finished",
+        student_timesteps=steps,
+        timesteps=int(meta.get("teacher_timesteps", 0)) + steps,
+        finished=now_iso(),
+    )
+    say(
+        f"\nthe student after {steps:,} student steps "
+        f"({cfg.evaluation.episodes} episodes per condition):"
+    )
+    say(summary_table(summary))
+    say(f"\nrun directory: {run.path}")

@@ -1,0 +1,167 @@
+"""``sim2real train`` of a config with ``adaptation:``: the teacher, then the student.
+
+Phase 1 trains the teacher as an ordinary run in ``RUN/teacher`` (the config with
+``env.kwargs.privileged: true``, so the policy's features extractor is the privileged encoder;
+see :mod:`sim2real.transfer.rma.networks`). Phase 2 (:mod:`sim2real.transfer.rma.phase2`)
+regresses the adaptation module onto the frozen teacher's latent with the student acting.
+run.json's ``phase`` says where the run is, so ``--resume`` continues either phase; the
+layout is in :mod:`sim2real.transfer.rma.layout`.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sim2real.config import ExperimentConfig, config_to_dict, parse_config
+from sim2real.errors import UserError
+from sim2real.io import atomic_path
+from sim2real.randomization.spec import spec_to_data
+from sim2real.runs import (
+    MODEL_FILE,
+    NORMALIZATION_FILE,
+    Run,
+    check_run_dir_free,
+    create_run,
+    default_run_dir,
+    now_iso,
+    remove_run_dir,
+)
+from sim2real.transfer.rma.layout import PHASES, TEACHER_DIR
+
+TEACHER_SUFFIX = "_teacher"
+
+
+def is_student_config(cfg: ExperimentConfig) -> bool:
+    """A config whose ``train`` runs both phases (its teacher config has privileged obs)."""
+    return cfg.adaptation is not None and not cfg.env.kwargs.get("privileged", False)
+
+
+def teacher_config(cfg: ExperimentConfig, source: str) -> ExperimentConfig:
+    """The teacher's config: the same, with its own name and the privileged observation laid
+    out by the training spec (so its evaluations without DR see the same entries)."""
+    data = config_to_dict(cfg)
+    data["name"] = cfg.name + TEACHER_SUFFIX
+    layout = {"terms": spec_to_data(cfg.randomization)}
+    data["env"]["kwargs"] = {**data["env"].get("kwargs", {}), "privileged": layout}
+    return parse_config(data, source=f"{source} (the teacher of its adaptation: section)")
+
+
+def train_adaptation(
+    cfg: ExperimentConfig | None,
+    run_dir: str | Path | None,
+    *,
+    overwrite: bool,
+    resume: bool,
+    progress_bar: bool,
+    verbose: bool,
+    source: str,
+) -> Run:
+    """Both phases into ``run_dir`` (see the module docstring); returns the top-level Run."""
+    from sim2real.training import train
+
+    say: Callable[[str], None] = print if verbose else (lambda message: None)
+    run, created = _open_or_create(cfg, run_dir, overwrite, resume, source)
+    cfg = run.config
+    teacher = teacher_config(cfg, str(run.config_path))
+    teacher_dir = run.path / TEACHER_DIR
+    if run.meta.get("phase", PHASES[0]) == "teacher":
+        try:
+            teacher_run = _train_teacher(train, teacher, teacher_dir, progress_bar, verbose, say)
+        except UserError:
+            if created:  # the teacher was refused before it trained: leave nothing behind
+                remove_run_dir(run)
+            raise
+        meta = teacher_run.meta
+        if meta["status"] != "finished":
+            run.update_meta(
+                status=meta["status"],
+                interrupted_by=meta.get("interrupted_by"),
+                error=meta.get("error"),
+                stopped=now_iso(),
+            )
+            say(
+                f"the teacher stopped ({meta['status']}); "
+                f"continue with: sim2real train --resume {run.path}"
+            )
+            return run
+        _install_body(run, teacher_run)
+        run.update_meta(phase="student", teacher_timesteps=meta["timesteps"])
+    from sim2real.transfer.rma.phase2 import train_student
+
+    return train_student(run, cfg, teacher, progress_bar=progress_bar, say=say)
+
+
+def _open_or_create(
+    cfg: ExperimentConfig | None,
+    run_dir: str | Path | None,
+    overwrite: bool,
+    resume: bool,
+    source: str,
+) -> tuple[Run, bool]:
+    """The run to continue (checked like any resume), or a new one; and whether it is new."""
+    if resume:
+        run = Run.open(run_dir)  # type: ignore[arg-type]
+        meta = run.meta
+        if cfg is not None and config_to_dict(cfg) != config_to_dict(run.config):
+            raise UserError(
+                f"{run.config_path}: differs from the config given; a resumed run continues "
+                "with its own config (omit the config to resume)"
+            )
+        if meta.get("status") == "finished":
+            raise UserError(
+                f"{run.path}: field 'status' = 'finished' (phase {meta.get('phase')!r}); "
+                "nothing to resume, train a new run instead"
+            )
+        if meta.get("phase") not in PHASES:
+            raise UserError(
+                f"{run.meta_path}: field 'phase' = {meta.get('phase')!r}; must be one of "
+                f"{', '.join(PHASES)}; the run directory is damaged"
+            )
+        resumes = [*meta.get("resumes", []), {"phase": meta["phase"], "at": now_iso()}]
+        run.update_meta(status="running", interrupted_by=None, error=None, resumes=resumes)
+        return run, False
+    assert cfg is not None
+    path = Path(run_dir) if run_dir is not None else default_run_dir(cfg.name, cfg.seed)
+    check_run_dir_free(path, overwrite)
+    teacher_config(cfg, source)  # refused here, before the run directory exists
+    adaptation = cfg.adaptation
+    assert adaptation is not None
+    run = create_run(path, cfg, overwrite=overwrite, device="cpu")
+    run.update_meta(
+        phase="teacher",
+        total_timesteps=cfg.total_timesteps + adaptation.timesteps,
+        teacher_timesteps=0,
+        student_timesteps=0,
+    )
+    return run, True
+
+
+def _train_teacher(
+    train: Any,
+    teacher: ExperimentConfig,
+    teacher_dir: Path,
+    progress_bar: bool,
+    verbose: bool,
+    say: Callable[[str], None],
+) -> Run:
+    """Phase 1: train, continue or (when it never reached a checkpoint) restart the teacher."""
+    if (teacher_dir / "run.json").is_file():
+        teacher_run = Run.open(teacher_dir)
+        if teacher_run.meta.get("status") == "finished":
+            return teacher_run
+        if teacher_run.latest_checkpoint() is not None:
+            say(f"phase 1 (teacher): continuing {teacher_dir}")
+            return train(None, teacher_dir, resume=True, progress_bar=progress_bar, verbose=verbose)
+    say(f"phase 1 (teacher): {teacher_dir}")
+    return train(teacher, teacher_dir, overwrite=True, progress_bar=progress_bar, verbose=verbose)
+
+
+def _install_body(run: Run, teacher: Run) -> None:
+    """The teacher's final model (and statistics) become the student's frozen body."""
+    for name in (MODEL_FILE, NORMALIZATION_FILE):
+        if (teacher.path / name).is_file():
+            with atomic_path(run.path / name) as staging:
+                shutil.copyfile(teacher.path / name, staging)

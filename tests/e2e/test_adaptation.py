@@ -1,0 +1,244 @@
+"""``sim2real train`` of a config with ``adaptation:`` (RMA) end to end on tiny budgets: both
+phases' files and TensorBoard curves, the student evaluated like any run and exported with
+its history as the graph's input, ``--resume`` in the middle of either phase, and Ctrl-C in
+phase 2."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from sim2real.cli import main
+from sim2real.envs.wrappers import History
+from sim2real.evaluation.conditions import make_env, target_condition
+from sim2real.runs import Run
+from sim2real.transfer.rma.layout import phase2_checkpoints
+from sim2real.transfer.rma.student import StudentPolicy
+
+pytestmark = pytest.mark.slow
+
+SIM2REAL = str(Path(sys.executable).with_name("sim2real"))
+
+# The shipped cartpole_rma.yaml on tiny budgets: teacher checkpoints at 256 and 512 steps;
+# phase 2 iterations of 2 envs x 50 steps, checkpoints at 300 and 600 student steps.
+TINY = [
+    "total_timesteps=512",
+    "n_envs=2",
+    "normalize.observations=true",
+    "algorithm.hyperparams.n_steps=128",
+    "algorithm.hyperparams.batch_size=128",
+    "algorithm.hyperparams.n_epochs=2",
+    "algorithm.hyperparams.policy_kwargs.net_arch=[32,32]",
+    "targets=[targets/cartpole_heavy.yaml]",
+    "evaluation.freq_steps=256",
+    "evaluation.episodes=2",
+    "checkpoint.freq_steps=256",
+    "checkpoint.keep=3",
+    "adaptation.latent_size=4",
+    "adaptation.encoder_layers=[16]",
+    "adaptation.history_steps=10",
+    "adaptation.timesteps=600",
+    "adaptation.rollout_steps=50",
+    "adaptation.epochs=2",
+    "adaptation.batch_size=32",
+]
+
+
+def train(*args: str) -> int:
+    return main(["train", *args, "--no-progress"])
+
+
+def tags(tb_dir: Path) -> set[str]:
+    accumulator = EventAccumulator(str(tb_dir), size_guidance={"scalars": 0})
+    accumulator.Reload()
+    return set(accumulator.Tags()["scalars"])
+
+
+def scalars(path: Path, tag: str) -> list[tuple[int, float]]:
+    accumulator = EventAccumulator(str(path), size_guidance={"scalars": 0})
+    accumulator.Reload()
+    return [(event.step, event.value) for event in accumulator.Scalars(tag)]
+
+
+@pytest.fixture(scope="module")
+def rma_run(tmp_path_factory) -> Run:
+    run_dir = tmp_path_factory.mktemp("rma") / "run"
+    sets = [item for pair in (("--set", s) for s in TINY) for item in pair]
+    assert train("cartpole_rma.yaml", "--run-dir", str(run_dir), *sets) == 0
+    return Run.open(run_dir)
+
+
+def test_train_runs_the_teacher_then_the_student(rma_run):
+    meta = rma_run.meta
+    assert (meta["status"], meta["phase"]) == ("finished", "student")
+    assert (meta["teacher_timesteps"], meta["student_timesteps"]) == (512, 600)
+    assert meta["timesteps"] == meta["total_timesteps"] == 1112
+    teacher = Run.open(rma_run.path / "teacher")
+    assert teacher.meta["status"] == "finished"
+    assert teacher.config.name == "cartpole_rma_teacher"
+    assert "privileged" in teacher.config.env.kwargs
+    assert [c.timesteps for c in teacher.checkpoints()] == [256, 512]
+    # The student's body is the teacher's final model.
+    assert rma_run.model_path.read_bytes() == teacher.model_path.read_bytes()
+    assert (rma_run.path / "adaptation.pt").is_file()
+    assert [steps for steps, _ in phase2_checkpoints(rma_run.path)] == [300, 600]
+    summary = json.loads(rma_run.summary_path.read_text())
+    assert list(summary["conditions"]) == ["nominal", "dr", "heavy"]
+    assert summary["timesteps"] == 600
+    assert all(row["episodes"] == 2 for row in summary["conditions"].values())
+
+
+def test_each_phase_has_its_tensorboard_curves(rma_run):
+    teacher_tags = tags(rma_run.path / "teacher" / "tb")
+    assert {"rollout/ep_rew_mean", "eval/nominal/mean_return", "train/loss"} <= teacher_tags
+    loss = scalars(rma_run.tb_dir, "adaptation/latent_loss")
+    assert [step for step, _ in loss] == [100, 200, 300, 400, 500, 600]
+    assert scalars(rma_run.tb_dir, "adaptation/student_return")
+
+
+def test_the_student_is_evaluated_like_any_run(rma_run, tmp_path):
+    out = tmp_path / "evaluate"
+    assert (
+        main(
+            ["evaluate", str(rma_run.path), "--episodes", "2", "--workers", "1", "--out", str(out)]
+        )
+        == 0
+    )
+    report = json.loads((out / "report.json").read_text())
+    assert "cartpole_rma" in json.dumps(report)
+
+
+def test_the_student_exports_as_torchscript_with_its_history_as_input(rma_run, tmp_path):
+    out = tmp_path / "exported"
+    assert main(["export", str(rma_run.path), "--format", "torchscript", "--out", str(out)]) == 0
+    contract = json.loads((out / "contract.json").read_text())
+    assert contract["inputs"] == [{"name": "history", "shape": ["batch", 50], "dtype": "float32"}]
+    assert contract["history"] == {
+        "steps": 10,
+        "observation_dim": 4,
+        "action_dim": 1,
+        "layout": contract["history"]["layout"],
+    }
+    assert contract["parity"]["observations"] == 256
+    assert contract["parity"]["max_abs_diff"] <= 1e-5
+    # A deployment feeds the graph what the History wrapper builds from the robot's own
+    # observations and the actions it sent: the student's actions, step by step.
+    graph = torch.jit.load(str(out / "policy.pt"))
+    student = StudentPolicy.from_run(rma_run.path)
+    config = rma_run.config
+    env = make_env(config.env.id, target_condition(config.targets[0]), config.env.kwargs)
+    wrapped = History(env, 10)
+    try:
+        history, _ = wrapped.reset(seed=5)
+        observation = history[36:40]  # the newest observation of the history
+        compared = 0
+        while compared < 30:
+            with torch.no_grad():
+                action = graph(torch.as_tensor(history[None]))[0].numpy()
+            np.testing.assert_allclose(action, student.predict(observation), atol=1e-5)
+            compared += 1
+            history, _, terminated, truncated, _ = wrapped.step(action)
+            observation = history[36:40]
+            if terminated or truncated:
+                break
+        assert compared > 10  # the history filled up (k = 10) before the episode ended
+    finally:
+        wrapped.close()
+
+
+def test_a_student_exports_as_torchscript_only(rma_run, tmp_path, capsys):
+    out = tmp_path / "exported"
+    assert main(["export", str(rma_run.path), "--format", "bundle", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "exports as torchscript" in err
+    assert not out.exists()
+
+
+def test_resume_in_the_middle_of_phase_2(rma_run, tmp_path):
+    run = Run.open(shutil.copytree(rma_run.path, tmp_path / "run"))
+    # As a process killed after the checkpoint at 300 student steps leaves it.
+    shutil.rmtree(phase2_checkpoints(run.path)[-1][1])
+    (run.path / "adaptation.pt").unlink()
+    run.summary_path.unlink()
+    run.update_meta(status="running", student_timesteps=300, timesteps=0)
+    at_300 = torch.load(phase2_checkpoints(run.path)[-1][1] / "module.pt", weights_only=True)
+
+    assert train("--resume", str(run.path)) == 0
+    meta = run.meta
+    assert (meta["status"], meta["student_timesteps"], meta["timesteps"]) == ("finished", 600, 1112)
+    assert meta["resumes"][-1]["phase"] == "student"
+    assert [steps for steps, _ in phase2_checkpoints(run.path)] == [300, 600]
+    final = torch.load(run.path / "adaptation.pt", weights_only=True)
+    assert any(not torch.equal(final[name], at_300[name]) for name in final)
+    # The loss curve continues after the checkpoint, in a second event file of the same tb/.
+    newest = max(run.tb_dir.glob("events.out.tfevents.*"), key=lambda p: p.stat().st_mtime)
+    assert [step for step, _ in scalars(newest, "adaptation/latent_loss")] == [400, 500, 600]
+    assert json.loads(run.summary_path.read_text())["timesteps"] == 600
+
+
+def test_resume_in_the_middle_of_the_teacher(rma_run, tmp_path):
+    run = Run.open(shutil.copytree(rma_run.path, tmp_path / "run"))
+    teacher = Run.open(run.path / "teacher")
+    # As a process killed in phase 1 after the teacher's checkpoint at 256 steps leaves it.
+    shutil.rmtree(teacher.checkpoints()[-1].path)
+    for path in (teacher.model_path, teacher.summary_path, run.model_path, run.normalization_path):
+        path.unlink()
+    for path in (run.path / "adaptation", run.tb_dir):
+        shutil.rmtree(path)
+    (run.path / "adaptation.pt").unlink()
+    run.summary_path.unlink()
+    teacher.update_meta(status="running", timesteps=256)
+    run.update_meta(status="running", phase="teacher", student_timesteps=0, timesteps=0)
+
+    assert train("--resume", str(run.path)) == 0
+    assert teacher.meta["status"] == "finished" and teacher.meta["resumes"][-1]["timesteps"] == 256
+    meta = run.meta
+    assert (meta["status"], meta["phase"], meta["timesteps"]) == ("finished", "student", 1112)
+    assert meta["resumes"][-1]["phase"] == "teacher"
+    assert (run.path / "adaptation.pt").is_file() and run.summary_path.is_file()
+
+
+def test_sigint_in_phase_2_keeps_a_checkpoint_to_resume_from(rma_run, tmp_path):
+    run = Run.open(shutil.copytree(rma_run.path, tmp_path / "run"))
+    # Phase 2 from its start, with far more steps than the test waits for.
+    shutil.rmtree(run.path / "adaptation")
+    (run.path / "adaptation.pt").unlink()
+    config = yaml.safe_load(run.config_path.read_text())
+    config["adaptation"]["timesteps"] = 1_000_000
+    run.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+    run.update_meta(status="interrupted", student_timesteps=0)
+    process = subprocess.Popen(
+        [SIM2REAL, "train", "--resume", str(run.path), "--no-progress"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 120
+    while not phase2_checkpoints(run.path) and process.poll() is None:
+        assert time.monotonic() < deadline, "no phase-2 checkpoint appeared in time"
+        time.sleep(0.05)
+    assert process.poll() is None, process.communicate()
+    os.killpg(process.pid, signal.SIGINT)  # Ctrl-C in a terminal reaches the whole group
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert "Traceback" not in err
+    meta = run.meta
+    assert (meta["status"], meta["interrupted_by"], meta["phase"]) == (
+        "interrupted",
+        "SIGINT",
+        "student",
+    )
+    assert phase2_checkpoints(run.path)[-1][0] == meta["student_timesteps"] > 0

@@ -1,0 +1,126 @@
+"""An asymmetric actor-critic from the config: trained on privileged envs, exported and
+evaluated on envs without them; misconfigurations are one line."""
+
+from __future__ import annotations
+
+import pytest
+from tiny import tiny_ppo  # tests/e2e/tiny.py: the shared tiny PPO config
+
+from sim2real.config import parse_config
+from sim2real.errors import UserError
+from sim2real.evaluation.conditions import NOMINAL_CONDITION, make_env
+from sim2real.evaluation.evaluate import EvaluationSettings, evaluate_runs
+from sim2real.policies.asymmetric import AsymmetricActorCriticPolicy, deployable_size
+from sim2real.policies.contract import read_contract
+from sim2real.policies.export import export_run
+from sim2real.policies.predictor import RunPolicy, load_predictor
+from sim2real.training import train
+
+pytestmark = pytest.mark.slow
+ENV_ID = "sim2real/CartPole-v0"
+NO_EVAL = {"evaluation": {"freq_steps": 0, "episodes": 1}, "checkpoint": {"freq_steps": 0}}
+
+
+def asymmetric_config(**changes) -> dict:
+    config = tiny_ppo(
+        name="tiny_asymmetric",
+        total_timesteps=512,
+        env={"id": ENV_ID, "kwargs": {"privileged": True}},
+        **NO_EVAL,
+    )
+    config["algorithm"] = {**config["algorithm"], "asymmetric": True}
+    config.update(changes)
+    return config
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("runs")
+    return train(
+        parse_config(asymmetric_config()), root / "run", progress_bar=False, verbose=False
+    ).path
+
+
+def test_training_uses_the_asymmetric_policy_on_privileged_observations(run):
+    policy = RunPolicy.from_run(run)
+    deployable = len(make_env(ENV_ID, NOMINAL_CONDITION).unwrapped.observation_names)
+    assert isinstance(policy.model.policy, AsymmetricActorCriticPolicy)
+    assert deployable_size(policy.model) == deployable
+    assert policy.observation_space.shape[0] > deployable  # the critic's privileged entries
+    # The final evaluation ran on nominal dynamics and the target, whose envs have no spec of
+    # their own: their privileged entries keep the training layout.
+    assert (run / "summary.json").is_file()
+
+
+@pytest.mark.parametrize("format", ["onnx", "bundle"])
+def test_the_export_reads_the_deployable_observation_and_passes_parity(run, format, tmp_path):
+    result = export_run(run, tmp_path / format, format=format)
+    contract = read_contract(result.path)
+    plain = make_env(ENV_ID, NOMINAL_CONDITION)
+    try:
+        assert contract.data["observation"]["names"] == list(plain.unwrapped.observation_names)
+        assert contract.data["observation"]["privileged"] == []
+        assert "privileged" not in contract.data["env_kwargs"]
+        assert result.parity.max_abs_diff <= 1e-5
+        exported = load_predictor(result.path)
+        observation, _ = plain.reset(seed=0)
+        action = exported.predict(observation)
+        assert action.shape == plain.action_space.shape
+        plain.step(action)
+    finally:
+        plain.close()
+
+
+@pytest.mark.parametrize("exported", [True, False])
+def test_the_run_and_its_export_are_evaluated_alike(run, exported, tmp_path):
+    """The export on envs without privileged entries, the run on the training layout."""
+    path = export_run(run, tmp_path / "export", format="bundle").path if exported else run
+    settings = EvaluationSettings(episodes=2, workers=1, n_boot=50)
+    (results,) = evaluate_runs([path], settings=settings).results.values()
+    assert {"nominal", "heavy"} <= set(results)  # nominal dynamics and the run's target
+    returns = [value for result in results.values() for value in result.returns[str(path)]]
+    assert len(returns) >= 6 and all(value > 0 for value in returns)
+
+
+def test_asymmetric_sac_trains_and_exports_its_actor(tmp_path):
+    algorithm = {
+        "name": "SAC",
+        "asymmetric": True,
+        "hyperparams": {
+            "learning_starts": 64,
+            "buffer_size": 1000,
+            "batch_size": 32,
+            "policy_kwargs": {"net_arch": [16, 16]},
+        },
+    }
+    config = asymmetric_config(
+        name="tiny_asymmetric_sac",
+        algorithm=algorithm,
+        n_envs=1,
+        normalize={"observations": False, "rewards": False},
+        total_timesteps=128,
+    )
+    run = train(parse_config(config), tmp_path / "sac", progress_bar=False, verbose=False).path
+    assert deployable_size(RunPolicy.from_run(run).model) == 4
+    result = export_run(run, tmp_path / "export", format="onnx")
+    assert read_contract(result.path).observation_dim == 4
+    assert result.parity.max_abs_diff <= 1e-5
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        (
+            {"env": {"id": ENV_ID}},
+            "field 'algorithm.asymmetric' = True; the critic needs privileged",
+        ),
+        (
+            {"algorithm": {"name": "TD3", "asymmetric": True}},
+            "an asymmetric actor-critic is an MlpPolicy of PPO, A2C, SAC; not MlpPolicy of TD3",
+        ),
+    ],
+)
+def test_misconfigured_asymmetry_is_one_line(changes, message):
+    with pytest.raises(UserError) as error:
+        parse_config(asymmetric_config(**changes))
+    assert message in str(error.value) and "\n" not in str(error.value)

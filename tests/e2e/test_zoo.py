@@ -1,0 +1,154 @@
+"""The zoo: an entry made from a run holds no pickle, acts as the run did, carries a card
+with measured returns, and ``zoo:NAME`` works wherever a run does (evaluate, transfer)."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+
+import numpy as np
+import pytest
+from tiny import tiny_ppo  # tests/e2e/tiny.py: the shared tiny PPO config
+
+import sim2real.policies.zoo as zoo
+from sim2real.cli import main
+from sim2real.config import parse_config
+from sim2real.errors import UserError
+from sim2real.evaluation.conditions import NOMINAL_CONDITION, make_env
+from sim2real.evaluation.evaluate import EvaluationSettings, evaluate_runs
+from sim2real.policies.parity import collect_observations
+from sim2real.policies.predictor import RunPolicy, load_predictor
+from sim2real.policies.weights import load_policy_weights
+from sim2real.runs import Run
+from sim2real.training import train
+from sim2real.transfer.finetune import transfer
+
+pytestmark = pytest.mark.slow
+NO_EVAL = {"evaluation": {"freq_steps": 0, "episodes": 1}, "checkpoint": {"freq_steps": 0}}
+SETTINGS = EvaluationSettings(episodes=2, workers=1)
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("zoo-runs")
+    config = parse_config(tiny_ppo(total_timesteps=512, **NO_EVAL))
+    return train(config, root / "tiny", progress_bar=False, verbose=False).path
+
+
+@pytest.fixture(scope="module")
+def entry(run_dir, tmp_path_factory):
+    zoo_dir = tmp_path_factory.mktemp("zoo")
+    return zoo.add_entry(run_dir, "tiny_dr", settings=SETTINGS, zoo_dir=zoo_dir)
+
+
+@pytest.fixture
+def shipped(entry, monkeypatch):
+    """Make the test's zoo the one ``zoo:NAME`` resolves in."""
+    monkeypatch.setattr(zoo, "ZOO_DIR", entry.path.parent)
+    return entry
+
+
+def test_an_entry_holds_arrays_and_yaml_only(entry):
+    names = sorted(p.relative_to(entry.path).as_posix() for p in entry.path.rglob("*"))
+    assert names == [
+        "README.md",
+        "card.json",
+        "config.yaml",
+        "normalization.npz",
+        "run.json",
+        "targets",
+        "targets/cartpole_heavy.yaml",
+        "weights.npz",
+    ]
+    with np.load(entry.path / "weights.npz", allow_pickle=False) as arrays:
+        assert "action_net.weight" in arrays.files and "value_net.weight" in arrays.files
+    config_text = (entry.path / "config.yaml").read_text()
+    assert "targets/cartpole_heavy.yaml" in config_text and str(entry.path) not in config_text
+    assert not any(zipfile.is_zipfile(p) and p.suffix == ".zip" for p in entry.path.rglob("*"))
+
+
+def test_the_rebuilt_policy_acts_as_the_run_did(entry, run_dir):
+    reference = RunPolicy.from_run(run_dir)
+    rebuilt = load_predictor(entry.path)
+    env = make_env("sim2real/CartPole-v0", NOMINAL_CONDITION, {})
+    try:
+        observations = collect_observations(env, reference, steps=64)
+    finally:
+        env.close()
+    np.testing.assert_array_equal(rebuilt.predict(observations), reference.predict(observations))
+    assert entry.card["parity"]["max_abs_diff"] == 0.0
+
+
+def test_the_card_reports_what_an_evaluation_measures(entry):
+    card = json.loads((entry.path / "card.json").read_text())
+    conditions = card["evaluation"]["conditions"]
+    assert list(conditions) == ["nominal", "dr", "heavy"]
+    again = evaluate_runs([entry.path], settings=SETTINGS).results["tiny"]
+    for name, row in conditions.items():
+        assert row["mean"] == pytest.approx(again[name].summary.mean)
+        low, high = row["iqm_ci95"]
+        assert low <= row["iqm"] <= high
+    assert conditions["heavy"]["gap"] == pytest.approx(
+        conditions["nominal"]["mean"] - conditions["heavy"]["mean"]
+    )
+    assert card["timesteps"] == 512 and card["wall_time_s"] > 0
+    assert "| heavy |" in (entry.path / "README.md").read_text()
+
+
+def test_zoo_names_resolve_wherever_runs_do(shipped, capsys):
+    assert main(["zoo", "list"]) == 0
+    assert "zoo:tiny_dr" in capsys.readouterr().out
+    evaluation = evaluate_runs(["zoo:tiny_dr"], settings=SETTINGS)
+    assert evaluation.methods == {"tiny": [str(shipped.path.resolve())]}
+    with pytest.raises(UserError, match=r"zoo:nope: no such zoo entry; available: tiny_dr"):
+        load_predictor("zoo:nope")
+
+
+def test_a_zoo_entry_is_a_transfer_source(shipped, tmp_path):
+    result = transfer(
+        "zoo:tiny_dr",
+        "cartpole_heavy.yaml",
+        256,
+        "full",
+        run_dir=tmp_path / "ft",
+        progress_bar=False,
+        verbose=False,
+    )
+    assert Run.read(result.path).meta["source_run"] == str(shipped.path.resolve())
+    assert result.meta["status"] == "finished" and result.meta["timesteps"] >= 256
+
+
+@pytest.mark.parametrize(
+    ("net_arch", "problem"),
+    [
+        (
+            [16, 16],
+            r"entry 'mlp_extractor.policy_net.0.weight' has shape \(32, 4\); the policy "
+            r"its config builds has \(16, 4\)",
+        ),
+        ([8], r"unexpected 'mlp_extractor.policy_net.2.bias'"),
+    ],
+)
+def test_weights_of_another_architecture_are_one_line(entry, net_arch, problem):
+    from sim2real.training import build_model, make_training_env
+
+    hyperparams = {"policy_kwargs": {"net_arch": net_arch}}
+    config = parse_config(tiny_ppo(algorithm={"name": "PPO", "hyperparams": hyperparams}))
+    venv = make_training_env(config)
+    try:
+        model = build_model(config, venv, "cpu", "test")
+        with pytest.raises(UserError, match=problem):
+            load_policy_weights(model, entry.path / "weights.npz")
+    finally:
+        venv.close()
+
+
+def test_bad_zoo_input_is_one_line(run_dir, entry, tmp_path, capsys):
+    assert main(["zoo", "add", str(run_dir), "--name", "Bad Name", "--zoo-dir", str(tmp_path)]) == 2
+    assert "--name 'Bad Name'" in capsys.readouterr().err
+    zoo_dir = str(entry.path.parent)
+    assert main(["zoo", "add", str(run_dir), "--name", "tiny_dr", "--zoo-dir", zoo_dir]) == 2
+    assert "exists; pass --overwrite" in capsys.readouterr().err
+    assert main(["evaluate", "zoo:missing", "--episodes", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "zoo:missing: no such zoo entry" in err and len(err.strip().splitlines()) == 1

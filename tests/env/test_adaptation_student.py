@@ -1,0 +1,184 @@
+"""The RMA teacher and student on the CartPole: the privileged encoder's split, the student that
+equals its teacher when handed the true latent, the layout a spec fixes, and the adaptation:
+section's validation."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+import yaml
+from stable_baselines3 import PPO
+from stable_baselines3.common.vec_env import DummyVecEnv
+
+from sim2real.config import config_to_dict, load_config, parse_config
+from sim2real.envs.cartpole import CartPoleEnv
+from sim2real.errors import UserError
+from sim2real.policies.normalization import Normalization
+from sim2real.training import build_model, make_training_env
+from sim2real.transfer.rma.networks import PrivilegedEncoder, teacher_policy_kwargs
+from sim2real.transfer.rma.student import StudentPolicy, build_module
+from sim2real.transfer.rma.training import teacher_config
+
+TARGET_NAMES = ["heavy", "slippery", "weak_motors", "laggy", "noisy_sensors", "hard"]
+SPEC = [
+    {"parameter": "link_mass", "selector": "pole", "range": [0.5, 2.0]},
+    {"parameter": "gravity", "range": [0.9, 1.1]},
+]
+
+
+def adaptation_config(**changes) -> dict:
+    config = {
+        "name": "rma",
+        "env": {"id": "sim2real/CartPole-v0"},
+        "randomization": {"terms": SPEC},
+        "algorithm": {"name": "PPO", "hyperparams": {"n_steps": 64, "batch_size": 64}},
+        "total_timesteps": 128,
+        "adaptation": {"latent_size": 3, "encoder_layers": [8], "history_steps": 5},
+    }
+    config.update(changes)
+    return config
+
+
+@pytest.fixture(scope="module")
+def teacher():
+    """An untrained teacher (random weights are enough to compare actions exactly)."""
+    env = DummyVecEnv([lambda: CartPoleEnv(randomization=SPEC, privileged=True)])
+    model = PPO(
+        "MlpPolicy",
+        env,
+        n_steps=64,
+        seed=0,
+        device="cpu",
+        policy_kwargs=teacher_policy_kwargs(4, 3, [8]),
+    )
+    yield model
+    env.close()
+
+
+def test_encoder_passes_the_observation_and_encodes_the_dynamics(teacher):
+    encoder = teacher.policy.pi_features_extractor
+    assert isinstance(encoder, PrivilegedEncoder)
+    observations = torch.randn(5, 6)
+    features = encoder(observations)
+    assert features.shape == (5, 4 + 3)
+    assert torch.equal(features[:, :4], observations[:, :4])
+    changed = observations.clone()
+    changed[:, :4] += 1.0  # the latent depends on the privileged part only
+    assert torch.equal(encoder.latent(changed), encoder.latent(observations))
+
+
+@pytest.mark.parametrize("deterministic", [True, False])
+def test_student_equals_its_teacher_when_given_the_true_latent(teacher, deterministic):
+    rng = np.random.default_rng(0)
+    statistics = {"obs_mean": rng.normal(size=6), "obs_var": rng.uniform(0.5, 2, 6)}
+    normalization = Normalization(
+        norm_obs=True, norm_reward=False, obs_count=10.0, ret_mean=0.0, ret_var=1.0,
+        ret_count=1.0, clip_obs=10.0, clip_reward=10.0, gamma=0.99, epsilon=1e-8, **statistics,
+    )  # fmt: skip
+    student = StudentPolicy(teacher, build_module(teacher, _Section()), normalization)
+    env = CartPoleEnv(randomization=SPEC, privileged=True)
+    try:
+        observation, _ = env.reset(seed=3)
+        for step in range(20):
+            normalized = normalization.normalize_obs(observation[None])
+            true_latent = teacher.policy.pi_features_extractor.latent(torch.as_tensor(normalized))
+            student.latent = lambda _, z=true_latent: z  # the module's output replaced
+            torch.manual_seed(step)
+            expected, _ = teacher.predict(normalized, deterministic=deterministic)
+            torch.manual_seed(step)
+            action = student.predict(observation[:4], deterministic=deterministic)
+            np.testing.assert_array_equal(action, expected[0])
+            observation, *_ = env.step(action)
+    finally:
+        env.close()
+
+
+class _Section:
+    latent_size, history_steps, module = 3, 5, "cnn"
+
+
+def test_student_keeps_its_own_history_and_forgets_it_on_reset(teacher):
+    student = StudentPolicy(teacher, build_module(teacher, _Section()))
+    assert student.observation_space.shape == (4,)
+    first = np.array([0.1, 0.0, 0.05, 0.0], np.float32)
+    action = student.predict(first)
+    second = np.array([0.2, 0.1, 0.04, -0.1], np.float32)
+    student.predict(second)
+    history = student.history.flat()[0]
+    observations, actions = history[: 5 * 4].reshape(5, 4), history[5 * 4 :]
+    np.testing.assert_array_equal(observations[-2:], [first, second])
+    assert actions[-1] == pytest.approx(float(action[0]))
+    student.reset()
+    assert student.history is None
+
+
+def test_a_spec_fixes_the_privileged_layout_of_an_env_without_dr():
+    env = CartPoleEnv(randomization=None, privileged={"terms": SPEC})
+    try:
+        assert env.privileged_names == ("dr:link_mass:pole", "dr:gravity:z")
+        observation, _ = env.reset(seed=0)
+        # Nominal: pole 0.1 kg in [0.05, 0.2]; gravity -9.8 in [-10.78, -8.82].
+        np.testing.assert_allclose(observation[4:], [0.05 / 0.15, 0.98 / 1.96], atol=1e-6)
+    finally:
+        env.close()
+
+
+def test_teacher_config_adds_the_privileged_layout_and_its_name():
+    config = parse_config(adaptation_config())
+    teacher = teacher_config(config, "<test>")
+    assert teacher.name == "rma_teacher"
+    assert teacher.env.kwargs["privileged"]["terms"][0]["parameter"] == "link_mass"
+    assert teacher.adaptation == config.adaptation
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        (
+            {"algorithm": {"name": "SAC"}},
+            "field 'algorithm.name' = 'SAC'; adaptation needs PPO, A2C",
+        ),
+        ({"randomization": None}, "adaptation needs randomized dynamics"),
+        ({"adaptation": {"module": "lstm"}}, "field 'adaptation.module' = 'lstm'"),
+        ({"adaptation": {"history_steps": 0}}, "field 'adaptation.history_steps' = 0"),
+        (
+            {"adaptation": {"k": 30}},
+            "field 'adaptation.k' = 30; not a known field; valid: latent_size",
+        ),
+        ({"adaptation": {"learning_rate": -1.0}}, "field 'adaptation.learning_rate' = -1.0"),
+    ],
+)
+def test_bad_adaptation_sections_are_one_line(changes, expected):
+    with pytest.raises(UserError) as raised:
+        parse_config(adaptation_config(**changes), source="rma.yaml")
+    message = str(raised.value)
+    assert message.startswith("rma.yaml: ") and expected in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize("name", ["cartpole_rma.yaml", "hopper_rma_ppo.yaml"])
+def test_shipped_adaptation_configs_build_a_teacher_whose_student_acts(name, tmp_path):
+    config = load_config(name, ["n_envs=1"])
+    assert [t.name for t in config.targets] == TARGET_NAMES
+    path = tmp_path / "dump.yaml"
+    path.write_text(yaml.safe_dump(config_to_dict(config), sort_keys=False))
+    assert load_config(path) == config
+    teacher = teacher_config(config, name)
+    venv = make_training_env(teacher)
+    env = gym.make(config.env.id, randomization=config.randomization)
+    try:
+        model = build_model(teacher, venv, "cpu", name)
+        assert model.use_sde == (name == "hopper_rma_ppo.yaml")  # the Zoo's gSDE body
+        student = StudentPolicy(model, build_module(model, config.adaptation))
+        assert student.observation_space.shape == env.observation_space.shape
+        observation, _ = env.reset(seed=0)
+        for _ in range(3):
+            action = student.predict(observation)
+            assert action.shape == env.action_space.shape
+            assert env.action_space.contains(action.astype(np.float32))
+            observation, *_ = env.step(action)
+    finally:
+        env.close()
+        venv.close()
