@@ -40,6 +40,7 @@ VERBS = (
     "fit_actuator",
     "zoo",
     "export_spec",  # the verb export-spec
+    "study",
 )
 
 

@@ -1,7 +1,8 @@
 """Optional dependencies: imported where needed, or one line saying which extra installs them.
 
 ``import sim2real`` needs none of them: ONNX export and inference (onnx, onnxscript,
-onnxruntime: the ``export`` extra) and videos (imageio, imageio-ffmpeg for MP4: ``video``).
+onnxruntime: the ``export`` extra), videos (imageio, imageio-ffmpeg for MP4: ``video``) and
+studies on Ray Tune (ray[tune], optuna: ``ray``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ EXTRAS = {
     "onnxruntime": ("onnxruntime", "export"),
     "imageio": ("imageio", "video"),
     "imageio_ffmpeg": ("imageio-ffmpeg", "video"),
+    "ray.tune": ("ray[tune]", "ray"),
+    "optuna": ("optuna", "ray"),
 }
 
 

@@ -127,9 +127,11 @@ class RunLifecycle(ABC):
         progress_bar: bool,
         history: dict[str, Any] | None = None,
         non_finite_episodes: int = 0,
+        on_evaluation: Callable[[int, Mapping[str, np.ndarray]], None] | None = None,
     ):
         """``history``, ``non_finite_episodes``: the learning curves and the count of blown-up
-        training episodes so far (a resumed run), else they start empty."""
+        training episodes so far (a resumed run), else they start empty. ``on_evaluation``
+        receives each evaluation (timesteps, per-episode returns by condition)."""
         self.run, self.model, self.config = run, model, config
         self.conditions = list(conditions)
         self.say = say
@@ -149,6 +151,7 @@ class RunLifecycle(ABC):
             report=self.report,
             check_on=self.evaluate_on,
             videos=_videos(config, conditions),
+            observe=on_evaluation,
         )
 
     @property

@@ -17,12 +17,13 @@ import yaml
 
 from sim2real.errors import UserError
 
-FileKind = Literal["experiment", "randomization", "target"]
+FileKind = Literal["experiment", "randomization", "target", "study"]
 # Where each kind of shipped file lives under ``configs/``.
 SHIPPED_SUBDIRS: dict[str, str] = {
     "experiment": "",
     "randomization": "randomization",
     "target": "targets",
+    "study": "studies",
 }
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
+import numpy as np
 import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
@@ -317,13 +318,15 @@ def train(
     progress_bar: bool = True,
     verbose: bool = True,
     source: str | None = None,
+    on_evaluation: Callable[[int, Mapping[str, np.ndarray]], None] | None = None,
 ) -> Run:
     """Train ``config`` (an ExperimentConfig or a YAML path) into ``run_dir``; returns the Run.
 
     ``run_dir`` defaults to ``runs/<config name>-seed<seed>``; an existing run directory is
     replaced only with ``overwrite``. ``resume=True`` continues the run at ``run_dir`` from its
     latest checkpoint (``config`` may be omitted; if given it must equal the run's).
-    ``source`` names the config file in error messages.
+    ``source`` names the config file in error messages. ``on_evaluation`` receives every
+    evaluation during training (timesteps, per-episode returns by condition).
     """
     if config is not None:
         config, path_source = _as_config(config)
@@ -385,6 +388,7 @@ def train(
                 reason,
                 say,
                 progress_bar,
+                on_evaluation,
             )
     finally:
         _close(venv, eval_envs)
@@ -412,6 +416,7 @@ class _Training(RunLifecycle):
         history: dict[str, Any],
         non_finite_episodes: int,
         adr: _Adr | None = None,
+        on_evaluation: Callable[[int, Mapping[str, np.ndarray]], None] | None = None,
     ):
         super().__init__(
             run,
@@ -423,6 +428,7 @@ class _Training(RunLifecycle):
             progress_bar,
             history,
             non_finite_episodes,
+            on_evaluation,
         )
         checkpoint = cfg.checkpoint
         self.checkpoints = CheckpointCallback(
@@ -491,6 +497,7 @@ def _learn(
     reason: str,
     say: Callable[[str], None],
     progress_bar: bool,
+    on_evaluation: Callable[[int, Mapping[str, np.ndarray]], None] | None,
 ) -> Run:
     start = int(model.num_timesteps)
     if resumed is not None:
@@ -511,7 +518,17 @@ def _learn(
     history = truncate_evaluations(run.evaluations(), start) if resumed else empty_evaluations()
     non_finite = int(resumed.meta.get(NON_FINITE_FIELD, 0)) if resumed else 0
     training = _Training(
-        run, model, cfg, conditions, eval_envs, say, progress_bar, history, non_finite, adr
+        run,
+        model,
+        cfg,
+        conditions,
+        eval_envs,
+        say,
+        progress_bar,
+        history,
+        non_finite,
+        adr,
+        on_evaluation,
     )
     if training.adr is not None:
         training.adr.prime(model.get_env())  # before learn resets the envs

@@ -46,6 +46,7 @@ class EvaluationCallback(EveryNTimestepsOnGrid):
         report: Callable[[str], None] | None = None,
         check_on: CheckOn = "step",
         videos: EvaluationVideos | None = None,
+        observe: Callable[[int, Mapping[str, np.ndarray]], None] | None = None,
     ):
         super().__init__(freq_steps, check_on=check_on)
         self.envs = dict(envs)
@@ -55,6 +56,7 @@ class EvaluationCallback(EveryNTimestepsOnGrid):
         self.history.update(episodes=episodes, deterministic=deterministic, seed=seed)
         self.report = report
         self.videos = videos
+        self.observe = observe  # e.g. a study reporting each point to its scheduler
         self.last: tuple[int, dict[str, np.ndarray]] | None = None
 
     def _on_event(self) -> bool:
@@ -76,6 +78,8 @@ class EvaluationCallback(EveryNTimestepsOnGrid):
         self.last = (self.model.num_timesteps, results)
         if self.videos is not None:
             self._log_videos(normalization, results)
+        if self.observe is not None:
+            self.observe(self.model.num_timesteps, results)
         return results
 
     def _log_videos(self, normalization: Normalization | None, results: Mapping[str, Any]) -> None:

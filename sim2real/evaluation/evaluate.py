@@ -59,6 +59,7 @@ __all__ = [
     "EvaluationSettings",
     "bootstrap_means",
     "collect_returns",
+    "condition_result",
     "difference",
     "evaluate_runs",
 ]
@@ -224,7 +225,7 @@ def evaluate_runs(
         for target in targets:
             by_condition[target.name] = _by_run(returns, infos, target.name)
         evaluation.results[method] = {
-            name: _condition_result(name, by_condition, oracle_returns, rng, settings)
+            name: condition_result(name, by_condition, oracle_returns, rng, settings)
             for name in by_condition
         }
     _add_gap_closed(evaluation)
@@ -269,13 +270,15 @@ def _summarize(
     return summarize_returns(dict(by_run), rng, settings.n_boot, settings.confidence, "iqm")
 
 
-def _condition_result(
+def condition_result(
     name: str,
     by_condition: Mapping[str, Mapping[str, np.ndarray]],
     oracle_returns: Mapping[str, Mapping[str, np.ndarray]],
     rng: np.random.Generator,
     settings: EvaluationSettings,
 ) -> ConditionResult:
+    """Condition ``name`` of one method from its returns by condition, then by run (the
+    strata): the IQM summary and, on a target, the gaps (and regret, given an oracle)."""
     by_run = by_condition[name]
     summary = _summarize(by_run, rng, settings)
     returns = {run: values.tolist() for run, values in by_run.items()}

@@ -238,7 +238,7 @@ def test_recurrent_policies_are_refused_in_one_line():
 
 
 def test_the_core_imports_without_the_optional_extras():
-    blocked = ["onnx", "onnxruntime", "onnxscript", "imageio", "imageio_ffmpeg"]
+    blocked = ["onnx", "onnxruntime", "onnxscript", "imageio", "imageio_ffmpeg", "ray", "optuna"]
     code = (
         f"import sys; sys.modules.update(dict.fromkeys({blocked!r}));"
         "import sim2real, sim2real.cli; sim2real.cli.build_parser();"
