@@ -118,6 +118,9 @@ class Evaluation:
     oracles: dict[str, dict[str, Any]] = field(default_factory=dict)  # target -> run, summary
     baseline: str | None = None
     dr_is_nominal: dict[str, bool] = field(default_factory=dict)
+    # method -> target -> target-environment samples its runs consumed there (mean over the
+    # runs; 0 for zero-shot methods; None when an export does not say)
+    target_samples: dict[str, dict[str, float | None]] = field(default_factory=dict)
 
     @property
     def targets(self) -> list[str]:
@@ -229,7 +232,44 @@ def evaluate_runs(
             for name in by_condition
         }
     _add_gap_closed(evaluation)
+    evaluation.target_samples = {
+        method: _target_samples([info.path for info in infos], evaluation.targets)
+        for method, infos in methods.items()
+    }
     return evaluation
+
+
+def run_target_samples(path: Path) -> dict[str, int] | None:
+    """Target samples a run consumed, per target (from run.json's ``transfer`` block: the
+    fine-tuning budget, or the recorded steps of ``--strategy sysid``); ``{}`` for a policy
+    trained in simulation only (DR, ADR, an adaptation student, the zoo); None for an export
+    of a transferred run (its contract does not carry the count)."""
+    from sim2real.policies.contract import is_export, read_contract
+    from sim2real.runs import read_meta
+
+    if is_export(path):
+        source = read_contract(path).data.get("source") or {}
+        return {} if source.get("strategy") is None else None
+    transfer = read_meta(path / "run.json").get("transfer")
+    if not isinstance(transfer, dict):
+        return {}
+    samples = transfer.get("target_samples", transfer.get("budget"))
+    target = transfer.get("target")
+    if not isinstance(samples, int) or not isinstance(target, str):
+        return None
+    return {target: samples}
+
+
+def _target_samples(paths: Sequence[Path], targets: Sequence[str]) -> dict[str, float | None]:
+    per_run = [run_target_samples(path) for path in paths]
+    if any(samples is None for samples in per_run):
+        return dict.fromkeys(targets)
+    return {
+        target: float(
+            np.mean([samples.get(target, 0) for samples in per_run if samples is not None])
+        )
+        for target in targets
+    }
 
 
 # -- statistics -------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 from sim2real.evaluation.bootstrap import Estimate
 from sim2real.evaluation.conditions import DR, NOMINAL
 from sim2real.evaluation.evaluate import ConditionResult, Evaluation
-from sim2real.evaluation.plots import Interval, plot_grouped_bars
+from sim2real.evaluation.plots import Interval, plot_grouped_bars, plot_matrix
 from sim2real.evaluation.report import (
     ReportPaths,
     Section,
@@ -26,6 +26,8 @@ __all__ = [
     "evaluation_csv",
     "evaluation_table",
     "gap_figure",
+    "methods_figure",
+    "per_target_tables",
     "returns_figure",
     "write_evaluation_report",
 ]
@@ -168,6 +170,57 @@ def gap_figure(evaluation: Evaluation) -> Figure | None:
     )
 
 
+def per_target_tables(evaluation: Evaluation) -> list[Table]:
+    """One table per target with every method side by side: zero-shot return, the target
+    samples the method consumed there, and (with an oracle) the fraction of the gap closed."""
+    tables = []
+    for target in evaluation.targets:
+        rows = []
+        for method, by_condition in evaluation.results.items():
+            result = by_condition[target]
+            summary = result.summary
+            samples = evaluation.target_samples.get(method, {}).get(target)
+            rows.append(
+                [
+                    method,
+                    summary.iqm,
+                    format_interval(summary.ci_low, summary.ci_high),
+                    "unknown" if samples is None else f"{samples:,.0f}",
+                    _number(result.fraction_gap_closed),
+                ]
+            )
+        headers = ("method", "IQM return", "95% CI", "target samples", "gap closed")
+        width = len(headers) if evaluation.oracles else len(headers) - 1
+        tables.append(Table(headers[:width], [row[:width] for row in rows], title=target))
+    return tables
+
+
+def methods_figure(evaluation: Evaluation) -> Figure | None:
+    """Methods x targets: the fraction of the oracle gap closed where an oracle was given,
+    else the IQM return; None with fewer than two methods or no targets."""
+    methods, targets = list(evaluation.results), evaluation.targets
+    if len(methods) < 2 or not targets:
+        return None
+    closed = bool(evaluation.oracles)
+    values = [
+        [
+            _value_or_nan(
+                evaluation.results[m][t].fraction_gap_closed
+                if closed
+                else evaluation.results[m][t].summary.iqm
+            )
+            for t in targets
+        ]
+        for m in methods
+    ]
+    label = "fraction of the oracle gap closed" if closed else "IQM return"
+    return plot_matrix(methods, targets, values, f"{evaluation.env_id}: methods by target", label)
+
+
+def _value_or_nan(value: float | None) -> float:
+    return math.nan if value is None else float(value)
+
+
 def _targets_table(evaluation: Evaluation) -> Table:
     rows = []
     for name in evaluation.targets:
@@ -233,6 +286,20 @@ def write_evaluation_report(
         Section("Setup", _methods_text(evaluation)),
         Section("Results", tables=[evaluation_table(evaluation)], figures=list(figures)),
     ]
+    matrix = methods_figure(evaluation)
+    if matrix is not None:
+        figures["methods_by_target"] = matrix
+        sections.append(
+            Section(
+                "Methods per target",
+                "Zero-shot return of each method on each target, the target-environment "
+                "samples it consumed there (0 for methods trained in simulation only; the "
+                "fine-tuning budget, or the recorded steps of the sysid strategy, on the target "
+                "a transfer run was made for), and the fraction of the oracle gap closed.",
+                tables=per_target_tables(evaluation),
+                figures=["methods_by_target"],
+            )
+        )
     if evaluation.targets:
         sections.insert(1, Section("Targets", tables=[_targets_table(evaluation)]))
     else:

@@ -212,6 +212,32 @@ def plot_heatmap(
     return figure
 
 
+def plot_matrix(
+    rows: Sequence[str],
+    columns: Sequence[str],
+    values: ArrayLike,
+    title: str,
+    colorbar_label: str,
+) -> Figure:
+    """A labelled matrix (``values (len(rows), len(columns))``, NaN = undefined), e.g. methods
+    by targets; every cell carries its value."""
+    zs = np.asarray(values, float)
+    if zs.shape != (len(rows), len(columns)):
+        raise ValueError(f"values have shape {zs.shape}, expected {(len(rows), len(columns))}")
+    figure, ax = _new_figure(1.6 + 1.1 * len(columns), 1.4 + 0.5 * len(rows))
+    image = ax.imshow(np.ma.masked_invalid(zs), cmap="viridis", aspect="auto")
+    figure.colorbar(image, ax=ax, label=colorbar_label)
+    middle = np.nanmean(zs) if np.isfinite(zs).any() else 0.0
+    for (i, j), value in np.ndenumerate(zs):
+        text = "-" if not np.isfinite(value) else f"{value:.3g}"
+        color = "white" if np.isfinite(value) and value < middle else "black"
+        ax.text(j, i, text, ha="center", va="center", fontsize=8, color=color)
+    ax.set_xticks(range(len(columns)), labels=list(columns), rotation=30, ha="right")
+    ax.set_yticks(range(len(rows)), labels=list(rows))
+    ax.set_title(title)
+    return figure
+
+
 def _draw_spans(
     ax: Any, x_span: Span | None, y_span: Span | None, xs: np.ndarray, ys: np.ndarray
 ) -> None:

@@ -14,6 +14,7 @@ from sim2real.evaluation.evaluate import EvaluationSettings, evaluate_runs
 from sim2real.evaluation.rollouts import rollout
 from sim2real.policies.predictor import RunPolicy
 from sim2real.resources import shipped_dir
+from sim2real.table import format_cell
 from sim2real.targets import load_target, target_dynamics
 from sim2real.training import train
 
@@ -127,7 +128,17 @@ def test_evaluate_cli_report_numbers_and_files(runs, tmp_path, capsys):
 
     events = EventAccumulator(str(out / "tb"))
     events.Reload()
-    assert set(events.Tags()["images"]) == {"returns", "transfer_gap"}
+    assert set(events.Tags()["images"]) == {"returns", "transfer_gap", "methods_by_target"}
+    # One table per target, methods side by side; trained in simulation only: 0 target samples.
+    assert report["target_samples"] == {
+        "cartpole_dr": {"heavy": 0.0, "weak_motors": 0.0},
+        "cartpole_nominal": {"heavy": 0.0, "weak_motors": 0.0},
+    }
+    assert "## Methods per target" in markdown and "**weak_motors**" in markdown
+    closed = dr["heavy"]["fraction_gap_closed"]
+    row = f"| cartpole_dr | {format_cell(dr['heavy']['summary']['iqm'])} |"
+    assert row in markdown and (out / "methods_by_target.png").is_file()
+    assert closed is None or f"| 0 | {format_cell(closed)} |" in markdown
 
 
 def test_target_returns_match_an_independent_rollout(runs, tmp_path):

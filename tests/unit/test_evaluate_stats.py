@@ -74,3 +74,24 @@ def test_parse_oracles():
         parse_oracles(["heavy"])
     with pytest.raises(UserError, match="already has an oracle"):
         parse_oracles(["heavy=a", "heavy=b"])
+
+
+@pytest.mark.parametrize(
+    ("meta", "expected"),
+    [
+        ({"strategy": None}, {}),  # trained in simulation: no target samples
+        (
+            {"transfer": {"target": "heavy", "target_samples": 20480, "budget": 20000}},
+            {"heavy": 20480},
+        ),
+        ({"transfer": {"target": "heavy", "budget": 512}}, {"heavy": 512}),  # older runs
+        ({"transfer": {"target": "heavy"}}, None),
+    ],
+)
+def test_target_samples_come_from_the_transfer_block(tmp_path, meta, expected):
+    import json
+
+    from sim2real.evaluation.evaluate import run_target_samples
+
+    (tmp_path / "run.json").write_text(json.dumps(meta))
+    assert run_target_samples(tmp_path) == expected
