@@ -90,6 +90,7 @@ def add_entry(
     from sim2real.evaluation.evaluate import EvaluationSettings
     from sim2real.io import staged_directory
     from sim2real.runs import Run
+    from sim2real.transfer.rma.layout import is_student_run
 
     if not _NAME.match(name):
         raise UserError(
@@ -105,21 +106,27 @@ def add_entry(
             f"{run.path}: status {meta['status']!r}; only a finished run (with its final "
             "model.zip) goes into the zoo"
         )
+    if is_student_run(run.path):
+        raise UserError(
+            f"{run.path}: an adaptation (RMA) run; its student has an adaptation module beside "
+            "the SB3 model, which zoo entries do not hold yet; export it instead "
+            "(sim2real export RUN --format torchscript)"
+        )
     final = zoo_dir / name
     if final.exists() and not overwrite:
         raise UserError(f"{final}: zoo entry {name!r} exists; pass --overwrite to replace it")
     zoo_dir.mkdir(parents=True, exist_ok=True)
     with staged_directory(final) as staging:
         _write_policy(run, staging)
-        parity = _check_rebuilt(run, staging)
-        card = _card(name, run, staging, parity, settings)
-        _write_card(staging, card)
-        size = _size(staging)
+        size = _size(staging)  # before the parity check and the card's evaluation
         if size > MAX_ENTRY_BYTES:
             raise UserError(
                 f"{run.path}: the entry would take {size:,} bytes; zoo entries stay under "
                 f"{MAX_ENTRY_BYTES:,} (a smaller network, or keep it as a run)"
             )
+        parity = _check_rebuilt(run, staging)
+        card = _card(name, run, staging, parity, settings)
+        _write_card(staging, card)
         if final.exists():
             shutil.rmtree(final)
     return ZooEntry(name, final, card)
@@ -158,7 +165,7 @@ def _write_policy(run: Any, staging: Path) -> None:
 
 def _check_rebuilt(run: Any, staging: Path) -> Any:  # -> Parity
     """The entry's rebuilt model acts as the run's model on observations from its env."""
-    from sim2real.evaluation.conditions import DR, Condition, make_env
+    from sim2real.evaluation.conditions import DR, Condition, make_env, run_env_kwargs
     from sim2real.policies.parity import check_parity, collect_observations
     from sim2real.policies.predictor import RunPolicy
 
@@ -166,7 +173,7 @@ def _check_rebuilt(run: Any, staging: Path) -> Any:  # -> Parity
     rebuilt = RunPolicy.from_run(staging)
     config = run.config
     env = make_env(
-        config.env.id, Condition(DR, randomization=config.randomization), config.env.kwargs
+        config.env.id, Condition(DR, randomization=config.randomization), run_env_kwargs(config)
     )
     try:
         observations = collect_observations(env, reference)

@@ -124,3 +124,15 @@ def test_misconfigured_asymmetry_is_one_line(changes, message):
     with pytest.raises(UserError) as error:
         parse_config(asymmetric_config(**changes))
     assert message in str(error.value) and "\n" not in str(error.value)
+
+
+def test_a_zoo_entry_of_an_asymmetric_run_acts_as_the_run(run, tmp_path):
+    import sim2real.policies.zoo as zoo
+
+    settings = EvaluationSettings(episodes=1, workers=1)
+    entry = zoo.add_entry(run, "asymmetric", settings=settings, zoo_dir=tmp_path)
+    reference, rebuilt = RunPolicy.from_run(run), load_predictor(entry.path)
+    observations = [rebuilt.observation_space.sample() for _ in range(16)]
+    for observation in observations:
+        assert (rebuilt.predict(observation) == reference.predict(observation)).all()
+    assert entry.card["parity"]["max_abs_diff"] == 0.0

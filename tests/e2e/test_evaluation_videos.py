@@ -20,11 +20,18 @@ pytestmark = pytest.mark.slow
 
 
 def test_each_evaluation_logs_a_nominal_and_a_hardest_target_gif(tmp_path, monkeypatch):
+    """On an asymmetric actor-critic run, whose nominal and target envs must still give the
+    privileged entries in the training layout."""
     monkeypatch.setattr(video, "MAX_FRAMES", 40)  # CartPole episodes run to 500 steps
     evaluation = {"freq_steps": 512, "episodes": 1, "video": True}
-    config = parse_config(
-        tiny_ppo(total_timesteps=1024, evaluation=evaluation, checkpoint={"freq_steps": 0})
+    data = tiny_ppo(
+        total_timesteps=1024,
+        evaluation=evaluation,
+        checkpoint={"freq_steps": 0},
+        env={"id": "sim2real/CartPole-v0", "kwargs": {"privileged": True}},
     )
+    data["algorithm"] = {**data["algorithm"], "asymmetric": True}
+    config = parse_config(data)
     run = train(config, tmp_path / "run", progress_bar=False, verbose=False)
     events = EventAccumulator(str(run.tb_dir), size_guidance={"images": 0, "tensors": 0})
     events.Reload()
