@@ -307,8 +307,11 @@ class AutomaticDR:
         try:
             parameters = [AdrParameter(**raw) for raw in state["parameters"]]
             bounds = {name: (float(b[0]), float(b[1])) for name, b in state["bounds"].items()}
-            buffers = state["buffers"]
-        except (KeyError, TypeError, ValueError, IndexError) as error:
+            buffers = {
+                name: {side: [float(r) for r in sides.get(side, [])] for side in SIDES}
+                for name, sides in state["buffers"].items()
+            }
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as error:
             raise UserError(
                 f"{where}: not an ADR state ({type(error).__name__}: {error})"
             ) from None
@@ -317,7 +320,7 @@ class AutomaticDR:
         adr._check_against(spec, where)
         for name in adr.parameters:
             for side in SIDES:
-                adr.buffers[name][side] = [float(r) for r in buffers.get(name, {}).get(side, [])]
+                adr.buffers[name][side] = buffers.get(name, {}).get(side, [])
         return adr
 
     def _check_against(self, spec: RandomizationSpec, where: str) -> None:

@@ -176,6 +176,9 @@ def test_export_spec_refuses_bad_runs_in_one_line(adr_run, tmp_path, capsys):
     shutil.copytree(run.path, damaged)
     (damaged / "adr.json").write_text('{"bounds": 3}')
     assert "not an ADR state" in one_line_error(capsys, ["export-spec", str(damaged), "--out", out])
+    record = json.loads((run.path / "adr.json").read_text())
+    (damaged / "adr.json").write_text(json.dumps({**record, "buffers": []}))
+    assert "not an ADR state" in one_line_error(capsys, ["export-spec", str(damaged), "--out", out])
     assert not Path(out).exists()
 
 

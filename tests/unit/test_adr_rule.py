@@ -203,6 +203,11 @@ def test_state_round_trips_and_damage_is_one_line():
         AutomaticDR.from_state(SPEC, Settings(), state, "adr.json")
     with pytest.raises(UserError, match=r"^adr.json: not an ADR state"):
         AutomaticDR.from_state(SPEC, Settings(), {"bounds": {}}, "adr.json")
+    for buffers in ([], {"link_mass:pole": []}, {"link_mass:pole": {"low": ["x"]}}):
+        with pytest.raises(UserError, match=r"^adr.json: not an ADR state"):
+            AutomaticDR.from_state(
+                SPEC, Settings(), {**adr.state_dict(), "buffers": buffers}, "adr.json"
+            )
     other = parse_spec([{"parameter": "gravity", "range": [0.9, 1.1]}])
     with pytest.raises(UserError, match="are not those of the run's randomization spec"):
         AutomaticDR.from_state(other, Settings(), adr.state_dict(), "adr.json")
