@@ -603,6 +603,14 @@ def _check_adaptation(cfg: ExperimentConfig, locator: Locator) -> None:
     if adaptation is None:
         return
     algorithm = cfg.algorithm
+    if algorithm.asymmetric:
+        # The teacher's critic already reads the privileged entries through its encoder.
+        raise locator.error(
+            ("algorithm", "asymmetric"),
+            True,
+            "adaptation trains a privileged teacher and its student; an asymmetric "
+            "actor-critic is another method: remove one of them",
+        )
     if algorithm.name not in TEACHER_ALGORITHMS:
         valid = ", ".join(TEACHER_ALGORITHMS)
         raise locator.error(("algorithm", "name"), algorithm.name, f"adaptation needs {valid}")

@@ -141,6 +141,13 @@ def test_teacher_config_adds_the_privileged_layout_and_its_name():
             "field 'algorithm.name' = 'SAC'; adaptation needs PPO, A2C",
         ),
         ({"randomization": None}, "adaptation needs randomized dynamics"),
+        (
+            {
+                "env": {"id": "sim2real/CartPole-v0", "kwargs": {"privileged": True}},
+                "algorithm": {"name": "PPO", "asymmetric": True},
+            },
+            "field 'algorithm.asymmetric' = True; adaptation trains a privileged teacher",
+        ),
         ({"adaptation": {"module": "lstm"}}, "field 'adaptation.module' = 'lstm'"),
         ({"adaptation": {"history_steps": 0}}, "field 'adaptation.history_steps' = 0"),
         (
