@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 from sim2real import limits
 from sim2real.config import (
@@ -34,7 +34,7 @@ from sim2real.config import (
 from sim2real.errors import UserError
 from sim2real.resources import read_yaml, resolve_file
 from sim2real.study.space import Dimension, parse_space
-from sim2real.transfer.strategies import TransferOptions, check_budget
+from sim2real.transfer.strategies import SIMULATED, STRATEGIES, TransferOptions, check_budget
 
 __all__ = [
     "METRICS",
@@ -55,6 +55,8 @@ METRICS: dict[str, tuple[Literal["max", "min"], bool]] = {
     "mean_gap": ("min", True),
     "nominal": ("max", False),
 }
+# A trial fine-tunes on its config's targets; sysid would need recorded data, which it has not.
+STUDY_STRATEGIES = tuple(s for s in STRATEGIES if s not in SIMULATED)
 # Grid points validated one by one (each makes the env once); a larger grid is refused.
 MAX_GRID_POINTS = 1000
 
@@ -84,6 +86,14 @@ class TransferSection(_Model):
     normalization: str = "keep"
     dr_width: float | None = None
     eval_freq: PositiveCount | None = None
+
+    @field_validator("strategy")
+    @classmethod
+    def _trained_on_the_targets(cls, strategy: str) -> str:
+        if strategy not in STUDY_STRATEGIES:
+            why = "needs recorded data, which a trial has not; " if strategy in SIMULATED else ""
+            raise ValueError(f"{why}valid: {', '.join(STUDY_STRATEGIES)}")
+        return strategy
 
 
 class SearchSection(_Model):
@@ -325,7 +335,7 @@ def _check_point(study: Study, point: Mapping[str, Any], field: FieldPath, where
             first = error.errors()[0]
             raise UserError(
                 f"{location}: transfer.{dotted(tuple(first['loc']))} = {first['input']!r}; "
-                f"{first['msg']}"
+                f"{first['msg'].removeprefix('Value error, ')}"
             ) from None
         try:
             transfer_options(options)

@@ -76,6 +76,17 @@ def test_bad_study_file_is_one_line_before_ray_starts(tmp_path, capsys):
         ),
         ({"metric": "best"}, "field 'metric' = 'best'"),
         ({"transfer": {"strategy": "bogus", "budget": 64}}, "valid: full, freeze, lr"),
+        (
+            {"transfer": {"strategy": "sysid", "budget": 64}},
+            "field 'transfer.strategy' = 'sysid'; needs recorded data",
+        ),
+        (  # a varied strategy is checked at each grid point
+            {
+                "transfer": {"strategy": "full", "budget": 64},
+                "grid": {"transfer.strategy": ["full", "sysid"]},
+            },
+            "field 'grid' (transfer.strategy=sysid): transfer.strategy = 'sysid'; needs recorded",
+        ),
     ]
     for changes, expected in cases:
         path = write_study(tmp_path, **changes)
