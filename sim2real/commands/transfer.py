@@ -24,7 +24,7 @@ from __future__ import annotations
 import argparse
 import signal
 
-from sim2real.transfer.strategies import NORMALIZATION_MODES, STRATEGIES
+from sim2real.transfer.strategies import NORMALIZATION_MODES, STRATEGIES, TransferOptions
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -171,9 +171,11 @@ _SYSID_DEFAULTS = {"params": (), "identify_budget": 1000, "horizon": 10}
 
 
 def _check_strategy_options(args: argparse.Namespace) -> None:
-    """sysid learns from a data file in simulation; the others train on --target for --budget."""
+    """sysid learns from a data file in simulation; the others train on --target for --budget.
+    Options of one strategy given to another are refused (TransferOptions), sysid included."""
     from sim2real.errors import UserError
 
+    TransferOptions(args.strategy, args.lr_scale, args.freeze, args.normalization, args.dr_width)
     if args.strategy == "sysid":
         if args.data is None:
             raise UserError("option '--data' is required by --strategy sysid (a DATA.npz file)")

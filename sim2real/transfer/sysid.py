@@ -90,7 +90,7 @@ def transfer_sysid(
     options = TransferOptions("sysid", normalization=normalization)
     source = Run.read(run.path if isinstance(run, Run) else run, model=True)
     source_cfg = source.config
-    if not source.model_path.is_file():
+    if not source.has_final_policy:
         raise UserError(
             f"{source.model_path}: no model to fine-tune; the source run has no final model"
         )

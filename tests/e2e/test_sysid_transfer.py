@@ -73,6 +73,23 @@ def test_sysid_run_holds_the_identification_and_counts_recorded_samples(made):
     assert not list(run.path.parent.glob(".sysid-sysid-*"))  # the staging directory is gone
 
 
+def test_a_zoo_entry_is_a_sysid_source(made, tmp_path):
+    """A zoo entry holds weights.npz, no model.zip: sysid fine-tunes it like a run."""
+    import sim2real.policies.zoo as zoo
+    from sim2real.evaluation.evaluate import EvaluationSettings
+    from sim2real.transfer.sysid import transfer_sysid
+
+    settings = EvaluationSettings(episodes=1, workers=1)
+    entry = zoo.add_entry(made["source"].path, "tiny", settings=settings, zoo_dir=tmp_path)
+    run = transfer_sysid(
+        entry.path, made["data"], 128, target=HEAVY, params=["link_mass"], identify_budget=30,
+        run_dir=tmp_path / "sysid", eval_freq=128, eval_episodes=1, progress_bar=False,
+        verbose=False,
+    )  # fmt: skip
+    assert run.meta["status"] == "finished" and run.meta["strategy"] == "sysid"
+    assert run.meta["source_run"] == str(entry.path.resolve())
+
+
 def test_compare_puts_sysid_on_the_target_sample_axis(made):
     comparison = compare_runs([made["sysid"].path], [made["scratch"].path], n_boot=50)
     (method,) = comparison.methods
@@ -117,6 +134,15 @@ def test_sysid_bad_input_is_one_line_and_writes_nothing(made, tmp_path, capsys):
         ],
         "--params kp": ["--strategy", "sysid", "--data", data, "--params", "kp", *out],
         "field 'env_id'": ["--strategy", "sysid", "--data", data, "--target", "hopper_heavy.yaml"],
+        "'--lr-scale' = 0.5 applies to --strategy lr only, not sysid": [
+            *("--strategy", "sysid", "--data", data, "--lr-scale", "0.5", *out)
+        ],
+        "'--freeze' = 1 applies to --strategy freeze only, not sysid": [
+            *("--strategy", "sysid", "--data", data, "--freeze", "1", *out)
+        ],
+        "'--dr-width' = 0.2 applies to --strategy narrow_dr only, not sysid": [
+            *("--strategy", "sysid", "--data", data, "--dr-width", "0.2", *out)
+        ],
     }
     for message, args in cases.items():
         capsys.readouterr()
