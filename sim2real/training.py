@@ -344,6 +344,7 @@ def train(
                 progress_bar=progress_bar,
                 verbose=verbose,
                 source=source or f"config {adaptation_config.name!r}",
+                on_evaluation=on_evaluation,
             )
     session, path = _prepare(config, run_dir, overwrite, resume, source)
     cfg = session.config

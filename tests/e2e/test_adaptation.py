@@ -21,9 +21,11 @@ import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from sim2real.cli import main
+from sim2real.config import load_config
 from sim2real.envs.wrappers import History
 from sim2real.evaluation.conditions import make_env, target_condition
 from sim2real.runs import Run
+from sim2real.training import train as train_config
 from sim2real.transfer.rma.layout import phase2_checkpoints
 from sim2real.transfer.rma.student import StudentPolicy
 
@@ -208,6 +210,40 @@ def test_resume_in_the_middle_of_the_teacher(rma_run, tmp_path):
     assert (meta["status"], meta["phase"], meta["timesteps"]) == ("finished", "student", 1112)
     assert meta["resumes"][-1]["phase"] == "teacher"
     assert (run.path / "adaptation.pt").is_file() and run.summary_path.is_file()
+
+
+def test_a_refused_resume_leaves_the_run_as_it_was(rma_run, tmp_path, capsys):
+    run = Run.open(shutil.copytree(rma_run.path, tmp_path / "run"))
+    # Phase 2 refuses its damaged latest checkpoint before it trains.
+    (phase2_checkpoints(run.path)[-1][1] / "checkpoint.json").write_text("{")
+    run.update_meta(status="interrupted", interrupted_by="SIGINT", student_timesteps=300)
+    before = run.meta
+    assert train("--resume", str(run.path)) == 2
+    assert "checkpoint.json: cannot read JSON" in capsys.readouterr().err
+    assert run.meta == before
+    # The teacher refuses its damaged config before it trains.
+    teacher = Run.open(run.path / "teacher")
+    teacher.update_meta(status="interrupted")
+    teacher.config_path.write_text("total_timesteps: [")
+    run.update_meta(phase="teacher")
+    before = run.meta
+    assert train("--resume", str(run.path)) == 2
+    assert run.meta == before
+
+
+def test_train_hands_the_teachers_evaluations_to_on_evaluation(tmp_path):
+    """How a study reports a trial's intermediate evaluations to ASHA."""
+    config = load_config("cartpole_rma.yaml", [*TINY, "adaptation.timesteps=100"])
+    seen = []
+    run = train_config(
+        config,
+        tmp_path / "run",
+        progress_bar=False,
+        verbose=False,
+        on_evaluation=lambda steps, returns: seen.append(steps),
+    )
+    assert run.meta["status"] == "finished"
+    assert seen and seen == Run.open(run.path / "teacher").evaluations()["timesteps"]
 
 
 def test_sigint_in_phase_2_keeps_a_checkpoint_to_resume_from(rma_run, tmp_path):

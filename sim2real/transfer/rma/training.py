@@ -11,13 +11,15 @@ layout is in :mod:`sim2real.transfer.rma.layout`.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from sim2real.config import ExperimentConfig, config_to_dict, parse_config
-from sim2real.errors import UserError
-from sim2real.io import atomic_path
+from sim2real.errors import UserError, describe
+from sim2real.io import atomic_path, write_json
 from sim2real.randomization.spec import spec_to_data
 from sim2real.runs import (
     MODEL_FILE,
@@ -58,22 +60,47 @@ def train_adaptation(
     progress_bar: bool,
     verbose: bool,
     source: str,
+    on_evaluation: Callable[[int, Mapping[str, np.ndarray]], None] | None = None,
 ) -> Run:
-    """Both phases into ``run_dir`` (see the module docstring); returns the top-level Run."""
+    """Both phases into ``run_dir`` (see the module docstring); returns the top-level Run.
+
+    ``on_evaluation`` receives the teacher's evaluations (phase 2 has none: it regresses).
+    """
+    run, created = _open_or_create(cfg, run_dir, overwrite, resume, source)
+    before = run.meta
+    phase = run.meta.get("phase", PHASES[0])
+    if resume:
+        resumes = [*run.meta.get("resumes", []), {"phase": phase, "at": now_iso()}]
+        run.update_meta(status="running", interrupted_by=None, error=None, resumes=resumes)
+    try:
+        return _train_phases(run, progress_bar, verbose, on_evaluation)
+    except UserError as error:
+        if run.meta.get("status") == "running":  # a check refused before its phase trained
+            if created and run.meta.get("phase") == phase:
+                remove_run_dir(run)  # nothing trained: leave nothing behind
+            elif run.meta.get("phase") == phase:
+                write_json(run.meta_path, before)  # the resume did nothing: as it was
+            else:  # the teacher trained, then phase 2 refused
+                run.update_meta(status="failed", error=describe(error), stopped=now_iso())
+        raise
+
+
+def _train_phases(
+    run: Run,
+    progress_bar: bool,
+    verbose: bool,
+    on_evaluation: Callable[[int, Mapping[str, np.ndarray]], None] | None,
+) -> Run:
     from sim2real.training import train
 
     say: Callable[[str], None] = print if verbose else (lambda message: None)
-    run, created = _open_or_create(cfg, run_dir, overwrite, resume, source)
     cfg = run.config
     teacher = teacher_config(cfg, str(run.config_path))
     teacher_dir = run.path / TEACHER_DIR
     if run.meta.get("phase", PHASES[0]) == "teacher":
-        try:
-            teacher_run = _train_teacher(train, teacher, teacher_dir, progress_bar, verbose, say)
-        except UserError:
-            if created:  # the teacher was refused before it trained: leave nothing behind
-                remove_run_dir(run)
-            raise
+        teacher_run = _train_teacher(
+            train, teacher, teacher_dir, progress_bar, verbose, say, on_evaluation
+        )
         meta = teacher_run.meta
         if meta["status"] != "finished":
             run.update_meta(
@@ -120,8 +147,6 @@ def _open_or_create(
                 f"{run.meta_path}: field 'phase' = {meta.get('phase')!r}; must be one of "
                 f"{', '.join(PHASES)}; the run directory is damaged"
             )
-        resumes = [*meta.get("resumes", []), {"phase": meta["phase"], "at": now_iso()}]
-        run.update_meta(status="running", interrupted_by=None, error=None, resumes=resumes)
         return run, False
     assert cfg is not None
     path = Path(run_dir) if run_dir is not None else default_run_dir(cfg.name, cfg.seed)
@@ -146,17 +171,19 @@ def _train_teacher(
     progress_bar: bool,
     verbose: bool,
     say: Callable[[str], None],
+    on_evaluation: Callable[[int, Mapping[str, np.ndarray]], None] | None,
 ) -> Run:
     """Phase 1: train, continue or (when it never reached a checkpoint) restart the teacher."""
+    options = {"progress_bar": progress_bar, "verbose": verbose, "on_evaluation": on_evaluation}
     if (teacher_dir / "run.json").is_file():
         teacher_run = Run.open(teacher_dir)
         if teacher_run.meta.get("status") == "finished":
             return teacher_run
         if teacher_run.latest_checkpoint() is not None:
             say(f"phase 1 (teacher): continuing {teacher_dir}")
-            return train(None, teacher_dir, resume=True, progress_bar=progress_bar, verbose=verbose)
+            return train(None, teacher_dir, resume=True, **options)
     say(f"phase 1 (teacher): {teacher_dir}")
-    return train(teacher, teacher_dir, overwrite=True, progress_bar=progress_bar, verbose=verbose)
+    return train(teacher, teacher_dir, overwrite=True, **options)
 
 
 def _install_body(run: Run, teacher: Run) -> None:
