@@ -21,6 +21,9 @@ import argparse
 
 from sim2real.io import check_output_dir
 
+DEFAULT_BUDGET = 1000
+DEFAULT_HORIZON = 10
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -30,11 +33,26 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("data", metavar="DATA.npz", help="data file from sim2real record")
+    add_identify_options(parser)
+    parser.add_argument("--seed", type=int, default=0, metavar="S", help="seed (default 0)")
+    parser.add_argument("--out", required=True, metavar="DIR", help="new output directory")
+    parser.set_defaults(run=run)
+
+
+def add_identify_options(
+    parser: argparse.ArgumentParser | argparse._ArgumentGroup,
+    *,
+    budget_flag: str = "--budget",
+    spec_default: str | None = None,
+) -> None:
+    """identify's search options, shared with ``transfer --strategy sysid``, where --budget is
+    taken (``budget_flag``) and the spec may default to the run's (``spec_default`` says so)."""
     parser.add_argument(
         "--randomization",
-        required=True,
+        required=spec_default is None,
         metavar="SPEC",
-        help="randomization spec whose ranges bound the search (path or shipped name)",
+        help="randomization spec whose ranges bound the search (path or shipped name)"
+        + (f"; default: {spec_default}" if spec_default else ""),
     )
     parser.add_argument(
         "--params",
@@ -44,19 +62,21 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="parameters to fit, NAME or NAME:ELEMENT (default: every ranged, identifiable one)",
     )
     parser.add_argument(
-        "--budget",
+        budget_flag,
         type=int,
-        default=1000,
+        default=DEFAULT_BUDGET,
         metavar="EVALS",
-        help="CMA-ES evaluations (default 1000; the analysis of the fit adds some 20-40 per value)",
+        help=f"CMA-ES evaluations (default {DEFAULT_BUDGET}; the analysis of the fit adds some "
+        "20-40 per value)",
     )
     parser.add_argument("--workers", type=int, metavar="K", help="processes (default: cores)")
-    parser.add_argument("--seed", type=int, default=0, metavar="S", help="seed (default 0)")
     parser.add_argument(
-        "--horizon", type=int, default=10, metavar="H", help="steps replayed per segment (10)"
+        "--horizon",
+        type=int,
+        default=DEFAULT_HORIZON,
+        metavar="H",
+        help=f"steps replayed per segment ({DEFAULT_HORIZON})",
     )
-    parser.add_argument("--out", required=True, metavar="DIR", help="new output directory")
-    parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import signal
 
+from sim2real.commands.identify import DEFAULT_BUDGET, DEFAULT_HORIZON, add_identify_options
 from sim2real.transfer.strategies import NORMALIZATION_MODES, STRATEGIES, TransferOptions
 
 
@@ -75,20 +76,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         metavar="STEPS",
         help="simulation steps of fine-tuning (default: a tenth of the source run's)",
     )
-    sysid.add_argument(
-        "--randomization", metavar="SPEC", help="ranges to identify within (default: the run's)"
-    )
-    sysid.add_argument("--params", nargs="+", default=(), metavar="NAME", help="values to fit")
-    sysid.add_argument(
-        "--identify-budget",
-        type=int,
-        default=1000,
-        metavar="EVALS",
-        help="identify's CMA-ES evaluations (default 1000)",
-    )
-    sysid.add_argument("--workers", type=int, metavar="K", help="identify processes (cores)")
-    sysid.add_argument(
-        "--horizon", type=int, default=10, metavar="H", help="identify's replay horizon (10)"
+    add_identify_options(
+        sysid, budget_flag="--identify-budget", spec_default="the run's training spec"
     )
     parser.add_argument("--seed", type=int, metavar="S", help="seed (default: the source's)")
     parser.add_argument(
@@ -167,7 +156,7 @@ def _run_sysid(args: argparse.Namespace):
 
 
 _SYSID_ONLY = ("data", "finetune_budget", "randomization", "workers")
-_SYSID_DEFAULTS = {"params": (), "identify_budget": 1000, "horizon": 10}
+_SYSID_DEFAULTS = {"params": (), "identify_budget": DEFAULT_BUDGET, "horizon": DEFAULT_HORIZON}
 
 
 def _check_strategy_options(args: argparse.Namespace) -> None:
