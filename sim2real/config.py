@@ -337,8 +337,8 @@ def _parse(data: Any, locator: Locator, base_dir: Path | None) -> ExperimentConf
     _check_targets(cfg, locator)
     _check_env_kwargs(cfg, locator)
     _check_adr(cfg, locator)
+    _check_adaptation(cfg, locator)  # before _check_env: its advice depends on the section
     _check_env(cfg, locator)
-    _check_adaptation(cfg, locator)
     return cfg
 
 
