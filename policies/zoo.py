@@ -183,6 +183,7 @@ def _check_rebuilt(run: Any, staging: Path) -> Any:  # -> Parity
 
 
 def _card(name: str, run: Any, staging: Path, parity: Any, settings: Any) -> dict[str, Any]:
+    from sim2real.evaluation.conditions import DR
     from sim2real.evaluation.evaluate import evaluate_runs
     from sim2real.runs import now_iso
 
@@ -192,6 +193,8 @@ def _card(name: str, run: Any, staging: Path, parity: Any, settings: Any) -> dic
     results = evaluation.results[config.name]
     conditions = {}
     for condition, result in results.items():
+        if condition == DR and not config.randomization:
+            continue  # no training distribution: evaluate reports nominal dynamics there
         summary = result.summary
         conditions[condition] = {
             "description": evaluation.conditions.get(condition, {}).get("description"),

@@ -19,6 +19,8 @@ def test_demo_trains_evaluates_fine_tunes_and_reports(tmp_path, capsys):
         str(out),
         "--episodes",
         "1",
+        "--hopper-episodes",
+        "1",
         "--transfer-budget",
         "512",
         "--transfer-seeds",
@@ -52,6 +54,22 @@ def test_demo_trains_evaluates_fine_tunes_and_reports(tmp_path, capsys):
     comparison = json.loads((out / "reports" / "transfer" / "report.json").read_text())
     assert comparison["target"] == hardest
     assert (out / "reports" / "transfer" / "learning_curves.png").is_file()
+    # Stage 4: the zoo's Hopper with and without DR on every Hopper target, no training.
+    hopper = json.loads((out / "reports" / "hopper" / "report.json").read_text())
+    assert set(hopper["methods"]) == {"hopper_nominal_ppo", "hopper_dr_ppo"}
+    assert hopper["targets"] == [
+        "heavy",
+        "slippery",
+        "weak_motors",
+        "laggy",
+        "noisy_sensors",
+        "hard",
+    ]
+    assert all(
+        len(result["returns"]) == 1
+        for method in hopper["results"].values()
+        for result in method.values()
+    )
 
 
 def test_demo_rejects_a_bad_override_before_training(tmp_path, capsys):
@@ -59,3 +77,13 @@ def test_demo_rejects_a_bad_override_before_training(tmp_path, capsys):
     error = capsys.readouterr().err.strip().splitlines()
     assert len(error) == 1 and "n_envs" in error[0]
     assert not (tmp_path / "d").exists()
+
+
+def test_demo_skips_the_hopper_stage_when_asked(tmp_path, capsys):
+    from sim2real.demo import DemoPlan, _hopper_from_zoo
+
+    lines: list[str] = []
+    plan = DemoPlan(out_dir=tmp_path, hopper_episodes=0, log=lines.append)
+    assert _hopper_from_zoo(plan, tmp_path / "hopper") is False
+    assert lines == ["[4/4] Hopper from the zoo: skipped (--hopper-episodes 0)"]
+    assert not (tmp_path / "hopper").exists()
