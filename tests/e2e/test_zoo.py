@@ -82,7 +82,7 @@ def test_the_rebuilt_policy_acts_as_the_run_did(entry, run_dir):
 def test_the_card_reports_what_an_evaluation_measures(entry):
     card = json.loads((entry.path / "card.json").read_text())
     conditions = card["evaluation"]["conditions"]
-    assert list(conditions) == ["nominal", "dr", "heavy"]
+    assert list(conditions) == ["nominal", "dr", "heavy"]  # tiny_ppo randomizes
     again = evaluate_runs([entry.path], settings=SETTINGS).results["tiny"]
     for name, row in conditions.items():
         assert row["mean"] == pytest.approx(again[name].summary.mean)
