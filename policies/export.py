@@ -32,7 +32,13 @@ from sim2real.policies.contract import (
     env_interface,
     framework_versions,
 )
-from sim2real.policies.parity import Parity, check_parity, collect_observations
+from sim2real.policies.graph import RecurrentDeployedPolicy
+from sim2real.policies.parity import (
+    Parity,
+    check_episode_parity,
+    check_parity,
+    collect_observations,
+)
 from sim2real.transfer.rma.layout import is_student_run
 
 __all__ = ["ExportResult", "export_run"]
@@ -91,13 +97,21 @@ def export_run(run_dir: str | Path, out: str | Path, format: str = "bundle") -> 
     out.parent.mkdir(parents=True, exist_ok=True)
     with staged_directory(out) as staging:
         output = _write_model(format, reference, graph, staging, run)
-        contract = _contract(format, run, config, reference, interface, output, staging)
+        contract = _contract(format, run, config, reference, interface, output, staging, graph)
         contract["env_kwargs"] = deployed_kwargs
         write_json(staging / CONTRACT_FILE, contract)
         exported = load_exported(staging)
         if deployable is not None:
             exported = _DeployableView(exported, deployable)
-        parity = check_parity(reference, exported, observations, f"the {format} export")
+        label = f"the {format} export"
+        if isinstance(graph, RecurrentDeployedPolicy):  # its state: compare along episodes
+            env = make_env(config.env.id, condition, run_env_kwargs(config))
+            try:
+                parity = check_episode_parity(reference, exported, env, label)
+            finally:
+                env.close()
+        else:
+            parity = check_parity(reference, exported, observations, label)
         write_json(staging / CONTRACT_FILE, {**contract, "parity": parity.to_json()})
     return ExportResult(out, format, parity)
 
@@ -127,9 +141,9 @@ def _graph(format: str, reference: Any) -> Any:
 
         bundle_layers(reference.model)
         return None
-    from sim2real.policies.graph import DeployedPolicy
+    from sim2real.policies.graph import deployed_policy
 
-    return DeployedPolicy(reference.model, _observation_normalization(reference))
+    return deployed_policy(reference.model, _observation_normalization(reference))
 
 
 def _observation_normalization(reference: Any) -> Any:
@@ -161,22 +175,45 @@ def _contract(
     interface: Mapping[str, Any],
     output: str,
     staging: Path,
+    graph: Any = None,
 ) -> dict[str, Any]:
     from sim2real.config import config_to_dict
-    from sim2real.policies.graph import INPUT_NAME, ONNX_OPSET, OUTPUT_NAME
+    from sim2real.policies.graph import (
+        EPISODE_START_NAME,
+        INPUT_NAME,
+        ONNX_OPSET,
+        OUTPUT_NAME,
+        STATE_NAMES,
+    )
     from sim2real.runs import now_iso
 
     meta = run.meta
     obs_dim = len(interface["observation"]["names"])
     act_dim = len(interface["action"]["names"])
     normalized = config.normalize.observations
+    inputs = [{"name": INPUT_NAME, "shape": ["batch", obs_dim], "dtype": "float32"}]
+    outputs = [{"name": OUTPUT_NAME, "shape": ["batch", act_dim], "dtype": "float32"}]
+    recurrent = {}
+    if isinstance(graph, RecurrentDeployedPolicy):
+        inputs, outputs = graph.interface()
+        recurrent = {
+            "recurrent": {
+                "state": list(STATE_NAMES),
+                "layers": graph.layers,
+                "hidden": graph.hidden,
+                "episode_start": EPISODE_START_NAME,
+                "use": "start every episode with zero state (or episode_start = 1); feed the "
+                "returned lstm_h_out, lstm_c_out back as lstm_h, lstm_c on the next step",
+            }
+        }
     return {
         "format_version": FORMAT_VERSION,
         "format": format,
         "model": FORMATS[format],
         **({"onnx_opset": ONNX_OPSET} if format == "onnx" else {}),
-        "inputs": [{"name": INPUT_NAME, "shape": ["batch", obs_dim], "dtype": "float32"}],
-        "outputs": [{"name": OUTPUT_NAME, "shape": ["batch", act_dim], "dtype": "float32"}],
+        "inputs": inputs,
+        "outputs": outputs,
+        **recurrent,
         "in_graph": {
             "observation_normalization": (
                 "VecNormalize statistics of the run, clipped to +-clip_obs" if normalized else None
@@ -223,7 +260,6 @@ def _export_student(run: Any, config: Any, out: Path, format: str) -> ExportResu
     from sim2real.policies.exported import load_exported
     from sim2real.transfer.rma.export import (
         StudentGraph,
-        check_sequence_parity,
         check_student_format,
         save_student,
         student_contract,
@@ -246,7 +282,7 @@ def _export_student(run: Any, config: Any, out: Path, format: str) -> ExportResu
             contract = student_contract(graph, contract)
             write_json(staging / CONTRACT_FILE, contract)
             exported = load_exported(staging)
-            parity = check_sequence_parity(reference, exported, env, f"the {format} export")
+            parity = check_episode_parity(reference, exported, env, f"the {format} export")
             record = {**parity.to_json(), "reference": "the student's predict, step by step"}
             write_json(staging / CONTRACT_FILE, {**contract, "parity": record})
     finally:

@@ -24,7 +24,7 @@ from sim2real.extras import require
 from sim2real.policies.contract import Contract, is_export, read_contract
 from sim2real.policies.predictor import Predictor
 
-__all__ = ["OnnxPolicy", "TorchScriptPolicy", "load_exported", "policy_config"]
+__all__ = ["OnnxPolicy", "RecurrentExport", "TorchScriptPolicy", "load_exported", "policy_config"]
 
 
 class _ExportedPolicy(abc.ABC):
@@ -43,12 +43,12 @@ class _ExportedPolicy(abc.ABC):
     def predict(self, observation: np.ndarray, deterministic: bool = True) -> np.ndarray:
         obs = np.asarray(observation, dtype=np.float32)
         if obs.ndim == 1:
-            return self._run(obs[None])[0]
-        return self._run(obs)
+            return self.run_graph([obs[None]])[0][0]
+        return self.run_graph([obs])[0]
 
     @abc.abstractmethod
-    def _run(self, batch: np.ndarray) -> np.ndarray:
-        """Actions ``(n, act_dim)`` for a float32 batch ``(n, obs_dim)``."""
+    def run_graph(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        """The graph's outputs for its float32 inputs, in the contract's order."""
 
 
 class OnnxPolicy(_ExportedPolicy):
@@ -66,10 +66,10 @@ class OnnxPolicy(_ExportedPolicy):
         except Exception as error:  # onnxruntime raises its own types for a bad file
             first = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
             raise UserError(f"{contract.model_path}: cannot be loaded ({first})") from None
-        self._input = self.session.get_inputs()[0].name
+        self._inputs = [item.name for item in self.session.get_inputs()]
 
-    def _run(self, batch: np.ndarray) -> np.ndarray:
-        return self.session.run(None, {self._input: batch})[0]
+    def run_graph(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        return self.session.run(None, dict(zip(self._inputs, inputs, strict=True)))
 
 
 class TorchScriptPolicy(_ExportedPolicy):
@@ -88,11 +88,41 @@ class TorchScriptPolicy(_ExportedPolicy):
             raise UserError(f"{contract.model_path}: cannot be loaded ({first})") from None
         self.module.eval()
 
-    def _run(self, batch: np.ndarray) -> np.ndarray:
+    def run_graph(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         import torch
 
         with torch.no_grad():
-            return self.module(torch.as_tensor(batch)).numpy()
+            outputs = self.module(*(torch.as_tensor(array) for array in inputs))
+        outputs = outputs if isinstance(outputs, tuple) else (outputs,)
+        return [output.numpy() for output in outputs]
+
+
+class RecurrentExport:
+    """A predictor on plain observations for an exported LSTM policy: it keeps the state the
+    graph returns and feeds it back, zeroed at each episode start (``reset()``)."""
+
+    def __init__(self, inner: _ExportedPolicy, layers: int, hidden: int):
+        self.inner, self.layers, self.hidden = inner, layers, hidden
+        self.source = inner.source
+        self.observation_space, self.action_space = inner.observation_space, inner.action_space
+        self.reset()
+
+    def reset(self) -> None:
+        self._state: tuple[np.ndarray, np.ndarray] | None = None
+
+    def predict(self, observation: np.ndarray, deterministic: bool = True) -> np.ndarray:
+        obs = np.asarray(observation, dtype=np.float32)
+        single = obs.ndim == 1
+        batch = obs.reshape(1, -1) if single else obs
+        n = batch.shape[0]
+        if self._state is None or self._state[0].shape[1] != n:  # new episodes
+            zeros = np.zeros((self.layers, n, self.hidden), np.float32)
+            state, starts = (zeros, zeros.copy()), np.ones(n, np.float32)
+        else:
+            state, starts = self._state, np.zeros(n, np.float32)
+        action, h, c = self.inner.run_graph([batch, *state, starts])
+        self._state = (h, c)
+        return action[0] if single else action
 
 
 def load_exported(path: str | Path) -> Predictor:
@@ -107,6 +137,9 @@ def load_exported(path: str | Path) -> Predictor:
         from sim2real.policies.bundle import load_bundle
 
         return load_bundle(contract.path)
+    recurrent = contract.data.get("recurrent")
+    if recurrent is not None:
+        return RecurrentExport(predictor, int(recurrent["layers"]), int(recurrent["hidden"]))
     history = contract.data.get("history")
     if history is None:
         return predictor

@@ -17,9 +17,10 @@ import numpy as np
 from sim2real.errors import RunError
 from sim2real.policies.predictor import Predictor
 
-__all__ = ["TOLERANCE", "Parity", "check_parity", "collect_observations"]
+__all__ = ["TOLERANCE", "Parity", "check_episode_parity", "check_parity", "collect_observations"]
 
 TOLERANCE = 1e-5
+EPISODE_PARITY_STEPS = 256
 
 
 @dataclass(frozen=True)
@@ -80,3 +81,33 @@ def check_parity(
             f"{expected[worst]:.6g}; nothing was written"
         )
     return Parity(len(observations), largest, tolerance)
+
+
+def check_episode_parity(
+    reference: Any, exported: Any, env: gym.Env, label: str, steps: int = EPISODE_PARITY_STEPS
+) -> Parity:
+    """For policies with memory (a history, an LSTM state): step both through the reference's
+    own episodes, both reset at every episode start; the largest action difference must not
+    exceed the tolerance, else a :class:`RunError` with the numbers and the step."""
+    worst = 0.0
+    observation, _ = env.reset(seed=0)
+    reference.reset()
+    exported.reset()
+    for step in range(steps):
+        expected = np.asarray(reference.predict(observation, deterministic=True), np.float64)
+        actual = np.asarray(exported.predict(observation, deterministic=True), np.float64)
+        difference = (
+            float(np.max(np.abs(actual - expected))) if actual.shape == expected.shape else np.inf
+        )
+        if not difference <= TOLERANCE:
+            raise RunError(
+                f"parity check failed: {label} differs from the run's policy by {difference:.3g} "
+                f"(tolerance {TOLERANCE:g}) at step {step} of its episodes; nothing was written"
+            )
+        worst = max(worst, difference)
+        observation, _, terminated, truncated, _ = env.step(expected.astype(np.float32))
+        if terminated or truncated:
+            observation, _ = env.reset()
+            reference.reset()
+            exported.reset()
+    return Parity(steps, worst, TOLERANCE)

@@ -14,7 +14,7 @@ from tiny import tiny_ppo  # tests/e2e/tiny.py: the shared tiny PPO config
 
 from sim2real.cli import main
 from sim2real.config import parse_config
-from sim2real.errors import RunError, UserError
+from sim2real.errors import RunError
 from sim2real.evaluation.conditions import NOMINAL_CONDITION, make_env
 from sim2real.evaluation.evaluate import EvaluationSettings, evaluate_runs
 from sim2real.policies.contract import read_contract
@@ -228,13 +228,63 @@ def test_bad_input_is_one_line(runs, ppo_onnx, tmp_path, capsys, monkeypatch):
     assert not (tmp_path / "o").exists() and not (tmp_path / "v.mp4").exists()
 
 
-def test_recurrent_policies_are_refused_in_one_line():
-    from sb3_contrib import RecurrentPPO
+@pytest.fixture(scope="module")
+def recurrent_run(tmp_path_factory):
+    """A tiny RecurrentPPO run with observation normalization on DR CartPole."""
+    algorithm = {
+        "name": "RecurrentPPO",
+        "hyperparams": {
+            "n_steps": 64,
+            "batch_size": 64,
+            "n_epochs": 1,
+            "policy_kwargs": {"lstm_hidden_size": 8, "net_arch": [16]},
+        },
+    }
+    config = tiny_ppo(name="tiny_lstm", algorithm=algorithm, total_timesteps=256, **NO_EVAL)
+    root = tmp_path_factory.mktemp("recurrent")
+    return train(parse_config(config), root / "run", progress_bar=False, verbose=False).path
 
-    model = RecurrentPPO("MlpLstmPolicy", gym.make(ENV_ID), device="cpu", n_steps=8)
-    with pytest.raises(UserError, match="recurrent policies cannot be exported") as error:
-        DeployedPolicy(model)
-    assert len(str(error.value).splitlines()) == 1
+
+@pytest.mark.parametrize("format", ["torchscript", "onnx"])
+def test_a_recurrent_policy_exports_its_state_as_graph_inputs(recurrent_run, format, tmp_path):
+    result = export_run(recurrent_run, tmp_path / format, format)
+    contract = read_contract(result.path).data
+    names = [item["name"] for item in contract["inputs"]]
+    assert names == ["observation", "lstm_h", "lstm_c", "episode_start"]
+    assert [item["name"] for item in contract["outputs"]] == ["action", "lstm_h_out", "lstm_c_out"]
+    assert contract["recurrent"]["layers"] == 1 and contract["recurrent"]["hidden"] == 8
+    # Parity ran step by step along the run's own episodes, the state carried and reset.
+    assert contract["parity"]["observations"] == 256
+    assert contract["parity"]["max_abs_diff"] <= 1e-5
+    # Carried state matters: the same observation gives another action once the state moved.
+    exported, reference = load_predictor(result.path), RunPolicy.from_run(recurrent_run)
+    env = make_env(ENV_ID, NOMINAL_CONDITION)
+    try:
+        observation, _ = env.reset(seed=3)
+        for _ in range(20):
+            expected = reference.predict(observation)
+            np.testing.assert_allclose(exported.predict(observation), expected, atol=1e-5)
+            observation, *_ = env.step(expected)
+    finally:
+        env.close()
+
+
+def test_the_recurrent_graph_zeroes_the_state_at_episode_start(recurrent_run):
+    import torch
+
+    from sim2real.policies.graph import deployed_policy
+
+    policy = RunPolicy.from_run(recurrent_run)
+    graph = deployed_policy(policy.model, policy.normalization)
+    observation, h, c, start = graph.example_inputs(batch=3)
+    observation = torch.randn_like(observation)
+    noisy = torch.randn_like(h)
+    with torch.no_grad():
+        fresh = graph(observation, h, c, start)[0]
+        restarted = graph(observation, noisy, noisy.clone(), start)[0]
+        carried = graph(observation, noisy, noisy.clone(), torch.zeros_like(start))[0]
+    torch.testing.assert_close(restarted, fresh)
+    assert not torch.allclose(carried, fresh)
 
 
 def test_the_core_imports_without_the_optional_extras():
