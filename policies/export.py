@@ -59,7 +59,7 @@ class ExportResult:
 
 def export_run(run_dir: str | Path, out: str | Path, format: str = "bundle") -> ExportResult:
     """Export the policy of ``run_dir`` to the new directory ``out`` (see the module doc)."""
-    from sim2real.evaluation.conditions import DR, Condition, make_env, run_env_kwargs
+    from sim2real.evaluation.conditions import DR, Condition, make_env
     from sim2real.extras import require
     from sim2real.policies.asymmetric import deployable_size
     from sim2real.policies.exported import load_exported
@@ -79,7 +79,7 @@ def export_run(run_dir: str | Path, out: str | Path, format: str = "bundle") -> 
     reference = RunPolicy.from_run(run.path)
     graph = _graph(format, reference)  # refuses what cannot be exported, before any rollout
     condition = Condition(DR, randomization=config.randomization)
-    env = make_env(config.env.id, condition, run_env_kwargs(config))
+    env = make_env(config.env.id, condition, config.env.kwargs)
     deployable = deployable_size(reference.model)
     deployed_kwargs = _deployed_kwargs(config.env.kwargs, deployable)
     try:
@@ -105,7 +105,7 @@ def export_run(run_dir: str | Path, out: str | Path, format: str = "bundle") -> 
             exported = _DeployableView(exported, deployable)
         label = f"the {format} export"
         if isinstance(graph, RecurrentDeployedPolicy):  # its state: compare along episodes
-            env = make_env(config.env.id, condition, run_env_kwargs(config))
+            env = make_env(config.env.id, condition, config.env.kwargs)
             try:
                 parity = check_episode_parity(reference, exported, env, label)
             finally:

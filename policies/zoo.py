@@ -165,7 +165,7 @@ def _write_policy(run: Any, staging: Path) -> None:
 
 def _check_rebuilt(run: Any, staging: Path) -> Any:  # -> Parity
     """The entry's rebuilt model acts as the run's model on observations from its env."""
-    from sim2real.evaluation.conditions import DR, Condition, make_env, run_env_kwargs
+    from sim2real.evaluation.conditions import DR, Condition, make_env
     from sim2real.policies.parity import check_parity, collect_observations
     from sim2real.policies.predictor import RunPolicy
 
@@ -173,7 +173,7 @@ def _check_rebuilt(run: Any, staging: Path) -> Any:  # -> Parity
     rebuilt = RunPolicy.from_run(staging)
     config = run.config
     env = make_env(
-        config.env.id, Condition(DR, randomization=config.randomization), run_env_kwargs(config)
+        config.env.id, Condition(DR, randomization=config.randomization), config.env.kwargs
     )
     try:
         observations = collect_observations(env, reference)

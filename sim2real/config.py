@@ -327,6 +327,7 @@ def _parse(data: Any, locator: Locator, base_dir: Path | None) -> ExperimentConf
     if "targets" in raw:
         raw["targets"] = _targets(raw["targets"], locator, base_dir)
     raw = _with_actuator(raw, locator, base_dir)
+    raw = _with_privileged_layout(raw)
     try:
         cfg = ExperimentConfig.model_validate(raw)
     except ValidationError as error:
@@ -377,6 +378,19 @@ def _with_actuator(raw: dict[str, Any], locator: Locator, base_dir: Path | None)
     except ValueError as error:
         raise UserError(str(error)) from None
     return {**raw, "env": {**env, "kwargs": {**kwargs, "actuator": actuator}}}
+
+
+def _with_privileged_layout(raw: dict[str, Any]) -> dict[str, Any]:
+    """``env.kwargs.privileged: true`` made the training spec itself, once: every env of the
+    run (training, evaluation on nominal dynamics or a target, export, videos, the zoo) then
+    normalizes the privileged entries to the same ranges, whatever spec it is made with."""
+    env = raw.get("env")
+    kwargs = env.get("kwargs") if isinstance(env, Mapping) else None
+    if not isinstance(kwargs, Mapping) or kwargs.get("privileged") is not True:
+        return raw
+    spec = raw.get("randomization")
+    terms = spec_to_data(spec) if isinstance(spec, RandomizationSpec) else []
+    return {**raw, "env": {**env, "kwargs": {**kwargs, "privileged": {"terms": terms}}}}
 
 
 def _targets(value: Any, locator: Locator, base_dir: Path | None) -> tuple[Target, ...]:

@@ -20,7 +20,6 @@ from sim2real.evaluation.conditions import (
     NOMINAL_CONDITION,
     dynamics_changes,
     make_env,
-    run_env_kwargs,
     target_condition,
 )
 from sim2real.policies.predictor import Predictor, check_compatible, load_predictor
@@ -85,7 +84,7 @@ def open_viewing(
 
     config = policy_config(policy)
     env_id = env_id or config.env.id
-    kwargs = run_env_kwargs(config) if env_id == config.env.id else {}
+    kwargs = dict(config.env.kwargs) if env_id == config.env.id else {}
     if render:
         kwargs["render_mode"] = "rgb_array"
     if target is not None and target.env_id != env_id:

@@ -45,7 +45,7 @@ from sim2real.callbacks.trigger import CheckOn
 from sim2real.callbacks.video import EvaluationVideos
 from sim2real.config import ExperimentConfig
 from sim2real.errors import describe
-from sim2real.evaluation.conditions import Condition, run_env_kwargs
+from sim2real.evaluation.conditions import Condition
 from sim2real.evaluation.training_eval import summarize, summary_table
 from sim2real.io import write_json
 from sim2real.runs import Run, now_iso, save_final_model
@@ -106,7 +106,7 @@ def _videos(config: ExperimentConfig, conditions: Sequence[Condition]) -> Evalua
     if not config.evaluation.video:
         return None
     seed = config.seed + EVAL_SEED_OFFSET
-    return EvaluationVideos(config.env.id, run_env_kwargs(config), conditions, seed)
+    return EvaluationVideos(config.env.id, config.env.kwargs, conditions, seed)
 
 
 class RunLifecycle(ABC):

@@ -36,7 +36,7 @@ from sim2real.config import ExperimentConfig, config_to_dict, load_config, sb3_k
 from sim2real.env_workers import ReportErrors, WorkerVecEnv, ignore_stop_signals
 from sim2real.episode_recorder import EpisodeRecorder
 from sim2real.errors import UserError, describe
-from sim2real.evaluation.conditions import Condition, evaluation_conditions, run_env_kwargs
+from sim2real.evaluation.conditions import Condition, evaluation_conditions
 from sim2real.evaluation.training_eval import make_condition_envs
 from sim2real.hyperparams import ON_POLICY, algorithm_class, hyperparam
 from sim2real.lifecycle import NON_FINITE_FIELD, RunLifecycle, torch_threads
@@ -160,7 +160,7 @@ def model_from_weights(
     """
     own_env = venv is None
     if own_env:
-        venv = DummyVecEnv([EnvFactory(config.env.id, None, run_env_kwargs(config))])
+        venv = DummyVecEnv([EnvFactory(config.env.id, None, config.env.kwargs)])
     try:
         model = build_model(config, venv, device, str(weights))
         load_policy_weights(model, weights)

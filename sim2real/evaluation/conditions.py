@@ -98,18 +98,6 @@ def evaluation_conditions(config: ExperimentConfig) -> list[Condition]:
     return conditions
 
 
-def run_env_kwargs(config: ExperimentConfig) -> dict[str, Any]:
-    """The env kwargs a run's policy is evaluated with: its config's, where ``privileged``
-    is the training spec (an env made for nominal dynamics or a target has no spec of its
-    own, and the policy reads the privileged entries in the training layout)."""
-    from sim2real.randomization.spec import spec_to_data
-
-    kwargs = dict(config.env.kwargs)
-    if kwargs.get("privileged") is True:
-        kwargs["privileged"] = spec_to_data(config.randomization)
-    return kwargs
-
-
 def make_env(
     env_id: str, condition: Condition, env_kwargs: Mapping[str, Any] | None = None
 ) -> gym.Env:
@@ -157,7 +145,7 @@ def open_runs(paths: Sequence[str | Path]) -> list[RunInfo]:
                 path=Path(path).resolve(),
                 method=config.name,
                 env_id=config.env.id,
-                env_kwargs=run_env_kwargs(config),
+                env_kwargs=dict(config.env.kwargs),
                 randomization=config.randomization,
                 targets=tuple(config.targets),
             )

@@ -21,7 +21,7 @@ from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecNormalize
 
-from sim2real.evaluation.conditions import NOMINAL, Condition, make_env, run_env_kwargs
+from sim2real.evaluation.conditions import NOMINAL, Condition, make_env
 from sim2real.evaluation.metrics import transfer_gap
 from sim2real.policies.normalization import Normalization
 from sim2real.table import render_table
@@ -73,7 +73,7 @@ def make_condition_envs(
         for condition in conditions:
             envs[condition.name] = make_condition_vec_env(
                 config.env.id,
-                run_env_kwargs(config),
+                config.env.kwargs,
                 condition,
                 config.evaluation.episodes,
                 config.normalize.observations,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gymnasium as gym
 import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env as gym_check_env
@@ -109,3 +110,32 @@ def test_privileged_spec_keeps_the_training_layout_on_an_env_without_one():
     finally:
         trained.close()
         target.close()
+
+
+def test_privileged_true_in_a_config_becomes_its_training_spec():
+    """Every env of the run (training, nominal and target evaluation, export, videos, the zoo)
+    is made from env.kwargs, so they all normalize the privileged entries alike."""
+    from sim2real.config import config_to_dict, parse_config
+    from sim2real.randomization.spec import spec_to_data
+
+    data = {
+        "name": "teacherish",
+        "env": {"id": "sim2real/CartPole-v0", "kwargs": {"privileged": True}},
+        "randomization": "randomization/cartpole_dr.yaml",
+        "algorithm": {"name": "PPO"},
+        "total_timesteps": 1000,
+    }
+    config = parse_config(data)
+    assert config.env.kwargs["privileged"] == {"terms": spec_to_data(config.randomization)}
+    assert parse_config(config_to_dict(config)) == config
+    nominal = gym.make("sim2real/CartPole-v0", **config.env.kwargs)
+    trained = gym.make(
+        "sim2real/CartPole-v0", randomization=config.randomization, **config.env.kwargs
+    )
+    try:
+        names = nominal.unwrapped.privileged_names
+        assert names and names == trained.unwrapped.privileged_names
+        assert nominal.observation_space.shape == trained.observation_space.shape
+    finally:
+        nominal.close()
+        trained.close()
