@@ -15,6 +15,7 @@ import numpy as np
 from gymnasium import spaces
 
 from sim2real.errors import UserError
+from sim2real.policies.history import HistoryBuffer
 
 
 class History(gym.Wrapper):
@@ -45,23 +46,17 @@ class History(gym.Wrapper):
             ).astype(np.float32),
             dtype=np.float32,
         )
-        self._observations = np.zeros((steps, self._observation_size), np.float32)
-        self._actions = np.zeros((steps, self._action_size), np.float32)
+        self._history = HistoryBuffer(steps, self._observation_size, self._action_size)
 
     def reset(self, **kwargs: Any) -> tuple[np.ndarray, dict[str, Any]]:
         observation, info = self.env.reset(**kwargs)
-        self._observations[:] = 0.0
-        self._actions[:] = 0.0
-        self._observations[-1] = np.asarray(observation, np.float32).ravel()
-        return self._stacked(), info
+        self._history.start(0, np.asarray(observation, np.float32).ravel())
+        return self._history.flat()[0], info
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         observation, reward, terminated, truncated, info = self.env.step(action)
-        self._actions = np.roll(self._actions, -1, axis=0)
-        self._actions[-1] = np.asarray(action, np.float32).ravel()
-        self._observations = np.roll(self._observations, -1, axis=0)
-        self._observations[-1] = np.asarray(observation, np.float32).ravel()
-        return self._stacked(), float(reward), terminated, truncated, info
-
-    def _stacked(self) -> np.ndarray:
-        return np.concatenate([self._observations.ravel(), self._actions.ravel()])
+        self._history.push(
+            np.asarray(observation, np.float32).reshape(1, -1),
+            np.asarray(action, np.float32).reshape(1, -1),
+        )
+        return self._history.flat()[0], float(reward), terminated, truncated, info
