@@ -25,7 +25,7 @@ from zipfile import BadZipFile
 import numpy as np
 
 from sim2real.errors import UserError
-from sim2real.io import atomic_write_text, staged_directory
+from sim2real.io import atomic_write_text, read_json_object, staged_directory
 
 FORMAT_VERSION = 1
 _ACTIVATIONS = {
@@ -170,12 +170,7 @@ def load_bundle(path: str | Path) -> PolicyBundle:
     meta_file = path / "metadata.json"
     if not meta_file.is_file():
         raise UserError(f"{path}: not a policy bundle (no metadata.json)")
-    try:
-        metadata = json.loads(meta_file.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise UserError(f"{meta_file}: cannot read JSON ({error})") from None
-    if not isinstance(metadata, dict):
-        raise UserError(f"{meta_file}: expected a JSON object; the bundle is damaged")
+    metadata = read_json_object(meta_file, "the bundle is damaged")
     if metadata.get("format_version") != FORMAT_VERSION:
         raise UserError(
             f"{meta_file}: field 'format_version' = {metadata.get('format_version')!r}; "

@@ -15,7 +15,6 @@ The training config is stored with its targets copied into the export (``targets
 from __future__ import annotations
 
 import importlib.metadata
-import json
 import platform
 import warnings
 from collections.abc import Mapping, Sequence
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from sim2real.errors import UserError
+from sim2real.io import read_json_object
 
 __all__ = [
     "CONTRACT_FILE",
@@ -113,12 +113,7 @@ def read_contract(path: str | Path) -> Contract:
     file = path / CONTRACT_FILE
     if not file.is_file():
         raise UserError(f"{path}: not an exported policy (no {CONTRACT_FILE})")
-    try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise UserError(f"{file}: cannot read JSON ({error}); the export is damaged") from None
-    if not isinstance(data, dict):
-        raise UserError(f"{file}: expected a JSON object; the export is damaged")
+    data = read_json_object(file, "the export is damaged")
     if data.get("format_version") != FORMAT_VERSION:
         raise UserError(
             f"{file}: field 'format_version' = {data.get('format_version')!r}; "

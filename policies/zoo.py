@@ -66,7 +66,7 @@ def resolve_source(source: str | Path) -> Path:
 
 def list_entries(zoo_dir: Path | None = None) -> list[ZooEntry]:
     """The entries of ``zoo_dir`` (default the shipped zoo), by name."""
-    from sim2real.runs import read_json
+    from sim2real.io import read_json
 
     zoo_dir = ZOO_DIR if zoo_dir is None else zoo_dir
     if not zoo_dir.is_dir():

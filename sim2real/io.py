@@ -181,6 +181,23 @@ def jsonable(value: Any) -> Any:
     raise TypeError(f"cannot write {type(value).__name__} to JSON: {value!r}")
 
 
+def read_json(path: str | Path) -> Any:
+    """A JSON file's data; unreadable, not UTF-8 or not JSON is one :class:`UserError` line."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:  # ValueError: bad JSON or not UTF-8
+        raise UserError(f"{path}: cannot read JSON ({error})") from None
+
+
+def read_json_object(path: str | Path, damaged: str) -> dict[str, Any]:
+    """A JSON file that must hold an object (fields read with ``.get``); ``damaged`` ends
+    the one-line error when it holds something else, e.g. "the export is damaged"."""
+    data = read_json(path)
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: expected a JSON object, got {type(data).__name__}; {damaged}")
+    return data
+
+
 def write_json(path: str | Path, data: Any) -> Path:
     """Write ``data`` as strict, indented JSON to ``path`` atomically (see :func:`jsonable`)."""
     return atomic_write_text(path, json.dumps(jsonable(data), indent=2, allow_nan=False) + "\n")

@@ -20,7 +20,6 @@ name and renamed (:mod:`sim2real.io`), so a killed process never leaves half a f
 from __future__ import annotations
 
 import datetime
-import json
 import os
 import platform
 import re
@@ -40,6 +39,8 @@ from sim2real.io import (
     atomic_path,
     atomic_write_text,
     check_output_dir,
+    read_json,
+    read_json_object,
     read_npz,
     staged_directory,
     write_json,
@@ -76,22 +77,9 @@ def now_iso() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
-def read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:  # ValueError: bad JSON or not UTF-8
-        raise UserError(f"{path}: cannot read JSON ({error})") from None
-
-
 def read_meta(path: Path) -> dict[str, Any]:
     """run.json as a mapping (every reader calls ``.get`` on it)."""
-    meta = read_json(path)
-    if not isinstance(meta, dict):
-        raise UserError(
-            f"{path}: expected a JSON object of run fields, got {type(meta).__name__}; "
-            "the file is damaged (it is written by `sim2real train`)"
-        )
-    return meta
+    return read_json_object(path, "the file is damaged (it is written by `sim2real train`)")
 
 
 # The run.json fields every reader relies on, and what each must be.

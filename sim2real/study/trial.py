@@ -24,8 +24,8 @@ import numpy as np
 from sim2real.config import ExperimentConfig
 from sim2real.errors import UserError
 from sim2real.evaluation.conditions import DR, NOMINAL
-from sim2real.io import write_json
-from sim2real.runs import Run, read_json
+from sim2real.io import read_json, write_json
+from sim2real.runs import Run
 from sim2real.study.metrics import study_metric
 from sim2real.study.spec import Study, TransferSection, transfer_options, trial_label
 

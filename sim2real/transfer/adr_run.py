@@ -23,11 +23,11 @@ import yaml
 
 from sim2real.config import ExperimentConfig
 from sim2real.errors import UserError
-from sim2real.io import atomic_write_text, check_output_dir, write_json
+from sim2real.io import atomic_write_text, check_output_dir, read_json, write_json
 from sim2real.randomization.binding import step_quantum
 from sim2real.randomization.catalogue import get_parameter
 from sim2real.randomization.spec import parse_spec, spec_to_data
-from sim2real.runs import Run, read_json
+from sim2real.runs import Run
 from sim2real.transfer.adr import AutomaticDR, initial_bounds, make_parameters, parameter_names
 
 ADR_FILE = "adr.json"

@@ -28,11 +28,11 @@ from sim2real.errors import describe
 from sim2real.evaluation.conditions import evaluation_conditions, make_env
 from sim2real.evaluation.rollouts import rollout
 from sim2real.evaluation.training_eval import summarize, summary_table
-from sim2real.io import atomic_path, staged_directory, write_json
+from sim2real.io import atomic_path, read_json, staged_directory, write_json
 from sim2real.lifecycle import EVAL_SEED_OFFSET, torch_threads
 from sim2real.policies.history import HistoryBuffer
 from sim2real.policies.normalization import load_normalization
-from sim2real.runs import Run, now_iso, read_json
+from sim2real.runs import Run, now_iso
 from sim2real.tensorboard_log import tensorboard_logger
 from sim2real.transfer.rma.layout import (
     CHECKPOINT_MODULE_FILE,
