@@ -42,8 +42,10 @@ class DeployableObservation(BaseFeaturesExtractor):
         return observations[..., : self.size].float()
 
 
-class AsymmetricActorCriticPolicy(ActorCriticPolicy):
-    """An MLP actor-critic whose actor reads the deployable slice, the critic all of it."""
+class _DeployableActor:
+    """The constructor both asymmetric policies share: the deployable size, checked and saved
+    with the model, and separate features extractors (a shared one would feed the critic
+    the actor's slice)."""
 
     def __init__(
         self,
@@ -56,6 +58,15 @@ class AsymmetricActorCriticPolicy(ActorCriticPolicy):
         self.deployable_observations = _check_size(deployable_observations, observation_space)
         kwargs["share_features_extractor"] = False
         super().__init__(observation_space, action_space, lr_schedule, **kwargs)
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        data = super()._get_constructor_parameters()
+        data["deployable_observations"] = self.deployable_observations
+        return data
+
+
+class AsymmetricActorCriticPolicy(_DeployableActor, ActorCriticPolicy):
+    """An MLP actor-critic whose actor reads the deployable slice, the critic all of it."""
 
     def _build(self, lr_schedule: Any) -> None:
         actor = DeployableObservation(self.observation_space, self.deployable_observations)
@@ -70,35 +81,13 @@ class AsymmetricActorCriticPolicy(ActorCriticPolicy):
         actor.value_net, actor.latent_dim_vf = critic.value_net, critic.latent_dim_vf
         self.mlp_extractor = actor
 
-    def _get_constructor_parameters(self) -> dict[str, Any]:
-        data = super()._get_constructor_parameters()
-        data["deployable_observations"] = self.deployable_observations
-        return data
 
-
-class AsymmetricSACPolicy(SACPolicy):
+class AsymmetricSACPolicy(_DeployableActor, SACPolicy):
     """SAC's MLP policy with the actor on the deployable slice; the critics read everything."""
-
-    def __init__(
-        self,
-        observation_space: gym.spaces.Box,
-        action_space: gym.spaces.Space,
-        lr_schedule: Any,
-        deployable_observations: int,
-        **kwargs: Any,
-    ):
-        self.deployable_observations = _check_size(deployable_observations, observation_space)
-        kwargs["share_features_extractor"] = False  # else the critics would read the slice
-        super().__init__(observation_space, action_space, lr_schedule, **kwargs)
 
     def make_actor(self, features_extractor: BaseFeaturesExtractor | None = None) -> Actor:
         slice_ = DeployableObservation(self.observation_space, self.deployable_observations)
         return super().make_actor(slice_)
-
-    def _get_constructor_parameters(self) -> dict[str, Any]:
-        data = super()._get_constructor_parameters()
-        data["deployable_observations"] = self.deployable_observations
-        return data
 
 
 ASYMMETRIC_POLICIES: dict[str, type] = {
