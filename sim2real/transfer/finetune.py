@@ -98,7 +98,7 @@ def transfer(
     budget = check_budget(budget)
     target = resolve_target(target)
     source_cfg = source.config
-    _check_target(target, source_cfg, source)
+    check_target_env(target, source_cfg, source)
     if strategy != "scratch" and not source.has_final_policy:
         raise UserError(
             f"{source.model_path}: no model to fine-tune; the source run has no final model"
@@ -117,7 +117,7 @@ def transfer(
     check_run_dir_free(path, overwrite)
     label = str(source.config_path)
     device, reason = select_device(cfg.algorithm.name, cfg.algorithm.policy, cfg.device, label)
-    setup = _build(cfg, source, target, options, device)
+    setup = build_setup(cfg, source, target, options, device)
     if verbose:  # only once the inputs are known good: errors stay one line
         _warn_partial_rollout(cfg)
     say: Callable[[str], None] = print if verbose else _quiet
@@ -134,7 +134,7 @@ def transfer(
         close_setup(setup)
         raise
     try:
-        meta = _transfer_meta(source, source_cfg, target, options, setup)
+        meta = transfer_meta(source, source_cfg, target, options, setup)
         created.update_meta(transfer=meta)
     except BaseException:
         close_setup(setup)
@@ -148,7 +148,7 @@ def transfer(
         close_setup(setup)
 
 
-def _check_target(target: Target, cfg: ExperimentConfig, source: Run) -> None:
+def check_target_env(target: Target, cfg: ExperimentConfig, source: Run) -> None:
     if target.env_id != cfg.env.id:
         names = ", ".join(t.path.name for t in shipped_targets(cfg.env.id)) or "none"
         raise UserError(
@@ -157,7 +157,7 @@ def _check_target(target: Target, cfg: ExperimentConfig, source: Run) -> None:
         )
 
 
-def _build(
+def build_setup(
     cfg: ExperimentConfig, source: Run, target: Target, options: TransferOptions, device: str
 ) -> TargetSetup:
     conditions = [NOMINAL_CONDITION, target_condition(target)]
@@ -223,7 +223,7 @@ def _load_source_model(
         ) from None
 
 
-def _transfer_meta(
+def transfer_meta(
     source: Run,
     source_cfg: ExperimentConfig,
     target: Target,

@@ -37,7 +37,7 @@ from sim2real.sysid.identify import Identification, identify, prepare
 from sim2real.sysid.report import TARGET_NAME, write_outputs
 from sim2real.targets import Target, load_target
 from sim2real.training import select_device
-from sim2real.transfer.finetune import _build, _check_target, _transfer_meta, resolve_target
+from sim2real.transfer.finetune import build_setup, check_target_env, resolve_target, transfer_meta
 from sim2real.transfer.strategies import (
     TransferOptions,
     check_budget,
@@ -108,7 +108,7 @@ def transfer_sysid(
     )
     evaluated_on = resolve_target(target) if target is not None else None
     if evaluated_on is not None:
-        _check_target(evaluated_on, source_cfg, source)
+        check_target_env(evaluated_on, source_cfg, source)
     default_budget = default_finetune_budget(source_cfg.total_timesteps)
     budget = check_budget(
         default_budget if finetune_budget is None else finetune_budget, "--finetune-budget"
@@ -149,7 +149,7 @@ def transfer_sysid(
             source_cfg, evaluated_on, options, budget, seed, freq, episodes, world=world
         )
         built = dataclasses.replace(
-            _build(cfg, source, evaluated_on, options, device), steps="simulation steps"
+            build_setup(cfg, source, evaluated_on, options, device), steps="simulation steps"
         )
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -170,7 +170,7 @@ def transfer_sysid(
         raise
     shutil.rmtree(staging, ignore_errors=True)
     try:
-        meta = _transfer_meta(source, source_cfg, evaluated_on, options, built)
+        meta = transfer_meta(source, source_cfg, evaluated_on, options, built)
         created.update_meta(transfer={**meta, **_sysid_meta(result, data, target is None)})
     except BaseException:
         close_setup(built)
