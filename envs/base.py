@@ -59,7 +59,7 @@ from sim2real.randomization.apply import ModelNames, dynamics_layout
 from sim2real.randomization.binding import check_values
 from sim2real.randomization.dynamics import Dynamics, NamedDynamics, copy_dynamics
 from sim2real.randomization.events import EVENTS
-from sim2real.randomization.sampling import draw_event, draw_period
+from sim2real.randomization.sampling import Sampler, draw_event, draw_period
 
 RandomizationArg = RandomizationSpec | str | Path | Mapping[str, Any] | list | None
 # True: privileged entries normalized to the env's own spec; a spec: to that one's ranges
@@ -193,7 +193,7 @@ class BulletEnv(gym.Env, abc.ABC):
             self._values_current = False
         self.client.restoreState(self._snapshot)
         if self._per_episode_terms or not self._values_current:
-            self._set_values(sample(self._per_episode_terms, self._base, self._dynamics_rng))
+            self._set_values(self._sample_episode(self._base, self._dynamics_rng))
             self._values_current = True
         self.actuator.reset()
         self._steps = 0
@@ -291,6 +291,7 @@ class BulletEnv(gym.Env, abc.ABC):
             "interval"
         )
         self._interval_terms = self.randomization.when("interval")
+        self._sample_episode = Sampler(self._per_episode_terms)
         self._base = copy_dynamics(self._fixed)  # what reset terms randomize around
         self._startup_drawn = False
         self._values_current = False  # do this episode's values still need to be drawn/applied?

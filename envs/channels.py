@@ -4,7 +4,8 @@ The env composes one :class:`ActionChannel` and the observation channels its lay
 in the order a sensor works: delay (what arrives is old), bias (miscalibration), noise.
 Each takes its parameters from the episode's dynamics in :meth:`configure` (called
 whenever values change, so interval terms apply mid-episode) and draws from the env's
-``np_random`` in a fixed order, so a seed fixes every draw.
+``np_random`` in a fixed order, so a seed fixes every draw. Noise is ``std *
+standard_normal()``: the numbers ``rng.normal(0, std)`` gives, without its per-call checks.
 """
 
 from __future__ import annotations
@@ -89,7 +90,7 @@ class ObservationNoise:
     def __call__(self, observation: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         if self._std is None:
             return observation
-        return observation + rng.normal(0.0, 1.0, observation.shape) * self._std
+        return observation + rng.standard_normal(observation.shape) * self._std
 
 
 class ActionChannel:
@@ -104,5 +105,5 @@ class ActionChannel:
 
     def __call__(self, action: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         if self._std is not None:
-            action = action + rng.normal(0.0, 1.0, action.shape) * self._std
+            action = action + rng.standard_normal(action.shape) * self._std
         return action.clip(-1.0, 1.0)

@@ -8,7 +8,7 @@ the other channels (actuator, action, observation) are carried in the same
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,30 +100,45 @@ def apply_dynamics(
     """Write into the simulator every simulator value that differs from what is ``applied``.
 
     An array that *is* the applied one (a parameter no term redrew) is skipped unexamined.
-    Parameters are written in catalogue order; a parameter ``rewritten_after`` another is
-    also rewritten where that one changed (the write reset it to its default).
+    Values written by a ``changeDynamics`` keyword go first, one call per body part with all
+    of its keywords; the other fields follow in catalogue order (a link's inertia scale reads
+    the mass just written). A parameter ``rewritten_after`` another is also rewritten where
+    that one changed (the write reset it to its default).
     """
-    changed: dict[str, np.ndarray] = {}
+    changed: dict[str, list[int]] = {}
+    keywords: dict[tuple[int, int], dict[str, float]] = {}
+    other_writes: list[tuple[Callable[[Any, BodyPart | None, float], None], Any, float]] = []
     for name, array in values.items():
         definition = PARAMETERS[name]
-        if definition.field is None:
+        field = definition.field
+        if field is None:
             continue
         previous = applied[name]
-        indices = _NONE if array is previous else np.flatnonzero(array != previous)
+        # Lists, not numpy: a handful of elements per parameter.
+        now = array.tolist()
+        indices = [] if array is previous else _differing(now, previous.tolist())
         if definition.rewritten_after in changed:
-            reset = changed[definition.rewritten_after]
-            reset = reset[array[reset] != definition.default]  # now at default: nothing to do
-            if reset.size:
-                indices = np.union1d(indices, reset)
-        if not indices.size:
+            reset = changed[definition.rewritten_after]  # now at default: nothing to do there
+            indices = sorted(set(indices).union(i for i in reset if now[i] != definition.default))
+        if not indices:
             continue
         changed[name] = indices
         parts = _parts(definition, handles)
-        for i in indices.tolist():
-            definition.field.write(client, parts[i], float(array[i]))
+        keyword = field.change_dynamics_keyword
+        for i in indices:
+            part = parts[i]
+            if keyword is not None and part is not None:
+                keywords.setdefault((part.body, part.index), {})[keyword] = now[i]
+            else:
+                other_writes.append((field.write, part, now[i]))
+    for (body, index), arguments in keywords.items():
+        client.changeDynamics(body, index, **arguments)
+    for write, part, value in other_writes:
+        write(client, part, value)
 
 
-_NONE = np.zeros(0, dtype=np.int64)
+def _differing(now: list[float], before: list[float]) -> list[int]:
+    return [i for i, (a, b) in enumerate(zip(now, before, strict=True)) if a != b]
 
 
 def read_simulator_dynamics(client: Any, handles: ModelHandles, layout: DynamicsLayout) -> Dynamics:

@@ -48,6 +48,9 @@ class SimulatorField:
 
     read: Callable[[Any, BodyPart | None], float]
     write: Callable[[Any, BodyPart | None, float], None]
+    # The ``changeDynamics`` keyword ``write`` passes, where that is all it does: the applier
+    # merges every such value of one part into a single call (a reset writes several).
+    change_dynamics_keyword: str | None = None
 
 
 @dataclass(frozen=True)
@@ -135,6 +138,7 @@ def dynamics_info_field(position: int, keyword: str) -> SimulatorField:
         write=lambda client, part, value: client.changeDynamics(
             part.body, part.index, **{keyword: value}
         ),
+        change_dynamics_keyword=keyword,
     )
 
 
@@ -143,6 +147,7 @@ JOINT_DAMPING = SimulatorField(
     write=lambda client, part, value: client.changeDynamics(
         part.body, part.index, jointDamping=value
     ),
+    change_dynamics_keyword="jointDamping",
 )
 
 
