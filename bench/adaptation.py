@@ -1,6 +1,7 @@
-"""Adaptation benchmark: DR-only vs history-DR vs the RMA student, at the same simulation budget.
+"""Adaptation benchmark: every method that crosses the gap, at the same simulation budget.
 
-For one robot, with its shipped adaptation config (``<robot>_rma``), per seed:
+For one robot, with its shipped adaptation config (``<robot>_rma``), per seed (``--methods``
+picks a subset; DR-only and the oracles always run, as the gap is theirs):
 
 1. **RMA**: ``sim2real train`` of the config: the teacher for ``budget - student steps``, then
    the student for ``student steps`` (``--student-fraction`` of the budget; default the
@@ -8,18 +9,28 @@ For one robot, with its shipped adaptation config (``<robot>_rma``), per seed:
 2. **DR-only**: the same config without ``adaptation:`` for the whole budget;
 3. **history-DR**: the same PPO for the whole budget on DR envs whose observation is the last
    ``k`` observations and actions (:class:`sim2real.envs.wrappers.History`, k = the student's);
-4. an **oracle** per target: trained on the target from scratch (``--oracle-budget`` steps).
+4. **RecurrentPPO**: the same hyperparameters with sb3-contrib's ``MlpLstmPolicy`` (a memory
+   instead of an explicit history), for the whole budget;
+5. **ADR**: the robot's shipped ADR config (``<robot>_adr``) for the whole budget;
+6. per target, **sysid**: ``--record-episodes`` (<= 10) episodes recorded on the target with
+   ``--record-policy``, then ``transfer --strategy sysid`` from the DR-only run
+   (``--identify-budget`` evaluations, ``--finetune-budget`` simulation steps);
+7. per target, **fine-tuning** the DR-only run on the target with as many target samples as
+   sysid recorded (on-policy PPO collects whole rollouts, so it may use a few more);
+8. an **oracle** per target: trained on the target from scratch (``--oracle-budget`` steps).
 
 Every policy is evaluated zero-shot on every target (``--episodes`` deterministic episodes,
 fixed seeds); per method and target the table gives the mean return over seeds with a 95%
-bootstrap CI over seeds, and the fraction of the DR-only policy's gap to the oracle that the
-method closes, ``(J(method) - J(DR)) / (J(oracle) - J(DR))`` (per seed, then averaged; CI over
-seeds). The privileged teacher is listed too, as what the student imitates. Target of the
-issue: the RMA student closes at least half of the gap.
+bootstrap CI over seeds, the target samples the method consumed (0 for the zero-shot
+methods), and the fraction of the DR-only policy's gap to the oracle that the method closes,
+``(J(method) - J(DR)) / (J(oracle) - J(DR))`` (per seed, then averaged; CI over seeds). The
+privileged teacher is listed too, as what the student imitates. Target of the issue: the RMA
+student closes at least half of the gap.
 
     python bench/adaptation.py hopper --seeds 0 1 2              # the real result (hours)
     python bench/adaptation.py cartpole --seeds 0 1 --budget 1200 --oracle-budget 512 \\
-        --episodes 2 --targets heavy hard --n-envs 2             # a smoke run (a minute)
+        --episodes 2 --targets heavy hard --n-envs 2 --record-episodes 2 \\
+        --identify-budget 80 --finetune-budget 512            # a smoke run (a few minutes)
 
 Everything lands in ``<out>/<robot>/``: run directories per seed, ``results.json`` and
 ``summary.md`` (the table for BENCHMARKS.md). ``--reuse`` keeps finished runs.
@@ -43,28 +54,56 @@ import torch
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
-from sim2real.config import ExperimentConfig, config_to_dict, load_config, parse_config, sb3_kwargs
-from sim2real.envs.wrappers import History
-from sim2real.evaluation.bootstrap import bootstrap
-from sim2real.evaluation.conditions import make_env, target_condition
-from sim2real.evaluation.rollouts import rollout
-from sim2real.hyperparams import algorithm_class, hyperparam
-from sim2real.policies.history import HistoryInput
-from sim2real.policies.normalization import load_normalization, save_normalization
-from sim2real.policies.predictor import RunPolicy, load_predictor
-from sim2real.runs import Run
-from sim2real.targets import Target, shipped_targets
-from sim2real.training import train
-from sim2real.transfer import transfer
-from sim2real.transfer.rma.layout import TEACHER_DIR
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-ROBOTS = {"cartpole": "cartpole_rma.yaml", "hopper": "hopper_rma_ppo.yaml"}
-METHODS = ("dr", "history_dr", "rma_student", "rma_teacher")
+from sysid_transfer import record_data, run_finetune, run_sysid  # noqa: E402
+
+from sim2real.config import (  # noqa: E402
+    ExperimentConfig,
+    config_to_dict,
+    load_config,
+    parse_config,
+    sb3_kwargs,
+)
+from sim2real.envs.wrappers import History  # noqa: E402
+from sim2real.evaluation.bootstrap import bootstrap  # noqa: E402
+from sim2real.evaluation.conditions import make_env, target_condition  # noqa: E402
+from sim2real.evaluation.rollouts import rollout  # noqa: E402
+from sim2real.hyperparams import algorithm_class, hyperparam  # noqa: E402
+from sim2real.policies.history import HistoryInput  # noqa: E402
+from sim2real.policies.normalization import load_normalization, save_normalization  # noqa: E402
+from sim2real.policies.predictor import RunPolicy, load_predictor  # noqa: E402
+from sim2real.runs import Run  # noqa: E402
+from sim2real.targets import Target, shipped_targets  # noqa: E402
+from sim2real.training import train  # noqa: E402
+from sim2real.transfer import transfer  # noqa: E402
+from sim2real.transfer.rma.layout import TEACHER_DIR  # noqa: E402
+
+# robot -> (its adaptation config, its ADR config)
+ROBOTS = {
+    "cartpole": ("cartpole_rma.yaml", "cartpole_adr.yaml"),
+    "hopper": ("hopper_rma_ppo.yaml", "hopper_adr_ppo.yaml"),
+}
+METHODS = (
+    "dr",
+    "history_dr",
+    "recurrent_ppo",
+    "rma_student",
+    "rma_teacher",
+    "adr",
+    "sysid",
+    "finetune",
+)
+PER_TARGET = ("sysid", "finetune")  # methods that consume target samples, one run per target
 LABELS = {
     "dr": "DR-only",
     "history_dr": "history-DR",
+    "recurrent_ppo": "RecurrentPPO",
     "rma_student": "RMA student",
     "rma_teacher": "RMA teacher (privileged)",
+    "adr": "ADR",
+    "sysid": "sysid (re-centred)",
+    "finetune": "fine-tuned on target",
 }
 EVAL_SEED = 3_000_000  # evaluation episodes seeded away from every training seed
 
@@ -75,7 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     torch.set_num_threads(1)
-    base = load_config(ROBOTS[args.robot], [f"n_envs={args.n_envs}"] if args.n_envs else [])
+    overrides = [f"n_envs={args.n_envs}"] if args.n_envs else []
+    base = load_config(ROBOTS[args.robot][0], overrides)
     assert base.adaptation is not None
     args.budget = args.budget or base.total_timesteps + base.adaptation.timesteps
     fraction = args.student_fraction
@@ -83,32 +123,49 @@ def main(argv: list[str] | None = None) -> int:
         fraction = base.adaptation.timesteps / (base.total_timesteps + base.adaptation.timesteps)
     args.student_steps = max(1, round(args.budget * fraction))
     args.oracle_budget = args.oracle_budget or base.total_timesteps
+    args.finetune_budget = args.finetune_budget or max(1, args.budget // 10)
     targets = [
         t for t in shipped_targets(base.env.id) if not args.targets or t.name in args.targets
     ]
     returns: dict[str, dict[str, dict[int, float]]] = {}
+    samples: dict[str, dict[str, dict[int, int]]] = {}
     for seed in args.seeds:
         folder = out / f"seed{seed}"
-        policies = train_methods(args, base, seed, folder)
+        seed_args = argparse.Namespace(**{**vars(args), "seed": seed})
+        policies = train_methods(seed_args, base, overrides, folder)
         for target in targets:
             oracle = train_oracle(args, policies["dr_run"], target, seed, folder)
-            for method, (predictor, env_kwargs) in {
+            per_target = target_methods(seed_args, policies["dr_run"], target, folder)
+            predictors = {
                 **policies["predictors"],
+                **{name: arm[:2] for name, arm in per_target.items()},
                 "oracle": oracle,
-            }.items():
+            }
+            for method, (predictor, env_kwargs) in predictors.items():
                 value = evaluate(predictor, base.env.id, env_kwargs, target, args.episodes)
                 returns.setdefault(method, {}).setdefault(target.name, {})[seed] = value
+                used = per_target[method][2] if method in per_target else 0
+                samples.setdefault(method, {}).setdefault(target.name, {})[seed] = used
                 log(f"seed {seed}: {method} on {target.name}: {value:.1f}")
+    methods = [m for m in METHODS if m in returns]
     results = {
         "robot": args.robot,
-        "config": ROBOTS[args.robot],
+        "config": ROBOTS[args.robot][0],
+        "adr_config": ROBOTS[args.robot][1],
         "seeds": args.seeds,
         "budget": args.budget,
         "student_steps": args.student_steps,
         "oracle_budget": args.oracle_budget,
+        "record": {
+            "episodes": args.record_episodes,
+            "policy": args.record_policy,
+            "identify_budget": args.identify_budget,
+            "finetune_budget": args.finetune_budget,
+        },
         "episodes": args.episodes,
         "returns": returns,
-        "table": table(returns, [t.name for t in targets], args.seeds),
+        "target_samples": samples,
+        "table": table(returns, samples, methods, [t.name for t in targets], args.seeds),
         "machine": machine(),
         "minutes": (time.monotonic() - started) / 60,
         "date": datetime.date.today().isoformat(),
@@ -124,54 +181,120 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("robot", choices=sorted(ROBOTS))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument(
+        "--methods",
+        nargs="+",
+        choices=[m for m in METHODS if m not in ("dr", "rma_teacher")],
+        help="arms besides DR-only and the oracles (default: all; rma_student brings its teacher)",
+    )
     parser.add_argument("--budget", type=int, help="simulation steps per method (default: config)")
     parser.add_argument("--student-fraction", type=float, help="of the budget, for phase 2")
     parser.add_argument("--oracle-budget", type=int, help="default: the config's total_timesteps")
     parser.add_argument("--episodes", type=int, default=10, help="per target and seed")
     parser.add_argument("--targets", nargs="+", help="target names (default: every shipped one)")
     parser.add_argument("--n-envs", type=int, help="override the config's n_envs")
+    parser.add_argument("--record-episodes", type=int, default=10, help="sysid: <= 10 (issue 11)")
+    parser.add_argument("--record-policy", choices=("sine", "random", "source"), default="sine")
+    parser.add_argument("--identify-budget", type=int, default=3000)
+    parser.add_argument(
+        "--finetune-budget", type=int, help="sysid's simulation steps (default: budget / 10)"
+    )
+    parser.add_argument("--workers", type=int, default=2, help="identify's parallel evaluations")
+    parser.add_argument("--eval-episodes", type=int, default=3, help="per learning-curve point")
     parser.add_argument("--out", type=Path, default=Path("bench_out/adaptation"))
     parser.add_argument("--reuse", action="store_true", help="keep finished runs")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    args.methods = set(args.methods or METHODS) | {"dr"}
+    if not 1 <= args.record_episodes <= 10:
+        parser.error(f"--record-episodes {args.record_episodes}: sysid may use 1 to 10 episodes")
+    args.pin_torso = False  # sysid searches the DR run's whole training spec
+    return args
 
 
 def train_methods(
-    args: argparse.Namespace, base: ExperimentConfig, seed: int, folder: Path
+    args: argparse.Namespace, base: ExperimentConfig, overrides: list[str], folder: Path
 ) -> dict[str, Any]:
-    """The three methods' policies (and the teacher) of one seed, trained or reused."""
+    """The zero-shot methods' policies (and the teacher) of one seed, trained or reused."""
     data = config_to_dict(base)
-    data["seed"] = seed
-    rma = parse_config(
-        {
+    data["seed"] = args.seed
+    source = ROBOTS[args.robot][0]
+    dr_data = {key: value for key, value in data.items() if key != "adaptation"}
+    dr = parse_config(
+        {**dr_data, "name": f"{args.robot}_dr", "total_timesteps": args.budget}, source=source
+    )
+    dr_run = train_or_reuse(args, dr, folder / "dr")
+    predictors: dict[str, tuple[Any, dict[str, Any]]] = {
+        "dr": (load_predictor(dr_run.path), dr.env.kwargs)
+    }
+    if "rma_student" in args.methods:
+        rma_data = {
             **data,
             "total_timesteps": args.budget - args.student_steps,
             "adaptation": {**data["adaptation"], "timesteps": args.student_steps},
-        },
-        source=ROBOTS[args.robot],
+        }
+        rma_run = train_or_reuse(args, parse_config(rma_data, source=source), folder / "rma")
+        teacher = Run.open(rma_run.path / TEACHER_DIR)
+        predictors["rma_student"] = (load_predictor(rma_run.path), base.env.kwargs)
+        predictors["rma_teacher"] = (load_predictor(teacher.path), teacher.config.env.kwargs)
+    if "history_dr" in args.methods:
+        steps = base.adaptation.history_steps
+        history = train_history(args, dr, steps, folder / "history_dr")
+        predictors["history_dr"] = (history, dr.env.kwargs)
+    if "recurrent_ppo" in args.methods:
+        algorithm = {**dr_data["algorithm"], "name": "RecurrentPPO", "policy": "MlpLstmPolicy"}
+        recurrent = parse_config(
+            {**dr_data, "name": f"{args.robot}_recurrent_ppo", "algorithm": algorithm,
+             "total_timesteps": args.budget},
+            source=source,
+        )  # fmt: skip
+        run = train_or_reuse(args, recurrent, folder / "recurrent_ppo")
+        predictors["recurrent_ppo"] = (load_predictor(run.path), recurrent.env.kwargs)
+    if "adr" in args.methods:
+        adr_data = config_to_dict(load_config(ROBOTS[args.robot][1], overrides))
+        adr_data.update(seed=args.seed, total_timesteps=args.budget)
+        adr = parse_config(adr_data, source=ROBOTS[args.robot][1])
+        run = train_or_reuse(args, adr, folder / "adr")
+        predictors["adr"] = (load_predictor(run.path), adr.env.kwargs)
+    return {"dr_run": dr_run, "predictors": predictors}
+
+
+def target_methods(
+    args: argparse.Namespace, dr_run: Run, target: Target, folder: Path
+) -> dict[str, tuple[Any, dict[str, Any], int]]:
+    """sysid and fine-tuning on one target: (predictor, env kwargs, target samples used)."""
+    if not args.methods & set(PER_TARGET):
+        return {}
+    data = folder / f"{target.name}.npz"
+    if not (args.reuse and data.is_file()):
+        data = record_data(args, dr_run, target, folder)
+    sysid = finished(args, folder / f"sysid_{target.name}") or run_sysid(
+        args, dr_run, target, data, folder
     )
-    dr_data = {key: value for key, value in data.items() if key != "adaptation"}
-    dr = parse_config(
-        {**dr_data, "name": f"{args.robot}_dr", "total_timesteps": args.budget},
-        source=ROBOTS[args.robot],
-    )
-    rma_run = train_or_reuse(args, rma, folder / "rma")
-    dr_run = train_or_reuse(args, dr, folder / "dr")
-    history = train_history(args, dr, base.adaptation.history_steps, folder / "history_dr")
-    teacher_kwargs = Run.open(rma_run.path / TEACHER_DIR).config.env.kwargs
-    return {
-        "dr_run": dr_run,
-        "predictors": {
-            "dr": (load_predictor(dr_run.path), dr.env.kwargs),
-            "history_dr": (history, dr.env.kwargs),
-            "rma_student": (load_predictor(rma_run.path), rma.env.kwargs),
-            "rma_teacher": (load_predictor(rma_run.path / TEACHER_DIR), teacher_kwargs),
-        },
-    }
+    recorded = int(sysid.meta["transfer"]["target_samples"])
+    arms: dict[str, tuple[Any, dict[str, Any], int]] = {}
+    if "sysid" in args.methods:
+        arms["sysid"] = (load_predictor(sysid.path), dict(sysid.config.env.kwargs), recorded)
+    if "finetune" in args.methods:
+        tuned = finished(args, folder / f"finetune_{target.name}") or run_finetune(
+            args, dr_run, target, recorded, folder
+        )
+        # On-policy fine-tuning collects whole rollouts: it may take more samples than asked.
+        used = int(tuned.meta["timesteps"])
+        arms["finetune"] = (load_predictor(tuned.path), dict(tuned.config.env.kwargs), used)
+    return arms
+
+
+def finished(args: argparse.Namespace, path: Path) -> Run | None:
+    """A finished run at ``path`` to reuse (with ``--reuse``), else None."""
+    if args.reuse and (path / "run.json").is_file() and Run.open(path).meta["status"] == "finished":
+        return Run.open(path)
+    return None
 
 
 def train_or_reuse(args: argparse.Namespace, config: ExperimentConfig, path: Path) -> Run:
-    if args.reuse and (path / "run.json").is_file() and Run.open(path).meta["status"] == "finished":
-        return Run.open(path)
+    found = finished(args, path)
+    if found is not None:
+        return found
     log(f"training {config.name} (seed {config.seed}) -> {path}")
     return train(config, path, overwrite=True, progress_bar=False, verbose=False)
 
@@ -224,9 +347,7 @@ def train_oracle(
     args: argparse.Namespace, dr_run: Run, target: Target, seed: int, folder: Path
 ) -> tuple[Any, dict[str, Any]]:
     path = folder / f"oracle_{target.name}"
-    if not (
-        args.reuse and (path / "run.json").is_file() and Run.open(path).meta["status"] == "finished"
-    ):
+    if finished(args, path) is None:
         log(f"seed {seed}: training the oracle on {target.name} for {args.oracle_budget:,} steps")
         transfer(
             dr_run,
@@ -254,16 +375,26 @@ def evaluate(
 
 
 def table(
-    returns: dict[str, dict[str, dict[int, float]]], targets: list[str], seeds: list[int]
+    returns: dict[str, dict[str, dict[int, float]]],
+    samples: dict[str, dict[str, dict[int, int]]],
+    methods: list[str],
+    targets: list[str],
+    seeds: list[int],
 ) -> dict[str, dict[str, Any]]:
-    """Per method and target: mean over seeds with a CI, and the fraction of the gap closed."""
+    """Per method and target: mean over seeds with a CI, target samples used, and the fraction
+    of the gap closed."""
     rng = np.random.default_rng(0)
     rows: dict[str, dict[str, Any]] = {}
-    for method in (*METHODS, "oracle"):
+    for method in (*methods, "oracle"):
         for target in targets:
             values = np.array([returns[method][target][seed] for seed in seeds])
             estimate = bootstrap([[values]], np.mean, rng, n_boot=2000)
-            row = {"mean": estimate.value, "ci": [estimate.ci_low, estimate.ci_high]}
+            used = [samples.get(method, {}).get(target, {}).get(seed, 0) for seed in seeds]
+            row = {
+                "mean": estimate.value,
+                "ci": [estimate.ci_low, estimate.ci_high],
+                "target_samples": float(np.mean(used)),
+            }
             if method not in ("dr", "oracle"):
                 dr = np.array([returns["dr"][target][seed] for seed in seeds])
                 oracle = np.array([returns["oracle"][target][seed] for seed in seeds])
@@ -280,6 +411,7 @@ def table(
 
 def summary_markdown(results: dict[str, Any]) -> str:
     seeds = results["seeds"]
+    record = results["record"]
     lines = [
         f"### {results['robot']}: zero-shot return per target ({len(seeds)} seeds: "
         f"{', '.join(map(str, seeds))}; {results['episodes']} episodes per target and seed)",
@@ -287,18 +419,24 @@ def summary_markdown(results: dict[str, Any]) -> str:
         f"Budget per method {results['budget']:,} simulation steps (RMA: teacher "
         f"{results['budget'] - results['student_steps']:,} + student "
         f"{results['student_steps']:,}); "
-        f"oracles {results['oracle_budget']:,} steps on the target. Mean over seeds [95% "
-        "bootstrap CI over seeds]; gap closed = (J - J_DR) / (J_oracle - J_DR).",
+        f"oracles {results['oracle_budget']:,} steps on the target; sysid from "
+        f"{record['episodes']} recorded episodes ({record['policy']} policy), "
+        f"{record['identify_budget']:,} identify evaluations and "
+        f"{record['finetune_budget']:,} simulation steps. Mean over seeds [95% "
+        "bootstrap CI over seeds]; target steps: target samples consumed (mean over seeds); "
+        "gap closed = (J - J_DR) / (J_oracle - J_DR).",
         "",
     ]
     targets = list(next(iter(results["table"].values())))
     lines.append("| method | " + " | ".join(targets) + " |")
     lines.append("|---" * (len(targets) + 1) + "|")
-    for method in (*METHODS, "oracle"):
+    for method, per_target in results["table"].items():
         cells = []
         for target in targets:
-            row = results["table"][method][target]
+            row = per_target[target]
             cell = f"{row['mean']:.1f} [{row['ci'][0]:.1f}, {row['ci'][1]:.1f}]"
+            if row["target_samples"]:
+                cell += f"; {row['target_samples']:,.0f} target steps"
             if "gap_closed" in row:
                 closed = row["gap_closed"]
                 cell += (
