@@ -95,6 +95,8 @@ def transfer(
             "sim2real.transfer.sysid.transfer_sysid (CLI: transfer RUN --strategy sysid --data)"
         )
     source = Run.read(run.path if isinstance(run, Run) else run, model=strategy != "scratch")
+    if strategy != "scratch":
+        check_fine_tunable(source)
     budget = check_budget(budget)
     target = resolve_target(target)
     source_cfg = source.config
@@ -146,6 +148,17 @@ def transfer(
             return learn_on_target(created, setup, say, progress_bar)
     finally:
         close_setup(setup)
+
+
+def check_fine_tunable(source: Run) -> None:
+    """An RMA run's policy is a student (adaptation module + frozen teacher): not one SB3
+    model that fine-tuning could continue."""
+    if source.config.adaptation is not None:
+        raise UserError(
+            f"{source.path}: an RMA run (its config has 'adaptation:') cannot be fine-tuned: "
+            "its student is an adaptation module on a frozen teacher; evaluate it zero-shot, "
+            "or train an oracle from its config with --strategy scratch"
+        )
 
 
 def check_target_env(target: Target, cfg: ExperimentConfig, source: Run) -> None:

@@ -37,7 +37,13 @@ from sim2real.sysid.identify import Identification, identify, prepare
 from sim2real.sysid.report import TARGET_NAME, write_outputs
 from sim2real.targets import Target, load_target
 from sim2real.training import select_device
-from sim2real.transfer.finetune import build_setup, check_target_env, resolve_target, transfer_meta
+from sim2real.transfer.finetune import (
+    build_setup,
+    check_fine_tunable,
+    check_target_env,
+    resolve_target,
+    transfer_meta,
+)
 from sim2real.transfer.strategies import (
     TransferOptions,
     check_budget,
@@ -90,6 +96,7 @@ def transfer_sysid(
     options = TransferOptions("sysid", normalization=normalization)
     source = Run.read(run.path if isinstance(run, Run) else run, model=True)
     source_cfg = source.config
+    check_fine_tunable(source)
     if not source.has_final_policy:
         raise UserError(
             f"{source.model_path}: no model to fine-tune; the source run has no final model"

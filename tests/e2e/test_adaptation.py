@@ -278,3 +278,31 @@ def test_sigint_in_phase_2_keeps_a_checkpoint_to_resume_from(rma_run, tmp_path):
         "student",
     )
     assert phase2_checkpoints(run.path)[-1][0] == meta["student_timesteps"] > 0
+
+
+def test_fine_tuning_a_student_is_refused_in_one_line_before_any_work(rma_run, tmp_path, capsys):
+    data = tmp_path / "heavy.npz"
+    assert main(["record", "--policy", "sine", "--env", "sim2real/CartPole-v0", "--target",
+                 "cartpole_heavy", "--episodes", "1", "--out", str(data)]) == 0  # fmt: skip
+    capsys.readouterr()
+    for extra in (
+        ["--target", "cartpole_heavy", "--budget", "256"],
+        ["--strategy", "sysid", "--data", str(data)],
+    ):
+        out = tmp_path / "out"
+        argv = ["transfer", str(rma_run.path), *extra, "--run-dir", str(out), "--no-progress"]
+        assert main(argv) == 2
+        captured = capsys.readouterr()
+        assert captured.err.count("\n") == 1 and "an RMA run" in captured.err
+        assert "identif" not in captured.out  # refused before system identification ran
+        assert not out.exists()
+
+
+def test_an_oracle_from_a_students_config_is_a_plain_run(rma_run, tmp_path):
+    out = tmp_path / "oracle"
+    argv = ["transfer", str(rma_run.path), "--target", "cartpole_heavy", "--budget", "256",
+            "--strategy", "scratch", "--run-dir", str(out), "--no-progress"]  # fmt: skip
+    assert main(argv) == 0
+    oracle = Run.open(out)
+    assert oracle.config.adaptation is None
+    assert oracle.has_final_policy and not (out / "teacher").exists()

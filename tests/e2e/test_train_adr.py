@@ -221,3 +221,14 @@ def test_resume_restores_bounds_buffers_and_history(tmp_path, monkeypatch):
     assert record["timesteps"] == 1024 and run.meta["status"] == "finished"
     assert record["history"][: len(saved["history"])] == saved["history"]
     assert all(move["timesteps"] > 512 for move in record["history"][len(saved["history"]) :])
+
+
+def test_an_adr_run_fine_tunes_on_a_target_without_its_curriculum(adr_run, tmp_path):
+    run, _ = adr_run
+    out = tmp_path / "tuned"
+    argv = ["transfer", str(run.path), "--target", "cartpole_heavy", "--budget", "256",
+            "--run-dir", str(out), "--no-progress"]  # fmt: skip
+    assert main(argv) == 0
+    tuned = Run.open(out)
+    assert tuned.config.adr is None and tuned.has_final_policy
+    assert not (out / "adr.json").exists()
