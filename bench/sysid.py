@@ -16,10 +16,16 @@ Then again with sensor noise on the *measured state*: Gaussian noise of std ``--
 (default 0.03, the noisy_sensors target's, in observation units) mapped through the Hopper's
 observation scalings: ``noise`` on positions and angles (m, rad), ``10 * noise`` on joint
 and base velocities (the Hopper observes 0.1 x joint speed and 0.3 x base velocity), a
-rotation of ``noise`` rad std per axis on the orientation.
+rotation of ``noise`` rad std per axis on the orientation; and on the measured joint torques
+``noise`` times each joint's largest recorded torque.
+
+The recorded joint torques (what a torque sensor or a motor-current estimate reads) are fitted
+with the motion, as ``identify`` does by default; ``--no-torques`` fits the motion alone, where
+masses, strengths and dampings are only known up to one common factor.
 
     python bench/sysid.py [--episodes 10] [--policy sine] [--budget 3000] [--workers 2] \\
-        [--horizon 10] [--noise 0.03] [--targets heavy hard] [--pin-torso] [--out DIR]
+        [--horizon 10] [--noise 0.03] [--targets heavy hard] [--pin-torso] [--no-torques] \\
+        [--out DIR]
 
 ``--pin-torso`` fixes the torso mass at its true value (a payload weighed on a scale): motion
 data fix masses, motor strengths and dampings only up to one common factor (see the README),
@@ -98,6 +104,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--pin-torso", action="store_true", help="fix the torso mass at its true value"
     )
+    parser.add_argument("--no-torques", action="store_true", help="fit the motion only")
     parser.add_argument("--out", default="bench_out/sysid")
     return parser.parse_args()
 
@@ -114,7 +121,10 @@ def run_one(target: Any, noise: float, args: argparse.Namespace, out: Path) -> d
     tag = f"{target.name}-noise{noise:g}" + ("-torso-pinned" if args.pin_torso else "")
     path = save_data(out / f"{tag}.npz", data)
     spec = spec_for(truth, args.pin_torso)
-    setup = prepare(path, spec, (), args.budget, args.workers, args.seed, args.horizon)
+    setup = prepare(
+        path, spec, (), args.budget, args.workers, args.seed, args.horizon,
+        torques=not args.no_torques,
+    )  # fmt: skip
     started = time.perf_counter()
     result = identify(setup)
     wall_s = time.perf_counter() - started
@@ -140,6 +150,7 @@ def run_one(target: Any, noise: float, args: argparse.Namespace, out: Path) -> d
         "target": target.name,
         "noise": noise,
         "torso_pinned": args.pin_torso,
+        "torques": setup.torques,
         "episodes": data.episodes,
         "steps": data.steps,
         "latency_true": float(truth["action_latency_s"]),
@@ -181,7 +192,11 @@ def with_sensor_noise(data: RecordedData, std: float, rng: np.random.Generator) 
     state["base_orientation"] = _rotate(
         state["base_orientation"], rng.normal(0, std, (len(state["base_orientation"]), 3))
     )
-    return dataclasses.replace(data, state=state)
+    torques = data.joint_torques
+    if torques is not None:
+        largest = np.abs(torques).max(axis=0)
+        torques = torques + rng.normal(0.0, 1.0, torques.shape) * std * largest
+    return dataclasses.replace(data, state=state, joint_torques=torques)
 
 
 def _rotate(quaternions: np.ndarray, angles: np.ndarray) -> np.ndarray:
@@ -270,6 +285,7 @@ def summary_markdown(results: list[dict[str, Any]], args: argparse.Namespace) ->
         f"{args.episodes} episodes of the {args.policy} policy per target, budget {args.budget}, "
         f"{args.workers} workers, horizon {args.horizon}, seed {args.seed}"
         + (", torso mass pinned at its true value" if args.pin_torso else "")
+        + (", motion only (no torques)" if args.no_torques else ", motion and joint torques")
     )
     return f"{stamp}, {machine}; {settings}.\n\n" + render_markdown(headers, rows) + "\n"
 

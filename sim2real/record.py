@@ -18,7 +18,7 @@ import gymnasium as gym
 import numpy as np
 
 from sim2real.data import RecordedData
-from sim2real.state import STATE_FIELDS, StateIO
+from sim2real.state import STATE_FIELDS, StateIO, actuated_joint_names
 
 __all__ = ["SCRIPTED_POLICIES", "record"]
 
@@ -80,14 +80,9 @@ def record(env: gym.Env, policy: str | Path, episodes: int, seed: int = 0) -> Re
         rewards=np.array(columns["rewards"], dtype=np.float64),
         terminated=np.array(columns["term"], dtype=bool),
         truncated=np.array(columns["trunc"], dtype=bool),
-        actuated_joint_names=_joint_names(unwrapped, unwrapped.ideal_actuator.joints),
+        actuated_joint_names=actuated_joint_names(unwrapped),
         joint_torques=np.array(torques, dtype=np.float64),
     )
-
-
-def _joint_names(unwrapped: gym.Env, joints: tuple[int, ...]) -> tuple[str, ...]:
-    body = unwrapped.ideal_actuator.body
-    return tuple(unwrapped.client.getJointInfo(body, j)[1].decode() for j in joints)
 
 
 def _policy_factory(env: gym.Env, policy: str, rng: np.random.Generator) -> Callable[[], Policy]:

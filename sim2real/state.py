@@ -108,6 +108,14 @@ class StateIO:
             )
 
 
+def actuated_joint_names(env: Any) -> tuple[str, ...]:
+    """The joints the env's actuator drives (a :class:`BulletEnv`), in torque order."""
+    actuator = env.ideal_actuator
+    return tuple(
+        env.client.getJointInfo(actuator.body, joint)[1].decode() for joint in actuator.joints
+    )
+
+
 def state_vector(fields: Mapping[str, np.ndarray]) -> np.ndarray:
     """Fields ``(n, width)`` side by side in :data:`STATE_FIELDS` order: ``(n, dims)``."""
     return np.concatenate([np.atleast_2d(fields[name]) for name in STATE_FIELDS], axis=1)

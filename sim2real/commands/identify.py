@@ -2,7 +2,8 @@
 
 Each recorded episode is cut into segments of --horizon steps; each segment starts from its
 recorded state and replays the recorded actions, and the loss is the squared error of the
-simulated state, normalized per dimension. CMA-ES searches the spec's ranges (--budget
+simulated state (and of the joint torques, when the file holds them; --no-torques leaves them
+out), normalized per dimension. CMA-ES searches the spec's ranges (--budget
 evaluations, on --workers processes). Writes to DIR: report.md/report.json (each value with
 an uncertainty; parameters the data cannot tell apart are reported as such, not fitted),
 target.yaml (the fit as a target), spec.yaml (the spec re-centred on the fit),
@@ -77,6 +78,12 @@ def add_identify_options(
         metavar="H",
         help=f"steps replayed per segment ({DEFAULT_HORIZON})",
     )
+    parser.add_argument(
+        "--no-torques",
+        action="store_true",
+        help="fit the motion only, ignoring the joint torques the data file holds (by default "
+        "measured torques are fitted too: they fix the common scale of masses and strength)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -94,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
         workers=default_workers() if args.workers is None else args.workers,
         seed=args.seed,
         horizon=args.horizon,
+        torques=not args.no_torques,
     )
     result = identify(setup)
     write_outputs(result, args.out)

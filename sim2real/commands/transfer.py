@@ -145,6 +145,7 @@ def _run_sysid(args: argparse.Namespace):
         identify_budget=args.identify_budget,
         workers=default_workers() if args.workers is None else args.workers,
         horizon=args.horizon,
+        torques=not args.no_torques,
         normalization=args.normalization,
         seed=args.seed,
         run_dir=args.run_dir,
@@ -156,7 +157,12 @@ def _run_sysid(args: argparse.Namespace):
 
 
 _SYSID_ONLY = ("data", "finetune_budget", "randomization", "workers")
-_SYSID_DEFAULTS = {"params": (), "identify_budget": DEFAULT_BUDGET, "horizon": DEFAULT_HORIZON}
+_SYSID_DEFAULTS = {
+    "params": (),
+    "identify_budget": DEFAULT_BUDGET,
+    "horizon": DEFAULT_HORIZON,
+    "no_torques": False,
+}
 
 
 def _check_strategy_options(args: argparse.Namespace) -> None:

@@ -23,7 +23,7 @@ from sim2real.envs import env_ids
 from sim2real.errors import UserError
 from sim2real.randomization import RandomizationSpec
 from sim2real.sysid.analysis import Analysis, analyse, latency_identified
-from sim2real.sysid.objective import Replayer, Segment
+from sim2real.sysid.objective import Replayer, Segment, check_torque_joints
 from sim2real.sysid.search import CmaSearch, Evaluator, Problem, SearchResult
 from sim2real.sysid.space import LATENCY, Coordinate, SearchSpace, search_space
 
@@ -54,6 +54,7 @@ class Setup:
     workers: int
     seed: int
     horizon: int
+    torques: bool  # the data's measured torques are part of the error
 
 
 @dataclass(frozen=True)
@@ -89,10 +90,12 @@ def prepare(
     seed: int = 0,
     horizon: int = 10,
     budget_option: str = "--budget",
+    torques: bool = True,
 ) -> Setup:
     """Check every input; a problem is a one-line :class:`UserError` before any work.
 
     ``budget_option`` names the budget in messages (``transfer`` calls it --identify-budget).
+    ``torques``: fit the data's measured joint torques too, where the file holds them.
     """
     limits.check_count(budget, BUDGET, budget_option, minimum=MIN_BUDGET)
     limits.check_count(workers, limits.WORKERS, "--workers")
@@ -107,6 +110,9 @@ def prepare(
     env = gym.make(data.env_id)
     try:
         check_env(data, env, str(data_path))
+        torques = torques and data.joint_torques is not None
+        if torques:
+            check_torque_joints(data, env, str(data_path))
         space = search_space(env.unwrapped, spec, params)
     finally:
         env.close()
@@ -117,7 +123,7 @@ def prepare(
             f"{len(space.latencies)} latencies the spec allows; give at least "
             f"{MIN_BUDGET * shares}"
         )
-    return Setup(Path(data_path), data, spec, space, budget, workers, seed, horizon)
+    return Setup(Path(data_path), data, spec, space, budget, workers, seed, horizon, torques)
 
 
 def identify(setup: Setup) -> Identification:
@@ -150,7 +156,12 @@ def identify(setup: Setup) -> Identification:
         analysis, after = _analyse(setup, space, result, fitted, evaluator)
         replayer = evaluator.local
         recorded, segments = replayer.target, tuple(replayer.segments)
-    nominal = Replayer(setup.data, dataclasses.replace(setup.space, latencies=()), setup.horizon)
+    nominal = Replayer(
+        setup.data,
+        dataclasses.replace(setup.space, latencies=()),
+        setup.horizon,
+        torques=setup.torques,
+    )
     try:
         nominal_loss = nominal.loss(setup.space.nominal)
         before = nominal.simulate(setup.space.nominal)
@@ -184,7 +195,7 @@ def identify(setup: Setup) -> Identification:
 
 
 def _evaluator(setup: Setup, space: SearchSpace) -> Evaluator:
-    return Evaluator(Problem(setup.data_path, space, setup.horizon), setup.workers)
+    return Evaluator(Problem(setup.data_path, space, setup.horizon, setup.torques), setup.workers)
 
 
 def _losses(evaluator: Evaluator, space: SearchSpace) -> Callable[[list[np.ndarray]], list[float]]:
@@ -207,7 +218,7 @@ def _analyse(
         typical_loss=result.curve[0][2] if result.curve else result.loss,
         symmetries=space.scale_directions,
         spread=result.spread,
-        entries=len(replayer.segments) * float(replayer.weight.sum()),
+        entries=len(replayer.segments) * replayer.dimensions,
         seed=setup.seed,
     )
     return analysis, replayer.simulate(fitted)

@@ -109,6 +109,7 @@ def report_data(result: Identification) -> dict[str, Any]:
             "workers": setup.workers,
             "seed": setup.seed,
             "horizon": setup.horizon,
+            "torques": setup.torques,
         },
         "evaluations": result.evaluations,
         "stop": result.search.stop,
@@ -168,8 +169,9 @@ def report_markdown(report: dict[str, Any]) -> str:
         f"Search: CMA-ES, {report['evaluations']} evaluations (stopped: {report['stop']}), "
         f"horizon {report['settings']['horizon']} steps, {report['settings']['workers']} "
         f"worker(s), seed {report['settings']['seed']}, {report['wall_s']:.1f} s.",
-        f"Loss (mean squared normalized state error): nominal values "
-        f"{report['loss']['nominal']:.4g}, fit {report['loss']['fit']:.4g}.",
+        f"Loss (mean squared normalized error of the state"
+        f"{' and the measured joint torques' if report['settings']['torques'] else ''}): "
+        f"nominal values {report['loss']['nominal']:.4g}, fit {report['loss']['fit']:.4g}.",
         "",
         render_markdown(["parameter", "nominal", "range", "fit", "std", "identified"], rows),
         "",

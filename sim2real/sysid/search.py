@@ -35,6 +35,7 @@ class Problem:
     data_path: Path
     space: SearchSpace
     horizon: int
+    torques: bool = True  # measured torques join the error where the data hold them
 
 
 class Evaluator:
@@ -149,7 +150,8 @@ _REPLAYER: Replayer | None = None
 
 def _make_replayer(problem: Problem) -> Replayer:
     data = load_data(problem.data_path)
-    return Replayer(data, problem.space, problem.horizon, where=str(problem.data_path))
+    where = str(problem.data_path)
+    return Replayer(data, problem.space, problem.horizon, where, problem.torques)
 
 
 def _init_worker(problem: Problem) -> None:

@@ -73,6 +73,7 @@ def transfer_sysid(
     identify_budget: int = 1000,
     workers: int = 1,
     horizon: int = 10,
+    torques: bool = True,
     normalization: str = "keep",
     seed: int | None = None,
     run_dir: str | Path | None = None,
@@ -90,7 +91,8 @@ def transfer_sysid(
         finetune_budget: simulation steps of fine-tuning (default a tenth of the source's).
         target: where the learning curve is measured (default: the identified target).
         randomization: the ranges identify searches (default: the source run's training spec).
-        params, identify_budget, workers, horizon: as ``sim2real identify``'s options.
+        params, identify_budget, workers, horizon, torques: as ``sim2real identify``'s
+            options (``torques=False`` is its ``--no-torques``).
         normalization, seed, run_dir, overwrite, eval_freq, eval_episodes: as ``transfer``'s.
     """
     options = TransferOptions("sysid", normalization=normalization)
@@ -111,7 +113,7 @@ def transfer_sysid(
             f"trains {source_cfg.env.id!r}; record data on the run's env"
         )
     setup = prepare(
-        data, spec, params, identify_budget, workers, seed, horizon, "--identify-budget"
+        data, spec, params, identify_budget, workers, seed, horizon, "--identify-budget", torques
     )
     evaluated_on = resolve_target(target) if target is not None else None
     if evaluated_on is not None:

@@ -96,20 +96,40 @@ def test_known_answer_cartpole_pole_mass(make_env, tmp_path):
     assert result.search.evaluations <= 60
 
 
+SCALE_SPEC = parse_spec(
+    [
+        {"parameter": "link_mass", "range": [0.5, 2.0]},
+        {"parameter": "motor_strength", "range": [0.5, 2.0]},
+        {"parameter": "joint_damping", "range": [0.5, 2.0]},
+    ]
+)
+
+
 def test_flat_directions_are_reported_not_fitted(make_env, tmp_path):
     # Scaling every mass and the motor together leaves a torque-driven cart-pole's motion as it
-    # was: the data cannot tell these apart.
-    spec = parse_spec(
-        [
-            {"parameter": "link_mass", "range": [0.5, 2.0]},
-            {"parameter": "motor_strength", "range": [0.5, 2.0]},
-            {"parameter": "joint_damping", "range": [0.5, 2.0]},
-        ]
-    )
+    # was: motion alone cannot tell these apart.
     path, _ = recorded(make_env, tmp_path, CARTPOLE, {})
-    result = identify(prepare(path, spec, budget=400, workers=1))
+    result = identify(prepare(path, SCALE_SPEC, budget=400, workers=1, torques=False))
+    assert not result.setup.torques
     assert len(result.analysis.flat_directions) >= 1
     assert not any(fit.identified for fit in result.fits if fit.coordinate.parameter != "gravity")
+
+
+def test_measured_torques_fix_the_common_scale(make_env, tmp_path):
+    # The same data with the joint torques the recording holds: the torque pins the motor
+    # strength, and with it the masses, so nothing is flat and the truth is found.
+    truth = {"link_mass": {"cart": 1.5, "pole": 0.15}, "motor_strength": 1.5}
+    path, data = recorded(make_env, tmp_path, CARTPOLE, truth)
+    assert data.joint_torques is not None
+    result = identify(prepare(path, SCALE_SPEC, ["link_mass", "motor_strength"], budget=400))
+    assert result.setup.torques and len(result.analysis.flat_directions) == 0
+    fitted = {fit.coordinate.name: fit for fit in result.fits}
+    assert all(fit.identified for fit in fitted.values())
+    assert fitted["link_mass:cart"].value == pytest.approx(1.5, rel=0.02)
+    assert fitted["link_mass:pole"].value == pytest.approx(0.15, rel=0.02)
+    assert next(
+        f for n, f in fitted.items() if n.startswith("motor_strength")
+    ).value == pytest.approx(1.5, rel=0.02)
 
 
 def test_a_ranged_latency_is_found_among_its_whole_steps(make_env, tmp_path):
