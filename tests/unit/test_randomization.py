@@ -316,3 +316,56 @@ def test_vectorized_sampler_draws_what_one_call_per_term_draws():
             np.testing.assert_allclose(values[name], expected[name], rtol=1e-12, err_msg=name)
     untouched = sample(spec.terms, NOMINAL, sampler_rng)
     assert untouched["observation_noise_std"] is NOMINAL["observation_noise_std"]
+
+
+class _RecordingClient:
+    """Stands in for PyBullet: records writes, answers the inertia field's reads."""
+
+    def __init__(self):
+        self.calls: list[tuple] = []
+
+    def changeDynamics(self, body, index, **keywords):  # noqa: N802  (PyBullet's name)
+        self.calls.append(("changeDynamics", body, index, keywords))
+
+    def setGravity(self, x, y, z):  # noqa: N802
+        self.calls.append(("setGravity", z))
+
+    def getDynamicsInfo(self, body, index):  # noqa: N802
+        return (2.0, 0.8, (1.0, 1.0, 1.0))
+
+
+def test_apply_merges_a_parts_keywords_into_one_call_and_writes_inertia_after_mass():
+    from sim2real.randomization.apply import ModelHandles, apply_dynamics
+    from sim2real.randomization.catalogue import BodyPart
+
+    links = (BodyPart("torso", 1, 0), BodyPart("thigh", 1, 1))
+    handles = ModelHandles(
+        links=links, joints=(BodyPart("thigh_joint", 1, 1),), floor=BodyPart("floor", 0, -1)
+    )
+    applied = {
+        "link_mass": np.array([2.0, 2.0]),
+        "link_inertia": np.array([1.0, 1.0]),
+        "lateral_friction": np.array([0.8, 0.8, 0.8]),
+        "joint_damping": np.array([0.0]),
+        "gravity": np.array([-9.8]),
+    }
+    values = {
+        "link_mass": np.array([2.0, 3.0]),  # thigh changes
+        "link_inertia": np.array([1.0, 1.5]),
+        "lateral_friction": np.array([0.8, 0.6, 0.5]),  # thigh and floor change
+        "joint_damping": np.array([0.2]),  # the thigh joint's child link is the thigh
+        "gravity": applied["gravity"],  # the same array: skipped unexamined
+    }
+    client = _RecordingClient()
+    apply_dynamics(client, handles, values, applied)
+    merged = [call for call in client.calls if call[0] == "changeDynamics"]
+    assert merged[0] == (
+        "changeDynamics",
+        1,
+        1,
+        {"mass": 3.0, "lateralFriction": 0.6, "jointDamping": 0.2},
+    )
+    assert merged[1] == ("changeDynamics", 0, -1, {"lateralFriction": 0.5})
+    # The inertia scale is written last, from the mass just written (the client says 2.0 kg).
+    assert merged[2][:3] == ("changeDynamics", 1, 1) and "localInertiaDiagonal" in merged[2][3]
+    assert len(client.calls) == 3
