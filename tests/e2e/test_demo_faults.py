@@ -49,6 +49,25 @@ def spawned(token: str) -> list[int]:
     return found
 
 
+def cpu_ticks(pids: list[int]) -> list[int]:
+    """User + system CPU ticks of each process (/proc/PID/stat fields 14 and 15)."""
+    ticks = []
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return []
+        ticks.append(int(fields[11]) + int(fields[12]))
+    return ticks
+
+
+def settled(pids: list[int], quiet_s: float = 1.0) -> bool:
+    """The processes used no CPU for ``quiet_s``: past their start-up, idle in their task."""
+    before = cpu_ticks(pids)
+    time.sleep(quiet_s)
+    return bool(before) and before == cpu_ticks(pids)
+
+
 def wait_until(condition, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -98,7 +117,9 @@ def test_children_end_with_the_parent(tmp_path, signum, group, code):
     process, token = start_tagged([sys.executable, "-c", POOL], tmp_path)
     try:
         assert wait_until(lambda: len(spawned(token)) == 2, 60), "two children did not start"
-        time.sleep(0.5)  # let them get past their start (process group, parent-death signal)
+        # Past their start-up (imports, process group, parent-death signal), even on a slow
+        # machine: both children idle in their task.
+        assert wait_until(lambda: settled(spawned(token)), 60), "the children never settled"
         (os.killpg if group else os.kill)(process.pid, signum)
         # The parent may wait out its grace period (GRACE_S = 20 s) on a loaded machine.
         _, err = process.communicate(timeout=GRACE_S + 40)
