@@ -7,8 +7,8 @@ whole sequence of dynamics.
 
 A :class:`Sampler` is built once per set of terms (an env builds one per spec) so a reset
 draws every term in one or a few vectorized generator calls and combines them in one pass:
-consecutive uniform and log-uniform terms share one ``rng.uniform`` call, which consumes
-the generator exactly as one call per term would.
+consecutive uniform and log-uniform terms share one ``rng.random`` call, which consumes
+the generator exactly as one ``rng.uniform`` call per term would.
 """
 
 from __future__ import annotations
