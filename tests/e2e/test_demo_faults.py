@@ -92,9 +92,13 @@ def start_tagged(argv: list[str], cwd: Path) -> tuple[subprocess.Popen, str]:
     return process, token
 
 
+# A program started from a terminal gets Ctrl-C as KeyboardInterrupt; one started by a test runner
+# that runs in the background (`nohup make test &` in a script) inherits SIGINT ignored, so the
+# pool restores Python's default handler.
 POOL = """
-import sys, time
+import signal, sys, time
 from sim2real.processes import run_in_processes, sigterm_raises
+signal.signal(signal.SIGINT, signal.default_int_handler)
 try:
     with sigterm_raises():
         run_in_processes(time.sleep, [(300,), (300,), (300,)], workers=2)
