@@ -7,8 +7,8 @@ picks a subset; DR-only and the oracles always run, as the gap is theirs):
    the student for ``student steps`` (``--student-fraction`` of the budget; default the
    config's own split);
 2. **DR-only**: the same config without ``adaptation:`` for the whole budget;
-3. **history-DR**: the same PPO for the whole budget on DR envs whose observation is the last
-   ``k`` observations and actions (:class:`sim2real.envs.wrappers.History`, k = the student's);
+3. **history-DR**: the DR-only config with ``env.history_steps: k`` (the last ``k``
+   observations and actions as the policy's input, k = the student's) for the whole budget;
 4. **RecurrentPPO**: the same hyperparameters with sb3-contrib's ``MlpLstmPolicy`` (a memory
    instead of an explicit history), for the whole budget;
 5. **ADR**: the robot's shipped ADR config (``<robot>_adr``) for the whole budget;
@@ -48,11 +48,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 import torch
-from stable_baselines3.common.monitor import Monitor
-from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -63,16 +60,11 @@ from sim2real.config import (  # noqa: E402
     config_to_dict,
     load_config,
     parse_config,
-    sb3_kwargs,
 )
-from sim2real.envs.wrappers import History  # noqa: E402
 from sim2real.evaluation.bootstrap import bootstrap  # noqa: E402
 from sim2real.evaluation.conditions import make_env, target_condition  # noqa: E402
 from sim2real.evaluation.rollouts import rollout  # noqa: E402
-from sim2real.hyperparams import algorithm_class, hyperparam  # noqa: E402
-from sim2real.policies.history import HistoryInput  # noqa: E402
-from sim2real.policies.normalization import load_normalization, save_normalization  # noqa: E402
-from sim2real.policies.predictor import RunPolicy, load_predictor  # noqa: E402
+from sim2real.policies.predictor import load_predictor  # noqa: E402
 from sim2real.runs import Run  # noqa: E402
 from sim2real.targets import Target, shipped_targets  # noqa: E402
 from sim2real.training import train  # noqa: E402
@@ -237,9 +229,14 @@ def train_methods(
         predictors["rma_student"] = (load_predictor(rma_run.path), base.env.kwargs)
         predictors["rma_teacher"] = (load_predictor(teacher.path), teacher.config.env.kwargs)
     if "history_dr" in args.methods:
-        steps = base.adaptation.history_steps
-        history = train_history(args, dr, steps, folder / "history_dr")
-        predictors["history_dr"] = (history, dr.env.kwargs)
+        env = {**dr_data["env"], "history_steps": base.adaptation.history_steps}
+        history = parse_config(
+            {**dr_data, "name": f"{args.robot}_history_dr", "env": env,
+             "total_timesteps": args.budget},
+            source=source,
+        )  # fmt: skip
+        run = train_or_reuse(args, history, folder / "history_dr")
+        predictors["history_dr"] = (load_predictor(run.path), history.env.kwargs)
     if "recurrent_ppo" in args.methods:
         algorithm = {**dr_data["algorithm"], "name": "RecurrentPPO", "policy": "MlpLstmPolicy"}
         recurrent = parse_config(
@@ -297,50 +294,6 @@ def train_or_reuse(args: argparse.Namespace, config: ExperimentConfig, path: Pat
         return found
     log(f"training {config.name} (seed {config.seed}) -> {path}")
     return train(config, path, overwrite=True, progress_bar=False, verbose=False)
-
-
-def train_history(
-    args: argparse.Namespace, config: ExperimentConfig, steps: int, path: Path
-) -> HistoryInput:
-    """PPO (the config's hyperparameters and budget) on DR envs with a k-step history; it acts
-    on plain observations through HistoryInput, which builds the wrapper's vector."""
-    model_path, statistics = path / "model.zip", path / "normalization.npz"
-    cls = algorithm_class(config.algorithm.name)
-    if not (args.reuse and model_path.is_file()):
-        log(f"training history-DR (k = {steps}, seed {config.seed}) -> {path}")
-
-        def factory() -> gym.Env:
-            env = gym.make(config.env.id, randomization=config.randomization, **config.env.kwargs)
-            return Monitor(History(env, steps))
-
-        venv: Any = DummyVecEnv([factory] * config.n_envs)
-        if config.normalize.observations or config.normalize.rewards:
-            gamma = float(hyperparam(config.algorithm.name, config.algorithm.hyperparams, "gamma"))
-            venv = VecNormalize(
-                venv,
-                norm_obs=config.normalize.observations,
-                norm_reward=config.normalize.rewards,
-                clip_obs=config.normalize.clip_obs,
-                gamma=gamma,
-            )
-        model = cls(
-            config.algorithm.policy,
-            venv,
-            seed=config.seed,
-            device="cpu",
-            **sb3_kwargs(config.algorithm),
-        )
-        model.learn(config.total_timesteps)
-        path.mkdir(parents=True, exist_ok=True)
-        model.save(model_path)
-        if isinstance(venv, VecNormalize):
-            save_normalization(venv, statistics)
-        venv.close()
-    model = cls.load(model_path, device="cpu")
-    normalization = load_normalization(statistics) if statistics.is_file() else None
-    inner = RunPolicy(model, normalization, source=str(model_path))
-    size = model.observation_space.shape[0] // steps - int(np.prod(model.action_space.shape))
-    return HistoryInput(inner, steps, size, model.action_space, str(model_path))
 
 
 def train_oracle(

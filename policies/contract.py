@@ -32,6 +32,7 @@ __all__ = [
     "Contract",
     "env_interface",
     "framework_versions",
+    "history_contract",
     "is_export",
     "read_contract",
 ]
@@ -159,6 +160,31 @@ def env_interface(env: Any) -> dict[str, Any]:
             "period_s": unwrapped.control_dt,
             "rate_hz": 1.0 / unwrapped.control_dt,
             "physics_steps_per_action": unwrapped.physics_steps_per_action,
+        },
+    }
+
+
+def history_contract(
+    contract: dict[str, Any], input_name: str, steps: int, observation_dim: int, action_dim: int
+) -> dict[str, Any]:
+    """``contract`` for a model whose one input is the flat history of the last ``steps``
+    raw observations and actions (an RMA student, a history policy): the input and its layout;
+    the caller keeps the history (:class:`sim2real.policies.history.HistoryInput` does)."""
+    layout = (
+        f"[o_(t-{steps - 1}) .. o_t ({steps} x {observation_dim} raw observations), "
+        f"a_(t-{steps}) .. a_(t-1) ({steps} x {action_dim} actions as sent to env.step)], "
+        "oldest first; zeros before the episode has that many steps "
+        "(sim2real.envs.wrappers.History builds it)"
+    )
+    size = steps * (observation_dim + action_dim)
+    return {
+        **contract,
+        "inputs": [{"name": input_name, "shape": ["batch", size], "dtype": "float32"}],
+        "history": {
+            "steps": steps,
+            "observation_dim": observation_dim,
+            "action_dim": action_dim,
+            "layout": layout,
         },
     }
 

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from sim2real.envs.wrappers import History
 from sim2real.errors import UserError
 from sim2real.io import check_output_dir, staged_directory, write_json
 from sim2real.policies.contract import (
@@ -31,6 +32,7 @@ from sim2real.policies.contract import (
     FORMATS,
     env_interface,
     framework_versions,
+    history_contract,
 )
 from sim2real.policies.graph import RecurrentDeployedPolicy
 from sim2real.policies.parity import (
@@ -82,8 +84,12 @@ def export_run(run_dir: str | Path, out: str | Path, format: str = "bundle") -> 
     env = make_env(config.env.id, condition, config.env.kwargs)
     deployable = deployable_size(reference.model)
     deployed_kwargs = _deployed_kwargs(config.env.kwargs, deployable)
+    history_steps = config.env.history_steps
     try:
-        observations = collect_observations(env, reference)
+        # A history policy's model reads the flat history: parity is checked on those.
+        observations = collect_observations(
+            History(env, history_steps) if history_steps else env, reference
+        )
         if deployable is None:
             interface = env_interface(env)
         else:  # the actor's contract: the same env without its privileged entries
@@ -99,10 +105,20 @@ def export_run(run_dir: str | Path, out: str | Path, format: str = "bundle") -> 
         output = _write_model(format, reference, graph, staging, run)
         contract = _contract(format, run, config, reference, interface, output, staging, graph)
         contract["env_kwargs"] = deployed_kwargs
+        if history_steps:
+            contract = history_contract(
+                contract,
+                contract["inputs"][0]["name"],
+                history_steps,
+                len(interface["observation"]["names"]),
+                len(interface["action"]["names"]),
+            )
         write_json(staging / CONTRACT_FILE, contract)
         exported = load_exported(staging)
         if deployable is not None:
             exported = _DeployableView(exported, deployable)
+        if history_steps:  # the model itself, on the histories collected above
+            exported = exported.inner
         label = f"the {format} export"
         if isinstance(graph, RecurrentDeployedPolicy):  # its state: compare along episodes
             env = make_env(config.env.id, condition, config.env.kwargs)

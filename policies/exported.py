@@ -35,10 +35,7 @@ class _ExportedPolicy(abc.ABC):
         self.source = str(contract.path)
         obs_dim = contract.observation_dim
         self.observation_space = spaces.Box(-np.inf, np.inf, (obs_dim,), np.float32)
-        low, high = contract.action_bounds
-        self.action_space = spaces.Box(
-            np.asarray(low, np.float32), np.asarray(high, np.float32), dtype=np.float32
-        )
+        self.action_space = _action_space(contract)
 
     def predict(self, observation: np.ndarray, deterministic: bool = True) -> np.ndarray:
         obs = np.asarray(observation, dtype=np.float32)
@@ -136,7 +133,7 @@ def load_exported(path: str | Path) -> Predictor:
     else:
         from sim2real.policies.bundle import load_bundle
 
-        return load_bundle(contract.path)
+        predictor = load_bundle(contract.path)
     recurrent = contract.data.get("recurrent")
     if recurrent is not None:
         return RecurrentExport(predictor, int(recurrent["layers"]), int(recurrent["hidden"]))
@@ -145,14 +142,20 @@ def load_exported(path: str | Path) -> Predictor:
         return predictor
     from sim2real.policies.history import HistoryInput
 
-    # The graph reads the flat history (an RMA student): keep it, as the contract lays it out.
+    # The model reads the flat history (an RMA student, a history policy): keep it, as the
+    # contract lays it out.
     return HistoryInput(
         predictor,
         history["steps"],
         history["observation_dim"],
-        predictor.action_space,
-        predictor.source,
+        _action_space(contract),
+        str(contract.path),
     )
+
+
+def _action_space(contract: Contract) -> spaces.Box:
+    low, high = contract.action_bounds
+    return spaces.Box(np.asarray(low, np.float32), np.asarray(high, np.float32), dtype=np.float32)
 
 
 def policy_config(path: str | Path) -> Any:  # -> ExperimentConfig

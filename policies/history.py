@@ -9,12 +9,15 @@ through :class:`HistoryInput`, which builds the same vector step by step.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from gymnasium import spaces
 
-__all__ = ["HistoryBuffer", "HistoryInput"]
+from sim2real.errors import UserError
+
+__all__ = ["HistoryBuffer", "HistoryInput", "run_history_steps", "with_history"]
 
 
 class HistoryBuffer:
@@ -96,3 +99,35 @@ class HistoryInput:
         actions = np.asarray(self.inner.predict(flat, deterministic=deterministic))
         self.remember(actions)
         return actions[0] if single else actions
+
+
+def with_history(inner: Any, steps: int, source: str | None = None) -> Any:
+    """``inner`` (a predictor on the flat history of ``steps`` steps) acting on plain
+    observations; ``inner`` itself when ``steps`` is 0."""
+    if not steps:
+        return inner
+    action_size = int(np.prod(inner.action_space.shape))
+    flat = int(np.prod(inner.observation_space.shape))
+    observation_size, remainder = divmod(flat - steps * action_size, steps)
+    if remainder or observation_size < 1:
+        raise UserError(
+            f"{source or inner.source}: a policy input of {flat} entries is not a history of "
+            f"{steps} steps of observations and {action_size} action entries"
+        )
+    return HistoryInput(
+        inner, steps, observation_size, inner.action_space, source or getattr(inner, "source", "")
+    )
+
+
+def run_history_steps(run_dir: Path) -> int:
+    """The ``env.history_steps`` of a run's config (0 when unset or unreadable: the run's
+    reader reports a broken config)."""
+    from sim2real.resources import read_yaml
+
+    try:
+        data = read_yaml(run_dir / "config.yaml")
+    except UserError:
+        return 0
+    env = data.get("env") if isinstance(data, dict) else None
+    steps = env.get("history_steps", 0) if isinstance(env, dict) else 0
+    return steps if isinstance(steps, int) and not isinstance(steps, bool) else 0

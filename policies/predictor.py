@@ -93,7 +93,9 @@ def load_predictor(path: str | Path, device: str = "cpu") -> Predictor:
             from sim2real.transfer.rma.student import StudentPolicy
 
             return StudentPolicy.from_run(path, device=device)
-        return RunPolicy.from_run(path, device=device)
+        from sim2real.policies.history import run_history_steps, with_history
+
+        return with_history(RunPolicy.from_run(path, device=device), run_history_steps(path))
     if (path / "contract.json").is_file():
         from sim2real.policies.exported import load_exported
 

@@ -100,6 +100,9 @@ class _Model(BaseModel):
 class EnvConfig(_Model):
     id: Annotated[str, AfterValidator(_registered)]
     kwargs: dict[str, Any] = Field(default_factory=dict)
+    # k > 0: the policy reads the last k observations and actions (sim2real.policies.history),
+    # a memory of the dynamics it is in; 0: the observation alone.
+    history_steps: Annotated[int, BeforeValidator(_integral), Field(ge=0, le=1000)] = 0
 
 
 class AlgorithmConfig(_Model):
@@ -338,6 +341,7 @@ def _parse(data: Any, locator: Locator, base_dir: Path | None) -> ExperimentConf
     _check_targets(cfg, locator)
     _check_env_kwargs(cfg, locator)
     _check_adr(cfg, locator)
+    _check_history(cfg, locator)
     _check_adaptation(cfg, locator)  # before _check_env: its advice depends on the section
     _check_env(cfg, locator)
     return cfg
@@ -584,6 +588,10 @@ def _check_env(cfg: ExperimentConfig, locator: Locator) -> None:
         # gymnasium appends the kwargs (with the whole spec) to the constructor's message.
         message = str(error).split(" was raised from the environment creator")[0]
         raise locator.error(("env", "kwargs"), cfg.env.kwargs, message) from None
+    if cfg.env.history_steps:
+        from sim2real.envs.wrappers import History
+
+        env = History(env, cfg.env.history_steps)
     try:
         try:
             check_action_space(cfg.algorithm.name, cfg.algorithm.hyperparams, env.action_space)
@@ -607,6 +615,32 @@ def _check_env(cfg: ExperimentConfig, locator: Locator) -> None:
                 raise locator.error(("targets", index), str(target.path), str(error)) from None
     finally:
         env.close()
+
+
+def _check_history(cfg: ExperimentConfig, locator: Locator) -> None:
+    """A history policy is a plain actor on a longer input: not a student, nor split."""
+    steps = cfg.env.history_steps
+    if not steps:
+        return
+    if cfg.adaptation is not None:
+        raise locator.error(
+            ("env", "history_steps"),
+            steps,
+            "adaptation's student keeps its own history (adaptation.history_steps); set 0",
+        )
+    if cfg.algorithm.asymmetric:
+        raise locator.error(
+            ("env", "history_steps"),
+            steps,
+            "an asymmetric actor-critic splits one observation into the actor's and the "
+            "critic's parts, not a history; set 0 or algorithm.asymmetric: false",
+        )
+    if cfg.algorithm.name == "RecurrentPPO":
+        raise locator.error(
+            ("env", "history_steps"),
+            steps,
+            "RecurrentPPO's LSTM keeps its own memory; set 0 or use PPO",
+        )
 
 
 def _check_adaptation(cfg: ExperimentConfig, locator: Locator) -> None:

@@ -106,7 +106,8 @@ def _videos(config: ExperimentConfig, conditions: Sequence[Condition]) -> Evalua
     if not config.evaluation.video:
         return None
     seed = config.seed + EVAL_SEED_OFFSET
-    return EvaluationVideos(config.env.id, config.env.kwargs, conditions, seed)
+    env = config.env
+    return EvaluationVideos(env.id, env.kwargs, conditions, seed, history_steps=env.history_steps)
 
 
 class RunLifecycle(ABC):

@@ -34,6 +34,7 @@ from sim2real.callbacks import CheckpointCallback
 from sim2real.callbacks.adr import AdrCallback
 from sim2real.config import ExperimentConfig, config_to_dict, load_config, sb3_kwargs
 from sim2real.env_workers import ReportErrors, WorkerVecEnv, ignore_stop_signals
+from sim2real.envs.wrappers import History
 from sim2real.episode_recorder import EpisodeRecorder
 from sim2real.errors import UserError, describe
 from sim2real.evaluation.conditions import Condition, evaluation_conditions
@@ -98,11 +99,14 @@ class EnvFactory:
     randomization: Any
     kwargs: Mapping[str, Any]
     in_worker: bool = False  # a SubprocVecEnv worker (see sim2real.env_workers)
+    history_steps: int = 0  # > 0: the observation is the last k observations and actions
 
     def __call__(self) -> gym.Env:
         if self.in_worker:
             ignore_stop_signals()
         env = gym.make(self.env_id, randomization=self.randomization, **dict(self.kwargs))
+        if self.history_steps:
+            env = History(env, self.history_steps)
         env = Monitor(EpisodeRecorder(env))
         return ReportErrors(env) if self.in_worker else env
 
@@ -110,7 +114,8 @@ class EnvFactory:
 def make_training_env(config: ExperimentConfig) -> VecEnv:
     """``n_envs`` randomized envs (dummy or subproc), ``VecNormalize``d when configured."""
     subproc = config.vec_env == "subproc"
-    factory = EnvFactory(config.env.id, config.randomization, config.env.kwargs, subproc)
+    env = config.env
+    factory = EnvFactory(env.id, config.randomization, env.kwargs, subproc, env.history_steps)
     factories = [factory] * config.n_envs
     venv: VecEnv = WorkerVecEnv(factories, config.env.id) if subproc else DummyVecEnv(factories)
     normalize = config.normalize
@@ -160,7 +165,8 @@ def model_from_weights(
     """
     own_env = venv is None
     if own_env:
-        venv = DummyVecEnv([EnvFactory(config.env.id, None, config.env.kwargs)])
+        env = config.env
+        venv = DummyVecEnv([EnvFactory(env.id, None, env.kwargs, history_steps=env.history_steps)])
     try:
         model = build_model(config, venv, device, str(weights))
         load_policy_weights(model, weights)

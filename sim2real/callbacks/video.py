@@ -18,6 +18,7 @@ import gymnasium as gym
 import numpy as np
 
 from sim2real.evaluation.conditions import DR, NOMINAL, Condition, make_env
+from sim2real.policies.history import with_history
 from sim2real.policies.predictor import RunPolicy
 
 __all__ = ["MAX_FRAMES", "EvaluationVideos", "gif_summary"]
@@ -35,8 +36,10 @@ class EvaluationVideos:
         conditions: Sequence[Condition],
         seed: int,
         max_frames: int | None = None,
+        history_steps: int = 0,
     ):
         self.env_id, self.env_kwargs = env_id, dict(env_kwargs)
+        self.history_steps = history_steps
         self.conditions = {condition.name: condition for condition in conditions}
         self.seed = seed
         self.max_frames = MAX_FRAMES if max_frames is None else max_frames
@@ -46,7 +49,7 @@ class EvaluationVideos:
         self, writer: Any, model: Any, normalization: Any, step: int, gaps: Mapping[str, Any]
     ) -> None:
         """Render and log the nominal and the hardest target's episode at ``step``."""
-        policy = RunPolicy(model, normalization)
+        policy = with_history(RunPolicy(model, normalization), self.history_steps)
         targets = {name: gap for name, gap in gaps.items() if name not in (NOMINAL, DR)}
         shown = {"nominal": NOMINAL}
         if targets:
@@ -58,8 +61,9 @@ class EvaluationVideos:
             writer.add_text(f"video/{tag}/condition", name, step)
         writer.flush()
 
-    def _episode(self, name: str, policy: RunPolicy) -> tuple[list[np.ndarray], float]:
+    def _episode(self, name: str, policy: Any) -> tuple[list[np.ndarray], float]:
         env = self._env(name)
+        policy.reset()  # a new episode: no memory of the last one
         observation, _ = env.reset(seed=self.seed)
         frames = [env.render()]
         done = False

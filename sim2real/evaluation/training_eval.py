@@ -21,6 +21,7 @@ from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecNormalize
 
+from sim2real.envs.wrappers import History
 from sim2real.evaluation.conditions import NOMINAL, Condition, make_env
 from sim2real.evaluation.metrics import transfer_gap
 from sim2real.policies.normalization import Normalization
@@ -50,9 +51,11 @@ def make_condition_vec_env(
     episodes: int,
     normalize_obs: bool,
     clip_obs: float,
+    history_steps: int = 0,
 ) -> VecEnv:
-    """A ``DummyVecEnv`` (Monitor-wrapped envs) for one condition, ``VecNormalize``d if needed."""
-    factory = partial(_monitored_env, env_id, condition, dict(env_kwargs))
+    """A ``DummyVecEnv`` (Monitor-wrapped envs) for one condition, ``VecNormalize``d if needed;
+    with ``history_steps``, each env's observation is its history (a history policy's input)."""
+    factory = partial(_monitored_env, env_id, condition, dict(env_kwargs), history_steps)
     venv: VecEnv = DummyVecEnv([factory] * min(episodes, MAX_EVAL_ENVS))
     if normalize_obs:
         venv = VecNormalize(
@@ -78,6 +81,7 @@ def make_condition_envs(
                 config.evaluation.episodes,
                 config.normalize.observations,
                 config.normalize.clip_obs,
+                config.env.history_steps,
             )
     except BaseException:
         for venv in envs.values():
@@ -170,5 +174,8 @@ def summary_table(summary: Mapping[str, Any]) -> str:
     return render_table(headers, rows)
 
 
-def _monitored_env(env_id: str, condition: Condition, env_kwargs: dict[str, Any]) -> gym.Env:
-    return Monitor(make_env(env_id, condition, env_kwargs))
+def _monitored_env(
+    env_id: str, condition: Condition, env_kwargs: dict[str, Any], history_steps: int
+) -> gym.Env:
+    env = make_env(env_id, condition, env_kwargs)
+    return Monitor(History(env, history_steps) if history_steps else env)

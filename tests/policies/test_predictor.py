@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from gymnasium import spaces
 from sb3_contrib import RecurrentPPO
 from stable_baselines3 import PPO
 
@@ -11,6 +12,7 @@ from sim2real.errors import UserError
 from sim2real.evaluation.conditions import Condition, make_env
 from sim2real.evaluation.rollouts import RolloutJob, get_predictor, rollout, run_jobs
 from sim2real.policies.bundle import export_bundle
+from sim2real.policies.history import with_history
 from sim2real.policies.normalization import Normalization
 from sim2real.policies.predictor import Predictor, RunPolicy, check_compatible, load_predictor
 
@@ -88,3 +90,33 @@ def test_check_compatible_probes_predictors_without_spaces(env):
 def test_load_predictor_rejects_other_directories(tmp_path):
     with pytest.raises(UserError, match="not a run directory .* nor a policy bundle"):
         load_predictor(tmp_path)
+
+
+class _FlatPolicy:
+    """A predictor on flat histories that returns the sum of its input, as an action."""
+
+    source = "flat"
+
+    def __init__(self, flat: int):
+        self.observation_space = spaces.Box(-np.inf, np.inf, (flat,), np.float32)
+        self.action_space = spaces.Box(-np.inf, np.inf, (1,), np.float32)
+
+    def predict(self, observation, deterministic=True):
+        return np.asarray(observation, np.float32).sum(axis=-1, keepdims=True)
+
+
+def test_with_history_keeps_the_last_steps_and_is_the_policy_itself_without():
+    inner = _FlatPolicy(2 * (3 + 1))
+    assert with_history(inner, 0) is inner
+    policy = with_history(inner, 2)
+    first = policy.predict(np.array([1.0, 2.0, 3.0]))  # history [0 0 0, 1 2 3 | 0, 0]
+    assert first.tolist() == [6.0]
+    second = policy.predict(np.array([1.0, 1.0, 1.0]))  # [1 2 3, 1 1 1 | 0, 6]
+    assert second.tolist() == [15.0]
+    policy.reset()
+    assert policy.predict(np.array([1.0, 1.0, 1.0])).tolist() == [3.0]
+
+
+def test_with_history_refuses_an_input_that_is_no_such_history():
+    with pytest.raises(UserError, match=r"^flat: a policy input of 7 entries is not a history"):
+        with_history(_FlatPolicy(7), 2)

@@ -21,6 +21,7 @@ from torch import nn
 
 from sim2real.errors import UserError
 from sim2real.policies.actor import actor_network
+from sim2real.policies.contract import history_contract
 from sim2real.transfer.rma.student import StudentPolicy, observed_statistics
 
 HISTORY_INPUT = "history"
@@ -81,23 +82,11 @@ def check_student_format(run_dir: Path, format: str) -> None:
 
 def student_contract(graph: StudentGraph, contract: dict[str, Any]) -> dict[str, Any]:
     """The contract of the run's export with the history as its input."""
-    layout = (
-        f"[o_(t-{graph.steps - 1}) .. o_t ({graph.steps} x {graph.observation_size} raw "
-        f"observations), a_(t-{graph.steps}) .. a_(t-1) ({graph.steps} x {graph.action_size} "
-        "actions as sent to env.step)], oldest first; zeros before the episode has that many "
-        "steps (sim2real.envs.wrappers.History builds it)"
+    contract = history_contract(
+        contract, HISTORY_INPUT, graph.steps, graph.observation_size, graph.action_size
     )
     return {
         **contract,
-        "inputs": [
-            {"name": HISTORY_INPUT, "shape": ["batch", graph.input_size], "dtype": "float32"}
-        ],
-        "history": {
-            "steps": graph.steps,
-            "observation_dim": graph.observation_size,
-            "action_dim": graph.action_size,
-            "layout": layout,
-        },
         "in_graph": {
             **contract["in_graph"],
             "adaptation": "the adaptation module (history -> latent) and the teacher's body",
