@@ -32,6 +32,8 @@ SETTLE_STEPS = 50  # the first second: standing up to speed is not tracking
 def episode(env: gym.Env, predictor, speed: float, seed: int) -> tuple[float, bool]:
     """(mean |v_x - speed| after the first second, fell?) of one deterministic episode."""
     observation, _ = env.reset(seed=seed)
+    if hasattr(predictor, "reset"):  # a policy with memory (history, LSTM) starts afresh
+        predictor.reset()
     errors = []
     for step in range(1000):
         action = predictor.predict(observation, deterministic=True)

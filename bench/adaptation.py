@@ -230,22 +230,12 @@ def train_methods(
         predictors["rma_teacher"] = (load_predictor(teacher.path), teacher.config.env.kwargs)
     if "history_dr" in args.methods:
         env = {**dr_data["env"], "history_steps": base.adaptation.history_steps}
-        history = parse_config(
-            {**dr_data, "name": f"{args.robot}_history_dr", "env": env,
-             "total_timesteps": args.budget},
-            source=source,
-        )  # fmt: skip
-        run = train_or_reuse(args, history, folder / "history_dr")
-        predictors["history_dr"] = (load_predictor(run.path), history.env.kwargs)
+        predictors["history_dr"] = train_variant(args, dr_data, folder, "history_dr", env=env)
     if "recurrent_ppo" in args.methods:
         algorithm = {**dr_data["algorithm"], "name": "RecurrentPPO", "policy": "MlpLstmPolicy"}
-        recurrent = parse_config(
-            {**dr_data, "name": f"{args.robot}_recurrent_ppo", "algorithm": algorithm,
-             "total_timesteps": args.budget},
-            source=source,
-        )  # fmt: skip
-        run = train_or_reuse(args, recurrent, folder / "recurrent_ppo")
-        predictors["recurrent_ppo"] = (load_predictor(run.path), recurrent.env.kwargs)
+        predictors["recurrent_ppo"] = train_variant(
+            args, dr_data, folder, "recurrent_ppo", algorithm=algorithm
+        )
     if "adr" in args.methods:
         adr_data = config_to_dict(load_config(ROBOTS[args.robot][1], overrides))
         adr_data.update(seed=args.seed, total_timesteps=args.budget)
@@ -253,6 +243,19 @@ def train_methods(
         run = train_or_reuse(args, adr, folder / "adr")
         predictors["adr"] = (load_predictor(run.path), adr.env.kwargs)
     return {"dr_run": dr_run, "predictors": predictors}
+
+
+def train_variant(
+    args: argparse.Namespace, dr_data: dict[str, Any], folder: Path, method: str, **changes: Any
+) -> tuple[Any, dict[str, Any]]:
+    """The DR-only config with ``changes`` for the whole budget, trained or reused: its
+    predictor and env kwargs."""
+    config = parse_config(
+        {**dr_data, "name": f"{args.robot}_{method}", "total_timesteps": args.budget, **changes},
+        source=ROBOTS[args.robot][0],
+    )
+    run = train_or_reuse(args, config, folder / method)
+    return load_predictor(run.path), dict(config.env.kwargs)
 
 
 def target_methods(

@@ -178,6 +178,7 @@ def bench_cartpole(seed: int, eval_every: int) -> dict[str, Any]:
             config.evaluation.episodes,
             config.normalize.observations,
             config.normalize.clip_obs,
+            config.env.history_steps,
         )
         for c in conditions
     }

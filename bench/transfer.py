@@ -199,6 +199,7 @@ def evaluate_run(run: Run, conditions: list[Condition], episodes: int) -> dict[s
             episodes,
             config.normalize.observations,
             config.normalize.clip_obs,
+            config.env.history_steps,
         )
         for c in conditions
     }

@@ -15,15 +15,19 @@ import numpy as np
 from gymnasium import spaces
 
 from sim2real.errors import UserError
+from sim2real.limits import HISTORY_STEPS
 from sim2real.policies.history import HistoryBuffer
+
+__all__ = ["History", "with_history_input"]
 
 
 class History(gym.Wrapper):
     """Observation = [o_{t-k+1}, ..., o_t, a_{t-k}, ..., a_{t-1}] (flattened)."""
 
     def __init__(self, env: gym.Env, steps: int):
-        if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= 1000:
-            raise UserError(f"History: steps = {steps!r}; must be a whole number in [1, 1000]")
+        maximum = HISTORY_STEPS.maximum
+        if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= maximum:
+            raise UserError(f"History: steps = {steps!r}; must be a whole number in [1, {maximum}]")
         observation_space, action_space = env.observation_space, env.action_space
         if not (isinstance(observation_space, spaces.Box) and isinstance(action_space, spaces.Box)):
             raise UserError("History: needs Box observation and action spaces")
@@ -60,3 +64,9 @@ class History(gym.Wrapper):
             np.asarray(action, np.float32).reshape(1, -1),
         )
         return self._history.flat()[0], float(reward), terminated, truncated, info
+
+
+def with_history_input(env: gym.Env, steps: int) -> gym.Env:
+    """The env as a policy of ``env.history_steps: steps`` reads it: wrapped in
+    :class:`History`, or itself for 0 (see the config's ``env.history_steps``)."""
+    return History(env, steps) if steps else env

@@ -177,9 +177,14 @@ def history_contract(
         "(sim2real.envs.wrappers.History builds it)"
     )
     size = steps * (observation_dim + action_dim)
+    note = (
+        "the model takes the raw history (history.layout) and returns the action env.step "
+        "takes; apply none of these again"
+    )
     return {
         **contract,
         "inputs": [{"name": input_name, "shape": ["batch", size], "dtype": "float32"}],
+        "in_graph": {**contract["in_graph"], "note": note},
         "history": {
             "steps": steps,
             "observation_dim": observation_dim,

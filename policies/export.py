@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from sim2real.envs.wrappers import History
+from sim2real.envs.wrappers import with_history_input
 from sim2real.errors import UserError
 from sim2real.io import check_output_dir, staged_directory, write_json
 from sim2real.policies.contract import (
@@ -87,9 +87,7 @@ def export_run(run_dir: str | Path, out: str | Path, format: str = "bundle") -> 
     history_steps = config.env.history_steps
     try:
         # A history policy's model reads the flat history: parity is checked on those.
-        observations = collect_observations(
-            History(env, history_steps) if history_steps else env, reference
-        )
+        observations = collect_observations(with_history_input(env, history_steps), reference)
         if deployable is None:
             interface = env_interface(env)
         else:  # the actor's contract: the same env without its privileged entries
@@ -115,10 +113,10 @@ def export_run(run_dir: str | Path, out: str | Path, format: str = "bundle") -> 
             )
         write_json(staging / CONTRACT_FILE, contract)
         exported = load_exported(staging)
-        if deployable is not None:
-            exported = _DeployableView(exported, deployable)
         if history_steps:  # the model itself, on the histories collected above
             exported = exported.inner
+        if deployable is not None:
+            exported = _DeployableView(exported, deployable)
         label = f"the {format} export"
         if isinstance(graph, RecurrentDeployedPolicy):  # its state: compare along episodes
             env = make_env(config.env.id, condition, config.env.kwargs)

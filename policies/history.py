@@ -9,15 +9,17 @@ through :class:`HistoryInput`, which builds the same vector step by step.
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from gymnasium import spaces
 
 from sim2real.errors import UserError
 
-__all__ = ["HistoryBuffer", "HistoryInput", "run_history_steps", "with_history"]
+if TYPE_CHECKING:
+    from sim2real.policies.predictor import Predictor
+
+__all__ = ["HistoryBuffer", "HistoryInput", "with_history"]
 
 
 class HistoryBuffer:
@@ -55,7 +57,8 @@ class HistoryInput:
     """A predictor on plain observations for an ``inner`` one that reads the flat history.
 
     One observation ``(obs,)`` or a batch ``(n, obs)`` of parallel episodes per call, as any
-    predictor; ``reset()`` starts new episodes (rollouts call it at every episode start).
+    predictor; ``reset()`` starts new episodes, in every row of a batch at once (rollouts call
+    it at every episode start).
     """
 
     def __init__(
@@ -101,7 +104,7 @@ class HistoryInput:
         return actions[0] if single else actions
 
 
-def with_history(inner: Any, steps: int, source: str | None = None) -> Any:
+def with_history(inner: Any, steps: int, source: str | None = None) -> Predictor:
     """``inner`` (a predictor on the flat history of ``steps`` steps) acting on plain
     observations; ``inner`` itself when ``steps`` is 0."""
     if not steps:
@@ -117,17 +120,3 @@ def with_history(inner: Any, steps: int, source: str | None = None) -> Any:
     return HistoryInput(
         inner, steps, observation_size, inner.action_space, source or getattr(inner, "source", "")
     )
-
-
-def run_history_steps(run_dir: Path) -> int:
-    """The ``env.history_steps`` of a run's config (0 when unset or unreadable: the run's
-    reader reports a broken config)."""
-    from sim2real.resources import read_yaml
-
-    try:
-        data = read_yaml(run_dir / "config.yaml")
-    except UserError:
-        return 0
-    env = data.get("env") if isinstance(data, dict) else None
-    steps = env.get("history_steps", 0) if isinstance(env, dict) else 0
-    return steps if isinstance(steps, int) and not isinstance(steps, bool) else 0

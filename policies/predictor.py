@@ -93,9 +93,11 @@ def load_predictor(path: str | Path, device: str = "cpu") -> Predictor:
             from sim2real.transfer.rma.student import StudentPolicy
 
             return StudentPolicy.from_run(path, device=device)
-        from sim2real.policies.history import run_history_steps, with_history
+        from sim2real.policies.history import with_history
+        from sim2real.runs import Run
 
-        return with_history(RunPolicy.from_run(path, device=device), run_history_steps(path))
+        steps = Run.open(path).config.env.history_steps
+        return with_history(RunPolicy.from_run(path, device=device), steps)
     if (path / "contract.json").is_file():
         from sim2real.policies.exported import load_exported
 

@@ -165,6 +165,7 @@ def _write_policy(run: Any, staging: Path) -> None:
 
 def _check_rebuilt(run: Any, staging: Path) -> Any:  # -> Parity
     """The entry's rebuilt model acts as the run's model on observations from its env."""
+    from sim2real.envs.wrappers import with_history_input
     from sim2real.evaluation.conditions import DR, Condition, make_env
     from sim2real.policies.parity import check_parity, collect_observations
     from sim2real.policies.predictor import RunPolicy
@@ -175,8 +176,10 @@ def _check_rebuilt(run: Any, staging: Path) -> Any:  # -> Parity
     env = make_env(
         config.env.id, Condition(DR, randomization=config.randomization), config.env.kwargs
     )
-    try:
-        observations = collect_observations(env, reference)
+    try:  # a history policy's model reads the flat history
+        observations = collect_observations(
+            with_history_input(env, config.env.history_steps), reference
+        )
     finally:
         env.close()
     return check_parity(reference, rebuilt, observations, "the zoo entry's rebuilt model")

@@ -102,7 +102,7 @@ class EnvConfig(_Model):
     kwargs: dict[str, Any] = Field(default_factory=dict)
     # k > 0: the policy reads the last k observations and actions (sim2real.policies.history),
     # a memory of the dynamics it is in; 0: the observation alone.
-    history_steps: Annotated[int, BeforeValidator(_integral), Field(ge=0, le=1000)] = 0
+    history_steps: Count = 0
 
 
 class AlgorithmConfig(_Model):
@@ -575,6 +575,7 @@ def _check_env_kwargs(cfg: ExperimentConfig, locator: Locator) -> None:
 def _check_env(cfg: ExperimentConfig, locator: Locator) -> None:
     import gymnasium as gym
 
+    from sim2real.envs.wrappers import with_history_input
     from sim2real.hyperparams import check_action_space, check_observation_space
 
     try:
@@ -588,11 +589,13 @@ def _check_env(cfg: ExperimentConfig, locator: Locator) -> None:
         # gymnasium appends the kwargs (with the whole spec) to the constructor's message.
         message = str(error).split(" was raised from the environment creator")[0]
         raise locator.error(("env", "kwargs"), cfg.env.kwargs, message) from None
-    if cfg.env.history_steps:
-        from sim2real.envs.wrappers import History
-
-        env = History(env, cfg.env.history_steps)
     try:
+        try:
+            env = with_history_input(env, cfg.env.history_steps)
+        except UserError as error:
+            raise locator.error(
+                ("env", "history_steps"), cfg.env.history_steps, str(error)
+            ) from None
         try:
             check_action_space(cfg.algorithm.name, cfg.algorithm.hyperparams, env.action_space)
         except ValueError as error:
@@ -622,6 +625,8 @@ def _check_history(cfg: ExperimentConfig, locator: Locator) -> None:
     steps = cfg.env.history_steps
     if not steps:
         return
+    where = f"{locator(('env', 'history_steps'))}: field 'env.history_steps'"
+    limits.check_limit(steps, limits.HISTORY_STEPS, where)
     if cfg.adaptation is not None:
         raise locator.error(
             ("env", "history_steps"),

@@ -106,8 +106,10 @@ def _videos(config: ExperimentConfig, conditions: Sequence[Condition]) -> Evalua
     if not config.evaluation.video:
         return None
     seed = config.seed + EVAL_SEED_OFFSET
-    env = config.env
-    return EvaluationVideos(env.id, env.kwargs, conditions, seed, history_steps=env.history_steps)
+    env_config = config.env
+    return EvaluationVideos(
+        env_config.id, env_config.kwargs, conditions, seed, history_steps=env_config.history_steps
+    )
 
 
 class RunLifecycle(ABC):

@@ -34,7 +34,7 @@ from sim2real.callbacks import CheckpointCallback
 from sim2real.callbacks.adr import AdrCallback
 from sim2real.config import ExperimentConfig, config_to_dict, load_config, sb3_kwargs
 from sim2real.env_workers import ReportErrors, WorkerVecEnv, ignore_stop_signals
-from sim2real.envs.wrappers import History
+from sim2real.envs.wrappers import with_history_input
 from sim2real.episode_recorder import EpisodeRecorder
 from sim2real.errors import UserError, describe
 from sim2real.evaluation.conditions import Condition, evaluation_conditions
@@ -105,17 +105,17 @@ class EnvFactory:
         if self.in_worker:
             ignore_stop_signals()
         env = gym.make(self.env_id, randomization=self.randomization, **dict(self.kwargs))
-        if self.history_steps:
-            env = History(env, self.history_steps)
-        env = Monitor(EpisodeRecorder(env))
+        env = Monitor(EpisodeRecorder(with_history_input(env, self.history_steps)))
         return ReportErrors(env) if self.in_worker else env
 
 
 def make_training_env(config: ExperimentConfig) -> VecEnv:
     """``n_envs`` randomized envs (dummy or subproc), ``VecNormalize``d when configured."""
     subproc = config.vec_env == "subproc"
-    env = config.env
-    factory = EnvFactory(env.id, config.randomization, env.kwargs, subproc, env.history_steps)
+    env_config = config.env
+    factory = EnvFactory(
+        env_config.id, config.randomization, env_config.kwargs, subproc, env_config.history_steps
+    )
     factories = [factory] * config.n_envs
     venv: VecEnv = WorkerVecEnv(factories, config.env.id) if subproc else DummyVecEnv(factories)
     normalize = config.normalize
@@ -165,8 +165,11 @@ def model_from_weights(
     """
     own_env = venv is None
     if own_env:
-        env = config.env
-        venv = DummyVecEnv([EnvFactory(env.id, None, env.kwargs, history_steps=env.history_steps)])
+        env_config = config.env
+        factory = EnvFactory(
+            env_config.id, None, env_config.kwargs, history_steps=env_config.history_steps
+        )
+        venv = DummyVecEnv([factory])
     try:
         model = build_model(config, venv, device, str(weights))
         load_policy_weights(model, weights)

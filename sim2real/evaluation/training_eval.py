@@ -21,7 +21,7 @@ from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecNormalize
 
-from sim2real.envs.wrappers import History
+from sim2real.envs.wrappers import with_history_input
 from sim2real.evaluation.conditions import NOMINAL, Condition, make_env
 from sim2real.evaluation.metrics import transfer_gap
 from sim2real.policies.normalization import Normalization
@@ -51,7 +51,7 @@ def make_condition_vec_env(
     episodes: int,
     normalize_obs: bool,
     clip_obs: float,
-    history_steps: int = 0,
+    history_steps: int,
 ) -> VecEnv:
     """A ``DummyVecEnv`` (Monitor-wrapped envs) for one condition, ``VecNormalize``d if needed;
     with ``history_steps``, each env's observation is its history (a history policy's input)."""
@@ -177,5 +177,4 @@ def summary_table(summary: Mapping[str, Any]) -> str:
 def _monitored_env(
     env_id: str, condition: Condition, env_kwargs: dict[str, Any], history_steps: int
 ) -> gym.Env:
-    env = make_env(env_id, condition, env_kwargs)
-    return Monitor(History(env, history_steps) if history_steps else env)
+    return Monitor(with_history_input(make_env(env_id, condition, env_kwargs), history_steps))

@@ -15,6 +15,8 @@ from sim2real.config import parse_config
 from sim2real.envs.wrappers import History
 from sim2real.errors import UserError
 from sim2real.evaluation.evaluate import EvaluationSettings, evaluate_runs
+from sim2real.limits import LargeValueWarning
+from sim2real.policies import zoo
 from sim2real.policies.contract import read_contract
 from sim2real.policies.export import export_run
 from sim2real.policies.history import HistoryInput
@@ -107,6 +109,15 @@ def test_every_export_declares_its_history_and_evaluates_like_the_run(
         assert returns[str(exported.path)] == returns[str(history_run.path.resolve())]
 
 
+def test_a_history_run_becomes_a_zoo_entry_that_acts_like_it(history_run, tmp_path):
+    settings = EvaluationSettings(episodes=2, workers=1, n_boot=50)
+    entry = zoo.add_entry(history_run.path, "tiny_history", settings=settings, zoo_dir=tmp_path)
+    assert isinstance(load_predictor(entry.path), HistoryInput)
+    evaluation = evaluate_runs([history_run.path, entry.path], settings=settings)
+    returns = evaluation.results["tiny"]["heavy"].returns
+    assert returns[str(entry.path)] == returns[str(history_run.path.resolve())]
+
+
 def test_a_history_run_fine_tunes_on_a_target(history_run, tmp_path):
     tuned = transfer(
         history_run,
@@ -127,7 +138,7 @@ def test_a_history_run_fine_tunes_on_a_target(history_run, tmp_path):
     ("changes", "expected"),
     [
         ({"history_steps": -1}, "'env.history_steps' = -1; Input should be greater than or"),
-        ({"history_steps": 1001}, "'env.history_steps' = 1001; Input should be less than or"),
+        ({"history_steps": 1001}, "'env.history_steps' = 1,001; must be <= 1,000 (the policy's"),
         ({"history_steps": True}, "'env.history_steps' = True; Input should be a valid integer"),
         ({"history_steps": 2.5}, "'env.history_steps' = 2.5"),
     ],
@@ -136,6 +147,11 @@ def test_bad_history_steps_are_one_line(changes, expected):
     with pytest.raises(UserError) as caught:
         parse_config(tiny_ppo(env={"id": ENV_ID, **changes}))
     assert expected in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_a_long_history_is_accepted_with_a_warning():
+    with pytest.warns(LargeValueWarning, match=r"env.history_steps' = 101 is above 100"):
+        parse_config(tiny_ppo(env={"id": ENV_ID, "history_steps": 101}))
 
 
 @pytest.mark.parametrize(
