@@ -9,6 +9,7 @@ fine-tunes as the original did.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,17 +18,20 @@ import numpy as np
 from sim2real.errors import UserError
 from sim2real.io import read_npz, write_npz
 
-__all__ = ["WEIGHTS_FILE", "load_policy_weights", "write_policy_weights"]
+__all__ = [
+    "WEIGHTS_FILE",
+    "load_module_arrays",
+    "load_policy_weights",
+    "write_module_arrays",
+    "write_policy_weights",
+]
 
 WEIGHTS_FILE = "weights.npz"
 
 
 def write_policy_weights(model: Any, path: str | Path) -> Path:
     """Every tensor of ``model.policy.state_dict()`` into one compressed ``.npz``, atomically."""
-    arrays = {
-        name: tensor.detach().cpu().numpy() for name, tensor in model.policy.state_dict().items()
-    }
-    return write_npz(path, arrays, compressed=True)
+    return write_module_arrays(model.policy, path)
 
 
 def load_policy_weights(model: Any, path: str | Path) -> None:
@@ -36,28 +40,62 @@ def load_policy_weights(model: Any, path: str | Path) -> None:
     A file for another architecture (other layer sizes, another algorithm) is one
     :class:`UserError` naming the first entry that differs, before anything is loaded.
     """
+    load_module_arrays(model.policy, path, "the policy its config builds")
+
+
+def write_module_arrays(module: Any, path: str | Path) -> Path:
+    """Every tensor of a torch module's ``state_dict()`` into one compressed ``.npz``; a name
+    that only aliases an earlier one (SB3's shared features extractor is listed three times)
+    is stored once, under the first name."""
+    state = module.state_dict()
+    aliases = _aliases(state)
+    arrays = {
+        name: tensor.detach().cpu().numpy() for name, tensor in state.items() if name not in aliases
+    }
+    return write_npz(path, arrays, compressed=True)
+
+
+def load_module_arrays(module: Any, path: str | Path, what: str) -> None:
+    """Load the arrays of ``path`` into a torch module (``what`` names it in errors); every
+    name and shape must match, numbers only, checked before anything is loaded."""
     import torch
 
-    arrays = read_npz(path, "a policy weights file (.npz of arrays)")
-    expected = model.policy.state_dict()
+    arrays = read_npz(path, "a weights file (.npz of arrays)")
+    expected = module.state_dict()
+    for alias, name in _aliases(expected).items():
+        if alias not in arrays and name in arrays:
+            arrays[alias] = arrays[name]
     missing = sorted(set(expected) - set(arrays))
     extra = sorted(set(arrays) - set(expected))
     if missing or extra:
-        what = f"missing {missing[0]!r}" if missing else f"unexpected {extra[0]!r}"
+        first = f"missing {missing[0]!r}" if missing else f"unexpected {extra[0]!r}"
         raise UserError(
-            f"{path}: weights do not fit the policy its config builds ({what}; "
+            f"{path}: weights do not fit {what} ({first}; "
             f"{len(missing)} missing, {len(extra)} unexpected entries)"
         )
     for name, tensor in expected.items():
         array = arrays[name]
         if tuple(array.shape) != tuple(tensor.shape):
             raise UserError(
-                f"{path}: entry {name!r} has shape {tuple(array.shape)}; the policy its config "
-                f"builds has {tuple(tensor.shape)}"
+                f"{path}: entry {name!r} has shape {tuple(array.shape)}; {what} has "
+                f"{tuple(tensor.shape)}"
             )
         if not np.issubdtype(array.dtype, np.number) and array.dtype != np.bool_:
             raise UserError(f"{path}: entry {name!r} has dtype {array.dtype}; expected numbers")
     state = {
         name: torch.as_tensor(arrays[name], dtype=tensor.dtype) for name, tensor in expected.items()
     }
-    model.policy.load_state_dict(state)
+    module.load_state_dict(state)
+
+
+def _aliases(state: Mapping[str, Any]) -> dict[str, str]:
+    """Names whose tensor is one listed earlier (the same storage and shape) -> that name."""
+    first: dict[tuple[int, tuple[int, ...]], str] = {}
+    aliases = {}
+    for name, tensor in state.items():
+        key = (tensor.data_ptr(), tuple(tensor.shape))
+        if key in first:
+            aliases[name] = first[key]
+        else:
+            first[key] = name
+    return aliases

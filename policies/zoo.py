@@ -3,7 +3,8 @@
 An entry ``policies/zoo/<name>/`` is a run directory without pickles: ``config.yaml`` (the
 training config; its targets copied into ``targets/``), ``run.json``, the policy's arrays in
 ``weights.npz`` (the SB3 model is rebuilt from the config, never unpickled),
-``normalization.npz`` when the run normalized observations, and the model card:
+``normalization.npz`` when the run normalized observations, for an adaptation (RMA) run its
+student's module as ``adaptation.npz`` (the student acts, as for the run), and the model card:
 ``card.json`` (machine-readable) and ``README.md``. ``zoo:<name>`` stands for the entry's
 directory wherever a run is accepted (evaluate, sweep, enjoy, export, transfer as a source).
 
@@ -90,7 +91,6 @@ def add_entry(
     from sim2real.evaluation.evaluate import EvaluationSettings
     from sim2real.io import staged_directory
     from sim2real.runs import Run
-    from sim2real.transfer.rma.layout import is_student_run
 
     if not _NAME.match(name):
         raise UserError(
@@ -105,12 +105,6 @@ def add_entry(
         raise UserError(
             f"{run.path}: status {meta['status']!r}; only a finished run (with its final "
             "model.zip) goes into the zoo"
-        )
-    if is_student_run(run.path):
-        raise UserError(
-            f"{run.path}: an adaptation (RMA) run; its student has an adaptation module beside "
-            "the SB3 model, which zoo entries do not hold yet; export it instead "
-            "(sim2real export RUN --format torchscript)"
         )
     final = zoo_dir / name
     if final.exists() and not overwrite:
@@ -136,13 +130,15 @@ def add_entry(
 
 
 def _write_policy(run: Any, staging: Path) -> None:
-    """config.yaml (targets copied in), run.json, weights.npz, normalization.npz."""
+    """config.yaml (targets copied in), run.json, weights.npz, normalization.npz; for an
+    adaptation run also its student's module as adaptation.npz."""
     import yaml
 
     from sim2real.config import config_to_dict
     from sim2real.io import atomic_write_text, write_json
     from sim2real.policies.weights import WEIGHTS_FILE, write_policy_weights
     from sim2real.runs import CONFIG_FILE, META_FILE
+    from sim2real.transfer.rma.layout import is_student_run
 
     config = run.config
     data = config_to_dict(config)
@@ -161,28 +157,46 @@ def _write_policy(run: Any, staging: Path) -> None:
     write_policy_weights(run.load_model(), staging / WEIGHTS_FILE)
     if run.normalization_path.is_file():
         shutil.copyfile(run.normalization_path, staging / run.normalization_path.name)
+    if is_student_run(run.path):
+        from sim2real.policies.weights import write_module_arrays
+        from sim2real.transfer.rma.layout import MODULE_ARRAYS_FILE
+        from sim2real.transfer.rma.student import StudentPolicy
+
+        module = StudentPolicy.from_run(run.path).module
+        write_module_arrays(module, staging / MODULE_ARRAYS_FILE)
 
 
 def _check_rebuilt(run: Any, staging: Path) -> Any:  # -> Parity
-    """The entry's rebuilt model acts as the run's model on observations from its env."""
+    """The entry's rebuilt model acts as the run's model on observations from its env (a
+    student, whose history is state, step by step along its own episodes)."""
     from sim2real.envs.wrappers import with_history_input
     from sim2real.evaluation.conditions import DR, Condition, make_env
-    from sim2real.policies.parity import check_parity, collect_observations
+    from sim2real.policies.parity import check_episode_parity, check_parity, collect_observations
     from sim2real.policies.predictor import RunPolicy
+    from sim2real.transfer.rma.layout import is_student_run
 
-    reference = RunPolicy.from_run(run.path)
-    rebuilt = RunPolicy.from_run(staging)
     config = run.config
     env = make_env(
         config.env.id, Condition(DR, randomization=config.randomization), config.env.kwargs
     )
+    label = "the zoo entry's rebuilt model"
+    if is_student_run(run.path):
+        from sim2real.transfer.rma.student import StudentPolicy
+
+        student, rebuilt = StudentPolicy.from_run(run.path), StudentPolicy.from_run(staging)
+        try:
+            return check_episode_parity(student, rebuilt, env, label)
+        finally:
+            env.close()
+    reference = RunPolicy.from_run(run.path)
+    rebuilt = RunPolicy.from_run(staging)
     try:  # a history policy's model reads the flat history
         observations = collect_observations(
             with_history_input(env, config.env.history_steps), reference
         )
     finally:
         env.close()
-    return check_parity(reference, rebuilt, observations, "the zoo entry's rebuilt model")
+    return check_parity(reference, rebuilt, observations, label)
 
 
 def _card(name: str, run: Any, staging: Path, parity: Any, settings: Any) -> dict[str, Any]:
@@ -218,6 +232,8 @@ def _card(name: str, run: Any, staging: Path, parity: Any, settings: Any) -> dic
         "seed": meta["seed"],
         "timesteps": meta["timesteps"],
         "wall_time_s": _wall_time(meta),
+        "resumes": len(meta.get("resumes") or []),  # each adds the pause before it to the wall
+        "files": sorted(path.name for path in staging.glob("*.npz")),
         "machine": meta.get("machine"),  # runs before the zoo did not record it
         "device": meta.get("device"),
         "evaluation": {
@@ -246,6 +262,12 @@ def _wall_time(meta: dict[str, Any]) -> float | None:
     return round((finished - created).total_seconds(), 1)
 
 
+def _pauses(resumes: int) -> str:
+    if not resumes:
+        return ""
+    return f"; stopped and resumed {resumes} time{'s' if resumes > 1 else ''}, pauses included"
+
+
 def _write_card(staging: Path, card: dict[str, Any]) -> None:
     from sim2real.io import atomic_write_text, write_json
 
@@ -268,9 +290,10 @@ def card_markdown(card: dict[str, Any]) -> str:
         "",
         f"- budget: {card['timesteps']:,} environment steps, seed {card['seed']}",
         f"- wall time: {wall_text} from the run's creation to its end (evaluations "
-        f"included) on {machine}, device {card['device']}",
-        f"- rebuilt from config + weights.npz; parity with the run's own model: max |diff| "
-        f"{card['parity']['max_abs_diff']:.2g} on {card['parity']['observations']} observations",
+        f"included{_pauses(card.get('resumes', 0))}) on {machine}, device {card['device']}",
+        f"- rebuilt from config + {' + '.join(card.get('files', ['weights.npz']))}; parity with "
+        f"the run's own policy: max |diff| {card['parity']['max_abs_diff']:.2g} on "
+        f"{card['parity']['observations']} observations",
         "",
         f"Returns ({evaluation['episodes_per_condition']} deterministic episodes per condition, "
         f"{evaluation['statistic']}):",

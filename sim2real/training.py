@@ -163,6 +163,10 @@ def model_from_weights(
     Without ``venv`` the model is built on one nominal env of the config, which is closed
     again: the model then predicts but has no env to learn on.
     """
+    from sim2real.transfer.rma.training import is_student_config, teacher_config
+
+    if is_student_config(config):  # an adaptation run's model is its teacher's
+        config = teacher_config(config, str(weights))
     own_env = venv is None
     if own_env:
         env_config = config.env

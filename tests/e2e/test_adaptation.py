@@ -24,6 +24,9 @@ from sim2real.cli import main
 from sim2real.config import load_config
 from sim2real.envs.wrappers import History
 from sim2real.evaluation.conditions import make_env, target_condition
+from sim2real.evaluation.evaluate import EvaluationSettings
+from sim2real.policies import zoo
+from sim2real.policies.predictor import load_predictor
 from sim2real.runs import Run
 from sim2real.training import train as train_config
 from sim2real.transfer.rma.layout import phase2_checkpoints
@@ -158,6 +161,31 @@ def test_the_student_exports_as_torchscript_with_its_history_as_input(rma_run, t
         assert compared > 10  # the history filled up (k = 10) before the episode ended
     finally:
         wrapped.close()
+
+
+def test_a_student_becomes_a_zoo_entry_of_arrays_that_acts_like_it(rma_run, tmp_path):
+    settings = EvaluationSettings(episodes=2, workers=1, n_boot=50)
+    entry = zoo.add_entry(rma_run.path, "tiny_rma", settings=settings, zoo_dir=tmp_path)
+    files = {path.name for path in entry.path.rglob("*") if path.is_file()}
+    assert {"weights.npz", "adaptation.npz", "config.yaml"} <= files
+    assert not [name for name in files if name.endswith((".zip", ".pt", ".pkl"))]
+    assert entry.card["parity"]["max_abs_diff"] <= 1e-5
+    assert "adaptation.npz" in entry.card["files"]
+    assert "config + adaptation.npz + " in (entry.path / "README.md").read_text()
+    student, rebuilt = StudentPolicy.from_run(rma_run.path), load_predictor(entry.path)
+    assert isinstance(rebuilt, StudentPolicy)
+    config = rma_run.config
+    env = make_env(config.env.id, target_condition(config.targets[0]), config.env.kwargs)
+    try:  # the same actions along the student's own episode, history and all
+        observation, _ = env.reset(seed=3)
+        for _ in range(30):
+            action = student.predict(observation)
+            np.testing.assert_allclose(rebuilt.predict(observation), action, atol=1e-6)
+            observation, _, terminated, truncated, _ = env.step(action)
+            if terminated or truncated:
+                break
+    finally:
+        env.close()
 
 
 def test_a_student_exports_as_torchscript_only(rma_run, tmp_path, capsys):

@@ -10,7 +10,8 @@
                               ``sim2real evaluate RUN/teacher`` evaluates it with privileged
                               observations
       model.zip, normalization.npz   the teacher's final model: the student's frozen body
-      adaptation.pt           the final adaptation module (a torch state dict, tensors only)
+      adaptation.pt           the final adaptation module (a torch state dict, tensors only;
+                              a zoo entry holds it as arrays in adaptation.npz)
       adaptation/checkpoints/step_<N>/  phase 2: module.pt, optimizer.pt, checkpoint.json
       tb/                     phase 2 curves: adaptation/latent_loss, adaptation/student_return
       summary.json            the student's final evaluation (nominal, DR, every target)
@@ -28,6 +29,7 @@ from sim2real.errors import UserError, describe
 
 TEACHER_DIR = "teacher"
 MODULE_FILE = "adaptation.pt"
+MODULE_ARRAYS_FILE = "adaptation.npz"  # the module as plain arrays (a zoo entry)
 CHECKPOINT_MODULE_FILE = "module.pt"
 OPTIMIZER_FILE = "optimizer.pt"
 PHASE2_CHECKPOINTS = Path("adaptation") / "checkpoints"
@@ -64,9 +66,11 @@ def phase2_checkpoints(run_dir: Path) -> list[tuple[int, Path]]:
 
 
 def module_file(run_dir: Path) -> Path | None:
-    """The final module, else the latest phase-2 checkpoint's, else None."""
-    if (run_dir / MODULE_FILE).is_file():
-        return run_dir / MODULE_FILE
+    """The final module (or a zoo entry's arrays), else the latest phase-2 checkpoint's, else
+    None."""
+    for name in (MODULE_FILE, MODULE_ARRAYS_FILE):
+        if (run_dir / name).is_file():
+            return run_dir / name
     checkpoints = phase2_checkpoints(run_dir)
     return checkpoints[-1][1] / CHECKPOINT_MODULE_FILE if checkpoints else None
 

@@ -23,6 +23,7 @@ import torch
 from sim2real.errors import UserError
 from sim2real.policies.history import HistoryInput
 from sim2real.policies.normalization import Normalization, load_normalization
+from sim2real.policies.weights import load_module_arrays
 from sim2real.transfer.rma.layout import load_module_weights, module_file
 from sim2real.transfer.rma.networks import AdaptationModule, body_actions, teacher_encoder
 
@@ -103,7 +104,10 @@ class StudentPolicy(HistoryInput):
                 f"{run.path}: no adaptation module yet (phase {run.meta.get('phase')!r}); "
                 f"continue it with: sim2real train --resume {run.path}"
             )
-        module.load_state_dict(load_module_weights(weights))
+        if weights.suffix == ".npz":  # a zoo entry: arrays, never unpickled
+            load_module_arrays(module, weights, "the adaptation module its config builds")
+        else:
+            module.load_state_dict(load_module_weights(weights))
         return cls(model, module.to(model.device).eval(), normalization, source=str(weights))
 
     def latent(self, observations: np.ndarray) -> torch.Tensor:
