@@ -7,8 +7,9 @@
 3. Take the target where the no-DR policy loses most, fine-tune that policy there and train from
    scratch on the same budget (several seeds each, in parallel); print Taylor & Stone metrics
    and write a report.
-4. The same gap table for the Hopper, from the pretrained zoo (``zoo:hopper_nominal`` and
-   ``zoo:hopper_dr``, no training): seconds instead of hours.
+4. The same gap table for the Hopper, from the pretrained zoo (``zoo:hopper_nominal``,
+   ``zoo:hopper_dr`` and the RMA student ``zoo:hopper_rma``, which adapts where DR alone
+   falls; no training): seconds instead of hours.
 
 Every option is checked before stage 1 (:func:`check_plan`), including what stage 3 will
 build, so a bad one costs no training. The parallel stages run in child processes that end
@@ -36,7 +37,7 @@ DR_CONFIG = "cartpole_dr.yaml"
 # Training-time evaluations (every target, every few steps) would cost as much as training:
 # the demo keeps a coarse TensorBoard curve and leaves the careful numbers to step 2.
 TRAINING_EVALUATION = ("evaluation.freq_steps=50000", "evaluation.episodes=3")
-HOPPER_ENTRIES = ("hopper_nominal", "hopper_dr")  # zoo entries of stage 4
+HOPPER_ENTRIES = ("hopper_nominal", "hopper_dr", "hopper_rma")  # zoo entries of stage 4
 
 
 @dataclass(frozen=True)
@@ -125,7 +126,7 @@ def run_demo(plan: DemoPlan) -> DemoResult:
 
 
 def _hopper_from_zoo(plan: DemoPlan, out_dir: Path) -> bool:
-    """Stage 4: the zoo's Hopper policies with and without DR on every Hopper target."""
+    """Stage 4: the zoo's Hopper policies (no DR, DR, the RMA student) on every target."""
     from sim2real.policies.zoo import ZOO_DIR, list_entries
 
     log = plan.log
@@ -138,7 +139,7 @@ def _hopper_from_zoo(plan: DemoPlan, out_dir: Path) -> bool:
         log(f"[4/4] Hopper from the zoo: skipped ({', '.join(missing)} not in {ZOO_DIR})")
         return False
     log(
-        "[4/4] the Hopper without and with DR, pretrained (zoo:"
+        "[4/4] the Hopper without DR, with DR and adapting (RMA), pretrained (zoo:"
         + ", zoo:".join(HOPPER_ENTRIES)
         + f"), on nominal dynamics and every Hopper target ({plan.hopper_episodes} episodes each)"
     )

@@ -54,9 +54,10 @@ def test_demo_trains_evaluates_fine_tunes_and_reports(tmp_path, capsys):
     comparison = json.loads((out / "reports" / "transfer" / "report.json").read_text())
     assert comparison["target"] == hardest
     assert (out / "reports" / "transfer" / "learning_curves.png").is_file()
-    # Stage 4: the zoo's Hopper with and without DR on every Hopper target, no training.
+    # Stage 4: the zoo's Hopper without DR, with DR and the RMA student on every Hopper
+    # target, no training.
     hopper = json.loads((out / "reports" / "hopper" / "report.json").read_text())
-    assert set(hopper["methods"]) == {"hopper_nominal_ppo", "hopper_dr_ppo"}
+    assert set(hopper["methods"]) == {"hopper_nominal_ppo", "hopper_dr_ppo", "hopper_rma_ppo"}
     assert hopper["targets"] == [
         "heavy",
         "slippery",
