@@ -3,8 +3,8 @@
 A model zip unpickles whatever its ``data`` entry holds; a policy shipped to other machines
 (the zoo) holds only arrays instead, and the model is rebuilt from its experiment config
 (:func:`build_model`) before the arrays are loaded into it. Every entry of the policy's
-``state_dict`` is stored (actor, critic, log-std), so a rebuilt model predicts, evaluates and
-fine-tunes as the original did.
+``state_dict`` is stored (actor, critic, log-std; a tensor listed under several names once),
+so a rebuilt model predicts, evaluates and fine-tunes as the original did.
 """
 
 from __future__ import annotations
