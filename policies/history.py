@@ -104,7 +104,7 @@ class HistoryInput:
         return actions[0] if single else actions
 
 
-def with_history(inner: Any, steps: int, source: str | None = None) -> Predictor:
+def with_history(inner: Any, steps: int) -> Predictor:
     """``inner`` (a predictor on the flat history of ``steps`` steps) acting on plain
     observations; ``inner`` itself when ``steps`` is 0."""
     if not steps:
@@ -114,9 +114,7 @@ def with_history(inner: Any, steps: int, source: str | None = None) -> Predictor
     observation_size, remainder = divmod(flat - steps * action_size, steps)
     if remainder or observation_size < 1:
         raise UserError(
-            f"{source or inner.source}: a policy input of {flat} entries is not a history of "
+            f"{inner.source}: a policy input of {flat} entries is not a history of "
             f"{steps} steps of observations and {action_size} action entries"
         )
-    return HistoryInput(
-        inner, steps, observation_size, inner.action_space, source or getattr(inner, "source", "")
-    )
+    return HistoryInput(inner, steps, observation_size, inner.action_space, inner.source)
