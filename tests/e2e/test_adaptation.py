@@ -21,7 +21,7 @@ import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from sim2real.cli import main
-from sim2real.config import load_config
+from sim2real.config import config_to_dict, load_config
 from sim2real.envs.wrappers import History
 from sim2real.evaluation.conditions import make_env, target_condition
 from sim2real.evaluation.evaluate import EvaluationSettings
@@ -334,3 +334,46 @@ def test_an_oracle_from_a_students_config_is_a_plain_run(rma_run, tmp_path):
     oracle = Run.open(out)
     assert oracle.config.adaptation is None
     assert oracle.has_final_policy and not (out / "teacher").exists()
+
+
+def test_a_sac_teacher_gives_a_student_that_evaluates_exports_and_ships(tmp_path):
+    """The off-policy teacher: its actor reads the privileged encoder, the student its body."""
+    config = config_to_dict(load_config("cartpole_rma.yaml"))
+    config["algorithm"] = {
+        "name": "SAC",
+        "policy": "MlpPolicy",
+        "hyperparams": {
+            "buffer_size": 1000,
+            "learning_starts": 100,
+            "batch_size": 32,
+            "use_sde": True,
+            "policy_kwargs": {"net_arch": [32, 32]},
+        },
+    }
+    path = tmp_path / "rma_sac.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    run_dir = tmp_path / "run"
+    sets = ["total_timesteps=300", "n_envs=1", "evaluation.freq_steps=300",
+            "evaluation.episodes=1", "checkpoint.freq_steps=300",
+            "targets=[targets/cartpole_heavy.yaml]",
+            *(s for s in TINY if s.startswith("adaptation."))]  # fmt: skip
+    args = [item for pair in (("--set", s) for s in sets) for item in pair]
+    assert train(str(path), "--run-dir", str(run_dir), *args) == 0
+    run = Run.open(run_dir)
+    assert (run.meta["status"], run.meta["student_timesteps"]) == ("finished", 600)
+    assert Run.open(run_dir / "teacher").meta["algorithm"] == "SAC"
+    student = StudentPolicy.from_run(run_dir)
+    assert type(student.model).__name__ == "SAC"
+    assert scalars(run.tb_dir, "adaptation/latent_loss")
+
+    out = tmp_path / "exported"
+    assert main(["export", str(run_dir), "--format", "torchscript", "--out", str(out)]) == 0
+    assert json.loads((out / "contract.json").read_text())["parity"]["max_abs_diff"] <= 1e-5
+    settings = EvaluationSettings(episodes=1, workers=1, n_boot=50)
+    entry = zoo.add_entry(run_dir, "tiny_rma_sac", settings=settings, zoo_dir=tmp_path / "zoo")
+    assert entry.card["parity"]["max_abs_diff"] <= 1e-5
+    rebuilt = load_predictor(entry.path)
+    observation = np.zeros(4, np.float32)
+    np.testing.assert_allclose(
+        rebuilt.predict(observation), student.predict(observation), atol=1e-6
+    )

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from stable_baselines3 import PPO
+from stable_baselines3 import PPO, SAC
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 from sim2real.config import config_to_dict, load_config, parse_config
@@ -17,7 +17,11 @@ from sim2real.envs.cartpole import CartPoleEnv
 from sim2real.errors import UserError
 from sim2real.policies.normalization import Normalization
 from sim2real.training import build_model, make_training_env
-from sim2real.transfer.rma.networks import PrivilegedEncoder, teacher_policy_kwargs
+from sim2real.transfer.rma.networks import (
+    PrivilegedEncoder,
+    teacher_encoder,
+    teacher_policy_kwargs,
+)
 from sim2real.transfer.rma.student import StudentPolicy, build_module
 from sim2real.transfer.rma.training import teacher_config
 
@@ -41,24 +45,33 @@ def adaptation_config(**changes) -> dict:
     return config
 
 
-@pytest.fixture(scope="module")
-def teacher():
+TEACHERS = {
+    "PPO": (PPO, {"n_steps": 64}),
+    "PPO-gSDE": (PPO, {"n_steps": 64, "use_sde": True}),
+    "SAC": (SAC, {"buffer_size": 100}),
+    "SAC-gSDE": (SAC, {"buffer_size": 100, "use_sde": True}),
+}
+
+
+@pytest.fixture(scope="module", params=list(TEACHERS))
+def teacher(request):
     """An untrained teacher (random weights are enough to compare actions exactly)."""
+    algorithm, hyperparams = TEACHERS[request.param]
     env = DummyVecEnv([lambda: CartPoleEnv(randomization=SPEC, privileged=True)])
-    model = PPO(
+    model = algorithm(
         "MlpPolicy",
         env,
-        n_steps=64,
         seed=0,
         device="cpu",
         policy_kwargs=teacher_policy_kwargs(4, 3, [8]),
+        **hyperparams,
     )
     yield model
     env.close()
 
 
 def test_encoder_passes_the_observation_and_encodes_the_dynamics(teacher):
-    encoder = teacher.policy.pi_features_extractor
+    encoder = teacher_encoder(teacher.policy)
     assert isinstance(encoder, PrivilegedEncoder)
     observations = torch.randn(5, 6)
     features = encoder(observations)
@@ -83,7 +96,7 @@ def test_student_equals_its_teacher_when_given_the_true_latent(teacher, determin
         observation, _ = env.reset(seed=3)
         for step in range(20):
             normalized = normalization.normalize_obs(observation[None])
-            true_latent = teacher.policy.pi_features_extractor.latent(torch.as_tensor(normalized))
+            true_latent = teacher_encoder(teacher.policy).latent(torch.as_tensor(normalized))
             student.latent = lambda _, z=true_latent: z  # the module's output replaced
             torch.manual_seed(step)
             expected, _ = teacher.predict(normalized, deterministic=deterministic)
@@ -137,8 +150,8 @@ def test_teacher_config_adds_the_privileged_layout_and_its_name():
     ("changes", "expected"),
     [
         (
-            {"algorithm": {"name": "SAC"}},
-            "field 'algorithm.name' = 'SAC'; adaptation needs PPO, A2C",
+            {"algorithm": {"name": "TD3"}},
+            "field 'algorithm.name' = 'TD3'; adaptation needs PPO, A2C, SAC, TQC",
         ),
         ({"randomization": None}, "adaptation needs randomized dynamics"),
         (
@@ -165,7 +178,9 @@ def test_bad_adaptation_sections_are_one_line(changes, expected):
     assert "\n" not in message
 
 
-@pytest.mark.parametrize("name", ["cartpole_rma.yaml", "hopper_rma_ppo.yaml"])
+@pytest.mark.parametrize(
+    "name", ["cartpole_rma.yaml", "hopper_rma_ppo.yaml", "hopper_rma_sac.yaml"]
+)
 def test_shipped_adaptation_configs_build_a_teacher_whose_student_acts(name, tmp_path):
     config = load_config(name, ["n_envs=1"])
     assert [t.name for t in config.targets] == TARGET_NAMES
@@ -177,7 +192,7 @@ def test_shipped_adaptation_configs_build_a_teacher_whose_student_acts(name, tmp
     env = gym.make(config.env.id, randomization=config.randomization)
     try:
         model = build_model(teacher, venv, "cpu", name)
-        assert model.use_sde == (name == "hopper_rma_ppo.yaml")  # the Zoo's gSDE body
+        assert model.use_sde == name.startswith("hopper")  # the Zoo's gSDE bodies
         student = StudentPolicy(model, build_module(model, config.adaptation))
         assert student.observation_space.shape == env.observation_space.shape
         observation, _ = env.reset(seed=0)

@@ -9,6 +9,9 @@
   CNN (RMA's: a per-step embedding, then strided convolutions) or an MLP.
 - :func:`body_actions`: the teacher's frozen policy body applied to ``[o, z]``, whichever way
   ``z`` was made, so the student is the teacher with its encoder swapped out.
+
+The teacher is on-policy (PPO, A2C: the encoder is ``pi_features_extractor``) or SAC / TQC
+(the actor's own ``features_extractor``; the critics have encoders of their own).
 """
 
 from __future__ import annotations
@@ -19,13 +22,15 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch
-from stable_baselines3.common.policies import ActorCriticPolicy
+from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
+from stable_baselines3.sac.policies import LOG_STD_MAX, LOG_STD_MIN
 from torch import nn
 
 from sim2real.errors import UserError
+from sim2real.policies.actor import actor_network
 
-TEACHER_ALGORITHMS = ("PPO", "A2C")
+TEACHER_ALGORITHMS = ("PPO", "A2C", "SAC", "TQC")
 # RMA's temporal convolutions over the history: (kernel, stride) per layer; a layer is left out
 # when the sequence it would see is shorter than its kernel (short histories).
 CNN_LAYERS = ((8, 4), (5, 1), (5, 1))
@@ -106,8 +111,9 @@ def teacher_policy_kwargs(
     }
 
 
-def teacher_encoder(policy: ActorCriticPolicy) -> PrivilegedEncoder:
-    extractor = policy.pi_features_extractor
+def teacher_encoder(policy: BasePolicy) -> PrivilegedEncoder:
+    """The encoder the teacher's actor reads its observation through."""
+    extractor = actor_network(policy).features
     if not isinstance(extractor, PrivilegedEncoder):
         raise UserError(
             f"the teacher's features extractor is a {type(extractor).__name__}, not the "
@@ -169,7 +175,7 @@ def _temporal_cnn(step_size: int, steps: int, latent_size: int) -> nn.Sequential
 
 
 def body_actions(
-    policy: ActorCriticPolicy,
+    policy: BasePolicy,
     observations: torch.Tensor,
     latent: torch.Tensor,
     deterministic: bool,
@@ -181,12 +187,32 @@ def body_actions(
     """
     features = torch.cat([observations, latent], dim=1)
     with torch.no_grad():
-        latent_pi = policy.mlp_extractor.forward_actor(features)
-        distribution = policy._get_action_dist_from_latent(latent_pi)
-        actions = distribution.get_actions(deterministic=deterministic).cpu().numpy()
+        actions = _sampled_actions(policy, features, deterministic).cpu().numpy()
     space = policy.action_space
     if isinstance(space, gym.spaces.Box):
         if policy.squash_output:
             return policy.unscale_action(actions)
         return np.clip(actions, space.low, space.high)
     return actions
+
+
+def explores_with_sde(policy: BasePolicy) -> bool:
+    """Whether the teacher samples with gSDE (the flag is PPO's policy's or SAC's actor's)."""
+    return bool(getattr(getattr(policy, "actor", policy), "use_sde", False))
+
+
+def _sampled_actions(policy: Any, features: torch.Tensor, deterministic: bool) -> torch.Tensor:
+    """The policy's action distribution on its actor's features, sampled (or its mode)."""
+    if hasattr(policy, "mlp_extractor"):  # PPO, A2C: ActorCriticPolicy.get_distribution
+        latent_pi = policy.mlp_extractor.forward_actor(features)
+        distribution = policy._get_action_dist_from_latent(latent_pi)
+        return distribution.get_actions(deterministic=deterministic)
+    actor = policy.actor  # SAC, TQC: Actor.get_action_dist_params, then Actor.forward
+    latent_pi = actor.latent_pi(features)
+    mean = actor.mu(latent_pi)
+    if actor.use_sde:
+        return actor.action_dist.actions_from_params(
+            mean, actor.log_std, deterministic=deterministic, latent_sde=latent_pi
+        )
+    log_std = torch.clamp(actor.log_std(latent_pi), LOG_STD_MIN, LOG_STD_MAX)
+    return actor.action_dist.actions_from_params(mean, log_std, deterministic=deterministic)

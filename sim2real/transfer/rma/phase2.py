@@ -42,7 +42,7 @@ from sim2real.transfer.rma.layout import (
     load_module_weights,
     phase2_checkpoints,
 )
-from sim2real.transfer.rma.networks import body_actions, teacher_encoder
+from sim2real.transfer.rma.networks import body_actions, explores_with_sde, teacher_encoder
 from sim2real.transfer.rma.student import StudentPolicy, build_module, history_scaler
 
 # Phase-2 env seeds, away from the teacher's (seed .. seed + n_envs) and the evaluations'.
@@ -218,6 +218,8 @@ class _Collector:
         """``(module inputs, teacher latents, returns of the episodes that ended)``; None when
         a stop was requested before the first step."""
         histories, latents, returns = [], [], []
+        if explores_with_sde(self.policy):  # gSDE: fresh exploration per rollout, as SB3 collects
+            self.policy.reset_noise(self.venv.num_envs)
         for _ in range(steps_per_env):
             if stop.signum is not None:
                 break
