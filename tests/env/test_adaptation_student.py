@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from sb3_contrib import TQC
 from stable_baselines3 import PPO, SAC
 from stable_baselines3.common.vec_env import DummyVecEnv
 
@@ -50,6 +51,7 @@ TEACHERS = {
     "PPO-gSDE": (PPO, {"n_steps": 64, "use_sde": True}),
     "SAC": (SAC, {"buffer_size": 100}),
     "SAC-gSDE": (SAC, {"buffer_size": 100, "use_sde": True}),
+    "TQC": (TQC, {"buffer_size": 100}),
 }
 
 
