@@ -7,7 +7,7 @@ between the commanded and the achieved forward speed of the base (in its own fra
 over the episode after the first second), and how many episodes fell (ended early).
 
     python bench/a1_walk.py RUN_DIR [--speeds 0 0.25 0.5 0.75 1.0] [--episodes 3]
-        [--randomization a1_dr.yaml] [--json FILE]
+        [--randomization a1_dr.yaml | none] [--json FILE]
 
 The target of issue 9: mean absolute speed error <= 0.1 m/s at speeds in [0, 1] m/s,
 without falling, under the shipped DR.
@@ -47,7 +47,7 @@ def episode(env: gym.Env, predictor, speed: float, seed: int) -> tuple[float, bo
     return float(np.mean(errors)), False
 
 
-def measure(run: Path, speeds: list[float], episodes: int, randomization: str) -> dict:
+def measure(run: Path, speeds: list[float], episodes: int, randomization: str | None) -> dict:
     predictor = load_predictor(run)
     results = {}
     for speed in speeds:
@@ -70,10 +70,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("run", type=Path, help="a run directory of sim2real/A1-v0")
     parser.add_argument("--speeds", type=float, nargs="+", default=[0.0, 0.25, 0.5, 0.75, 1.0])
     parser.add_argument("--episodes", type=int, default=3)
-    parser.add_argument("--randomization", default="a1_dr.yaml")
+    parser.add_argument(
+        "--randomization", default="a1_dr.yaml", help="a spec file, or 'none' for nominal dynamics"
+    )
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
-    results = measure(args.run, args.speeds, args.episodes, args.randomization)
+    randomization = None if args.randomization == "none" else args.randomization
+    results = measure(args.run, args.speeds, args.episodes, randomization)
     print(f"{args.run}, randomization {args.randomization}, {args.episodes} episodes of 20 s\n")
     print("| command (m/s) | mean abs speed error (m/s) | falls |")
     print("|---:|---:|---:|")
