@@ -199,6 +199,8 @@ class ExperimentConfig(_Model):
     checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
     adaptation: AdaptationConfig | None = None
     adr: AdrConfig | None = None
+    # A run (or zoo:NAME) whose final policy this one starts from (sim2real.warm_start).
+    init_from: Annotated[str, Field(min_length=1)] | None = None
 
 
 # -- locating problems -------------------------------------------------------------------
@@ -344,7 +346,7 @@ def _parse(data: Any, locator: Locator, base_dir: Path | None) -> ExperimentConf
     _check_history(cfg, locator)
     _check_adaptation(cfg, locator)  # before _check_env: its advice depends on the section
     _check_env(cfg, locator)
-    return cfg
+    return _check_init_from(cfg, locator)
 
 
 def _randomization(value: Any, locator: Locator, base_dir: Path | None) -> RandomizationSpec:
@@ -618,6 +620,22 @@ def _check_env(cfg: ExperimentConfig, locator: Locator) -> None:
                 raise locator.error(("targets", index), str(target.path), str(error)) from None
     finally:
         env.close()
+
+
+def _check_init_from(cfg: ExperimentConfig, locator: Locator) -> ExperimentConfig:
+    """A plain run to start from, as an absolute path (the config records where it was)."""
+    source = cfg.init_from
+    if source is None:
+        return cfg
+    if cfg.adaptation is not None:
+        raise locator.error(
+            ("init_from",),
+            source,
+            "an adaptation run trains its teacher and student from scratch; remove one of them",
+        )
+    if source.startswith("zoo:"):
+        return cfg
+    return cfg.model_copy(update={"init_from": str(Path(source).expanduser().resolve())})
 
 
 def _check_history(cfg: ExperimentConfig, locator: Locator) -> None:

@@ -62,6 +62,7 @@ from sim2real.runs import (
 from sim2real.transfer.adr import AutomaticDR
 from sim2real.transfer.adr_run import STATE_KEY as ADR_STATE_KEY
 from sim2real.transfer.adr_run import make_adr, restore_adr, write_adr_file
+from sim2real.warm_start import load_initial_policy
 
 SCHEDULE_KEYS = ("learning_rate", "clip_range", "clip_range_vf")
 MLP_POLICIES = ("MlpPolicy", "MlpLstmPolicy")
@@ -384,7 +385,13 @@ def train(
             remove_staging(run)
         else:
             model = build_model(cfg, venv, device, session.source)
+            initial = (
+                load_initial_policy(cfg, model, venv, session.source) if cfg.init_from else None
+            )
             run = create_run(path, cfg, overwrite=overwrite, device=device)
+            if initial is not None:
+                run.update_meta(init_from=initial)
+                say(f"starting from {initial['model']} ({initial['timesteps']:,} timesteps)")
     except BaseException:
         _close(venv, eval_envs)
         raise

@@ -134,10 +134,10 @@ def transfer_config(
     data["name"] = transfer_name(source.name, target, options.strategy)
     data["randomization"] = world if world is not None else training_world(source, target, options)
     data["targets"] = [target]
-    # A transfer run trains one plain policy: the source's curriculum (adr) and its
+    # A transfer run trains one plain policy: the source's curriculum (adr, init_from) and its
     # teacher-student phases (adaptation) belong to how the source was trained.
-    data.pop("adr", None)
-    data.pop("adaptation", None)
+    for section in ("adr", "adaptation", "init_from"):
+        data.pop(section, None)
     if target.actuator is not None and options.strategy not in SIMULATED:
         # The target's motor is part of the world these strategies train in.
         data["env"]["kwargs"] = {**data["env"]["kwargs"], "actuator": dict(target.actuator)}
