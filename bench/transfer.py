@@ -203,11 +203,10 @@ def evaluate_run(run: Run, conditions: list[Condition], episodes: int) -> dict[s
         )
         for c in conditions
     }
-    normalization = (
-        load_normalization(run.normalization_path) if run.normalization_path.is_file() else None
-    )
+    model_path, normalization_path = run.policy_files()  # a zoo entry holds weights.npz
+    normalization = load_normalization(normalization_path) if normalization_path.is_file() else None
     try:
-        model = run.load_model()
+        model = run.load_model(path=model_path)
         returns = evaluate_conditions(model, envs, episodes, True, GAP_SEED, normalization)
     finally:
         for env in envs.values():
