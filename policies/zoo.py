@@ -150,6 +150,7 @@ def _write_policy(run: Any, staging: Path) -> None:
         data["targets"].append(relative)
     if isinstance(data.get("randomization"), dict):
         data["randomization"].pop("source", None)  # a path on the training machine
+    data.pop("init_from", None)  # another path there; the entry's weights are what counts
     atomic_write_text(staging / CONFIG_FILE, yaml.safe_dump(data, sort_keys=False))
     keep = ("env_id", "algorithm", "seed", "status", "timesteps", "total_timesteps", "device")
     meta = {key: run.meta.get(key) for key in keep}

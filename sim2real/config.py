@@ -346,7 +346,7 @@ def _parse(data: Any, locator: Locator, base_dir: Path | None) -> ExperimentConf
     _check_history(cfg, locator)
     _check_adaptation(cfg, locator)  # before _check_env: its advice depends on the section
     _check_env(cfg, locator)
-    return _check_init_from(cfg, locator)
+    return _check_init_from(cfg, locator, base_dir)
 
 
 def _randomization(value: Any, locator: Locator, base_dir: Path | None) -> RandomizationSpec:
@@ -622,8 +622,12 @@ def _check_env(cfg: ExperimentConfig, locator: Locator) -> None:
         env.close()
 
 
-def _check_init_from(cfg: ExperimentConfig, locator: Locator) -> ExperimentConfig:
-    """A plain run to start from, as an absolute path (the config records where it was)."""
+def _check_init_from(
+    cfg: ExperimentConfig, locator: Locator, base_dir: Path | None
+) -> ExperimentConfig:
+    """A plain run to start from, as an absolute path (the config records where it was): a
+    relative one from the config file is relative to the file's folder, from ``--set`` to the
+    working directory."""
     source = cfg.init_from
     if source is None:
         return cfg
@@ -635,7 +639,9 @@ def _check_init_from(cfg: ExperimentConfig, locator: Locator) -> ExperimentConfi
         )
     if source.startswith("zoo:"):
         return cfg
-    return cfg.model_copy(update={"init_from": str(Path(source).expanduser().resolve())})
+    from_set = locator(("init_from",)) != locator.source
+    base = Path.cwd() if from_set or base_dir is None else base_dir
+    return cfg.model_copy(update={"init_from": str((base / Path(source).expanduser()).resolve())})
 
 
 def _check_history(cfg: ExperimentConfig, locator: Locator) -> None:
@@ -667,7 +673,8 @@ def _check_history(cfg: ExperimentConfig, locator: Locator) -> None:
 
 
 def _check_adaptation(cfg: ExperimentConfig, locator: Locator) -> None:
-    """The teacher's encoder needs an on-policy MLP policy and randomized dynamics to encode."""
+    """The teacher's encoder needs an MLP policy of a teacher algorithm and randomized dynamics
+    to encode."""
     from sim2real.transfer.rma.networks import TEACHER_ALGORITHMS, privileged_size
 
     adaptation = cfg.adaptation

@@ -386,7 +386,9 @@ def train(
         else:
             model = build_model(cfg, venv, device, session.source)
             initial = (
-                load_initial_policy(cfg, model, venv, session.source) if cfg.init_from else None
+                load_initial_policy(cfg, model, venv, session.source, path)
+                if cfg.init_from
+                else None
             )
             run = create_run(path, cfg, overwrite=overwrite, device=device)
             if initial is not None:

@@ -3,16 +3,19 @@
 A curriculum of configs as ordinary, resumable runs: the A1 learns to walk on nominal dynamics
 (``--set randomization=null``), then a second run of the DR config with ``init_from:`` set to
 the first one trains on under the full randomization. Copied: the policy's weights (actor and
-critic) and, where observations are normalized, their running statistics, which go on
-updating. Not copied: optimizer state, replay buffer and step count (the new run's schedules
-and learning starts run over its own budget). A resumed run continues from its own
-checkpoints, never from ``init_from`` again.
+critic), SAC's and TQC's learned entropy coefficient and, where observations are normalized,
+their running mean, variance and count, which go on updating (clipping and the reward
+statistics are the new config's). Not copied: optimizer state, replay buffer and step count
+(the new run's schedules and ``learning_starts`` run over its own budget). A resumed run
+continues from its own checkpoints, never from ``init_from`` again.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
@@ -23,10 +26,10 @@ from sim2real.runs import Run
 
 
 def load_initial_policy(
-    cfg: ExperimentConfig, model: BaseAlgorithm, venv: VecEnv, source: str
+    cfg: ExperimentConfig, model: BaseAlgorithm, venv: VecEnv, source: str, run_dir: Path
 ) -> dict[str, Any]:
     """Copy ``cfg.init_from``'s policy into ``model`` (and its statistics into ``venv``),
-    every check first; what run.json records of it."""
+    every check first; what run.json records of it. ``run_dir`` is the run being written."""
     assert cfg.init_from is not None
     where = f"{source}: field 'init_from' = {cfg.init_from!r}"
     try:
@@ -34,16 +37,12 @@ def load_initial_policy(
         model_path, normalization_path = origin.policy_files()
     except UserError as error:
         raise UserError(f"{where}: {error}") from None
-    algorithm = origin.meta.get("algorithm")
-    if algorithm != cfg.algorithm.name:
-        raise UserError(f"{where}: a {algorithm} run; this config trains {cfg.algorithm.name}")
-    if origin.config.adaptation is not None:
-        raise UserError(f"{where}: an adaptation run; start from a plain run (its teacher/)")
-    if origin.config.normalize.observations != cfg.normalize.observations:
+    written, start = run_dir.resolve(), origin.path.resolve()
+    if written == start or written in start.parents or start in written.parents:
         raise UserError(
-            f"{where}: normalize.observations is {origin.config.normalize.observations} there "
-            f"and {cfg.normalize.observations} here; the policy's inputs would change"
+            f"{where}: the run directory {run_dir} would replace it; give another --run-dir"
         )
+    _check_same_setup(where, origin.config, cfg, origin.meta.get("algorithm"))
     other = origin.load_model(device="cpu", path=model_path)
     _check_spaces(where, other, model)
     state, expected = other.policy.state_dict(), model.policy.state_dict()
@@ -56,8 +55,12 @@ def load_initial_policy(
                 "here); give both runs the same policy_kwargs"
             )
     model.policy.load_state_dict({name: state[name] for name in expected})
+    _copy_entropy_coefficient(other, model)
     if isinstance(venv, VecNormalize) and cfg.normalize.observations:
-        load_normalization(normalization_path).restore_into(venv)
+        statistics = load_normalization(normalization_path)
+        venv.obs_rms.mean = statistics.obs_mean.copy()
+        venv.obs_rms.var = statistics.obs_var.copy()
+        venv.obs_rms.count = statistics.obs_count
     return {
         "run": str(origin.path),
         "model": str(model_path),
@@ -70,3 +73,41 @@ def _check_spaces(where: str, other: BaseAlgorithm, model: BaseAlgorithm) -> Non
         there, here = getattr(other, kind), getattr(model, kind)
         if there.shape != here.shape or type(there) is not type(here):
             raise UserError(f"{where}: its {kind.replace('_', ' ')} is {there}, this env's {here}")
+
+
+def _check_same_setup(
+    where: str, there: ExperimentConfig, here: ExperimentConfig, algorithm: Any
+) -> None:
+    """The source must be a plain run of the same robot, algorithm, network and inputs."""
+    if algorithm != here.algorithm.name:
+        raise UserError(f"{where}: a {algorithm} run; this config trains {here.algorithm.name}")
+    if there.adaptation is not None:
+        raise UserError(f"{where}: an adaptation run; start from a run without adaptation:")
+    if there.env.id != here.env.id:
+        raise UserError(f"{where}: a run of {there.env.id}; this config trains {here.env.id}")
+    if there.normalize.observations != here.normalize.observations:
+        raise UserError(
+            f"{where}: normalize.observations is {there.normalize.observations} there "
+            f"and {here.normalize.observations} here; the policy's inputs would change"
+        )
+    network = (_network(there), _network(here))
+    if network[0] != network[1]:
+        raise UserError(
+            f"{where}: policy_kwargs {network[0]} there, {network[1]} here; "
+            "the network must be the same"
+        )
+
+
+def _network(cfg: ExperimentConfig) -> dict[str, Any]:
+    """The policy_kwargs that shape the network (an initial log std does not)."""
+    kwargs = dict(cfg.algorithm.hyperparams.get("policy_kwargs", {}))
+    kwargs.pop("log_std_init", None)
+    return kwargs
+
+
+def _copy_entropy_coefficient(other: BaseAlgorithm, model: BaseAlgorithm) -> None:
+    """SAC / TQC with ``ent_coef: auto`` learn it: keep the source's, not a fresh 1.0."""
+    learned, fresh = getattr(other, "log_ent_coef", None), getattr(model, "log_ent_coef", None)
+    if isinstance(learned, torch.Tensor) and isinstance(fresh, torch.Tensor):
+        with torch.no_grad():
+            fresh.copy_(learned.to(fresh.device))

@@ -283,6 +283,14 @@ def _check_sections(spec: StudyFile, base: ExperimentConfig, where: Locator) -> 
             raise where.error((*section, key), key, "varies 'transfer', but the study has none")
         if key == "name":
             raise where.error((*section, key), key, "the config name is the study's to set")
+    if base.init_from is not None or "init_from" in keys:
+        # Its checks need the source run, which a trial's worker would read from another
+        # directory; a study trains from scratch.
+        raise where.error(
+            ("config",),
+            spec.config,
+            "a study's trials train from scratch; remove init_from from the config and set:",
+        )
     size = math.prod(len(values) for values in spec.grid.values())
     if size > MAX_GRID_POINTS:
         raise where.error(("grid",), f"{size} points", f"at most {MAX_GRID_POINTS} trials")

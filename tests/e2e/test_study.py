@@ -87,6 +87,11 @@ def test_bad_study_file_is_one_line_before_ray_starts(tmp_path, capsys):
             },
             "field 'grid' (transfer.strategy=sysid): transfer.strategy = 'sysid'; needs recorded",
         ),
+        (
+            {"set": {**TINY, "init_from": "zoo:cartpole_dr"}},
+            "a study's trials train from scratch; remove init_from",
+        ),
+        ({"grid": {"init_from": ["zoo:cartpole_dr"]}}, "a study's trials train from scratch"),
     ]
     for changes, expected in cases:
         path = write_study(tmp_path, **changes)

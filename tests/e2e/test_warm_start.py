@@ -8,7 +8,7 @@ import yaml
 from tiny import tiny_ppo  # tests/e2e/tiny.py: the shared tiny PPO config
 
 from sim2real.cli import main
-from sim2real.config import parse_config
+from sim2real.config import load_config, parse_config
 from sim2real.errors import UserError
 from sim2real.policies.normalization import load_normalization
 from sim2real.runs import Run
@@ -40,7 +40,7 @@ def policy_arrays(run: Run) -> dict[str, np.ndarray]:
     return {k: v.numpy().copy() for k, v in run.load_model().policy.state_dict().items()}
 
 
-def test_the_policy_and_statistics_are_the_first_runs(nominal_run):
+def test_the_policy_and_statistics_are_the_first_runs(nominal_run, tmp_path):
     config = parse_config(second_stage(nominal_run))
     venv = make_training_env(config)
     try:
@@ -48,12 +48,15 @@ def test_the_policy_and_statistics_are_the_first_runs(nominal_run):
         first = policy_arrays(nominal_run)
         fresh = {k: v.numpy().copy() for k, v in model.policy.state_dict().items()}
         assert any(not np.array_equal(fresh[name], first[name]) for name in first)
-        record = load_initial_policy(config, model, venv, "<test>")
+        record = load_initial_policy(config, model, venv, "<test>", tmp_path / "new")
         for name, tensor in model.policy.state_dict().items():
             np.testing.assert_array_equal(tensor.numpy(), first[name])
         statistics = load_normalization(nominal_run.normalization_path)
         np.testing.assert_array_equal(venv.obs_rms.mean, statistics.obs_mean)
+        np.testing.assert_array_equal(venv.obs_rms.var, statistics.obs_var)
         assert venv.obs_rms.count == statistics.obs_count
+        # Clipping and the reward statistics stay the new config's.
+        assert venv.clip_obs == config.normalize.clip_obs and venv.ret_rms.count < 1
     finally:
         venv.close()
     assert record == {
@@ -79,11 +82,38 @@ def test_a_trained_second_stage_moves_on_from_the_first(nominal_run, tmp_path):
     assert any(not np.array_equal(first[name], second[name]) for name in first)
 
 
-def test_the_config_records_an_absolute_path(nominal_run, monkeypatch):
+def test_the_config_records_an_absolute_path(nominal_run, monkeypatch, tmp_path):
     monkeypatch.chdir(nominal_run.path.parent)
     config = parse_config(tiny_ppo(init_from="nominal"))
     assert config.init_from == str(nominal_run.path)
     assert parse_config(tiny_ppo(init_from="zoo:cartpole_dr")).init_from == "zoo:cartpole_dr"
+    # In a config file: relative to the file's folder; with --set: to the working directory.
+    folder = tmp_path / "configs"
+    folder.mkdir()
+    path = folder / "stage2.yaml"
+    path.write_text(yaml.safe_dump(tiny_ppo(init_from="../runs/stage1")))
+    assert load_config(path).init_from == str(tmp_path / "runs" / "stage1")
+    assert load_config(path, ["init_from=nominal"]).init_from == str(nominal_run.path)
+
+
+def test_a_run_directory_never_replaces_the_run_it_starts_from(nominal_run, capsys):
+    config = second_stage(nominal_run)
+    assert main(["train", "--overwrite", "--run-dir", str(nominal_run.path), "--no-progress",
+                 "--set", f"init_from={nominal_run.path}", "cartpole_dr.yaml"]) == 2  # fmt: skip
+    err = capsys.readouterr().err
+    assert "would replace it; give another --run-dir" in err
+    assert nominal_run.model_path.is_file() and config["init_from"] == str(nominal_run.path)
+
+
+def test_zoo_entries_leave_the_local_path_out(nominal_run, tmp_path):
+    from sim2real.evaluation.evaluate import EvaluationSettings
+    from sim2real.policies import zoo
+
+    run = train(parse_config(second_stage(nominal_run)), tmp_path / "dr", progress_bar=False,
+                verbose=False)  # fmt: skip
+    settings = EvaluationSettings(episodes=1, workers=1, n_boot=20)
+    entry = zoo.add_entry(run.path, "tiny_stage2", settings=settings, zoo_dir=tmp_path / "zoo")
+    assert "init_from" not in (entry.path / "config.yaml").read_text()
 
 
 @pytest.mark.parametrize(
@@ -96,11 +126,15 @@ def test_the_config_records_an_absolute_path(nominal_run, monkeypatch):
         ),
         (
             {"env": {"id": "sim2real/Hopper-v0"}, "randomization": None, "targets": []},
+            "a run of sim2real/CartPole-v0; this config trains sim2real/Hopper-v0",
+        ),
+        (
+            {"env": {"id": "sim2real/CartPole-v0", "history_steps": 3}},
             "its observation space is Box",
         ),
         (
             {"algorithm": {"name": "PPO", "hyperparams": {"policy_kwargs": {"net_arch": [8]}}}},
-            "another network",
+            "policy_kwargs {'net_arch': [32, 32]} there, {'net_arch': [8]} here",
         ),
         ({"normalize": {"observations": False}}, "normalize.observations is True there"),
     ],
@@ -139,3 +173,24 @@ def test_a_transfer_from_a_second_stage_trains_a_plain_policy(nominal_run, tmp_p
         progress_bar=False, verbose=False,
     )  # fmt: skip
     assert oracle.config.init_from is None and "init_from" not in oracle.meta
+
+
+def test_sac_keeps_its_learned_entropy_coefficient(tmp_path):
+    sac = {"name": "SAC", "hyperparams": {"learning_starts": 50, "buffer_size": 1000}}
+    first = train(
+        parse_config(tiny_ppo(algorithm=sac, total_timesteps=300, n_envs=1, normalize={})),
+        tmp_path / "sac",
+        progress_bar=False,
+        verbose=False,
+    )
+    learned = float(first.load_model().log_ent_coef)
+    assert learned != 0.0  # it moved from log(1)
+    second = tiny_ppo(algorithm=sac, n_envs=1, normalize={}, init_from=str(first.path))
+    config = parse_config(second)
+    venv = make_training_env(config)
+    try:
+        model = build_model(config, venv, "cpu", "<test>")
+        load_initial_policy(config, model, venv, "<test>", tmp_path / "new")
+        assert float(model.log_ent_coef) == pytest.approx(learned)
+    finally:
+        venv.close()

@@ -218,7 +218,7 @@ class _Collector:
         """``(module inputs, teacher latents, returns of the episodes that ended)``; None when
         a stop was requested before the first step."""
         histories, latents, returns = [], [], []
-        if explores_with_sde(self.policy):  # gSDE: fresh exploration per rollout, as SB3 collects
+        if explores_with_sde(self.policy):  # gSDE: a fresh exploration matrix per rollout
             self.policy.reset_noise(self.venv.num_envs)
         for _ in range(steps_per_env):
             if stop.signum is not None:
