@@ -119,8 +119,13 @@ class A1Env(BulletEnv):
         command_ranges: Mapping[str, Sequence[float]] | None = None,
         privileged: PrivilegedArg = False,
         actuator: Mapping[str, Any] | None = None,
+        reward_scales: Mapping[str, float] | None = None,
+        tracking_sigma: float | None = None,
     ):
         self.command_ranges = _check_command_ranges(command_ranges, self.default_command_ranges)
+        self.reward_scales = _check_reward_scales(reward_scales)
+        if tracking_sigma is not None:
+            self.tracking_sigma = _check_tracking_sigma(tracking_sigma)
         self.observation_space = spaces.Box(
             -100.0, 100.0, (len(self.observation_names),), np.float32
         )
@@ -252,7 +257,7 @@ class A1Env(BulletEnv):
         self._last_action = command.copy()
         self._last_joint_velocity = state["dq"]
         terms = {
-            name: float(REWARD_SCALES[name] * value * self.control_dt)
+            name: float(self.reward_scales[name] * value * self.control_dt)
             for name, value in raw.items()
         }
         roll, pitch, _ = state["rpy"]
@@ -340,3 +345,41 @@ def _check_command_ranges(
             )
         ranges[name] = (low, high)
     return ranges
+
+
+def _check_reward_scales(given: Mapping[str, float] | None) -> dict[str, float]:
+    """Reward term weights over legged_gym's (``REWARD_SCALES``); one-line UserError otherwise."""
+    scales = dict(REWARD_SCALES)
+    if given is None:
+        return scales
+    if not isinstance(given, Mapping):
+        raise UserError(f"env kwarg 'reward_scales' = {given!r}; expected {{term: weight}}")
+    for name, weight in given.items():
+        if name not in scales:
+            raise UserError(
+                f"env kwarg 'reward_scales': unknown term {name!r}; valid: {', '.join(scales)}"
+            )
+        try:
+            value = float(weight)
+        except (TypeError, ValueError):
+            value = math.nan
+        if isinstance(weight, bool) or not math.isfinite(value) or abs(value) > 1e4:
+            raise UserError(
+                f"env kwarg 'reward_scales.{name}' = {weight!r}; expected a number in [-1e4, 1e4]"
+            )
+        scales[name] = value
+    return scales
+
+
+def _check_tracking_sigma(given: Any) -> float:
+    """The velocity-tracking kernel's width (m^2/s^2): a positive number; UserError otherwise."""
+    try:
+        value = float(given)
+    except (TypeError, ValueError):
+        value = math.nan
+    if isinstance(given, bool) or not (math.isfinite(value) and 1e-4 <= value <= 100.0):
+        raise UserError(
+            f"env kwarg 'tracking_sigma' = {given!r}; expected a number in [0.0001, 100] "
+            "(legged_gym's default: 0.25)"
+        )
+    return value

@@ -114,3 +114,48 @@ def test_commands_are_drawn_within_their_ranges():
 def test_bad_command_ranges_are_one_line_errors(ranges, message):
     with pytest.raises(UserError, match=message):
         A1Env(command_ranges=ranges)
+
+
+def test_reward_scales_and_tracking_sigma_reach_the_reward_terms():
+    """Same seed and actions: a reweighted term scales exactly; a narrower kernel pays less."""
+    commands = {"lin_vel_x": [0.5, 0.5], "lin_vel_y": [0, 0], "ang_vel_yaw": [0, 0]}
+    plain = A1Env(command_ranges=commands)
+    tuned = A1Env(
+        command_ranges=commands,
+        reward_scales={"torques": -0.001, "feet_air_time": 0.0},
+        tracking_sigma=0.05,
+    )
+    try:
+        plain.reset(seed=4)
+        tuned.reset(seed=4)
+        action = np.full(12, 0.3, dtype=np.float32)
+        for _ in range(5):
+            terms = plain.step(action)[4]["reward_terms"]
+            tuned_terms = tuned.step(action)[4]["reward_terms"]
+        assert tuned_terms["torques"] == pytest.approx(terms["torques"] * 0.001 / 0.0002)
+        assert tuned_terms["feet_air_time"] == 0.0
+        assert tuned_terms["orientation"] == pytest.approx(terms["orientation"])
+        # exp(-e^2 / sigma): the same speed error under sigma 0.05 instead of 0.25.
+        assert tuned_terms["tracking_lin_vel"] == pytest.approx(
+            0.02 * (terms["tracking_lin_vel"] / 0.02) ** (0.25 / 0.05)
+        )
+    finally:
+        plain.close()
+        tuned.close()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"reward_scales": {"speed": 1.0}}, "unknown term 'speed'; valid: tracking_lin_vel"),
+        ({"reward_scales": {"torques": "big"}}, "'reward_scales.torques' = 'big'"),
+        ({"reward_scales": {"torques": float("nan")}}, "expected a number"),
+        ({"reward_scales": [1.0]}, "expected \\{term: weight\\}"),
+        ({"tracking_sigma": 0.0}, "'tracking_sigma' = 0.0; expected a number in"),
+        ({"tracking_sigma": "wide"}, "'tracking_sigma' = 'wide'"),
+        ({"tracking_sigma": True}, "'tracking_sigma' = True"),
+    ],
+)
+def test_bad_reward_settings_are_one_line_errors(kwargs, message):
+    with pytest.raises(UserError, match=message):
+        A1Env(**kwargs)
