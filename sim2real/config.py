@@ -176,6 +176,10 @@ class AdrConfig(_Model):
         default_factory=dict
     )  # per ADR parameter, in its draw's units
     initial_fraction: Annotated[float, Field(ge=0, le=1)] = 0.0  # of the way to each limit
+    # ...or, per ADR parameter, its starting range [low, high] in its draw's units.
+    initial: dict[str, list[Annotated[float, Field(allow_inf_nan=False)]]] = Field(
+        default_factory=dict
+    )
 
 
 class ExperimentConfig(_Model):
@@ -735,13 +739,22 @@ def _check_adr(cfg: ExperimentConfig, locator: Locator) -> None:
             adr.threshold_low,
             f"must be below adr.threshold_high = {adr.threshold_high:g}",
         )
-    for name in adr.steps:
-        if name not in names.values():
-            valid = ", ".join(names.values())
+    for field in ("steps", "initial"):
+        for name, value in getattr(adr, field).items():
+            if name not in names.values():
+                valid = ", ".join(names.values())
+                raise locator.error(
+                    ("adr", field, name), value, f"not an ADR parameter of the spec; valid: {valid}"
+                )
+    by_name = {name: cfg.randomization.terms[index] for index, name in names.items()}
+    for name, bounds in adr.initial.items():
+        limits = by_name[name].distribution
+        if len(bounds) != 2 or not limits.low <= bounds[0] <= bounds[1] <= limits.high:
             raise locator.error(
-                ("adr", "steps", name),
-                adr.steps[name],
-                f"not an ADR parameter of the spec; valid: {valid}",
+                ("adr", "initial", name),
+                list(bounds),
+                f"expected [low, high] with low <= high inside the spec's range "
+                f"[{limits.low:g}, {limits.high:g}] (the hard limits)",
             )
 
 

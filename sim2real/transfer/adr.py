@@ -156,15 +156,22 @@ def make_parameters(
 
 
 def initial_bounds(
-    parameters: Sequence[AdrParameter], fraction: float, quanta: Mapping[int, float] | None = None
+    parameters: Sequence[AdrParameter],
+    fraction: float,
+    quanta: Mapping[int, float] | None = None,
+    given: Mapping[str, Sequence[float]] | None = None,
 ) -> dict[str, tuple[float, float]]:
-    """Bounds ``fraction`` of the way from the center to each hard limit (0: the center);
+    """Bounds ``fraction`` of the way from the center to each hard limit (0: the center), or
+    the range ``given`` for a parameter, widened to hold the center as every ADR range does;
     with a quantum, rounded to a whole number of steps inside the hard limits."""
     quanta = quanta or {}
+    given = given or {}
     bounds = {}
     for parameter in parameters:
         low = parameter.center - fraction * (parameter.center - parameter.hard_low)
         high = parameter.center + fraction * (parameter.hard_high - parameter.center)
+        if parameter.name in given:
+            low, high = given[parameter.name]
         quantum = quanta.get(parameter.term)
         if quantum:
             low, high = (round(value / quantum) * quantum for value in (low, high))

@@ -61,7 +61,7 @@ def make_adr(config: ExperimentConfig) -> AutomaticDR:
     finally:
         env.close()
     parameters = make_parameters(spec, centers, settings.step_fraction, settings.steps, quanta)
-    bounds = initial_bounds(parameters, settings.initial_fraction, quanta)
+    bounds = initial_bounds(parameters, settings.initial_fraction, quanta, settings.initial)
     return AutomaticDR(spec, parameters, settings, bounds)
 
 

@@ -69,6 +69,24 @@ def test_shipped_adr_configs_load_and_round_trip(name, tmp_path):
         ),
         ({"adr": {**ADR, "boundary_probability": 0}}, r"field 'adr.boundary_probability' = 0;"),
         ({"adr": {"threshold_high": 100}}, r"field 'adr.threshold_low' is required"),
+        (
+            {"adr": {**ADR, "initial": {"gravity:x": [1, 1]}}},
+            r"field 'adr.initial.gravity:x' = \[1.0, 1.0\]; not an ADR parameter of the spec",
+        ),
+        (
+            {"adr": {**ADR, "initial": {"link_mass:pole": [0.4, 1.0]}}},
+            r"field 'adr.initial.link_mass:pole' = \[0.4, 1.0\]; expected \[low, high\] with "
+            r"low <= high inside the spec's range \[0.5, 3\] \(the hard limits\)",
+        ),
+        (
+            {"adr": {**ADR, "initial": {"gravity": [1.05, 0.95]}}},
+            r"field 'adr.initial.gravity' = \[1.05, 0.95\]; expected \[low, high\]",
+        ),
+        ({"adr": {**ADR, "initial": {"gravity": [1.0]}}}, r"field 'adr.initial.gravity' = \[1.0\]"),
+        (
+            {"adr": {**ADR, "initial": {"gravity": ["x", 1]}}},
+            r"field 'adr.initial.gravity\[0\]' = 'x'",
+        ),
     ],
 )
 def test_bad_adr_sections_are_one_line(changes, message, tmp_path):
@@ -97,6 +115,11 @@ def test_adr_for_an_env_reads_nominal_values_and_latency_steps():
     halfway = make_adr(parse_config(cartpole(adr={**ADR, "initial_fraction": 0.5})))
     assert halfway.bounds["link_mass:pole"] == [0.75, 2.0]
     assert halfway.bounds["action_latency_s"] == [0.0, 0.04]  # 0.03 s rounded to 2 steps
+    given = {"link_mass:pole": [1.5, 2.0], "action_latency_s": [0.0, 0.03]}
+    started = make_adr(parse_config(cartpole(adr={**ADR, "initial": given})))
+    assert started.bounds["link_mass:pole"] == [1.0, 2.0]  # widened to hold the nominal 1.0
+    assert started.bounds["action_latency_s"] == [0.0, 0.04]  # 0.03 s rounded to 2 steps
+    assert started.bounds["link_mass:cart"] == [1.0, 1.0]  # the others start at nominal
 
 
 def test_a_pinned_bound_lands_in_the_simulator():
