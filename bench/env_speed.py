@@ -9,6 +9,7 @@ an idle machine they agree, and on a shared one the CPU-time rate is the one not
 other processes taking turns on the cores.
 
     python bench/env_speed.py --steps 20000 --repeats 5 [--robots hopper ant] [--json FILE]
+        [--resets 2000]   # also: microseconds per reset, and DR's draw and apply on their own
 
 Cases, per robot (Hopper shown):
 
@@ -219,6 +220,38 @@ def measure(
     return results
 
 
+def reset_costs(robot: str, resets: int, repeats: int) -> dict[str, float]:
+    """Microseconds per reset, best of ``repeats``: a whole reset without and with
+    :data:`DR_SPEC`, and the DR part of the latter on its own: drawing an episode's values,
+    and writing them (``changeDynamics``, actuator and channels; alternating two draws so
+    every value changes each time)."""
+    cls = ROBOTS[robot][1]
+    plain, randomized = cls(), cls(randomization=DR_SPEC)
+    plain.reset(seed=0)
+    randomized.reset(seed=0)
+    draw = randomized._sample_episode  # the env's own sampler and stream, as reset uses them
+    draws = [draw(randomized._base, randomized._dynamics_rng) for _ in range(2)]
+    turn = iter(range(10**12))
+    cases: dict[str, Callable[[], object]] = {
+        "reset, no DR": plain.reset,
+        "reset, DR": randomized.reset,
+        "DR draw": lambda: draw(randomized._base, randomized._dynamics_rng),
+        "DR apply": lambda: randomized._set_values(draws[next(turn) % 2]),
+    }
+    best = dict.fromkeys(cases, float("inf"))
+    try:
+        for _ in range(repeats):
+            for name, call in cases.items():
+                start = time.perf_counter()
+                for _ in range(resets):
+                    call()
+                best[name] = min(best[name], (time.perf_counter() - start) / resets * 1e6)
+    finally:
+        plain.close()
+        randomized.close()
+    return best
+
+
 def machine() -> dict[str, Any]:
     return {
         "platform": platform.platform(),
@@ -271,23 +304,30 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--robots", nargs="+", choices=sorted(ROBOTS), default=list(ROBOTS), help="default: all"
     )
+    parser.add_argument(
+        "--resets", type=int, default=0, help="also time N resets per case, DR's parts apart"
+    )
     args = parser.parse_args(argv)
     load_before = os.getloadavg()[0]
     info = machine()
     print(f"Machine: {info['platform']}, {info['processor']}, {info['cpu_count']} CPUs")
     print(f"Python {info['python']}, pybullet {info['pybullet']}, date {info['date']}")
     print(f"{args.steps} steps x {args.repeats} interleaved repeats per case")
-    results = {}
+    results, reset_us = {}, {}
     for robot in args.robots:
         results[robot] = measure(robot, args.steps, args.repeats)
         print(f"\n### {ROBOTS[robot][0]}\n")
         print(table(results[robot], args.steps))
+        if args.resets:
+            reset_us[robot] = reset_costs(robot, args.resets, args.repeats)
+            costs = ", ".join(f"{name} {us:.0f} us" for name, us in reset_us[robot].items())
+            print(f"\nper reset, best of {args.repeats}: {costs}")
     # Other processes on the machine skew wall-clock rates: say how busy it was.
     load = [load_before, os.getloadavg()[0]]
     print(f"\n1-min load average before / after: {load[0]:.2f} / {load[1]:.2f}")
     if args.json:
         payload = {"machine": {**info, "load_average_1min": load}, "steps": args.steps}
-        payload |= {"repeats": args.repeats, "results": results}
+        payload |= {"repeats": args.repeats, "results": results, "reset_us": reset_us}
         args.json.write_text(json.dumps(payload, indent=2) + "\n")
 
 
