@@ -315,21 +315,38 @@ class A1Env(BulletEnv):
         return float(np.sum(np.clip(low - q, 0.0, None) + np.clip(q - high, 0.0, None)))
 
 
+def _named_overrides(
+    given: Mapping[str, Any] | None, valid: Sequence[str], kwarg: str, shape: str
+) -> list[tuple[str, Any]]:
+    """``given``'s (name, value) pairs, each name one of ``valid``; one-line UserError otherwise."""
+    if given is None:
+        return []
+    if not isinstance(given, Mapping):
+        raise UserError(f"env kwarg '{kwarg}' = {given!r}; expected {shape}")
+    for name in given:
+        if name not in valid:
+            raise UserError(
+                f"env kwarg '{kwarg}': unknown name {name!r}; valid: {', '.join(valid)}"
+            )
+    return list(given.items())
+
+
+def _number(value: Any) -> float:
+    """``value`` as a float; NaN for anything that is not a number (booleans included)."""
+    if isinstance(value, bool):
+        return math.nan
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
 def _check_command_ranges(
     given: Mapping[str, Sequence[float]] | None, defaults: Mapping[str, tuple[float, float]]
 ) -> dict[str, tuple[float, float]]:
     """Command ranges (m/s, m/s, rad/s) over the defaults; one-line UserError otherwise."""
     ranges = dict(defaults)
-    if given is None:
-        return ranges
-    if not isinstance(given, Mapping):
-        raise UserError(f"env kwarg 'command_ranges' = {given!r}; expected {{name: [low, high]}}")
-    for name, bounds in given.items():
-        if name not in ranges:
-            raise UserError(
-                f"env kwarg 'command_ranges': unknown command {name!r}; "
-                f"valid: {', '.join(COMMANDS)}"
-            )
+    for name, bounds in _named_overrides(given, COMMANDS, "command_ranges", "{name: [low, high]}"):
         try:
             low, high = (float(b) for b in bounds)
         except (TypeError, ValueError):
@@ -350,20 +367,9 @@ def _check_command_ranges(
 def _check_reward_scales(given: Mapping[str, float] | None) -> dict[str, float]:
     """Reward term weights over legged_gym's (``REWARD_SCALES``); one-line UserError otherwise."""
     scales = dict(REWARD_SCALES)
-    if given is None:
-        return scales
-    if not isinstance(given, Mapping):
-        raise UserError(f"env kwarg 'reward_scales' = {given!r}; expected {{term: weight}}")
-    for name, weight in given.items():
-        if name not in scales:
-            raise UserError(
-                f"env kwarg 'reward_scales': unknown term {name!r}; valid: {', '.join(scales)}"
-            )
-        try:
-            value = float(weight)
-        except (TypeError, ValueError):
-            value = math.nan
-        if isinstance(weight, bool) or not math.isfinite(value) or abs(value) > 1e4:
+    for name, weight in _named_overrides(given, tuple(scales), "reward_scales", "{term: weight}"):
+        value = _number(weight)
+        if not (math.isfinite(value) and abs(value) <= 1e4):
             raise UserError(
                 f"env kwarg 'reward_scales.{name}' = {weight!r}; expected a number in [-1e4, 1e4]"
             )
@@ -373,11 +379,8 @@ def _check_reward_scales(given: Mapping[str, float] | None) -> dict[str, float]:
 
 def _check_tracking_sigma(given: Any) -> float:
     """The velocity-tracking kernel's width (m^2/s^2): a positive number; UserError otherwise."""
-    try:
-        value = float(given)
-    except (TypeError, ValueError):
-        value = math.nan
-    if isinstance(given, bool) or not (math.isfinite(value) and 1e-4 <= value <= 100.0):
+    value = _number(given)
+    if not (math.isfinite(value) and 1e-4 <= value <= 100.0):
         raise UserError(
             f"env kwarg 'tracking_sigma' = {given!r}; expected a number in [0.0001, 100] "
             "(legged_gym's default: 0.25)"

@@ -105,7 +105,7 @@ def test_commands_are_drawn_within_their_ranges():
 @pytest.mark.parametrize(
     ("ranges", "message"),
     [
-        ({"forward": [0, 1]}, "unknown command 'forward'; valid: lin_vel_x"),
+        ({"forward": [0, 1]}, "unknown name 'forward'; valid: lin_vel_x"),
         ({"lin_vel_x": [1, 0]}, "need low <= high"),
         ({"lin_vel_x": "fast"}, "expected \\[low, high\\]"),
         ({"lin_vel_x": [0, 50]}, "within \\[-5, 5\\]"),
@@ -147,7 +147,7 @@ def test_reward_scales_and_tracking_sigma_reach_the_reward_terms():
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"reward_scales": {"speed": 1.0}}, "unknown term 'speed'; valid: tracking_lin_vel"),
+        ({"reward_scales": {"speed": 1.0}}, "unknown name 'speed'; valid: tracking_lin_vel"),
         ({"reward_scales": {"torques": "big"}}, "'reward_scales.torques' = 'big'"),
         ({"reward_scales": {"torques": float("nan")}}, "expected a number"),
         ({"reward_scales": [1.0]}, "expected \\{term: weight\\}"),
