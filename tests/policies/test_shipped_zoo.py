@@ -20,7 +20,14 @@ ENTRIES = list_entries()
 
 def test_the_zoo_ships_the_documented_entries():
     names = {entry.name for entry in ENTRIES}
-    assert {"cartpole_dr", "hopper_dr", "hopper_nominal", "hopper_rma", "walker2d_dr"} <= names
+    assert {
+        "cartpole_dr",
+        "hopper_dr",
+        "hopper_nominal",
+        "hopper_rma",
+        "walker2d_dr",
+        "reacher_dr",
+    } <= names
 
 
 @pytest.mark.parametrize("entry", ENTRIES, ids=lambda entry: entry.name)
