@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import itertools
 import json
 import os
 import platform
@@ -230,13 +231,12 @@ def reset_costs(robot: str, resets: int, repeats: int) -> dict[str, float]:
     plain.reset(seed=0)
     randomized.reset(seed=0)
     draw = randomized._sample_episode  # the env's own sampler and stream, as reset uses them
-    draws = [draw(randomized._base, randomized._dynamics_rng) for _ in range(2)]
-    turn = iter(range(10**12))
+    draws = itertools.cycle([draw(randomized._base, randomized._dynamics_rng) for _ in range(2)])
     cases: dict[str, Callable[[], object]] = {
         "reset, no DR": plain.reset,
         "reset, DR": randomized.reset,
         "DR draw": lambda: draw(randomized._base, randomized._dynamics_rng),
-        "DR apply": lambda: randomized._set_values(draws[next(turn) % 2]),
+        "DR apply": lambda: randomized._set_values(next(draws)),
     }
     best = dict.fromkeys(cases, float("inf"))
     try:
