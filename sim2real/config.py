@@ -180,6 +180,9 @@ class AdrConfig(_Model):
     initial: dict[str, list[Annotated[float, Field(allow_inf_nan=False)]]] = Field(
         default_factory=dict
     )
+    # Timesteps before the first boundary episode: a policy that cannot act yet would pull
+    # every `initial` range back to nominal with its first returns.
+    warmup_steps: Count = 0
 
 
 class ExperimentConfig(_Model):
@@ -738,6 +741,12 @@ def _check_adr(cfg: ExperimentConfig, locator: Locator) -> None:
             ("adr", "threshold_low"),
             adr.threshold_low,
             f"must be below adr.threshold_high = {adr.threshold_high:g}",
+        )
+    if adr.warmup_steps >= cfg.total_timesteps:
+        raise locator.error(
+            ("adr", "warmup_steps"),
+            adr.warmup_steps,
+            f"must be below total_timesteps = {cfg.total_timesteps} (ADR would never move a bound)",
         )
     for field in ("steps", "initial"):
         for name, value in getattr(adr, field).items():

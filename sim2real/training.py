@@ -470,6 +470,7 @@ class _Training(RunLifecycle):
                 history=adr.history,
                 report=self.report,
                 on_error=self.warnings.failed,
+                warmup_steps=cfg.adr.warmup_steps,
             )
 
     def _counts(self) -> dict[str, Any]:

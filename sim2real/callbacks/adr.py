@@ -38,7 +38,8 @@ class AdrCallback(BaseCallback):
 
     ``write(record)`` saves the ADR record (adr.json); ``history``: bound moves so far (a
     resumed run continues its list); ``seed``: the boundary draws' generator; ``on_error``:
-    where a failed write of adr.json goes (a warning; the run goes on, checkpoints keep the state).
+    where a failed write of adr.json goes (a warning; the run goes on, checkpoints keep the state);
+    ``warmup_steps``: no episode is pinned at a bound before this timestep (``adr.warmup_steps``).
     """
 
     def __init__(
@@ -50,6 +51,7 @@ class AdrCallback(BaseCallback):
         report: Callable[[str], None] | None = None,
         on_error: OnError | None = None,
         log_interval_steps: int = 1000,
+        warmup_steps: int = 0,
     ):
         super().__init__()
         self.adr = adr
@@ -59,6 +61,7 @@ class AdrCallback(BaseCallback):
         self.report = report
         self.on_error = on_error
         self.log_interval_steps = log_interval_steps
+        self.warmup_steps = warmup_steps
         self.running: list[Assignment] = []  # the episode each env runs now
         self.upcoming: list[Assignment] = []  # pushed, for the episode after it
         self._unsaved = False  # a bound moved since adr.json was written
@@ -129,7 +132,8 @@ class AdrCallback(BaseCallback):
         writer.flush()
 
     def _push(self, venv: VecEnv, index: int) -> Assignment:
-        assignment = self.adr.sample_assignment(self.rng)
+        warming_up = self.num_timesteps < self.warmup_steps
+        assignment = DISTRIBUTION if warming_up else self.adr.sample_assignment(self.rng)
         venv.env_method(SET_RANDOMIZATION, self.adr.episode_spec(assignment), indices=[index])
         return assignment
 

@@ -87,6 +87,12 @@ def test_shipped_adr_configs_load_and_round_trip(name, tmp_path):
             {"adr": {**ADR, "initial": {"gravity": ["x", 1]}}},
             r"field 'adr.initial.gravity\[0\]' = 'x'",
         ),
+        (
+            {"adr": {**ADR, "warmup_steps": 1000}},
+            r"field 'adr.warmup_steps' = 1000; must be below total_timesteps = 1000 \(ADR would "
+            r"never move a bound\)$",
+        ),
+        ({"adr": {**ADR, "warmup_steps": -1}}, r"field 'adr.warmup_steps' = -1;"),
     ],
 )
 def test_bad_adr_sections_are_one_line(changes, message, tmp_path):
@@ -142,6 +148,18 @@ def test_a_pinned_bound_lands_in_the_simulator():
         assert all(0.75 * nominal[pole] <= m <= 1.5 * nominal[pole] + 1e-9 for m in masses)
     finally:
         env.close()
+
+
+def test_no_episode_is_pinned_at_a_bound_before_the_warmup_ends():
+    config = parse_config(cartpole(adr={**ADR, "boundary_probability": 1.0, "warmup_steps": 500}))
+    callback = AdrCallback(make_adr(config), seed=0, write=lambda record: None, warmup_steps=500)
+    pushed = []
+    venv = SimpleNamespace(env_method=lambda name, spec, indices: pushed.append(spec))
+    callback.num_timesteps = 499
+    assert [callback._push(venv, 0).is_boundary for _ in range(20)] == [False] * 20
+    callback.num_timesteps = 500
+    assert all(callback._push(venv, 0).is_boundary for _ in range(20))
+    assert len(pushed) == 40
 
 
 @pytest.mark.parametrize("vec_env", ["dummy", "subproc"])
