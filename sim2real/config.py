@@ -742,12 +742,6 @@ def _check_adr(cfg: ExperimentConfig, locator: Locator) -> None:
             adr.threshold_low,
             f"must be below adr.threshold_high = {adr.threshold_high:g}",
         )
-    if adr.warmup_steps >= cfg.total_timesteps:
-        raise locator.error(
-            ("adr", "warmup_steps"),
-            adr.warmup_steps,
-            f"must be below total_timesteps = {cfg.total_timesteps} (ADR would never move a bound)",
-        )
     for field in ("steps", "initial"):
         for name, value in getattr(adr, field).items():
             if name not in names.values():

@@ -538,6 +538,11 @@ def _learn(
         )
     threads = f", {torch.get_num_threads()} torch thread" if device == "cpu" else ""
     say(f"device: {device}{threads} ({reason})")
+    if cfg.adr is not None and cfg.adr.warmup_steps >= cfg.total_timesteps:
+        say(
+            f"note: adr.warmup_steps ({cfg.adr.warmup_steps:,}) is not below total_timesteps, "
+            "so no ADR bound will move: the run trains on the initial ranges"
+        )
     say(f"TensorBoard: tensorboard --logdir {run.tb_dir}")
     history = truncate_evaluations(run.evaluations(), start) if resumed else empty_evaluations()
     non_finite = int(resumed.meta.get(NON_FINITE_FIELD, 0)) if resumed else 0

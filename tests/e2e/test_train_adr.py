@@ -232,3 +232,23 @@ def test_an_adr_run_fine_tunes_on_a_target_without_its_curriculum(adr_run, tmp_p
     tuned = Run.open(out)
     assert tuned.config.adr is None and tuned.has_final_policy
     assert not (out / "adr.json").exists()
+
+
+def test_no_bound_moves_before_the_warmup_ends(tmp_path):
+    config = parse_config(tiny_adr(adr={**ADR, "warmup_steps": 512}), source="tiny_adr")
+    run = train(config, tmp_path / "run", progress_bar=False, verbose=False)
+    history = json.loads((run.path / "adr.json").read_text())["history"]
+    assert history and all(move["timesteps"] > 512 for move in history)
+
+
+def test_a_warmup_as_long_as_the_run_is_said_and_keeps_the_initial_ranges(tmp_path, capsys):
+    adr = {**ADR, "warmup_steps": 1024, "initial": {"gravity": [0.95, 1.05]}}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(tiny_adr(adr=adr)))
+    run_dir = tmp_path / "run"
+    assert (
+        main(["train", str(tmp_path / "config.yaml"), "--run-dir", str(run_dir), "--no-progress"])
+        == 0
+    )
+    assert "note: adr.warmup_steps (1,024) is not below total_timesteps" in capsys.readouterr().out
+    record = json.loads((run_dir / "adr.json").read_text())
+    assert record["history"] == [] and record["bounds"]["gravity"] == [0.95, 1.05]
