@@ -138,6 +138,11 @@ def parse_spec(data: Any, source: str = "<inline>") -> RandomizationSpec:
         return RandomizationSpec(source=source)
     if isinstance(data, Mapping):
         unknown = set(data) - {"terms", "description"}
+        if {"name", "env_id"} <= unknown:  # a target file given where a spec belongs
+            raise SpecError(
+                f"{source}: is a target file, not a randomization spec; to train on a target "
+                "use sim2real transfer RUN --target FILE --strategy scratch"
+            )
         if unknown:
             raise SpecError(
                 f"{source}: unknown key(s) {sorted(unknown)}; valid keys: terms, description"

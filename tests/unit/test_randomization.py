@@ -369,3 +369,11 @@ def test_apply_merges_a_parts_keywords_into_one_call_and_writes_inertia_after_ma
     # The inertia scale is written last, from the mass just written (the client says 2.0 kg).
     assert merged[2][:3] == ("changeDynamics", 1, 1) and "localInertiaDiagonal" in merged[2][3]
     assert len(client.calls) == 3
+
+
+def test_a_target_file_given_as_a_spec_is_named_as_one():
+    target = {"name": "weak", "env_id": "sim2real/Hopper-v0", "terms": []}
+    with pytest.raises(SpecError, match=r"^t.yaml: is a target file, not a randomization spec; "):
+        parse_spec(target, source="t.yaml")
+    with pytest.raises(SpecError, match=r"unknown key\(s\) \['name'\]; valid keys"):
+        parse_spec({"name": "weak", "terms": []}, source="t.yaml")
