@@ -14,9 +14,12 @@ request a stop, so the run's files are complete.
 Nothing after learning can lose the model: it is saved first. Logging, evaluations and
 checkpoints never end a run: a failure in them is a one-line warning, listed in run.json's
 ``warnings`` (see :class:`RunWarnings`). An exception from learning itself (a crashed env
-worker) saves the model and what the verb keeps (training: a checkpoint to resume from),
-marks the run ``failed`` with the ``error``, and propagates; a second signal marks it
-``interrupted`` and propagates at once.
+worker) saves the model and what the verb keeps, marks the run ``failed`` with the ``error``,
+and propagates; a second signal marks it ``interrupted`` and propagates at once.
+
+A *resumable* run (every training run; a transfer run whose config says all it trains, see
+:func:`sim2real.transfer.strategies.resumable`) takes the config's periodic checkpoints and one
+more when it is stopped or fails, and says ``sim2real train --resume RUN`` to continue it.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.vec_env import VecEnv
 
 from sim2real.callbacks import (
+    CheckpointCallback,
     DynamicsLogCallback,
     EvaluationCallback,
     GuardedCallback,
@@ -118,6 +122,7 @@ class RunLifecycle(ABC):
     # When evaluations are checked (see EvaluationCallback) and whether one comes before learning.
     evaluate_on: CheckOn = "step"
     evaluate_first: bool = False
+    steps: str = "timesteps"  # what one learning step is, in the lines a run says
 
     def __init__(
         self,
@@ -131,10 +136,12 @@ class RunLifecycle(ABC):
         history: dict[str, Any] | None = None,
         non_finite_episodes: int = 0,
         on_evaluation: Callable[[int, Mapping[str, np.ndarray]], None] | None = None,
+        resumable: bool = True,
     ):
         """``history``, ``non_finite_episodes``: the learning curves and the count of blown-up
         training episodes so far (a resumed run), else they start empty. ``on_evaluation``
-        receives each evaluation (timesteps, per-episode returns by condition)."""
+        receives each evaluation (timesteps, per-episode returns by condition). ``resumable``:
+        checkpoint (see the module docstring)."""
         self.run, self.model, self.config = run, model, config
         self.conditions = list(conditions)
         self.say = say
@@ -156,6 +163,16 @@ class RunLifecycle(ABC):
             videos=_videos(config, conditions),
             observe=on_evaluation,
         )
+        self.checkpoints: CheckpointCallback | None = None
+        if resumable:
+            checkpoint = config.checkpoint
+            self.checkpoints = CheckpointCallback(
+                run,
+                checkpoint.freq_steps,
+                checkpoint.keep,
+                checkpoint.save_replay_buffer,
+                extra=self.checkpoint_fields,
+            )
 
     @property
     def report(self) -> Callable[[str], None]:
@@ -188,19 +205,40 @@ class RunLifecycle(ABC):
 
     def extra_callbacks(self) -> list[tuple[str, BaseCallback]]:
         """``(what it does, callback)`` this kind of run adds (after the evaluation)."""
-        return []
+        if self.checkpoints is None:
+            return []
+        return [("the periodic checkpoint", self.checkpoints)]
+
+    def checkpoint_fields(self) -> dict[str, Any]:
+        """What a checkpoint records for the run to continue from."""
+        return {NON_FINITE_FIELD: self.episodes.non_finite_episodes}
 
     def driving_callbacks(self) -> list[BaseCallback]:
         """Callbacks that shape what is learned (ADR): not guarded, their failure is learning's."""
         return []
 
-    @abstractmethod
     def keep_interrupted(self) -> list[str]:
         """Save what an interrupted run keeps besides its model; the lines telling what next."""
+        stopped = f"stopped by {self.stop.name} at {self._timesteps:,} {self.steps}"
+        if self.checkpoints is None:
+            return [stopped, *self.not_resumable()]
+        path = self.checkpoints.save()
+        return [f"{stopped}; checkpoint {path}", self._continue_with]
 
     def keep_failed(self) -> list[str]:
         """Save what a failed run keeps besides its model; the lines telling what next."""
+        if self.checkpoints is None:
+            return []
+        path = self.checkpoints.save()
+        return [f"checkpoint {path} ({self._timesteps:,} {self.steps})", self._continue_with]
+
+    def not_resumable(self) -> list[str]:
+        """What to do instead, said when a run that is not resumable stops."""
         return []
+
+    @property
+    def _continue_with(self) -> str:
+        return f"continue with: sim2real train --resume {self.run.path}"
 
     @abstractmethod
     def finished_title(self, timesteps: int) -> str:

@@ -30,14 +30,17 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecNormalize
 
-from sim2real.callbacks import CheckpointCallback
 from sim2real.callbacks.adr import AdrCallback
 from sim2real.config import ExperimentConfig, config_to_dict, load_config, sb3_kwargs
 from sim2real.env_workers import ReportErrors, WorkerVecEnv, ignore_stop_signals
 from sim2real.envs.wrappers import with_history_input
 from sim2real.episode_recorder import EpisodeRecorder
 from sim2real.errors import UserError, describe
-from sim2real.evaluation.conditions import Condition, evaluation_conditions
+from sim2real.evaluation.conditions import (
+    Condition,
+    evaluation_conditions,
+    transfer_conditions,
+)
 from sim2real.evaluation.training_eval import make_condition_envs
 from sim2real.hyperparams import ON_POLICY, algorithm_class, hyperparam
 from sim2real.lifecycle import NON_FINITE_FIELD, RunLifecycle, torch_threads
@@ -316,9 +319,10 @@ def _prepare(
             "nothing to resume, train a new run instead"
         )
     if run.latest_checkpoint() is None:
+        again = "run the transfer again" if "transfer" in meta else "train it again"
         raise UserError(
             f"{run.path}: no checkpoint to resume from (checkpoint.freq_steps = "
-            f"{cfg.checkpoint.freq_steps}); train it again with --overwrite"
+            f"{cfg.checkpoint.freq_steps}); {again} with --overwrite"
         )
     return _Session(cfg, run, str(run.config_path)), run.path
 
@@ -366,7 +370,7 @@ def train(
     device, reason = select_device(
         cfg.algorithm.name, cfg.algorithm.policy, cfg.device, session.source
     )
-    conditions = evaluation_conditions(cfg)
+    conditions = _conditions(cfg, session.run)
     eval_envs: dict[str, VecEnv] = {}
     venv: VecEnv | None = None
     resumed: _Resumed | None = None
@@ -417,6 +421,13 @@ def train(
         _close(venv, eval_envs)
 
 
+def _conditions(cfg: ExperimentConfig, resumed: Run | None) -> list[Condition]:
+    """A resumed transfer run goes on evaluating on what it started with."""
+    if resumed is not None and "transfer" in resumed.meta:
+        return transfer_conditions(cfg.targets[0])
+    return evaluation_conditions(cfg)
+
+
 def _resumed_config(run_dir: str | Path | None) -> ExperimentConfig | None:
     """The config of the run to resume, when there is one (_prepare says what is wrong)."""
     if run_dir is None or not (Path(run_dir) / "run.json").is_file():
@@ -453,14 +464,6 @@ class _Training(RunLifecycle):
             non_finite_episodes,
             on_evaluation,
         )
-        checkpoint = cfg.checkpoint
-        self.checkpoints = CheckpointCallback(
-            run,
-            checkpoint.freq_steps,
-            checkpoint.keep,
-            checkpoint.save_replay_buffer,
-            extra=self._counts,
-        )
         self.adr: AdrCallback | None = None
         if adr is not None:
             self.adr = AdrCallback(
@@ -473,9 +476,9 @@ class _Training(RunLifecycle):
                 warmup_steps=cfg.adr.warmup_steps,
             )
 
-    def _counts(self) -> dict[str, Any]:
+    def checkpoint_fields(self) -> dict[str, Any]:
         """What a checkpoint records for the run to continue from (ADR: also into adr.json)."""
-        fields: dict[str, Any] = {NON_FINITE_FIELD: self.episodes.non_finite_episodes}
+        fields = super().checkpoint_fields()
         if self.adr is not None:
             fields[ADR_STATE_KEY] = self.adr.record()
             self.adr.save()
@@ -483,24 +486,6 @@ class _Training(RunLifecycle):
 
     def driving_callbacks(self) -> list[BaseCallback]:
         return [self.adr] if self.adr is not None else []
-
-    def extra_callbacks(self) -> list[tuple[str, BaseCallback]]:
-        return [("the periodic checkpoint", self.checkpoints)]
-
-    def keep_interrupted(self) -> list[str]:
-        path = self.checkpoints.save()
-        return [
-            f"stopped by {self.stop.name} at {self.model.num_timesteps:,} timesteps; "
-            f"checkpoint {path}",
-            f"continue with: sim2real train --resume {self.run.path}",
-        ]
-
-    def keep_failed(self) -> list[str]:
-        path = self.checkpoints.save()
-        return [
-            f"checkpoint {path} ({self.model.num_timesteps:,} timesteps)",
-            f"continue with: sim2real train --resume {self.run.path}",
-        ]
 
     def finished_title(self, timesteps: int) -> str:
         return (

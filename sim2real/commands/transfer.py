@@ -16,7 +16,11 @@ transfer.target_samples); its curve is measured on --target when given, else on 
 target.
 
 Exit codes: 0 finished; 2 bad input (one line on stderr, nothing written); 130 / 143 when
-SIGINT / SIGTERM stopped it (run.json says "interrupted"; run it again with --overwrite).
+SIGINT / SIGTERM stopped it (run.json says "interrupted"). A stopped run continues with `sim2real
+train --resume RUN_DIR` when its config says all it trains: scratch, and the others but freeze
+with --normalization refit or a source that does not normalize (they checkpoint like a training
+run); a frozen actor or frozen statistics do not survive a resume: run those again with
+--overwrite.
 """
 
 from __future__ import annotations

@@ -50,6 +50,7 @@ __all__ = [
     "oracle_runs",
     "target_condition",
     "target_conditions",
+    "transfer_conditions",
     "unique_targets",
 ]
 
@@ -86,6 +87,12 @@ NOMINAL_CONDITION = Condition(NOMINAL, "nominal source dynamics")
 
 def target_condition(target: Target) -> Condition:
     return Condition(target.name, target.description, target=target)
+
+
+def transfer_conditions(target: Target) -> list[Condition]:
+    """What a transfer run evaluates on: nominal dynamics (what fine-tuning forgets) and its
+    target. Its training spec is the target world, so it has no DR condition of its own."""
+    return [NOMINAL_CONDITION, target_condition(target)]
 
 
 def evaluation_conditions(config: ExperimentConfig) -> list[Condition]:

@@ -11,8 +11,10 @@ is measured, then every ``eval_freq`` target steps. Timesteps count target sampl
 
 Observation/reward normalization: ``keep`` uses the source statistics unchanged (the
 VecNormalize is put in inference mode), ``refit`` keeps updating them from target data;
-``scratch`` starts with fresh statistics. Transfer runs are not resumable: they are short,
-and neither frozen layers nor frozen statistics would survive ``train --resume``.
+``scratch`` starts with fresh statistics. A transfer with neither frozen layers nor frozen
+statistics is resumable with ``sim2real train --resume`` (see
+:func:`sim2real.transfer.strategies.resumable`): an oracle trained with ``scratch`` survives
+being cut off.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 from sim2real import limits
 from sim2real.config import ExperimentConfig, resolve_config_path
 from sim2real.errors import UserError
-from sim2real.evaluation.conditions import NOMINAL_CONDITION, target_condition
+from sim2real.evaluation.conditions import transfer_conditions
 from sim2real.evaluation.training_eval import make_condition_envs
 from sim2real.hyperparams import ON_POLICY, hyperparam
 from sim2real.lifecycle import torch_threads
@@ -42,6 +44,7 @@ from sim2real.transfer.strategies import (
     TransferOptions,
     check_budget,
     default_eval_freq,
+    resumable,
     transfer_config,
 )
 from sim2real.transfer.target_learning import TargetSetup, close_setup, learn_on_target
@@ -173,7 +176,7 @@ def check_target_env(target: Target, cfg: ExperimentConfig, source: Run) -> None
 def build_setup(
     cfg: ExperimentConfig, source: Run, target: Target, options: TransferOptions, device: str
 ) -> TargetSetup:
-    conditions = [NOMINAL_CONDITION, target_condition(target)]
+    conditions = transfer_conditions(target)
     eval_envs: dict[str, VecEnv] = {}
     venv: VecEnv | None = None
     try:
@@ -196,7 +199,8 @@ def build_setup(
         for env in eval_envs.values():
             env.close()
         raise
-    return TargetSetup(cfg, model, venv, eval_envs, conditions, mode, frozen)
+    resume = resumable(source.config, options)
+    return TargetSetup(cfg, model, venv, eval_envs, conditions, mode, frozen, resume)
 
 
 def _normalization_mode(cfg: ExperimentConfig, source: Run, options: TransferOptions) -> str:

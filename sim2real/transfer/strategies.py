@@ -17,7 +17,9 @@ that *is* the training world:
 
 Writing the training world into the config (rather than patching the envs after they are
 made) keeps the run directory self-describing: ``config.yaml`` says exactly what the policy
-was trained on, and ``sim2real train`` of it would train in the same world.
+was trained on, and ``sim2real train`` of it would train in the same world. So a transfer run
+whose config says everything it trains is an ordinary training run that ``sim2real train
+--resume`` continues (:func:`resumable`); it checkpoints like one.
 """
 
 from __future__ import annotations
@@ -144,15 +146,27 @@ def transfer_config(
     data["total_timesteps"] = budget
     data["seed"] = seed
     data["evaluation"] = {**data["evaluation"], "freq_steps": eval_freq, "episodes": eval_episodes}
-    # Transfer runs are short and not resumable (a frozen layer or frozen statistics would not
-    # survive `train --resume`), so they take no periodic checkpoints.
-    data["checkpoint"] = {**data["checkpoint"], "freq_steps": 0, "save_replay_buffer": False}
+    if not resumable(source, options):
+        data["checkpoint"] = {**data["checkpoint"], "freq_steps": 0, "save_replay_buffer": False}
     if options.strategy == "lr":
         hyperparams = data["algorithm"]["hyperparams"]
         hyperparams["learning_rate"] = scaled_learning_rate(
             source.algorithm.name, hyperparams.get("learning_rate"), options.effective_lr_scale
         )
     return parse_config(data, source=f"transfer config {data['name']}")
+
+
+def resumable(source: ExperimentConfig, options: TransferOptions) -> bool:
+    """Whether ``sim2real train --resume`` can continue the transfer run from a checkpoint.
+
+    Not when something stays fixed that the config cannot say: a frozen actor (``freeze``) or
+    the source's normalization statistics frozen (``--normalization keep``, the default, of a
+    source that normalizes); a resume would train them. ``scratch`` starts fresh statistics.
+    """
+    if options.strategy == "freeze":
+        return False
+    normalizes = source.normalize.observations or source.normalize.rewards
+    return options.strategy == "scratch" or not normalizes or options.normalization == "refit"
 
 
 def training_world(

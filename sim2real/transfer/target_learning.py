@@ -5,6 +5,8 @@ envs (a :class:`TargetSetup`); the run itself goes through :mod:`sim2real.lifecy
 training run. The first evaluation runs before any update, so the curve's first point is the
 policy as transferred (jumpstart); later points are taken after the update that reaches each
 evaluation step. ``model.num_timesteps`` restarts at 0: the curve counts target samples only.
+A resumable transfer (:func:`sim2real.transfer.strategies.resumable`) checkpoints like a
+training run, and ``sim2real train --resume`` continues it.
 """
 
 from __future__ import annotations
@@ -35,11 +37,12 @@ class TargetSetup:
     conditions: list[Condition]
     normalization: str  # keep | refit | fresh | none
     frozen: Freeze | None
+    resumable: bool
     steps: str = "target steps"  # what a training step is: sysid trains in simulation
 
 
 class _Transfer(RunLifecycle):
-    """A transfer run: evaluated before learning and after updates; not resumable."""
+    """A transfer run: evaluated before learning and after updates; resumable or not."""
 
     # Checked inside a rollout, a point at step t would show the policy of an earlier update
     # (the samples being collected are not learned from yet); checked at the start of a
@@ -58,8 +61,10 @@ class _Transfer(RunLifecycle):
             setup.eval_envs,
             say,
             progress_bar,
+            resumable=setup.resumable,
         )
         self.frozen = setup.frozen
+        self.normalization = setup.normalization
         self.steps = setup.steps
 
     def save_model(self) -> None:
@@ -67,11 +72,9 @@ class _Transfer(RunLifecycle):
         with self.frozen.loadable_optimizers() if self.frozen is not None else nullcontext():
             super().save_model()
 
-    def keep_interrupted(self) -> list[str]:
-        return [
-            f"stopped by {self.stop.name} at {self.model.num_timesteps:,} {self.steps}",
-            "transfer runs are not resumable; run the transfer again with --overwrite",
-        ]
+    def not_resumable(self) -> list[str]:
+        fixed = "a frozen actor" if self.frozen is not None else "frozen normalization statistics"
+        return [f"a transfer with {fixed} is not resumable; run it again with --overwrite"]
 
     def finished_title(self, timesteps: int) -> str:
         episodes = self.config.evaluation.episodes

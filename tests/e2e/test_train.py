@@ -4,7 +4,6 @@ the real server), bad configs, and SIGINT / SIGTERM / SIGKILL followed by ``--re
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -23,6 +22,7 @@ from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.save_util import load_from_pkl
 from stable_baselines3.common.vec_env import DummyVecEnv
+from stopping import SIM2REAL, start, stop, wait_for_checkpoint  # tests/e2e/stopping.py
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tiny import tiny_ppo  # tests/e2e/tiny.py: the shared tiny PPO config
 
@@ -34,7 +34,6 @@ from sim2real.training import train
 
 pytestmark = pytest.mark.slow
 
-SIM2REAL = str(Path(sys.executable).with_name("sim2real"))
 # PyBullet's C code prints this when the first client connects (envs/quiet.py only silences
 # stdout); it is not an error line of ours.
 PYBULLET_BANNER = "pybullet build time:"
@@ -69,15 +68,7 @@ def write_config(folder: Path, config: dict, name: str = "config.yaml") -> Path:
 
 
 def start_train(args: list[str], cwd: Path) -> subprocess.Popen:
-    """``sim2real train`` in its own process group (as a shell job: Ctrl-C reaches the group)."""
-    return subprocess.Popen(
-        [SIM2REAL, "train", *args, "--no-progress"],
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+    return start("train", args, cwd)
 
 
 def run_train(args: list[str], cwd: Path, timeout: float = 240) -> subprocess.CompletedProcess:
@@ -88,33 +79,6 @@ def run_train(args: list[str], cwd: Path, timeout: float = 240) -> subprocess.Co
         text=True,
         timeout=timeout,
     )
-
-
-def wait_for_checkpoint(process: subprocess.Popen, run_dir: Path, timeout: float = 120) -> None:
-    """Block until the run has a complete checkpoint (and the process is still training)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        checkpoints = run_dir / "checkpoints"
-        if checkpoints.is_dir() and any(p.name.startswith("step_") for p in checkpoints.iterdir()):
-            return
-        if process.poll() is not None:
-            out, err = process.communicate()
-            raise AssertionError(f"training ended before a checkpoint:\n{out}\n{err}")
-        time.sleep(0.05)
-    process.kill()
-    raise AssertionError("no checkpoint appeared in time")
-
-
-def stop(
-    process: subprocess.Popen, signum: int, group: bool = False, timeout: float = 120
-) -> tuple[int, str, str]:
-    """Send ``signum`` to the process (or, like Ctrl-C in a terminal, to its whole group)."""
-    if group:
-        os.killpg(process.pid, signum)
-    else:
-        os.kill(process.pid, signum)
-    out, err = process.communicate(timeout=timeout)
-    return process.returncode, out, err
 
 
 def error_lines(stderr: str) -> list[str]:

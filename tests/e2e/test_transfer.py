@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +19,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from stopping import start, stop, wait_for_checkpoint, wait_until  # tests/e2e/stopping.py
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tiny import tiny_ppo  # tests/e2e/tiny.py: the shared tiny PPO config
 
@@ -29,6 +31,7 @@ from sim2real.targets import load_target, target_dynamics
 from sim2real.training import train
 from sim2real.transfer import transfer
 from sim2real.transfer.freeze import freeze_actor, rebuild_optimizer
+from sim2real.transfer.strategies import TransferOptions, resumable
 
 pytestmark = pytest.mark.slow
 
@@ -421,3 +424,73 @@ def test_transfer_cli_runs_and_refuses_bad_input(runs, tmp_path, capsys, monkeyp
         assert message in refused(capsys, "transfer", *args, "--budget", "256")
     assert not (tmp_path / "x").exists()
     assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["tiny-to-heavy-freeze-seed0"]
+
+
+@pytest.mark.parametrize(
+    ("strategy", "normalization", "normalizes", "expected"),
+    [
+        ("scratch", "keep", True, True),  # fresh statistics: an ordinary training run
+        ("full", "refit", True, True),
+        ("lr", "keep", False, True),  # nothing to freeze when the source does not normalize
+        ("narrow_dr", "keep", True, False),  # the source's statistics stay fixed
+        ("full", "keep", True, False),
+        ("freeze", "refit", True, False),  # a frozen actor is not in config.yaml
+    ],
+)
+def test_resumable_when_config_says_all_it_trains(strategy, normalization, normalizes, expected):
+    normalize = {"observations": normalizes, "rewards": normalizes}
+    source = parse_config(tiny_ppo(normalize=normalize))
+    options = TransferOptions(strategy, normalization=normalization)
+    assert resumable(source, options) is expected
+
+
+def test_a_stopped_scratch_transfer_resumes_with_train(tmp_path):
+    """An oracle cut off (Ctrl-C) keeps a checkpoint and `train --resume` finishes it, with its
+    transfer metadata and the learning curve from step 0; a frozen-statistics one says why not."""
+    config = tiny_ppo(
+        total_timesteps=512,
+        evaluation={"freq_steps": 0, "episodes": 1},
+        checkpoint={"freq_steps": 512},
+    )
+    source = train(parse_config(config), tmp_path / "source", progress_bar=False, verbose=False)
+    run_dir, budget = tmp_path / "oracle", 4096
+    process = start(
+        "transfer",
+        [str(source.path), "--target", HEAVY, "--budget", str(budget), "--strategy", "scratch",
+         "--run-dir", str(run_dir), "--eval-freq", "2048", "--eval-episodes", "1"],
+        cwd=tmp_path,
+    )  # fmt: skip
+    wait_for_checkpoint(process, run_dir)
+    code, out, err = stop(process, signal.SIGINT, group=True)
+    assert code == 130, err
+    run = Run.open(run_dir)
+    stopped_at = run.meta["timesteps"]
+    assert run.meta["status"] == "interrupted" and 0 < stopped_at < budget
+    assert run.latest_checkpoint().name == f"step_{stopped_at:09d}"
+    assert f"continue with: sim2real train --resume {run_dir}" in out
+
+    result = run_cli("train", "--resume", str(run_dir), "--no-progress", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    meta = run.meta
+    assert meta["status"] == "finished" and budget <= meta["timesteps"] < budget + 512
+    assert (meta["strategy"], meta["transfer"]["strategy"]) == ("scratch", "scratch")
+    assert meta["transfer"]["target_samples"] == budget
+    steps = run.evaluations()["timesteps"]
+    assert steps[0] == 0 and steps[-1] == meta["timesteps"]
+
+    kept = tmp_path / "keep"  # fine-tuning with the source's statistics frozen
+    process = start(
+        "transfer",
+        [str(source.path), "--target", HEAVY, "--budget", str(budget), "--run-dir", str(kept),
+         "--eval-freq", "2048", "--eval-episodes", "1"],
+        cwd=tmp_path,
+    )  # fmt: skip
+    wait_until(process, (kept / "evaluations.json").is_file, "the evaluation at step 0")
+    code, out, err = stop(process, signal.SIGINT, group=True)
+    assert code == 130, err
+    assert "a transfer with frozen normalization statistics is not resumable" in out
+    assert not (kept / "checkpoints").exists() or not any((kept / "checkpoints").iterdir())
+    result = run_cli("train", "--resume", str(kept), "--no-progress", cwd=tmp_path)
+    lines = error_lines(result.stderr)
+    assert result.returncode == 2 and len(lines) == 1, result.stderr
+    assert "no checkpoint to resume from" in lines[0] and "run the transfer again" in lines[0]
