@@ -160,7 +160,7 @@ class AdaptationConfig(_Model):
     timesteps: PositiveCount = 100_000  # phase 2: env steps with the student acting
     rollout_steps: PositiveCount = 256  # phase 2: steps per env between regression updates
     epochs: PositiveCount = 4  # passes over each rollout
-    learning_rate: Annotated[float, Field(gt=0)] = 1e-3
+    learning_rate: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)] = 1e-3
     batch_size: PositiveCount = 256
 
 

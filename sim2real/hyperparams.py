@@ -75,7 +75,7 @@ OPTIMIZERS: dict[str, str] = {
 
 # (lowest, highest, lowest allowed itself?) for common numeric hyperparameters.
 _RANGES: dict[str, tuple[float, float, bool]] = {
-    "learning_rate": (0.0, math.inf, False),
+    "learning_rate": (0.0, 1.0, False),  # above 1 every optimizer SB3 offers diverges
     "clip_range": (0.0, math.inf, False),
     "clip_range_vf": (0.0, math.inf, False),
     "gamma": (0.0, 1.0, True),
@@ -195,9 +195,10 @@ def validate_hyperparams(algorithm: str, policy: str, hyperparams: Mapping[str, 
             validated[name] = _validate_policy_kwargs(algorithm, policy, value)
         elif name in SCHEDULES and isinstance(value, str):
             try:
-                parse_schedule(value)
+                initial = parse_schedule(value)
             except ValueError as error:
                 raise HyperparameterError(path, value, str(error)) from None
+            _check_range(path, name, initial)  # the schedule's starting value
             validated[name] = value
         else:
             validated[name] = _check_value(path, value, allowed[name])
@@ -305,7 +306,9 @@ def _check_range(path: tuple[str | int, ...], name: str, value: Any) -> None:
     if name not in _RANGES or isinstance(value, bool) or not isinstance(value, int | float):
         return
     low, high, low_ok = _RANGES[name]
-    if math.isnan(value) or value > high or value < low or (value == low and not low_ok):
+    if not math.isfinite(value):
+        raise HyperparameterError(path, value, "must be a finite number")
+    if value > high or value < low or (value == low and not low_ok):
         relation = ">=" if low_ok else ">"
         upper = f" and <= {high:g}" if math.isfinite(high) else ""
         raise HyperparameterError(path, value, f"must be {relation} {low:g}{upper}")

@@ -38,6 +38,7 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_text",
     "check_output_dir",
+    "check_output_file",
     "jsonable",
     "staged_directory",
     "write_json",
@@ -76,6 +77,29 @@ def check_output_dir(path: str | Path, option: str, *, new: bool = False) -> Pat
     return path
 
 
+def check_output_file(path: str | Path, option: str, example: str, *, overwrite: bool) -> Path:
+    """Refuse, before any work starts, an output file that could not or must not be written.
+
+    ``path`` must not be a directory or anything but a regular file (``/dev/null`` would be
+    replaced by the rename that writes it); an existing file only with ``overwrite``; its
+    folder is created later if missing (see :func:`check_output_dir`). ``example`` is a file
+    name the message suggests.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{option} {path}: is a directory; give a file name such as {example}")
+    if path.exists() or path.is_symlink():
+        if not path.is_file():
+            raise UserError(f"{option} {path}: exists and is not a regular file; give a file path")
+        if not overwrite:
+            raise UserError(
+                f"{option} {path}: already exists; give a new file name, or --overwrite to "
+                "replace it"
+            )
+    check_output_dir(path.parent, option)
+    return path
+
+
 def _create_new(directory: Path, prefix: str, suffix: str = "") -> Path:
     """A new, empty file with a random name in ``directory``, with the permissions ``open``
     gives (0666 less the umask; ``mkstemp`` would give 0600)."""
@@ -108,6 +132,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     temporary file is removed and ``path`` is untouched.
     """
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     temporary = _create_new(path.parent, f".{path.name}.", ".tmp")
     try:
         yield temporary
@@ -215,6 +240,7 @@ def staged_directory(
     it, for an owner that cleans up such leftovers anyway.
     """
     final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
     if staging is None:
         staging = _make_new_dir(final.parent, f".{final.name}-")
     else:

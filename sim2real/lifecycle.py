@@ -48,7 +48,7 @@ from sim2real.callbacks import (
 from sim2real.callbacks.trigger import CheckOn
 from sim2real.callbacks.video import EvaluationVideos
 from sim2real.config import ExperimentConfig
-from sim2real.errors import describe
+from sim2real.errors import RunError, describe
 from sim2real.evaluation.conditions import Condition
 from sim2real.evaluation.training_eval import summarize, summary_table
 from sim2real.io import write_json
@@ -265,6 +265,12 @@ class RunLifecycle(ABC):
                 self._finish()
         except Exception as error:
             self._end_failed(error)
+            if not _finite_weights(self.model):
+                raise RunError(
+                    f"{self.run.path}: learning diverged at {self._timesteps:,} {self.steps}: the "
+                    f"weights are not finite ({describe(error)}); lower the learning rate (the "
+                    "last periodic checkpoint, if any, holds the state before)"
+                ) from error
             raise
 
     def _callbacks(self) -> CallbackList:

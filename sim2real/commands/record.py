@@ -3,14 +3,14 @@
 The file (.npz, format in the README and sim2real/data.py) has per step the observations,
 the actions as sent, the measured state (joint positions and velocities, base pose and
 velocities), rewards and terminations, plus the env id and control period; never the
-target's dynamics values. Give a trained policy (RUN: a run directory or policy bundle) or
---policy random|zero|sine.
+target's dynamics values. Give a trained policy (RUN: a run directory, zoo:NAME or a policy
+bundle) or --policy random|zero|sine. An existing --out file (a robot's logs, perhaps) is
+replaced only with --overwrite.
 """
 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sim2real import limits
@@ -29,7 +29,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("source", nargs="?", metavar="RUN", help="run directory or policy bundle")
+    parser.add_argument(
+        "source", nargs="?", metavar="RUN", help="run directory, zoo:NAME or policy bundle"
+    )
     parser.add_argument("--policy", choices=SCRIPTED_POLICIES, help="a scripted policy instead")
     parser.add_argument("--env", required=True, metavar="ENV_ID", help="a registered env id")
     parser.add_argument(
@@ -37,6 +39,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--episodes", required=True, type=int, metavar="N", help="episodes")
     parser.add_argument("--out", required=True, metavar="DATA.npz", help="file to write")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     parser.add_argument("--seed", type=int, default=0, metavar="S", help="seed (default 0)")
     parser.set_defaults(run=run)
 
@@ -44,6 +47,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from sim2real.data import save_data
     from sim2real.evaluation.conditions import make_env, target_condition
+    from sim2real.io import check_output_file
     from sim2real.record import record
 
     policy = _policy(args)
@@ -52,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     limits.check_count(args.episodes, limits.EPISODES, "--episodes")
     limits.check_count(args.seed, limits.SEED, "--seed", minimum=0)
     target = _target(args.target, args.env)
-    out = _check_out(Path(args.out))
+    out = check_output_file(args.out, "--out", "data.npz", overwrite=args.overwrite)
     env = make_env(args.env, target_condition(target))
     try:
         data = record(env, policy, args.episodes, args.seed)
@@ -68,12 +72,19 @@ def run(args: argparse.Namespace) -> int:
 
 def _policy(args: argparse.Namespace) -> str:
     if (args.source is None) == (args.policy is None):
-        raise UserError("give either RUN (a run directory or policy bundle) or --policy, not both")
+        raise UserError(
+            "give one policy: RUN (a run directory, zoo:NAME or a policy bundle) or --policy "
+            f"{'|'.join(SCRIPTED_POLICIES)}"
+        )
     if args.policy is not None:
         return args.policy
-    path = Path(args.source)
+    from sim2real.policies.zoo import resolve_source
+
+    path = resolve_source(args.source)
     if not path.is_dir():
-        raise UserError(f"RUN {path}: not a directory; give a run directory or a policy bundle")
+        raise UserError(
+            f"RUN {path}: not a directory; give a run directory, zoo:NAME or a policy bundle"
+        )
     return str(path)
 
 
@@ -88,12 +99,3 @@ def _target(name: str, env_id: str) -> Target:
             f"{env_id}'s targets"
         )
     return target
-
-
-def _check_out(out: Path) -> Path:
-    from sim2real.io import check_output_dir
-
-    if out.is_dir():
-        raise UserError(f"--out {out}: is a directory; give a file name such as data.npz")
-    check_output_dir(out.parent, "--out")
-    return out

@@ -23,7 +23,7 @@ import yaml
 
 from sim2real.config import ExperimentConfig
 from sim2real.errors import UserError
-from sim2real.io import atomic_write_text, check_output_dir, read_json, write_json
+from sim2real.io import atomic_write_text, check_output_file, read_json, write_json
 from sim2real.randomization.binding import step_quantum
 from sim2real.randomization.catalogue import get_parameter
 from sim2real.randomization.spec import parse_spec, spec_to_data
@@ -113,12 +113,8 @@ def read_adr_run(run_dir: str | Path) -> tuple[Run, AutomaticDR, dict[str, Any]]
 
 def export_spec(run_dir: str | Path, out: str | Path) -> Path:
     """Write the run's ADR bounds as an ordinary randomization spec YAML, atomically."""
-    out = Path(out)
-    if out.is_dir():
-        raise UserError(f"--out {out}: is a directory; give a file path such as spec.yaml")
-    if not out.parent.is_dir():
-        raise UserError(f"--out {out}: directory {out.parent} does not exist")
-    check_output_dir(out.parent, "--out")  # writable, before any reading
+    # Before any reading; a spec is derived from the run, so an existing one is replaced.
+    out = check_output_file(out, "--out", "spec.yaml", overwrite=True)
     run, adr, record = read_adr_run(run_dir)
     terms = spec_to_data(adr.episode_spec())
     description = (

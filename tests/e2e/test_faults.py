@@ -14,7 +14,7 @@ from torch.utils.tensorboard import SummaryWriter
 
 from sim2real.callbacks.episodes import DynamicsLogCallback
 from sim2real.config import parse_config
-from sim2real.errors import UserError
+from sim2real.errors import RunError, UserError
 from sim2real.runs import Run
 from sim2real.training import train
 
@@ -92,7 +92,8 @@ def test_diverged_weights_are_not_saved_over_the_checkpoint(tmp_path, monkeypatc
         raise ValueError("Expected parameter loc to satisfy the constraint Real()")
 
     monkeypatch.setattr("stable_baselines3.ppo.ppo.PPO.train", diverge)
-    with pytest.warns(RuntimeWarning, match="not finite"), pytest.raises(ValueError):
+    diverged = pytest.raises(RunError, match="learning diverged at 256 timesteps.*learning rate")
+    with pytest.warns(RuntimeWarning, match="not finite"), diverged:  # one line on the CLI
         quiet_train(tiny(), tmp_path / "run")
     run = Run.open(tmp_path / "run")
     assert run.meta["status"] == "failed" and "Real()" in run.meta["error"]

@@ -32,7 +32,7 @@ def test_record_data_identify(data_file, tmp_path, capsys):
     assert main(["data", str(data_file)]) == 0
     summary = capsys.readouterr().out
     assert "3 episode(s)" in summary and "cart_to_pole.pos" in summary
-    out = tmp_path / "fit"
+    out = tmp_path / "new" / "fit"  # its folder is made
     argv = ["identify", str(data_file), "--randomization", "cartpole_dr.yaml", "--params"]
     argv += ["link_mass", "gravity", "--budget", "40", "--workers", "1", "--out", str(out)]
     assert main(argv) == 0
@@ -96,7 +96,7 @@ def test_identify_bad_input_exits_2_in_one_line(data_file, tmp_path, capsys):
 
 def test_record_bad_input_exits_2_in_one_line(tmp_path, capsys):
     base = ["record", "--env", CARTPOLE, "--episodes", "1", "--out", str(tmp_path / "d.npz")]
-    one_line_error(capsys, [*base, "--target", "cartpole_heavy.yaml"], "give either RUN")
+    one_line_error(capsys, [*base, "--target", "cartpole_heavy.yaml"], "give one policy")
     one_line_error(
         capsys,
         [*base, "--policy", "zero", "--target", "hopper_heavy.yaml"],
@@ -104,3 +104,18 @@ def test_record_bad_input_exits_2_in_one_line(tmp_path, capsys):
     )
     one_line_error(capsys, [*base, "runs/none", "--target", "cartpole_heavy.yaml"], "RUN runs/none")
     one_line_error(capsys, ["data", str(tmp_path / "none.npz")], "does not exist")
+
+
+def test_record_keeps_existing_files_and_special_files(data_file, tmp_path, capsys):
+    """A robot's logs are not replaced without --overwrite, /dev/null is never replaced, a
+    missing folder is made, and a zoo entry records like a run."""
+    argv = ["record", "--env", CARTPOLE, "--target", "cartpole_heavy.yaml", "--episodes", "1"]
+    before = data_file.read_bytes()
+    one_line_error(capsys, [*argv, "--policy", "zero", "--out", str(data_file)], "--overwrite")
+    assert data_file.read_bytes() == before
+    one_line_error(capsys, [*argv, "--policy", "zero", "--out", "/dev/null"], "not a regular file")
+    nested = tmp_path / "new" / "folder" / "zoo.npz"
+    assert main([*argv, "zoo:cartpole_dr", "--out", str(nested)]) == 0
+    assert "zoo/cartpole_dr" in str(np.load(nested)["policy"])
+    assert main([*argv, "--policy", "zero", "--out", str(nested), "--overwrite"]) == 0
+    assert str(np.load(nested)["policy"]) == "zero"

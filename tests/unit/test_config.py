@@ -115,6 +115,9 @@ def test_managed_and_zoo_keys_point_to_the_right_field(key, hint):
         ("algorithm.hyperparams.n_epochs", 2.5, "'algorithm.hyperparams.n_epochs' = 2.5"),
         ("algorithm.hyperparams.use_sde", "yes", "'algorithm.hyperparams.use_sde' = 'yes'"),
         ("algorithm.hyperparams.batch_size", 0, "must be >= 1"),
+        ("algorithm.hyperparams.learning_rate", float("inf"), "must be a finite number"),
+        ("algorithm.hyperparams.learning_rate", 1e30, "must be > 0 and <= 1"),
+        ("algorithm.hyperparams.learning_rate", "lin_1e30", "must be > 0 and <= 1"),
         ("name", "my run", "field 'name' = 'my run'"),
     ],
 )
