@@ -77,4 +77,13 @@ def env_ids() -> tuple[str, ...]:
     return tuple(entry.env_id for entry in REGISTRY)
 
 
+def check_env_id(env_id: str, option: str) -> str:
+    """``env_id`` if it is one of ours, else the one-line UserError naming ``option``."""
+    from sim2real.errors import UserError
+
+    if env_id not in env_ids():
+        raise UserError(f"{option} {env_id!r} is not registered; valid: {', '.join(env_ids())}")
+    return env_id
+
+
 register_all()

@@ -89,7 +89,7 @@ def add_entry(
 ) -> ZooEntry:
     """Make a zoo entry ``name`` of the finished run ``run_dir`` (see the module doc)."""
     from sim2real.evaluation.evaluate import EvaluationSettings
-    from sim2real.io import staged_directory
+    from sim2real.io import check_output_dir, staged_directory
     from sim2real.runs import Run
 
     if not _NAME.match(name):
@@ -98,18 +98,21 @@ def add_entry(
             "letter or digit (e.g. hopper_dr)"
         )
     settings = settings or EvaluationSettings()
-    zoo_dir = ZOO_DIR if zoo_dir is None else zoo_dir
+    zoo_dir = check_output_dir(ZOO_DIR if zoo_dir is None else zoo_dir, "--zoo-dir")
     run = Run.read(run_dir)
     meta = run.meta
-    if meta["status"] != "finished" or not run.model_path.is_file():
+    if meta["status"] != "finished":
         raise UserError(
-            f"{run.path}: status {meta['status']!r}; only a finished run (with its final "
-            "model.zip) goes into the zoo"
+            f"{run.path}: status {meta['status']!r}; only a finished run goes into the zoo"
+        )
+    if not run.model_path.is_file():
+        raise UserError(
+            f"{run.model_path}: missing; an entry is made from a run with its final model.zip "
+            "(a zoo entry holds only weights: give the run it was made from)"
         )
     final = zoo_dir / name
     if final.exists() and not overwrite:
         raise UserError(f"{final}: zoo entry {name!r} exists; pass --overwrite to replace it")
-    zoo_dir.mkdir(parents=True, exist_ok=True)
     with staged_directory(final) as staging:
         _write_policy(run, staging)
         size = _size(staging)  # before the parity check and the card's evaluation

@@ -15,6 +15,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from sim2real.envs import check_env_id
 from sim2real.errors import UserError
 from sim2real.evaluation.conditions import (
     NOMINAL_CONDITION,
@@ -82,6 +83,8 @@ def open_viewing(
     """Load ``policy`` and make its env (the policy's own unless ``env_id``), checked to fit."""
     from sim2real.policies.exported import policy_config
 
+    if env_id is not None:
+        check_env_id(env_id, "--env")
     config = policy_config(policy)
     env_id = env_id or config.env.id
     kwargs = dict(config.env.kwargs) if env_id == config.env.id else {}

@@ -14,7 +14,7 @@ import argparse
 from typing import TYPE_CHECKING
 
 from sim2real import limits
-from sim2real.envs import env_ids
+from sim2real.envs import check_env_id
 from sim2real.errors import UserError
 from sim2real.record import SCRIPTED_POLICIES
 
@@ -51,8 +51,7 @@ def run(args: argparse.Namespace) -> int:
     from sim2real.record import record
 
     policy = _policy(args)
-    if args.env not in env_ids():
-        raise UserError(f"--env {args.env!r} is not registered; valid: {', '.join(env_ids())}")
+    check_env_id(args.env, "--env")
     limits.check_count(args.episodes, limits.EPISODES, "--episodes")
     limits.check_count(args.seed, limits.SEED, "--seed", minimum=0)
     target = _target(args.target, args.env)

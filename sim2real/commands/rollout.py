@@ -8,8 +8,7 @@ import gymnasium as gym
 import numpy as np
 
 from sim2real import limits
-from sim2real.envs import env_ids
-from sim2real.errors import UserError
+from sim2real.envs import check_env_id
 from sim2real.table import render_table
 
 
@@ -33,8 +32,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.env_id not in env_ids():
-        raise UserError(f"unknown env id {args.env_id!r}; valid: {', '.join(env_ids())}")
+    check_env_id(args.env_id, "ENV_ID")
     limits.check_count(args.episodes, limits.EPISODES, "--episodes")
     limits.check_count(args.seed, limits.SEED, "--seed", minimum=0)
     env = gym.make(args.env_id, randomization=args.randomization)

@@ -208,6 +208,7 @@ def test_bad_input_is_one_line(runs, ppo_onnx, tmp_path, capsys, monkeypatch):
         ["enjoy", str(ppo_onnx), "--env", "sim2real/Hopper-v0"],
         "policy observation shape (4,) does not match sim2real/Hopper-v0 observation shape (15,)",
     )
+    one_line_error(capsys, ["enjoy", str(ppo_onnx), "--env", "CartPole-v1"], "is not registered")
     one_line_error(capsys, ["export", str(runs["ppo"]), "--out", str(ppo_onnx)], "already exists")
     one_line_error(
         capsys,

@@ -149,6 +149,14 @@ def test_bad_zoo_input_is_one_line(run_dir, entry, tmp_path, capsys):
     zoo_dir = str(entry.path.parent)
     assert main(["zoo", "add", str(run_dir), "--name", "tiny_dr", "--zoo-dir", zoo_dir]) == 2
     assert "exists; pass --overwrite" in capsys.readouterr().err
+    a_file = tmp_path / "a_file"
+    a_file.write_text("")
+    for bad_dir, problem in [(a_file, "not a directory"), (a_file / "sub", "is a file")]:
+        assert main(["zoo", "add", str(run_dir), "--name", "x", "--zoo-dir", str(bad_dir)]) == 2
+        err = capsys.readouterr().err
+        assert f"--zoo-dir {bad_dir}" in err and problem in err and "Traceback" not in err
+    assert main(["zoo", "add", str(entry.path), "--name", "again", "--zoo-dir", zoo_dir]) == 2
+    assert "give the run it was made from" in capsys.readouterr().err
     assert main(["evaluate", "zoo:missing", "--episodes", "1"]) == 2
     err = capsys.readouterr().err
     assert "zoo:missing: no such zoo entry" in err and len(err.strip().splitlines()) == 1
