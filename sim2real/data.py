@@ -204,6 +204,12 @@ def _check_shapes(arrays: Mapping[str, np.ndarray], where: str) -> None:
         if arrays[key].shape != ():
             shape = arrays[key].shape
             raise UserError(f"{where}: '{key}' must be a single value, got shape {shape}")
+    control_dt = arrays["control_dt"]
+    if control_dt.dtype.kind != "f" or not np.isfinite(control_dt) or control_dt <= 0:
+        raise UserError(
+            f"{where}: 'control_dt' = {control_dt.tolist()!r}; must be the control period, a "
+            "finite number of seconds > 0"
+        )
     lengths = arrays["episode_lengths"]
     if lengths.ndim != 1 or not lengths.size or lengths.dtype.kind not in "iu" or lengths.min() < 1:
         raise UserError(f"{where}: 'episode_lengths' must list at least one episode of >= 1 step")

@@ -170,6 +170,8 @@ def read_npz(path: str | Path, description: str) -> dict[str, np.ndarray]:
     """Every array of a .npz, never unpickling; an unreadable file is one :class:`UserError`
     line, ``"{path}: not {description} (problem)"``."""
     try:
+        if not zipfile.is_zipfile(path):  # else numpy reads it as a pickle and says so
+            raise ValueError("not a .npz archive")
         with np.load(path, allow_pickle=False) as archive:
             return {name: archive[name] for name in archive.files}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as error:
