@@ -347,18 +347,15 @@ def _check_command_ranges(
     """Command ranges (m/s, m/s, rad/s) over the defaults; one-line UserError otherwise."""
     ranges = dict(defaults)
     for name, bounds in _named_overrides(given, COMMANDS, "command_ranges", "{name: [low, high]}"):
-        try:
-            low, high = (float(b) for b in bounds)
-        except (TypeError, ValueError):
-            raise UserError(
-                f"env kwarg 'command_ranges.{name}' = {bounds!r}; expected [low, high]"
-            ) from None
+        if not isinstance(bounds, Sequence) or isinstance(bounds, str) or len(bounds) != 2:
+            raise UserError(f"env kwarg 'command_ranges.{name}' = {bounds!r}; expected [low, high]")
+        low, high = (_number(bound) for bound in bounds)  # NaN for a non-number: refused below
         if not (
             math.isfinite(low) and math.isfinite(high) and low <= high and max(-low, high) <= 5
         ):
             raise UserError(
-                f"env kwarg 'command_ranges.{name}' = {[low, high]}; need low <= high, "
-                "both within [-5, 5]"
+                f"env kwarg 'command_ranges.{name}' = {list(bounds)!r}; need two numbers, "
+                "low <= high, both within [-5, 5]"
             )
         ranges[name] = (low, high)
     return ranges

@@ -106,9 +106,12 @@ def test_commands_are_drawn_within_their_ranges():
     ("ranges", "message"),
     [
         ({"forward": [0, 1]}, "unknown name 'forward'; valid: lin_vel_x"),
-        ({"lin_vel_x": [1, 0]}, "need low <= high"),
+        ({"lin_vel_x": [1, 0]}, "low <= high"),
         ({"lin_vel_x": "fast"}, "expected \\[low, high\\]"),
         ({"lin_vel_x": [0, 50]}, "within \\[-5, 5\\]"),
+        ({"lin_vel_x": "12"}, "expected \\[low, high\\]"),  # not the range (1, 2)
+        ({"lin_vel_x": [True, True]}, "need two numbers"),
+        ({"lin_vel_x": [0, 1, 2]}, "expected \\[low, high\\]"),
     ],
 )
 def test_bad_command_ranges_are_one_line_errors(ranges, message):
