@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import math
+import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -176,23 +177,49 @@ class ActuatorNetwork:
                 self.biases = [arrays[f"b{i}"] for i in range(layers)]
                 self.input_mean, self.input_std = arrays["input_mean"], arrays["input_std"]
                 self.torque_scale = arrays["torque_scale"]
-        except (OSError, KeyError, TypeError, ValueError) as error:
+        except (OSError, KeyError, TypeError, ValueError, EOFError, zipfile.BadZipFile) as error:
             raise ValueError(
                 f"{directory}: not a readable actuator network ({type(error).__name__}: "
                 f"{error}); fit it again with `sim2real fit-actuator`"
             ) from None
-        inputs = 2 * len(self.joint_names) * self.history
+        self._check_arrays()
+
+    def _check_arrays(self) -> None:
+        """Shapes that chain from the inputs to one torque per joint, and finite numbers."""
+        inputs, joints = 2 * len(self.joint_names) * self.history, len(self.joint_names)
         shapes = [w.shape for w in self.weights]
-        chained = all(a[0] == b[1] for a, b in zip(shapes, shapes[1:], strict=False))
-        if (
-            not shapes
-            or shapes[0][1] != inputs
-            or shapes[-1][0] != len(self.joint_names)
-            or not chained
-        ):
+        chained = all(len(shape) == 2 for shape in shapes) and all(
+            a[0] == b[1] for a, b in zip(shapes, shapes[1:], strict=False)
+        )
+        if not shapes or not chained or shapes[0][1] != inputs or shapes[-1][0] != joints:
             raise ValueError(
-                f"{directory}: weight shapes {shapes} do not map {inputs} inputs to "
-                f"{len(self.joint_names)} torques; fit it again with `sim2real fit-actuator`"
+                f"{self.directory}: weight shapes {shapes} do not map {inputs} inputs to "
+                f"{joints} torques; fit it again with `sim2real fit-actuator`"
+            )
+        expected = {
+            **{f"b{i}": (shape[0],) for i, shape in enumerate(shapes)},
+            "input_mean": (inputs,),
+            "input_std": (inputs,),
+            "torque_scale": (joints,),
+        }
+        found = {
+            **{f"b{i}": b for i, b in enumerate(self.biases)},
+            "input_mean": self.input_mean,
+            "input_std": self.input_std,
+            "torque_scale": self.torque_scale,
+        }
+        for name, shape in expected.items():
+            allowed = (shape, ()) if name == "torque_scale" else (shape,)  # one scale for all
+            if np.shape(found[name]) not in allowed:
+                raise ValueError(
+                    f"{self.directory}: '{name}' has shape {np.shape(found[name])}, not {shape}; "
+                    "fit it again with `sim2real fit-actuator`"
+                )
+        arrays = [*self.weights, *found.values()]
+        if not all(np.isfinite(a).all() for a in arrays) or not (self.input_std > 0).all():
+            raise ValueError(
+                f"{self.directory}: the network holds NaN or infinite numbers, or a std <= 0; "
+                "fit it again with `sim2real fit-actuator`"
             )
 
     def __call__(self, features: np.ndarray) -> np.ndarray:
@@ -350,4 +377,8 @@ def _network_dir(value: Any, where: str, base_dir: Path | None, field: str) -> P
             f"{where}: field '{field}.learned' = {value!r}: not an actuator network of "
             f"format version {NETWORK_FORMAT}; fit it again with `sim2real fit-actuator`"
         )
+    try:
+        ActuatorNetwork(path)  # every array, now rather than when the first env is made
+    except ValueError as error:
+        raise ValueError(f"{where}: field '{field}.learned': {error}") from None
     return path

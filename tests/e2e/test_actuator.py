@@ -4,6 +4,7 @@ that drives the Hopper through the learned actuator; and their one-line errors."
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ from sim2real.cli import main
 from sim2real.config import parse_config
 from sim2real.data import load_data
 from sim2real.envs.motors import LearnedActuator
+from sim2real.errors import UserError
 from sim2real.evaluation.conditions import make_env, target_condition
 from sim2real.io import write_npz
 from sim2real.resources import resolve_file
@@ -106,3 +108,27 @@ def test_fit_actuator_bad_input_is_one_line(fitted, tmp_path, capsys):
         ]
         assert len(err) == 1 and message in err[0], (message, err)
     assert not any((tmp_path / name).exists() for name in "abc")
+
+
+@pytest.mark.parametrize(
+    ("damage", "problem"),
+    [
+        (lambda a: a.update(b0=a["b0"][:-1]), "'b0' has shape"),
+        (lambda a: a.update(w1=a["w1"][:, :-1]), "weight shapes"),
+        (lambda a: a.update(input_std=np.zeros_like(a["input_std"])), "std <= 0"),
+        (lambda a: a.update(w0=np.full_like(a["w0"], np.nan)), "NaN or infinite"),
+    ],
+)
+def test_a_damaged_network_is_refused_when_the_config_loads(fitted, tmp_path, damage, problem):
+    network = tmp_path / "act"
+    shutil.copytree(fitted[1], network)
+    with np.load(network / "weights.npz", allow_pickle=False) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    damage(arrays)
+    write_npz(network / "weights.npz", arrays)
+    config = {"env": {"id": HOPPER, "kwargs": {"actuator": {"learned": str(network)}}}}
+    with pytest.raises(UserError, match=f"env.kwargs.actuator.learned.*{problem}"):
+        parse_config({"name": "x", "total_timesteps": 64, **config})
+    (network / "weights.npz").write_bytes(b"PK\x03\x04truncated")
+    with pytest.raises(UserError, match="not a readable actuator network"):
+        parse_config({"name": "x", "total_timesteps": 64, **config})
