@@ -70,10 +70,12 @@ def load_target(path: str | Path) -> Target:
     data = read_yaml(path)
     if not isinstance(data, Mapping):
         raise UserError(f"{path}: a target must be a mapping with keys {', '.join(TARGET_KEYS)}")
+    _refuse_other_kinds(path, data)
     unknown = sorted(set(data) - set(TARGET_KEYS))
     if unknown:
+        shown = _short(repr(data[unknown[0]]))
         raise UserError(
-            f"{path}: field {unknown[0]!r} = {data[unknown[0]]!r} is not a known field; "
+            f"{path}: field {unknown[0]!r} = {shown} is not a known field; "
             f"valid: {', '.join(TARGET_KEYS)}"
         )
     for key in ("name", "env_id", "terms"):
@@ -87,6 +89,24 @@ def load_target(path: str | Path) -> Target:
         path=path,
         actuator=_check_actuator(path, data["actuator"]) if "actuator" in data else None,
     )
+
+
+def _refuse_other_kinds(path: Path, data: Mapping[str, Any]) -> None:
+    """A randomization spec or an experiment config given as a target: say which it is."""
+    if {"algorithm", "total_timesteps"} & set(data):
+        raise UserError(
+            f"{path}: is an experiment config, not a target file (name, env_id, terms with "
+            "fixed values); give a target such as cartpole_heavy.yaml"
+        )
+    if "terms" in data and not {"name", "env_id"} & set(data):
+        raise UserError(
+            f"{path}: is a randomization spec, not a target file: a target also has 'name' and "
+            "'env_id', and a fixed 'value:' per term; give a target such as cartpole_heavy.yaml"
+        )
+
+
+def _short(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
 
 
 def bind_target(env: gym.Env, target: Target) -> BoundSpec:

@@ -204,6 +204,8 @@ def test_target_with_unknown_link_fails_at_binding(tmp_path, make_env):
             "terms[0].when' = 'interval'",
         ),
         ("- 1\n", "a target must be a mapping"),
+        ("terms: [{parameter: gravity, range: [0.9, 1.1]}]\n", "is a randomization spec"),
+        ("name: x\nalgorithm: {name: PPO, hyperparams: {n_steps: 8}}\n", "is an experiment config"),
     ],
 )
 def test_bad_target_files(tmp_path, text, expected):
