@@ -709,11 +709,12 @@ def _check_adaptation(cfg: ExperimentConfig, locator: Locator) -> None:
             "adaptation sets the features extractor (the privileged encoder); remove it",
         )
     if privileged_size(cfg.env.id, cfg.randomization, cfg.env.kwargs) == 0:
+        spec = cfg.randomization
         raise locator.error(
             ("randomization",),
-            cfg.randomization.source,
-            "adaptation needs randomized dynamics for the teacher to encode; this spec "
-            "randomizes none",
+            spec.source if spec.terms else None,
+            "adaptation needs randomized dynamics for the teacher to encode; "
+            + ("this spec randomizes none" if spec.terms else "give a randomization spec"),
         )
     limits.check_limit(
         adaptation.timesteps,

@@ -155,7 +155,11 @@ def test_teacher_config_adds_the_privileged_layout_and_its_name():
             {"algorithm": {"name": "TD3"}},
             "field 'algorithm.name' = 'TD3'; adaptation needs PPO, A2C, SAC, TQC",
         ),
-        ({"randomization": None}, "adaptation needs randomized dynamics"),
+        (
+            {"randomization": None},
+            "field 'randomization' = None; adaptation needs randomized dynamics for the teacher "
+            "to encode; give a randomization spec",
+        ),
         (
             {
                 "env": {"id": "sim2real/CartPole-v0", "kwargs": {"privileged": True}},
@@ -170,6 +174,8 @@ def test_teacher_config_adds_the_privileged_layout_and_its_name():
             "field 'adaptation.k' = 30; not a known field; valid: latent_size",
         ),
         ({"adaptation": {"learning_rate": -1.0}}, "field 'adaptation.learning_rate' = -1.0"),
+        ({"adaptation": {"learning_rate": float("inf")}}, "'adaptation.learning_rate' = inf"),
+        ({"adaptation": {"learning_rate": 2.0}}, "field 'adaptation.learning_rate' = 2.0"),
     ],
 )
 def test_bad_adaptation_sections_are_one_line(changes, expected):
