@@ -138,8 +138,8 @@ def make_parameters(
 
     ``centers``: the nominal draw per term index (1 for ``scale``, 0 for ``add``, the nominal
     value for ``abs``), clipped into the spec's range here. The step is ``steps[name]``, else
-    ``step_fraction`` of the spec's range; ``quanta`` (per term index, seconds) makes it a whole
-    number of simulator steps for values realized in steps (latencies).
+    ``step_fraction`` of the spec's range; ``quanta`` (per term index, seconds) rounds it to a
+    whole number (>= 1) of simulator steps for values realized in steps (latencies).
     """
     quanta = quanta or {}
     parameters = []
@@ -148,7 +148,7 @@ def make_parameters(
         low, high = distribution.low, distribution.high
         step = steps.get(name, step_fraction * (high - low))
         quantum = quanta.get(index)
-        if quantum and name not in steps:
+        if quantum:  # a given step too: latencies move in whole steps (at least one)
             step = max(1, round(step / quantum)) * quantum
         center = float(np.clip(centers[index], low, high))
         parameters.append(AdrParameter(name, index, center, low, high, _rounded(step)))
