@@ -96,6 +96,11 @@ def check_output_file(path: str | Path, option: str, example: str, *, overwrite:
                 f"{option} {path}: already exists; give a new file name, or --overwrite to "
                 "replace it"
             )
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise UserError(f"{option} {path}: {folder} is a file, not a folder; give a file path")
     check_output_dir(path.parent, option)
     return path
 

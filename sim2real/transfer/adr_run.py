@@ -29,6 +29,7 @@ from sim2real.randomization.catalogue import get_parameter
 from sim2real.randomization.spec import parse_spec, spec_to_data
 from sim2real.runs import Run
 from sim2real.transfer.adr import AutomaticDR, initial_bounds, make_parameters, parameter_names
+from sim2real.transfer.rma.layout import TEACHER_DIR
 
 ADR_FILE = "adr.json"
 STATE_KEY = "adr"  # the ADR state's field in checkpoint.json
@@ -103,7 +104,8 @@ def read_adr_run(run_dir: str | Path) -> tuple[Run, AutomaticDR, dict[str, Any]]
             f"{run.path}: not an ADR run (its {run.config_path.name} has no 'adr' section); "
             "export-spec writes the ranges ADR reached"
         )
-    path = run.path / ADR_FILE
+    # An RMA run's ADR widens the teacher's ranges: its adr.json is the teacher phase's.
+    path = (run.path / TEACHER_DIR if config.adaptation is not None else run.path) / ADR_FILE
     if not path.is_file():
         raise UserError(f"{path}: missing; the run has not started training (see run.json)")
     record = read_json(path)

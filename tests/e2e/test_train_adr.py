@@ -168,10 +168,13 @@ def test_export_spec_refuses_bad_runs_in_one_line(adr_run, tmp_path, capsys):
     assert "adr.json: missing" in one_line_error(
         capsys, ["export-spec", str(missing), "--out", out]
     )
-    bad_out = str(tmp_path / "nowhere" / "spec.yaml")
-    assert "does not exist" in one_line_error(
-        capsys, ["export-spec", str(run.path), "--out", bad_out]
-    )
+    (tmp_path / "a_file").write_text("")
+    for bad_out, problem in [
+        (tmp_path / "a_file" / "s.yaml", "is a file"),
+        ("/dev/null", "regular"),
+    ]:
+        err = one_line_error(capsys, ["export-spec", str(run.path), "--out", str(bad_out)])
+        assert problem in err
     damaged = tmp_path / "damaged"
     shutil.copytree(run.path, damaged)
     (damaged / "adr.json").write_text('{"bounds": 3}')
@@ -252,3 +255,16 @@ def test_a_warmup_as_long_as_the_run_is_said_and_keeps_the_initial_ranges(tmp_pa
     assert "note: adr.warmup_steps (1,024) is not below total_timesteps" in capsys.readouterr().out
     record = json.loads((run_dir / "adr.json").read_text())
     assert record["history"] == [] and record["bounds"]["gravity"] == [0.95, 1.05]
+
+
+def test_export_spec_reads_an_rma_runs_adr_from_its_teacher(adr_run, tmp_path, capsys):
+    """With `adaptation:`, ADR widens the teacher's ranges: adr.json is in teacher/."""
+    run, _ = adr_run
+    rma = tmp_path / "rma"
+    shutil.copytree(run.path, rma / "teacher")
+    shutil.copy(run.meta_path, rma / "run.json")
+    config = tiny_adr(adaptation={"latent_size": 4, "history_steps": 10, "timesteps": 600})
+    (rma / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    out = tmp_path / "new" / "spec.yaml"  # its folder is made
+    assert main(["export-spec", str(rma), "--out", str(out)]) == 0, capsys.readouterr().err
+    assert load_spec(out).terms

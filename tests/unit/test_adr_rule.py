@@ -250,6 +250,6 @@ def test_bounds_stay_within_the_hard_limits_and_around_nominal(case):
 
 
 def test_a_given_latency_step_is_rounded_to_whole_steps():
-    for given, expected in ((0.001, 0.02), (0.05, 0.04), (0.031, 0.04)):
-        _, latency = make_parameters(SPEC, CENTERS, 0.1, {"action_latency_s": given}, {2: 0.02})
+    for step, expected in ((0.001, 0.02), (0.05, 0.04), (0.031, 0.04)):
+        _, latency = make_parameters(SPEC, CENTERS, 0.1, {"action_latency_s": step}, {2: 0.02})
         assert latency.step == pytest.approx(expected)
