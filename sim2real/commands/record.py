@@ -78,11 +78,18 @@ def _policy(args: argparse.Namespace) -> str:
     if args.policy is not None:
         return args.policy
     from sim2real.policies.zoo import resolve_source
+    from sim2real.runs import Run
 
     path = resolve_source(args.source)
     if not path.is_dir():
         raise UserError(
             f"RUN {path}: not a directory; give a run directory, zoo:NAME or a policy bundle"
+        )
+    if (path / "run.json").is_file() and Run.read(path).config.env.kwargs.get("privileged"):
+        raise UserError(
+            f"RUN {path}: was trained on privileged observations (env kwarg 'privileged': "
+            "true: the episode's dynamics), which a robot does not measure; record with a policy "
+            "that acts on measured observations (a DR run, an RMA student) or --policy"
         )
     return str(path)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from tiny import tiny_ppo  # tests/e2e/tiny.py: the shared tiny PPO config
 
+from sim2real.cli import main
 from sim2real.config import parse_config
 from sim2real.errors import UserError
 from sim2real.evaluation.conditions import NOMINAL_CONDITION, make_env
@@ -136,3 +137,12 @@ def test_a_zoo_entry_of_an_asymmetric_run_acts_as_the_run(run, tmp_path):
     for observation in observations:
         assert (rebuilt.predict(observation) == reference.predict(observation)).all()
     assert entry.card["parity"]["max_abs_diff"] == 0.0
+
+
+def test_record_refuses_a_policy_trained_on_privileged_observations(run, tmp_path, capsys):
+    """A data file holds what a robot measures; this run's env also shows the dynamics."""
+    argv = ["record", str(run), "--env", ENV_ID, "--target", "cartpole_heavy.yaml"]
+    assert main([*argv, "--episodes", "1", "--out", str(tmp_path / "d.npz")]) == 2
+    err = capsys.readouterr().err
+    assert "trained on privileged observations" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "d.npz").exists()
