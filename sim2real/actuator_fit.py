@@ -130,8 +130,9 @@ def fit_actuator(data_path: str | Path, settings: FitSettings) -> Fit:
     train, validation = split(dataset, settings.validation, data.episodes)
     if train.sum() < MIN_TRAIN_STEPS:
         raise UserError(
-            f"{data_path}: {int(train.sum())} training steps after holding out validation "
-            f"data; record at least {MIN_TRAIN_STEPS} more steps"
+            f"{data_path}: {int(train.sum())} training steps after holding out "
+            f"--validation {settings.validation:g} of the data; {MIN_TRAIN_STEPS} are needed: "
+            "hold out less or record more"
         )
     x, y = dataset.features, dataset.torques
     mean, std = x[train].mean(axis=0), x[train].std(axis=0)

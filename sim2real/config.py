@@ -16,6 +16,7 @@ import copy
 import functools
 import importlib.util
 import inspect
+import re
 import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -581,6 +582,9 @@ def _check_env_kwargs(cfg: ExperimentConfig, locator: Locator) -> None:
             raise locator.error(path, value, f"not a render mode of {cfg.env.id}; valid: {modes}")
 
 
+_ENV_KWARG = re.compile(r"^env kwarg '([^']+)'(.*)$")
+
+
 def _check_env(cfg: ExperimentConfig, locator: Locator) -> None:
     import gymnasium as gym
 
@@ -597,6 +601,10 @@ def _check_env(cfg: ExperimentConfig, locator: Locator) -> None:
     except (TypeError, ValueError) as error:
         # gymnasium appends the kwargs (with the whole spec) to the constructor's message.
         message = str(error).split(" was raised from the environment creator")[0]
+        own = _ENV_KWARG.match(message)  # our envs name the kwarg and its value themselves
+        if own is not None:
+            where = locator(("env", "kwargs"))
+            raise UserError(f"{where}: field 'env.kwargs.{own[1]}'{own[2]}") from None
         raise locator.error(("env", "kwargs"), cfg.env.kwargs, message) from None
     try:
         try:

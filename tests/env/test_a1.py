@@ -162,3 +162,13 @@ def test_reward_scales_and_tracking_sigma_reach_the_reward_terms():
 def test_bad_reward_settings_are_one_line_errors(kwargs, message):
     with pytest.raises(UserError, match=message):
         A1Env(**kwargs)
+
+
+def test_a_bad_env_kwarg_in_a_config_names_its_field_without_the_others():
+    from sim2real.config import load_config
+
+    with pytest.raises(UserError) as raised:
+        load_config("a1_dr_ppo.yaml", overrides=["env.kwargs.command_ranges.lin_vel_x=[1,0]"])
+    message = str(raised.value)
+    assert "field 'env.kwargs.command_ranges.lin_vel_x' = [1, 0]; need two numbers" in message
+    assert "lin_vel_y" not in message  # not a dump of every kwarg
