@@ -89,7 +89,7 @@ def add_identify_options(
 def run(args: argparse.Namespace) -> int:
     from sim2real.evaluation.rollouts import default_workers
     from sim2real.randomization import load_spec
-    from sim2real.sysid.identify import identify, prepare
+    from sim2real.sysid.identify import identify, plan, prepare
     from sim2real.sysid.report import write_outputs
 
     check_output_dir(args.out, "--out", new=True)
@@ -103,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
         horizon=args.horizon,
         torques=not args.no_torques,
     )
+    print(plan(setup))
     result = identify(setup)
     write_outputs(result, args.out)
     identified = len(result.identified)

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["FLAT_FRACTION", "Analysis", "analyse", "latency_identified"]
+__all__ = ["FLAT_FRACTION", "Analysis", "analyse", "analysis_cost", "latency_identified"]
 
 PROBE = 0.1  # probe distance, in units of the ranges
 FLAT_FRACTION = 0.05  # flat: half a range moves the loss by less than 5% of the fitted loss ...
@@ -102,6 +102,13 @@ def analyse(
     return Analysis(
         identified, flat_directions, np.array(rises), tolerance, laplace, std, probe.evaluations
     )
+
+
+def analysis_cost(size: int) -> tuple[int, int]:
+    """Loss evaluations :func:`analyse` spends on ``size`` values: at least (the centre and the
+    curvature along every axis and pair of axes), and about this many more per flat direction
+    (CMA-ES finishes its last generation)."""
+    return 1 + size * (size + 1), 2 * DIRECTION_EVALS * size
 
 
 def latency_identified(losses: Sequence[float]) -> bool:

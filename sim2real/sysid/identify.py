@@ -22,7 +22,7 @@ from sim2real.data import RecordedData, check_env, load_data
 from sim2real.envs import env_ids
 from sim2real.errors import UserError
 from sim2real.randomization import RandomizationSpec
-from sim2real.sysid.analysis import Analysis, analyse, latency_identified
+from sim2real.sysid.analysis import Analysis, analyse, analysis_cost, latency_identified
 from sim2real.sysid.objective import Replayer, Segment, check_torque_joints
 from sim2real.sysid.search import CmaSearch, Evaluator, Problem, SearchResult
 from sim2real.sysid.space import LATENCY, Coordinate, SearchSpace, search_space
@@ -124,6 +124,17 @@ def prepare(
             f"{MIN_BUDGET * shares}"
         )
     return Setup(Path(data_path), data, spec, space, budget, workers, seed, horizon, torques)
+
+
+def plan(setup: Setup) -> str:
+    """One line of what :func:`identify` will spend, said before it starts."""
+    least, per_flat = analysis_cost(setup.space.size)
+    return (
+        f"identifying {setup.space.size} value(s) from {setup.data_path} ({setup.data.episodes} "
+        f"episodes, {setup.data.steps} steps) within {setup.spec.source}: {setup.budget} "
+        f"evaluations, then at least {least} more to analyse the fit (and about {per_flat} per "
+        "flat direction it finds)"
+    )
 
 
 def identify(setup: Setup) -> Identification:

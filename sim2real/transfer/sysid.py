@@ -33,7 +33,7 @@ from sim2real.errors import UserError
 from sim2real.lifecycle import torch_threads
 from sim2real.randomization import RandomizationSpec, load_spec
 from sim2real.runs import Run, check_run_dir_free, create_run, default_run_dir, remove_run_dir
-from sim2real.sysid.identify import Identification, identify, prepare
+from sim2real.sysid.identify import Identification, identify, plan, prepare
 from sim2real.sysid.report import TARGET_NAME, write_outputs
 from sim2real.targets import Target, load_target
 from sim2real.training import select_device
@@ -138,10 +138,7 @@ def transfer_sysid(
     device, reason = select_device(algorithm.name, algorithm.policy, source_cfg.device, label)
 
     say = print if verbose else _quiet
-    say(
-        f"identifying {setup.space.size} value(s) from {data} ({setup.data.episodes} episodes, "
-        f"{setup.data.steps} steps) within {spec.source}: {identify_budget} evaluations"
-    )
+    say(plan(setup))
     result = identify(setup)
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}-sysid-"))

@@ -36,7 +36,9 @@ def test_record_data_identify(data_file, tmp_path, capsys):
     argv = ["identify", str(data_file), "--randomization", "cartpole_dr.yaml", "--params"]
     argv += ["link_mass", "gravity", "--budget", "40", "--workers", "1", "--out", str(out)]
     assert main(argv) == 0
-    assert "identified" in capsys.readouterr().out
+    out_text = capsys.readouterr().out
+    assert "identified" in out_text
+    assert ": 40 evaluations, then at least" in out_text  # the analysis is announced too
     files = {"report.json", "report.md", "spec.yaml", "target.yaml", "trajectories.png", "loss.png"}
     assert files <= {p.name for p in out.iterdir()}
     report = json.loads((out / "report.json").read_text())
