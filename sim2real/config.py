@@ -37,7 +37,7 @@ from pydantic import (
 )
 
 from sim2real import limits
-from sim2real.errors import UserError
+from sim2real.errors import UserError, short_repr
 from sim2real.randomization import RandomizationSpec, SpecError, parse_spec
 from sim2real.randomization.spec import spec_to_data
 from sim2real.resources import (
@@ -232,7 +232,7 @@ class Locator:
         return self.source
 
     def error(self, path: FieldPath, value: Any, problem: str) -> UserError:
-        return UserError(f"{self(path)}: field '{dotted(path)}' = {_short(value)}; {problem}")
+        return UserError(f"{self(path)}: field '{dotted(path)}' = {short_repr(value)}; {problem}")
 
 
 def dotted(path: FieldPath) -> str:
@@ -242,11 +242,6 @@ def dotted(path: FieldPath) -> str:
         name = str(part) if str(part).isprintable() else repr(part)  # keep messages one line
         text += f"[{part}]" if isinstance(part, int) else (f".{name}" if text else name)
     return text
-
-
-def _short(value: Any, limit: int = 80) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 # -- public API ----------------------------------------------------------------------------
@@ -274,7 +269,7 @@ def apply_overrides(
 ) -> tuple[dict[str, Any], Locator]:
     """Set ``key.sub=value`` items on a copy of ``data``; the Locator remembers which were set."""
     if not isinstance(data, Mapping):
-        raise UserError(f"{source}: a config must be a mapping of fields, got {_short(data)}")
+        raise UserError(f"{source}: a config must be a mapping of fields, got {short_repr(data)}")
     result = copy.deepcopy(dict(data))
     applied: list[tuple[tuple[str, ...], str]] = []
     for given in overrides:
@@ -295,7 +290,7 @@ def apply_overrides(
             if not isinstance(child, dict):
                 where = dotted(keys[: depth + 1])
                 raise UserError(
-                    f"{source} (--set {text}): field '{where}' = {_short(child)} is not a "
+                    f"{source} (--set {text}): field '{where}' = {short_repr(child)} is not a "
                     f"mapping; set '{where}' as a whole instead"
                 )
             node = child

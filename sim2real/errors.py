@@ -1,5 +1,7 @@
 """Errors the CLI reports as one line: bad input (exit code 2) and failed runs (exit code 1)."""
 
+from typing import Any
+
 
 class UserError(ValueError):
     """Bad input (a file, a field, a value); the message says what is valid."""
@@ -16,3 +18,9 @@ def describe(error: BaseException) -> str:
     """``Type: first line of the message``: an exception on one line, for warnings and run.json."""
     lines = str(error).strip().splitlines()
     return f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
+
+
+def short_repr(value: Any, limit: int = 80) -> str:
+    """``repr(value)`` cut to ``limit`` characters: a value quoted in a one-line message."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

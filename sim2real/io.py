@@ -58,9 +58,7 @@ def check_output_dir(path: str | Path, option: str, *, new: bool = False) -> Pat
         raise UserError(f"{option} {path}: already exists; give a new directory or remove it")
     if path.exists() and not path.is_dir():
         raise UserError(f"{option} {path}: exists and is not a directory; give a directory")
-    existing = path
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
+    existing = _deepest_existing(path)
     if not existing.is_dir():
         raise UserError(
             f"{option} {path}: {existing} is a file, so no directory can be made inside it; "
@@ -96,12 +94,17 @@ def check_output_file(path: str | Path, option: str, example: str, *, overwrite:
                 f"{option} {path}: already exists; give a new file name, or --overwrite to "
                 "replace it"
             )
-    folder = path.parent
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
+    folder = _deepest_existing(path.parent)
     if not folder.is_dir():
         raise UserError(f"{option} {path}: {folder} is a file, not a folder; give a file path")
     check_output_dir(path.parent, option)
+    return path
+
+
+def _deepest_existing(path: Path) -> Path:
+    """``path`` or the nearest of its ancestors that exists."""
+    while not path.exists() and path != path.parent:
+        path = path.parent
     return path
 
 

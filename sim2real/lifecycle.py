@@ -265,12 +265,6 @@ class RunLifecycle(ABC):
                 self._finish()
         except Exception as error:
             self._end_failed(error)
-            if not _finite_weights(self.model):
-                raise RunError(
-                    f"{self.run.path}: learning diverged at {self._timesteps:,} {self.steps}: the "
-                    f"weights are not finite ({describe(error)}); lower the learning rate (the "
-                    "last periodic checkpoint, if any, holds the state before)"
-                ) from error
             raise
 
     def _callbacks(self) -> CallbackList:
@@ -312,10 +306,12 @@ class RunLifecycle(ABC):
         """Learning or the run's ending raised: keep what was learned, then say what happened.
 
         Weights that are no longer finite (a diverged update) are not worth keeping: saving
-        them would make them the checkpoint to resume from.
+        them would make them the checkpoint to resume from; the run then ends with a one-line
+        :class:`RunError` instead of whatever the non-finite numbers made fail.
         """
         saved, lines = False, []
-        if _finite_weights(self.model):
+        finite = _finite_weights(self.model)
+        if finite:
             try:
                 self.save_model()
                 saved = True
@@ -332,6 +328,12 @@ class RunLifecycle(ABC):
         self._record(status="failed", error=describe(error), stopped=now_iso(), **progress)
         for line in lines:
             self.say(line)
+        if not finite:
+            raise RunError(
+                f"{self.run.path}: learning diverged at {self._timesteps:,} {self.steps}: the "
+                f"weights are not finite ({describe(error)}); lower the learning rate (the "
+                "last periodic checkpoint, if any, holds the state before)"
+            ) from error
 
     def _finish(self) -> None:
         timesteps = self._timesteps

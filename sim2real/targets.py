@@ -27,7 +27,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from sim2real.errors import UserError
+from sim2real.errors import UserError, short_repr
 from sim2real.evaluation.conditions import DR, NOMINAL
 from sim2real.randomization import (
     BoundSpec,
@@ -73,9 +73,8 @@ def load_target(path: str | Path) -> Target:
     _refuse_other_kinds(path, data)
     unknown = sorted(set(data) - set(TARGET_KEYS))
     if unknown:
-        shown = _short(repr(data[unknown[0]]))
         raise UserError(
-            f"{path}: field {unknown[0]!r} = {shown} is not a known field; "
+            f"{path}: field {unknown[0]!r} = {short_repr(data[unknown[0]])} is not a known field; "
             f"valid: {', '.join(TARGET_KEYS)}"
         )
     for key in ("name", "env_id", "terms"):
@@ -103,10 +102,6 @@ def _refuse_other_kinds(path: Path, data: Mapping[str, Any]) -> None:
             f"{path}: is a randomization spec, not a target file: a target also has 'name' and "
             "'env_id', and a fixed 'value:' per term; give a target such as cartpole_heavy.yaml"
         )
-
-
-def _short(text: str, limit: int = 80) -> str:
-    return text if len(text) <= limit else f"{text[: limit - 3]}..."
 
 
 def bind_target(env: gym.Env, target: Target) -> BoundSpec:

@@ -15,7 +15,7 @@ import numpy as np
 
 from sim2real.errors import UserError
 from sim2real.extras import require
-from sim2real.io import atomic_write_bytes, check_output_dir
+from sim2real.io import atomic_write_bytes, check_output_file
 
 __all__ = ["MAX_FRAMES", "SUFFIXES", "check_video_path", "encode_video", "write_video"]
 
@@ -31,13 +31,10 @@ def check_video_path(path: str | Path, option: str = "--video") -> Path:
     suffix = path.suffix.lower()
     if suffix not in SUFFIXES:
         raise UserError(f"{option} {path}: unknown video format; give a .gif or .mp4 file")
-    if path.is_dir():
-        raise UserError(f"{option} {path}: is a directory; give a .gif or .mp4 file")
     require("imageio", "writing a video")
     if suffix == ".mp4":
         require("imageio_ffmpeg", "writing an MP4 (or write a .gif)")
-    check_output_dir(path.parent, option)
-    return path
+    return check_output_file(path, option, f"video{suffix}", overwrite=True)
 
 
 def write_video(frames: Sequence[np.ndarray], path: str | Path, fps: float) -> Path:

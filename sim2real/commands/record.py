@@ -85,7 +85,7 @@ def _policy(args: argparse.Namespace) -> str:
         raise UserError(
             f"RUN {path}: not a directory; give a run directory, zoo:NAME or a policy bundle"
         )
-    if (path / "run.json").is_file() and Run.read(path).config.env.kwargs.get("privileged"):
+    if (path / "run.json").is_file() and Run.open(path).config.env.kwargs.get("privileged"):
         raise UserError(
             f"RUN {path}: was trained on privileged observations (env kwarg 'privileged': "
             "true: the episode's dynamics), which a robot does not measure; record with a policy "
