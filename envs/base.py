@@ -42,6 +42,7 @@ from sim2real.envs.privileged import BOUND as PRIVILEGED_BOUND
 from sim2real.envs.privileged import PrivilegedLayout, privileged_layout
 from sim2real.envs.quiet import quiet_c_stdout
 from sim2real.envs.terrain import Terrain, TerrainGrid
+from sim2real.errors import UserError, short_repr
 from sim2real.randomization import (
     BoundSpec,
     ModelHandles,
@@ -304,9 +305,14 @@ class BulletEnv(gym.Env, abc.ABC):
     def _add_privileged_observation(self, privileged: PrivilegedArg) -> None:
         spec = self.randomization
         if privileged is not True:
-            spec = bind(
-                coerce_spec(privileged), self.layout, self.nominal, self.control_dt, self.physics_dt
-            )
+            try:
+                given = coerce_spec(privileged)
+            except UserError as error:
+                raise UserError(
+                    f"env kwarg 'privileged' = {short_repr(privileged)}; expected true, false or "
+                    f"a randomization spec whose ranges normalize the entries ({error})"
+                ) from None
+            spec = bind(given, self.layout, self.nominal, self.control_dt, self.physics_dt)
         self._privileged = privileged_layout(
             spec, self.layout, self.nominal, self.privileged_state_names
         )

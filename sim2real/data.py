@@ -131,6 +131,8 @@ def save_data(path: str | Path, data: RecordedData) -> Path:
 def load_data(path: str | Path) -> RecordedData:
     """Read and check a data file; any problem is a one-line :class:`UserError`."""
     path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{path}: is a directory; give a data file (.npz of `sim2real record`)")
     if not path.is_file():
         raise UserError(f"{path}: data file does not exist; record one with `sim2real record`")
     arrays = read_npz(path, "a readable .npz data file")

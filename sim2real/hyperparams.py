@@ -19,6 +19,8 @@ from typing import Any
 
 from pydantic import ConfigDict, TypeAdapter, ValidationError
 
+from sim2real import limits
+
 ALGORITHMS: dict[str, str] = {
     "PPO": "stable_baselines3:PPO",
     "SAC": "stable_baselines3:SAC",
@@ -87,7 +89,9 @@ _RANGES: dict[str, tuple[float, float, bool]] = {
     "buffer_size": (1, math.inf, True),
     "learning_starts": (0, math.inf, True),
     "max_grad_norm": (0.0, math.inf, False),
-    "vf_coef": (0.0, math.inf, True),
+    "vf_coef": (0.0, 100.0, True),  # SB3 and the RL Zoo use 0.2-1; beyond 100 it diverges
+    "ent_coef": (0.0, 100.0, True),
+    "log_std_init": (-20.0, 5.0, True),  # policy_kwargs: the initial std exp(x), 2e-9..148
     "sde_sample_freq": (-1, math.inf, True),
     "target_update_interval": (1, math.inf, True),
     "policy_delay": (1, math.inf, True),
@@ -438,6 +442,10 @@ def _layers(path: tuple[str | int, ...], value: Any) -> list[int]:
         raise HyperparameterError(
             path, value, "must be a list of positive layer sizes, e.g. [64, 64] (or pi/vf/qf)"
         )
+    for index, size in enumerate(value):
+        problem = limits.over_limit(size, limits.LAYER_WIDTH)
+        if problem:
+            raise HyperparameterError((*path, index), size, problem)
     return list(value)
 
 

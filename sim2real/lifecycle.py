@@ -331,8 +331,8 @@ class RunLifecycle(ABC):
         if not finite:
             raise RunError(
                 f"{self.run.path}: learning diverged at {self._timesteps:,} {self.steps}: the "
-                f"weights are not finite ({describe(error)}); lower the learning rate (the "
-                "last periodic checkpoint, if any, holds the state before)"
+                f"weights are not finite ({describe(error)}); lower the learning rate or the "
+                "loss coefficients (the last periodic checkpoint, if any, holds the state before)"
             ) from error
 
     def _finish(self) -> None:

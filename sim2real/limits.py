@@ -19,6 +19,7 @@ __all__ = [
     "EPISODES",
     "EVALUATION_SEEDS",
     "HISTORY_STEPS",
+    "LAYER_WIDTH",
     "LargeValueWarning",
     "Limit",
     "N_BOOT",
@@ -70,6 +71,8 @@ WORKERS = Limit(1024, "each worker is a process")
 ROLLOUT_STEPS = Limit(10**8, "the rollout buffer holds them all", 10**6, "GBs of memory")
 BUFFER_SIZE = Limit(10**9, "the replay buffer is allocated up front", 10**7, "GBs of memory")
 N_EPOCHS = Limit(10_000, "passes over every rollout", 100, "slow updates")
+# policy_kwargs.net_arch: two layers of width w hold w x w weights (float32).
+LAYER_WIDTH = Limit(16_384, "two layers of that width hold 1 GB of weights")
 # env.history_steps: the policy's input is k x (observation + action) entries.
 HISTORY_STEPS = Limit(
     1000, "the policy's input grows with k", 100, "a wide input: slow updates, large replay buffers"

@@ -136,5 +136,7 @@ def resolve_file(name_or_path: str | Path, kind: FileKind, base_dir: Path | None
     """:func:`find_file`, or a :class:`UserError` listing the shipped files of that kind."""
     found = find_file(name_or_path, kind, base_dir)
     if found is None:
+        if Path(name_or_path).is_dir():
+            raise UserError(f"{name_or_path}: is a directory; expected a YAML {kind} file")
         raise UserError(not_found_message(name_or_path, kind))
     return found

@@ -151,7 +151,9 @@ def build_model(config: ExperimentConfig, venv: VecEnv, device: str, source: str
         kwargs["policy_kwargs"] = {**kwargs.get("policy_kwargs", {}), **_teacher_kwargs(config)}
     try:
         return cls(policy, venv, seed=config.seed, device=device, verbose=0, **kwargs)
-    except (ValueError, AssertionError) as error:
+    except (ValueError, AssertionError, TypeError) as error:
+        # TypeError: a keyword SB3 passes on that its class does not take (optimizer_kwargs,
+        # rollout_buffer_kwargs, features_extractor_kwargs ...).
         problem = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
         raise UserError(
             f"{source}: field 'algorithm' = {config.algorithm.name!r}; "
@@ -171,21 +173,27 @@ def model_from_weights(
 
     if is_student_config(config):  # an adaptation run's model is its teacher's
         config = teacher_config(config, str(weights))
-    own_env = venv is None
-    if own_env:
-        env_config = config.env
-        factory = EnvFactory(
-            env_config.id, None, env_config.kwargs, history_steps=env_config.history_steps
-        )
-        venv = DummyVecEnv([factory])
-    try:
+    if venv is None:
+        model = untrained_model(config, device, str(weights))
+    else:
         model = build_model(config, venv, device, str(weights))
-        load_policy_weights(model, weights)
+    load_policy_weights(model, weights)
+    return model
+
+
+def untrained_model(config: ExperimentConfig, device: str, source: str) -> BaseAlgorithm:
+    """The model ``config`` builds, on one nominal env that is closed again: it predicts (and
+    shows its networks) but has no env to learn on."""
+    env_config = config.env
+    factory = EnvFactory(
+        env_config.id, None, env_config.kwargs, history_steps=env_config.history_steps
+    )
+    venv = DummyVecEnv([factory])
+    try:
+        model = build_model(config, venv, device, source)
     finally:
-        if own_env:
-            venv.close()
-    if own_env:
-        model.env = None
+        venv.close()
+    model.env = None
     return model
 
 

@@ -12,6 +12,7 @@ and the figure to TensorBoard in <out>/tb.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from sim2real.io import check_output_dir
@@ -53,7 +54,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sim2real.evaluation.compare import compare_runs
+    from sim2real.evaluation.compare import compare_runs, cut_curves
     from sim2real.evaluation.compare_report import metrics_table, write_comparison_report
 
     # The default directory is named after the target, known once the runs are read.
@@ -62,6 +63,13 @@ def run(args: argparse.Namespace) -> int:
         args.transfer_runs, args.scratch, args.threshold, seed=args.seed, n_boot=args.n_boot
     )
     out = args.out if args.out is not None else Path("reports") / f"compare-{comparison.target}"
+    check_output_dir(out, "--out")
+    for run, end in cut_curves(comparison):
+        print(
+            f"note: {run.path} was evaluated up to {end:,} target steps; every curve is "
+            f"compared up to {int(comparison.timesteps[-1]):,}, where all runs have one",
+            file=sys.stderr,
+        )
     paths = write_comparison_report(comparison, out)
     table = metrics_table(comparison)
     print(render_table(table.headers[:-1], [row[:-1] for row in table.rows]))

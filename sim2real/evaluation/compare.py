@@ -221,6 +221,18 @@ def compare_runs(
     )
 
 
+def cut_curves(comparison: Comparison) -> list[tuple[LearningCurve, int]]:
+    """Runs whose target curve goes on past the compared steps, with their last step: the
+    comparison covers only the steps every run has (the shortest run's)."""
+    end = comparison.timesteps[-1]
+    runs = [*comparison.scratch_runs, *(run for m in comparison.methods for run in m.runs)]
+    return [
+        (run, int(run.timesteps[-1]))
+        for run in runs
+        if run.target_samples is None and run.timesteps[-1] > end
+    ]
+
+
 def curve_band(
     curves: np.ndarray, rng: np.random.Generator, n_boot: int = 2000, confidence: float = 0.95
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

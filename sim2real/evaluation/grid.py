@@ -69,12 +69,12 @@ class BoundAxis:
 
 def parse_param(text: str) -> tuple[str, tuple[str, ...]]:
     """``"link_mass:pole"`` -> ``("link_mass", ("pole",))``; selector globs split on commas."""
-    name, _, selector = text.partition(":")
+    name, colon, selector = text.partition(":")
     if name not in PARAMETERS:
         raise UserError(
             f"--param {text!r}: unknown parameter {name!r}; valid: {', '.join(sorted(PARAMETERS))}"
         )
-    patterns = tuple(p.strip() for p in selector.split(",")) if selector else ()
+    patterns = tuple(p.strip() for p in selector.split(",")) if colon else ()
     if any(not p for p in patterns):
         raise UserError(
             f"--param {text!r}: empty element name in the selector; e.g. link_mass:pole"

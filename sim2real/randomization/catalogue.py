@@ -341,6 +341,7 @@ for _definition in (
         "obs units",
         "std of zero-mean Gaussian noise added to each observation dimension every step",
         0.0,
+        maximum=100.0,  # observations are O(1-10): far beyond it they carry nothing (or inf)
         channel="observation",
     ),
     ParameterDef(
@@ -361,6 +362,8 @@ for _definition in (
         "obs units",
         "constant offset added to each observation dimension (drawn per episode: a "
         "miscalibrated sensor)",
+        -100.0,  # as the noise's maximum: observations are O(1-10)
+        maximum=100.0,
         channel="observation",
     ),
     ParameterDef(
@@ -392,6 +395,7 @@ for _definition in (
         "action units",
         "std of zero-mean Gaussian noise added to each action dimension before clipping",
         0.0,
+        maximum=100.0,  # actions are clipped to O(1) bounds: beyond it every action is random
         channel="action",
     ),
 ):

@@ -34,7 +34,14 @@ from sim2real.config import (
 from sim2real.errors import UserError
 from sim2real.resources import read_yaml, resolve_file
 from sim2real.study.space import Dimension, parse_space
-from sim2real.transfer.strategies import SIMULATED, STRATEGIES, TransferOptions, check_budget
+from sim2real.transfer.strategies import (
+    SIMULATED,
+    STRATEGIES,
+    TransferOptions,
+    check_budget,
+    default_eval_freq,
+    transfer_config,
+)
 
 __all__ = [
     "METRICS",
@@ -174,6 +181,22 @@ class Study:
         overrides = {**self.spec.set, **_config_params(params)}
         return load_config(self.config_path, [_override(k, v) for k, v in overrides.items()])
 
+    def longest_trial(self) -> int:
+        """The most timesteps a trial counts: training, plus its transfer budget."""
+        budget = self.spec.transfer.budget if self.spec.transfer is not None else 0
+        return self._largest("total_timesteps", self.base.total_timesteps) + self._largest(
+            "transfer.budget", budget
+        )
+
+    def _largest(self, key: str, base: int) -> int:
+        """The largest value a trial can give ``key``."""
+        if key in self.spec.grid:
+            return max(int(value) for value in self.spec.grid[key])
+        for dim in self.dimensions:
+            if dim.key == key:
+                return int(max(dim.extremes()))
+        return base
+
     def transfer_options(self, params: Mapping[str, Any]) -> TransferSection | None:
         """The transfer section with a trial's ``transfer.*`` parameters applied."""
         if self.spec.transfer is None:
@@ -222,6 +245,14 @@ def load_study(path: str | Path) -> Study:
     study = Study(path, spec, config_path, base, dimensions)
     for point, field in _points_to_check(study):
         _check_point(study, point, field, where)
+    scheduler = spec.scheduler
+    if scheduler.name == "asha" and scheduler.grace_period_steps > study.longest_trial():
+        raise where.error(
+            ("scheduler", "grace_period_steps"),
+            scheduler.grace_period_steps,
+            f"must be <= the longest trial's {study.longest_trial():,} timesteps (training "
+            "plus transfer budget): ASHA stops trials only after it",
+        )
     return study
 
 
@@ -276,6 +307,9 @@ def _check_sections(spec: StudyFile, base: ExperimentConfig, where: Locator) -> 
     for key, values in spec.grid.items():
         if not values:
             raise where.error(("grid", key), values, "give one or more values")
+        distinct = {json.dumps(value, sort_keys=True, default=str) for value in values}
+        if len(distinct) != len(values):
+            raise where.error(("grid", key), values, "values must be distinct (each is a trial)")
     keys = [*spec.grid, *(spec.search.space if spec.search else ())]
     for key in keys:
         section = ("grid",) if key in spec.grid else ("search", "space")
@@ -333,12 +367,12 @@ def _check_point(study: Study, point: Mapping[str, Any], field: FieldPath, where
     described = ", ".join(f"{key}={_compact(value)}" for key, value in point.items())
     location = f"{where.source}: field '{dotted(field)}' ({described})"
     try:
-        study.trial_config(point)
+        config = study.trial_config(point)
     except UserError as error:
         raise UserError(f"{location}: {error}") from None
     if study.spec.transfer is not None:
         try:
-            options = study.transfer_options(point)
+            section = study.transfer_options(point)
         except ValidationError as error:
             first = error.errors()[0]
             raise UserError(
@@ -346,9 +380,25 @@ def _check_point(study: Study, point: Mapping[str, Any], field: FieldPath, where
                 f"{first['msg'].removeprefix('Value error, ')}"
             ) from None
         try:
-            transfer_options(options)
+            _check_transfer_runs(config, section, location)
         except UserError as error:
             raise UserError(f"{location}: {error}") from None
+
+
+def _check_transfer_runs(config: ExperimentConfig, section: TransferSection, source: str) -> None:
+    """What the trial's transfer runs will be checked on once its policy is trained: their
+    configs (a scaled learning rate among them) and, for ``freeze``, the layers to freeze."""
+    options = transfer_options(section)
+    freq = section.eval_freq or default_eval_freq(section.budget)
+    for target in config.targets:
+        transfer_config(
+            config, target, options, section.budget, config.seed, freq, config.evaluation.episodes
+        )
+    if options.strategy == "freeze":
+        from sim2real.training import untrained_model
+        from sim2real.transfer.freeze import freeze_actor
+
+        freeze_actor(untrained_model(config, "cpu", source), options.freeze_layers)
 
 
 def transfer_options(section: TransferSection) -> TransferOptions:

@@ -104,7 +104,14 @@ def _connect(address: str | None) -> bool:
     if ray.is_initialized():
         return False
     if address is not None:
-        ray.init(address=address, log_to_driver=True)
+        try:
+            ray.init(address=address, log_to_driver=True)
+        except (ValueError, ConnectionError, RuntimeError, TimeoutError) as error:
+            raise UserError(
+                f"--address {address!r}: cannot join a Ray cluster there ({describe(error)}); "
+                "give the head node's address (HOST:6379, or ray://HOST:10001 for Ray Client) "
+                "or leave --address out to start a local instance"
+            ) from None
     else:
         ray.init(include_dashboard=False)
     return True
@@ -174,7 +181,7 @@ def _tune_config(study: Study) -> tune.TuneConfig:
             time_attr=TIME_ATTR,
             # ASHA stops a trial whose count reaches max_t: past the last training
             # evaluation, so every trial it keeps goes on to its transfer and evaluation.
-            max_t=_longest_trial(study) + 1,
+            max_t=study.longest_trial() + 1,
             grace_period=spec.scheduler.grace_period_steps,
             reduction_factor=spec.scheduler.reduction_factor,
         )
@@ -191,22 +198,14 @@ def _tune_config(study: Study) -> tune.TuneConfig:
     )
 
 
-def _longest_trial(study: Study) -> int:
-    """The most timesteps a trial counts: training, plus its transfer budget."""
-    budget = study.spec.transfer.budget if study.spec.transfer is not None else 0
-    return _largest(study, "total_timesteps", study.base.total_timesteps) + _largest(
-        study, "transfer.budget", budget
-    )
-
-
-def _largest(study: Study, key: str, base: int) -> int:
-    """The largest value a trial can give ``key``."""
-    if key in study.spec.grid:
-        return max(int(value) for value in study.spec.grid[key])
-    for dim in study.dimensions:
-        if dim.key == key:
-            return int(max(dim.extremes()))
-    return base
+def _cause(error: BaseException) -> str:
+    """What failed a trial, on one line: the exception raised in the trial (Ray wraps it in a
+    ``RayTaskError`` whose text is the worker's coloured traceback)."""
+    while getattr(error, "cause", None) is not None and error.cause is not error:
+        error = error.cause
+    if isinstance(error, UserError):
+        return str(error).strip()
+    return describe(error)
 
 
 def _outcome(result: Any, study: Study, trials_dir: Path) -> TrialOutcome:
@@ -216,7 +215,7 @@ def _outcome(result: Any, study: Study, trials_dir: Path) -> TrialOutcome:
     params = {key: as_plain(value) for key, value in (result.config or {}).items()}
     record = read_trial(trials_dir / trial_id)
     if result.error is not None:
-        status, error = "error", " ".join(str(result.error).split())[:300]
+        status, error = "error", _cause(result.error)
     elif record is not None:
         status, error = "finished", None
     elif metrics.get("done"):  # Tune marks the last result of a trial its scheduler stopped

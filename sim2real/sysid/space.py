@@ -171,9 +171,16 @@ def search_space(env: Any, spec: RandomizationSpec, params: Sequence[str] = ()) 
     if latencies and not wants_latency:
         held.append(LATENCY)
         latencies = ()
-    chosen = _select(candidates, [p for p in params if p != LATENCY], spec.source, held)
     if params and LATENCY in params and not latencies:
         raise UserError(f"--params {LATENCY}: {spec.source} gives it no range to search")
+    continuous = [p for p in params if p.partition(":")[0] != LATENCY]
+    if params and not continuous:
+        valid = ", ".join(sorted({c.parameter for c in candidates.values()})) or "none"
+        raise UserError(
+            f"--params {' '.join(params)}: identify fits the latency together with at least "
+            f"one continuous value; add one of: {valid}"
+        )
+    chosen = _select(candidates, continuous, spec.source, held)
     if not chosen:
         raise UserError(
             f"{spec.source}: randomizes nothing identify can fit (identifiable: masses, "

@@ -257,7 +257,7 @@ def transfer_meta(
         "target_description": target.description,
         "env_id": cfg.env.id,
         "budget": cfg.total_timesteps,
-        "target_samples": cfg.total_timesteps,  # sysid: the recorded steps instead
+        "target_samples": collected_steps(cfg),  # sysid: the recorded steps instead
         "normalization": setup.normalization,
         "source_run": str(source.path.resolve()),
         "source_config": source_cfg.name,
@@ -307,18 +307,29 @@ def _announce(
     say(f"TensorBoard: tensorboard --logdir {run.tb_dir}")
 
 
-def _warn_partial_rollout(cfg: ExperimentConfig) -> None:
-    """On-policy SB3 collects whole rollouts, so a budget below one is rounded up: say so."""
+def _rollout(cfg: ExperimentConfig) -> int | None:
+    """Steps of one on-policy rollout (None for off-policy algorithms)."""
     if cfg.algorithm.name not in ON_POLICY:
-        return
-    n_steps = hyperparam(cfg.algorithm.name, cfg.algorithm.hyperparams, "n_steps")
-    rollout = n_steps * cfg.n_envs
-    if cfg.total_timesteps % rollout:
-        collected = -(-cfg.total_timesteps // rollout) * rollout
+        return None
+    return hyperparam(cfg.algorithm.name, cfg.algorithm.hyperparams, "n_steps") * cfg.n_envs
+
+
+def collected_steps(cfg: ExperimentConfig) -> int:
+    """Target steps a run of ``cfg`` collects: on-policy SB3 collects whole rollouts, so the
+    budget is rounded up to one."""
+    rollout = _rollout(cfg)
+    if rollout is None:
+        return cfg.total_timesteps
+    return -(-cfg.total_timesteps // rollout) * rollout
+
+
+def _warn_partial_rollout(cfg: ExperimentConfig) -> None:
+    """Say when the budget is rounded up to whole rollouts."""
+    collected = collected_steps(cfg)
+    if collected != cfg.total_timesteps:
         print(
             f"note: --budget {cfg.total_timesteps} is not a multiple of one rollout "
-            f"(n_steps {n_steps} x n_envs {cfg.n_envs} = {rollout}); "
-            f"{collected} target steps will be collected",
+            f"(n_steps x n_envs = {_rollout(cfg)}); {collected} target steps will be collected",
             file=sys.stderr,
         )
 

@@ -92,6 +92,20 @@ def test_bad_study_file_is_one_line_before_ray_starts(tmp_path, capsys):
             "a study's trials train from scratch; remove init_from",
         ),
         ({"grid": {"init_from": ["zoo:cartpole_dr"]}}, "a study's trials train from scratch"),
+        # Values a trial's transfer run would refuse only once its policy is trained:
+        (
+            {"transfer": {"strategy": "freeze", "budget": 64, "freeze_layers": 9}},
+            "option '--freeze' = 9; the actor has 2 hidden layer(s), valid: 1..2",
+        ),
+        (
+            {"transfer": {"strategy": "lr", "budget": 64, "lr_scale": 1e9}},
+            "must be > 0 and <= 1",
+        ),
+        (
+            {"scheduler": {"name": "asha"}},
+            "field 'scheduler.grace_period_steps' = 10000; must be <= the longest trial's",
+        ),
+        ({"grid": {"seed": [0, 0]}}, "field 'grid.seed' = [0, 0]; values must be distinct"),
     ]
     for changes, expected in cases:
         path = write_study(tmp_path, **changes)
@@ -101,6 +115,16 @@ def test_bad_study_file_is_one_line_before_ray_starts(tmp_path, capsys):
         assert err.count("\n") == 1 and err.startswith("sim2real study: error: "), err
         assert str(path) in err and expected in err, err
         assert not study_dir.exists()  # made just before Ray starts
+
+
+def test_an_address_ray_cannot_join_is_one_line(tmp_path, capsys):
+    # Before the tests of the module's Ray session: a process already in a session uses it.
+    pytest.importorskip("ray.tune")
+    path = write_study(tmp_path)
+    argv = ["study", str(path), "--dir", str(tmp_path / "out"), "--address", "not an address"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--address 'not an address': cannot join a Ray" in err, err
 
 
 def test_without_ray_one_line_says_how_to_install(tmp_path, capsys, monkeypatch):
@@ -219,3 +243,16 @@ def test_resume_needs_a_started_study_and_the_same_file(tmp_path, capsys):
     write_study(study_dir, grid={"seed": [5]})  # the copy a study keeps: another grid
     assert main(argv) == 2
     assert "differs from the study being resumed" in capsys.readouterr().err
+
+
+def test_a_failed_trial_is_reported_by_its_cause_not_rays_traceback():
+    exceptions = pytest.importorskip("ray.exceptions")
+    from sim2real.errors import UserError
+    from sim2real.study.tune import _cause
+
+    cause = UserError("option '--freeze' = 9; the actor has 2 hidden layer(s), valid: 1..2")
+    wrapped = exceptions.RayTaskError("train", "\x1b[36mray::ImplicitFunc.train()\x1b[39m\n", cause)
+    assert _cause(wrapped) == str(cause)
+    assert _cause(wrapped.as_instanceof_cause()) == str(cause)
+    other = exceptions.RayTaskError("train", "Traceback ...\n", ValueError("bad value\nmore"))
+    assert _cause(other) == "ValueError: bad value"

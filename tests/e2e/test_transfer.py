@@ -388,18 +388,47 @@ def test_compare_bad_input_is_one_line(runs, tmp_path, capsys):
     assert not (tmp_path / "never").exists()
 
 
+def test_compare_says_when_a_longer_run_is_cut_and_refuses_a_file_as_its_report(
+    runs, tmp_path, capsys, monkeypatch
+):
+    longer = tmp_path / "longer"  # a scratch run with one more evaluation, at 1536 steps
+    shutil.copytree(runs["scratch_seed1"].path, longer)
+    history = json.loads((longer / "evaluations.json").read_text())
+    history["timesteps"].append(1536)
+    for field in ("curves", "returns"):
+        for values in history[field].values():
+            values.append(values[-1])
+    (longer / "evaluations.json").write_text(json.dumps(history))
+    full, scratch = str(runs["full"].path), str(runs["scratch"].path)
+    monkeypatch.chdir(tmp_path)
+    capsys.readouterr()
+    assert main(["compare", full, "--scratch", scratch, str(longer)]) == 0
+    notes = [line for line in capsys.readouterr().err.splitlines() if line.startswith("note:")]
+    assert notes == [
+        f"note: {longer} was evaluated up to 1,536 target steps; every curve is compared up to "
+        "1,024, where all runs have one"
+    ]
+    shutil.rmtree(tmp_path / "reports")
+    (tmp_path / "reports").mkdir()
+    (tmp_path / "reports" / "compare-heavy").write_text("not a directory")
+    assert "compare-heavy" in refused(capsys, "compare", full, "--scratch", scratch)
+
+
 # -- the transfer command ------------------------------------------------------------------
 
 
 def test_transfer_cli_runs_and_refuses_bad_input(runs, tmp_path, capsys, monkeypatch):
     source = str(runs["source"].path)
     result = run_cli(
-        "transfer", source, "--target", HEAVY, "--budget", "512", "--strategy", "freeze",
+        "transfer", source, "--target", HEAVY, "--budget", "300", "--strategy", "freeze",
         "--freeze", "2", "--eval-episodes", "1", "--no-progress", cwd=tmp_path,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
+    assert "300 is not a multiple of one rollout (n_steps x n_envs = 512)" in result.stderr
     made = Run.open(tmp_path / "runs" / "tiny-to-heavy-freeze-seed0")
     assert made.meta["strategy"] == "freeze" and made.meta["status"] == "finished"
+    # The budget is rounded up to one whole rollout: the samples recorded are those collected.
+    assert made.meta["timesteps"] == made.meta["transfer"]["target_samples"] == 512
     assert made.evaluations()["timesteps"][0] == 0
     elsewhere = ["--run-dir", str(tmp_path / "x")]
     cases = {

@@ -168,6 +168,7 @@ def test_unknown_env_kwargs():
             "= 5; not an argument of .*; valid: render_mode, privileged, actuator$",
         ),
         ({"randomization": "x.yaml"}, "set the top-level 'randomization' field instead$"),
+        ({"privileged": 5}, "expected true, false or a randomization spec whose ranges"),
     ],
 )
 def test_env_kwargs_the_env_would_fail_on_are_refused_with_the_valid_ones(kwargs, message):
@@ -253,3 +254,19 @@ def test_objects_are_accepted_in_place_of_files():
     data["randomization"] = cfg.randomization
     data["targets"] = list(cfg.targets)
     assert parse_config(data, source="objects") == cfg
+
+
+@pytest.mark.parametrize(
+    ("hyperparams", "expected"),
+    [
+        ({"policy_kwargs": {"optimizer_kwargs": {"bogus": 1}}}, "Adam.__init__() got an unexp"),
+        ({"rollout_buffer_kwargs": {"bogus": 1}}, "RolloutBuffer.__init__() got an unexpected"),
+    ],
+)
+def test_keywords_sb3_passes_on_are_refused_in_one_line_before_training(hyperparams, expected):
+    from sim2real.training import untrained_model
+
+    cfg = load_config("cartpole_dr.yaml", [f"algorithm.hyperparams={hyperparams}"])
+    with pytest.raises(UserError, match="stable-baselines3 rejected the hyperparameters") as error:
+        untrained_model(cfg, "cpu", "exp.yaml")
+    assert expected in str(error.value) and "\n" not in str(error.value)

@@ -147,3 +147,17 @@ def test_a_ranged_latency_is_found_among_its_whole_steps(make_env, tmp_path):
     assert result.latency == pytest.approx(0.04) and result.latency_identified
     assert result.fit_loss <= min(loss for _, loss in result.latency_losses)
     assert result.fits[0].value == pytest.approx(0.15, rel=0.05)
+
+
+def test_the_latency_alone_is_refused_not_widened_to_every_value(make_env):
+    spec = parse_spec(
+        [
+            {"parameter": "link_mass", "selector": "pole", "range": [0.5, 3.0]},
+            {"parameter": "action_latency_s", "range": [0.0, 0.04], "operation": "abs"},
+        ]
+    )
+    env = make_env(CARTPOLE).unwrapped
+    with pytest.raises(UserError, match="at least one continuous value; add one of: link_mass"):
+        search_space(env, spec, ["action_latency_s"])
+    both = search_space(env, spec, ["action_latency_s", "link_mass"])
+    assert [c.parameter for c in both.coordinates] == ["link_mass"] and both.latencies

@@ -118,6 +118,8 @@ def test_managed_and_zoo_keys_point_to_the_right_field(key, hint):
         ("algorithm.hyperparams.learning_rate", float("inf"), "must be a finite number"),
         ("algorithm.hyperparams.learning_rate", 1e30, "must be > 0 and <= 1"),
         ("algorithm.hyperparams.learning_rate", "lin_1e30", "must be > 0 and <= 1"),
+        ("algorithm.hyperparams.vf_coef", 1e308, "must be >= 0 and <= 100"),
+        ("algorithm.hyperparams.ent_coef", float("nan"), "must be a finite number"),
         ("name", "my run", "field 'name' = 'my run'"),
     ],
 )
@@ -181,6 +183,9 @@ def test_parse_schedule_never_evaluates():
         ({"log_std": -2}, "policy_kwargs.log_std' = -2; not an argument of MlpPolicy"),
         ({"ortho_init": "no"}, "policy_kwargs.ortho_init' = 'no'"),
         ({"features_extractor_class": "Flatten"}, "not settable from YAML"),
+        ({"log_std_init": float("nan")}, "policy_kwargs.log_std_init' = nan; must be a finite"),
+        ({"log_std_init": 1e6}, "policy_kwargs.log_std_init' = 1000000.0; must be >= -20 and <= 5"),
+        ({"net_arch": [64, 10**6]}, "policy_kwargs.net_arch[1]' = 1000000; must be <= 16,384"),
     ],
 )
 def test_policy_kwargs_are_checked(policy_kwargs, expected):
@@ -378,6 +383,8 @@ def test_resolve_finds_shipped_files_by_kind(tmp_path):
     assert resolve_config_path("cartpole_dr.yaml", base_dir=tmp_path) == local
     with pytest.raises(UserError, match="no experiment file 'nope.yaml'.*cartpole_dr.yaml"):
         resolve_config_path("nope.yaml")
+    with pytest.raises(UserError, match="is a directory; expected a YAML experiment file"):
+        resolve_config_path(tmp_path)
 
 
 def test_shipped_configs_dir_has_the_experiments():

@@ -88,6 +88,8 @@ def test_mismatched_files_are_refused_in_one_line(tmp_path, change, message):
 def test_unreadable_files_are_refused_in_one_line(tmp_path):
     with pytest.raises(UserError, match="does not exist"):
         load_data(tmp_path / "missing.npz")
+    with pytest.raises(UserError, match="is a directory; give a data file"):
+        load_data(tmp_path)
     (tmp_path / "text.npz").write_text("not a zip")
     with pytest.raises(UserError, match="not a readable .npz") as error:
         load_data(tmp_path / "text.npz")

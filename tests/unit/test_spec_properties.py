@@ -147,6 +147,11 @@ def test_any_bytes_read_as_yaml_or_fail_in_one_line(tmp_path_factory, data):
         ([{"parameter": "link_mass", "value": 1e30}], "must stay <= 1e\\+06"),
         ([{"parameter": "link_mass", "value": 1e308}], "must stay finite"),
         ([{"parameter": "action_latency_s", "value": 5.0, "operation": "abs"}], "<= 1"),
+        (  # observations overflow to inf under noise this large
+            [{"parameter": "observation_noise_std", "range": [0, 1e300], "operation": "abs"}],
+            "observation_noise_std = 1e\\+300 after 'abs'; it must stay <= 100",
+        ),
+        ([{"parameter": "action_noise_std", "value": 1e9, "operation": "abs"}], "<= 100"),
         (
             [
                 {"parameter": "link_mass", "range": [0.5, 1.5]},

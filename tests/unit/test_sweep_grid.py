@@ -73,6 +73,9 @@ def test_param_with_selector_globs():
     assert parse_param("link_mass") == ("link_mass", ())
     assert parse_param("link_mass:pole") == ("link_mass", ("pole",))
     assert parse_param("link_mass:thigh*, foot") == ("link_mass", ("thigh*", "foot"))
+    for empty in ("link_mass:", "link_mass:pole,,"):
+        with pytest.raises(UserError, match="empty element name in the selector"):
+            parse_param(empty)
 
 
 def test_unknown_parameter_lists_valid_ones():
