@@ -4,18 +4,22 @@ Directions physics says may be flat are checked first: for a torque-driven robot
 mass, motor strength and damping by one factor leaves the motion exactly unchanged
 (:meth:`~sim2real.sysid.space.SearchSpace.scale_directions`). Then the loss is probed directly,
 never linearized or fitted by a quadratic: contacts make a legged robot's loss rough at small
-scales, and the stiff directions would drown the flat ones. The curvature along a unit
-direction ``v`` (unit cube) is the second difference ``c(v) = (L(u + t v) + L(u - t v) - 2
-L(u)) / (2 t^2)`` with ``t`` = 10% of the ranges, around the fit moved at most ``t`` inside the
-cube. Second differences along every axis and every pair of axes give a curvature matrix; from
-its least curved eigenvector, CMA-ES over directions refines the flattest direction; while it
-is *flat*, i.e. moving half of every range along it raises the loss by less than a tolerance,
-it is recorded and the next one is searched for orthogonal to those found. Every parameter with
-a large share in a flat direction is reported as not identified instead of fitted. The
-tolerance is a fraction of the fitted loss (what noise and model error leave), with a floor
-relative to the typical loss in the spec's ranges (the median of the search's first
-generation): without noise the fitted loss can be near zero, and how precisely a direction of
-least curvature can be found is limited by the stiffest one.
+scales, and the stiff directions would drown the flat ones. The curvature along a unit direction
+``v`` (unit cube) is the second difference ``c(v) = (L(u + t v) + L(u - t v) - 2 L(u)) / (2 t^2)``
+with ``t`` = 10% of the ranges, around the fit itself. Beyond a bound of the ranges the loss is
+read mirrored at that bound, ``L(-x)`` for ``x < 0``: a value fitted at its bound (a target at the
+edge of the spec) is probed on the inside only, where a minimum at the bound curves the same way,
+and a value pushed against its bound reads as sharply curved (it is pinned there). Probing from a
+point moved inside instead measures the loss away from its minimum, where the second differences of
+a contact-rich loss say nothing. Second differences along every axis and every pair of axes give a
+curvature matrix; from its least curved eigenvector, CMA-ES over directions refines the flattest
+direction; while it is *flat*, i.e. moving half of every range along it raises the loss by less
+than a tolerance, it is recorded and the next one is searched for orthogonal to those found. Every
+parameter with a large share in a flat direction is reported as not identified instead of fitted.
+The tolerance is a fraction of the fitted loss (what noise and model error leave), with a floor
+relative to the typical loss in the spec's ranges (the median of the search's first generation):
+without noise the fitted loss can be near zero, and how precisely a direction of least curvature
+can be found is limited by the stiffest one.
 
 The uncertainty of an identified value combines a Laplace approximation along its own axis
 (the residual variance ``L*`` over that curvature, with one independent error per segment and
@@ -70,8 +74,8 @@ def analyse(
     physics says may be flat there, checked first; ``typical_loss`` is the median loss in the
     ranges; ``entries`` the number of independent errors (segments x changing dimensions).
     """
-    centre = np.clip(unit, PROBE, 1.0 - PROBE)
-    probe = _Curvature(losses, centre)
+    centre = np.asarray(unit, dtype=np.float64)
+    probe = _Curvature(_mirrored(losses), centre)
     n = len(unit)
     tolerance = max(FLAT_FRACTION * fit_loss, FLAT_FLOOR * typical_loss)
     flat: list[np.ndarray] = []
@@ -118,6 +122,16 @@ def latency_identified(losses: Sequence[float]) -> bool:
         return False
     best, runner_up = sorted(losses)[:2]
     return runner_up - best > FLAT_FRACTION * best
+
+
+def _mirrored(losses: Losses) -> Losses:
+    """``losses`` extended beyond the unit cube by mirroring at its faces (probes reach at
+    most ``PROBE`` outside)."""
+
+    def mirrored(points: list[np.ndarray]) -> list[float]:
+        return losses([1.0 - np.abs(1.0 - np.abs(point)) for point in points])
+
+    return mirrored
 
 
 def _orthogonal(direction: np.ndarray, found: np.ndarray) -> np.ndarray | None:
