@@ -65,7 +65,6 @@ def add_identify_options(
     parser.add_argument(
         budget_flag,
         type=int,
-        default=DEFAULT_BUDGET,
         metavar="EVALS",
         help=f"CMA-ES evaluations (default {DEFAULT_BUDGET}; the analysis of the fit adds some "
         "20-40 per value)",
@@ -74,7 +73,6 @@ def add_identify_options(
     parser.add_argument(
         "--horizon",
         type=int,
-        default=DEFAULT_HORIZON,
         metavar="H",
         help=f"steps replayed per segment ({DEFAULT_HORIZON})",
     )
@@ -97,10 +95,10 @@ def run(args: argparse.Namespace) -> int:
         args.data,
         load_spec(args.randomization),
         args.params,
-        budget=args.budget,
+        budget=DEFAULT_BUDGET if args.budget is None else args.budget,
         workers=default_workers() if args.workers is None else args.workers,
         seed=args.seed,
-        horizon=args.horizon,
+        horizon=DEFAULT_HORIZON if args.horizon is None else args.horizon,
         torques=not args.no_torques,
     )
     print(plan(setup))

@@ -146,9 +146,9 @@ def _run_sysid(args: argparse.Namespace):
         target=args.target,
         randomization=args.randomization,
         params=args.params,
-        identify_budget=args.identify_budget,
+        identify_budget=DEFAULT_BUDGET if args.identify_budget is None else args.identify_budget,
         workers=default_workers() if args.workers is None else args.workers,
-        horizon=args.horizon,
+        horizon=DEFAULT_HORIZON if args.horizon is None else args.horizon,
         torques=not args.no_torques,
         normalization=args.normalization,
         seed=args.seed,
@@ -160,13 +160,8 @@ def _run_sysid(args: argparse.Namespace):
     )
 
 
-_SYSID_ONLY = ("data", "finetune_budget", "randomization", "workers")
-_SYSID_DEFAULTS = {
-    "params": (),
-    "identify_budget": DEFAULT_BUDGET,
-    "horizon": DEFAULT_HORIZON,
-    "no_torques": False,
-}
+_SYSID_ONLY = ("data", "finetune_budget", "randomization", "workers", "identify_budget", "horizon")
+_SYSID_DEFAULTS = {"params": (), "no_torques": False}
 
 
 def _check_strategy_options(args: argparse.Namespace) -> None:

@@ -121,6 +121,10 @@ def test_sysid_bad_input_is_one_line_and_writes_nothing(made, tmp_path, capsys):
         "'--data' is required": ["--strategy", "sysid", *out],
         "sysid trains on no target steps": ["--strategy", "sysid", "--data", data, "--budget", "9"],
         "applies to --strategy sysid only": ["--target", HEAVY, "--budget", "9", "--data", data],
+        # Given at its default value, a sysid option still does nothing for another strategy:
+        "'--horizon' applies to --strategy sysid only, not full": [
+            *("--target", HEAVY, "--budget", "9", "--horizon", "10", *out)
+        ],
         "but the source run": ["--strategy", "sysid", "--data", str(hopper), *out],
         "does not exist": ["--strategy", "sysid", "--data", str(tmp_path / "none.npz"), *out],
         "--finetune-budget": ["--strategy", "sysid", "--data", data, "--finetune-budget", "0"],
