@@ -62,8 +62,9 @@ def run(args: argparse.Namespace) -> int:
     comparison = compare_runs(
         args.transfer_runs, args.scratch, args.threshold, seed=args.seed, n_boot=args.n_boot
     )
-    out = args.out if args.out is not None else Path("reports") / f"compare-{comparison.target}"
-    check_output_dir(out, "--out")
+    out = args.out
+    if out is None:  # only now named: checked like a given --out
+        out = check_output_dir(Path("reports") / f"compare-{comparison.target}", "--out")
     for run, end in cut_curves(comparison):
         print(
             f"note: {run.path} was evaluated up to {end:,} target steps; every curve is "

@@ -111,16 +111,7 @@ def load_targets(names: list[str] | None) -> list | None:
     from sim2real.config import resolve_config_path
     from sim2real.targets import load_target
 
-    targets = [load_target(resolve_config_path(name, kind="target")) for name in names]
-    seen: dict[str, str] = {}
-    for given, target in zip(names, targets, strict=True):
-        if target.name in seen:
-            raise UserError(
-                f"--targets {given}: target name {target.name!r} is already used by "
-                f"{seen[target.name]}; a report has one row per name: rename one of them"
-            )
-        seen[target.name] = given
-    return targets
+    return [load_target(resolve_config_path(name, kind="target")) for name in names]
 
 
 def run(args: argparse.Namespace) -> int:

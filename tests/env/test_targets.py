@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sim2real.config import load_config
+from sim2real.config import load_config, resolve_config_path
 from sim2real.envs import env_ids
 from sim2real.errors import UserError
 from sim2real.randomization import SpecError, bind, from_named
@@ -229,3 +229,18 @@ def test_a_target_cannot_hold_events(tmp_path):
     )
     with pytest.raises(UserError, match="pushy.yaml: field 'terms' has event 'push_impulse'"):
         load_target(path)
+
+
+def test_targets_of_one_name_merge_when_equal_and_are_refused_when_not(tmp_path):
+    from sim2real.evaluation.conditions import unique_targets
+
+    shipped = load_target(resolve_config_path("cartpole_hard.yaml", kind="target"))
+    text = shipped.path.read_text()
+    copy = tmp_path / "copy.yaml"
+    copy.write_text(text)
+    merged = unique_targets([shipped, load_target(copy)])
+    assert [t.name for t in merged] == ["hard"]  # one row: the same dynamics
+    other = tmp_path / "other.yaml"
+    other.write_text(text.replace("value: 0.4", "value: 0.5"))
+    with pytest.raises(UserError, match="field 'name' = 'hard' is also the name of"):
+        unique_targets([shipped, load_target(other)])
