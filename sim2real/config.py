@@ -223,16 +223,21 @@ class Locator:
     source: str
     overrides: tuple[tuple[tuple[str, ...], str], ...] = ()
 
-    def __call__(self, path: FieldPath) -> str:
-        keys = tuple(str(part) for part in path)
+    def __call__(self, path: FieldPath, *related: FieldPath) -> str:
+        """The source of ``path``'s value, or of a ``related`` field's the problem depends on."""
+        candidates = [tuple(str(part) for part in each) for each in (path, *related)]
         for override_keys, text in reversed(self.overrides):
-            common = min(len(keys), len(override_keys))
-            if keys[:common] == override_keys[:common]:
-                return f"{self.source} (--set {text})"
+            for keys in candidates:
+                common = min(len(keys), len(override_keys))
+                if keys[:common] == override_keys[:common]:
+                    return f"{self.source} (--set {text})"
         return self.source
 
-    def error(self, path: FieldPath, value: Any, problem: str) -> UserError:
-        return UserError(f"{self(path)}: field '{dotted(path)}' = {short_repr(value)}; {problem}")
+    def error(
+        self, path: FieldPath, value: Any, problem: str, related: tuple[FieldPath, ...] = ()
+    ) -> UserError:
+        where = self(path, *related)
+        return UserError(f"{where}: field '{dotted(path)}' = {short_repr(value)}; {problem}")
 
 
 def dotted(path: FieldPath) -> str:
@@ -463,7 +468,9 @@ def _check_algorithm(cfg: ExperimentConfig, locator: Locator) -> ExperimentConfi
             algorithm.name, algorithm.policy, algorithm.hyperparams, cfg.n_envs
         )
     except hp.HyperparameterError as error:
-        raise locator.error(("algorithm", *error.path), error.value, error.problem) from None
+        raise locator.error(
+            ("algorithm", *error.path), error.value, error.problem, error.related
+        ) from None
     if algorithm.asymmetric and (
         algorithm.name not in hp.ASYMMETRIC or algorithm.policy != "MlpPolicy"
     ):

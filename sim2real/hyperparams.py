@@ -100,11 +100,22 @@ _RANGES: dict[str, tuple[float, float, bool]] = {
 
 
 class HyperparameterError(ValueError):
-    """A hyperparameter is invalid: ``path`` is its field path below ``algorithm``."""
+    """A hyperparameter is invalid: ``path`` is its field path below ``algorithm``.
 
-    def __init__(self, path: tuple[str | int, ...], value: Any, problem: str):
+    ``related`` names the other fields a combination error depends on (paths from the config's
+    top), so the message can blame the ``--set`` that changed any of them.
+    """
+
+    def __init__(
+        self,
+        path: tuple[str | int, ...],
+        value: Any,
+        problem: str,
+        related: tuple[tuple[str | int, ...], ...] = (),
+    ):
         super().__init__(problem)
         self.path, self.value, self.problem = path, value, problem
+        self.related = related
 
 
 def algorithm_class(name: str) -> type:
@@ -218,13 +229,17 @@ def check_combinations(algorithm: str, hyperparams: Mapping[str, Any], n_envs: i
         rollout = n_steps * n_envs
         if rollout < 2:
             raise HyperparameterError(
-                ("hyperparams", "n_steps"), n_steps, "n_steps * n_envs must be > 1 for PPO"
+                ("hyperparams", "n_steps"),
+                n_steps,
+                "n_steps * n_envs must be > 1 for PPO",
+                related=(("n_envs",),),
             )
         if batch_size is not None and batch_size > rollout:
             raise HyperparameterError(
                 ("hyperparams", "batch_size"),
                 batch_size,
                 f"must be <= n_steps * n_envs = {n_steps} * {n_envs} = {rollout} (one rollout)",
+                related=(("algorithm", "hyperparams", "n_steps"), ("n_envs",)),
             )
 
 

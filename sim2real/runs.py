@@ -120,6 +120,19 @@ class Checkpoint:
     timesteps: int
 
 
+def _export_source(path: Path) -> str:
+    """Where an export directory's contract.json says its policy came from, for a message."""
+    from sim2real.policies.contract import CONTRACT_FILE
+
+    try:
+        source = read_json_object(path / CONTRACT_FILE, "").get("source", {}).get("run")
+    except (UserError, AttributeError):  # a damaged contract: say only what is known
+        source = None
+    if isinstance(source, str) and source:
+        return f"its {CONTRACT_FILE} names {source}"
+    return f"its {CONTRACT_FILE} names none"
+
+
 @dataclass(frozen=True)
 class Run:
     """A run directory on disk. ``meta`` and ``config`` are read from it on every access."""
@@ -128,9 +141,15 @@ class Run:
 
     @classmethod
     def open(cls, path: str | Path) -> Run:
+        from sim2real.policies.contract import is_export
         from sim2real.policies.zoo import resolve_source
 
         path = resolve_source(path)  # zoo:NAME is a run directory shipped with sim2real
+        if not (path / META_FILE).is_file() and is_export(path):
+            raise UserError(
+                f"{path}: an exported policy, not a run directory; give the run it was "
+                f"exported from ({_export_source(path)})"
+            )
         if not (path / META_FILE).is_file() or not (path / CONFIG_FILE).is_file():
             raise UserError(
                 f"{path}: not a run directory (needs {META_FILE} and {CONFIG_FILE}); "

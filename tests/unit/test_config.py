@@ -343,6 +343,30 @@ def test_bad_overrides_name_the_file_and_the_set(tmp_path, override, expected):
     assert expected in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    ("overrides", "blamed"),
+    [
+        (["algorithm.hyperparams.n_steps=8"], "algorithm.hyperparams.n_steps=8"),
+        (["seed=3", "algorithm.hyperparams.n_steps=8"], "algorithm.hyperparams.n_steps=8"),
+        (["n_envs=1", "algorithm.hyperparams.n_steps=1"], "algorithm.hyperparams.n_steps=1"),
+    ],
+)
+def test_a_combination_error_blames_the_set_of_either_field(tmp_path, overrides, blamed):
+    path = tmp_path / "exp.yaml"
+    path.write_text(yaml.safe_dump(BASE))
+    with pytest.raises(UserError) as caught:
+        load_config(path, overrides)
+    assert str(caught.value).startswith(f"{path} (--set {blamed}): field 'algorithm.hyperparams.")
+
+
+def test_a_combination_error_from_the_file_is_not_blamed_on_a_set(tmp_path):
+    path = tmp_path / "exp.yaml"
+    path.write_text(yaml.safe_dump(with_("algorithm.hyperparams.batch_size", 128)))
+    with pytest.raises(UserError) as caught:
+        load_config(path, ["seed=3"])
+    assert str(caught.value).startswith(f"{path}: field 'algorithm.hyperparams.batch_size' = 128")
+
+
 def test_override_without_equals_sign(tmp_path):
     path = tmp_path / "exp.yaml"
     path.write_text(yaml.safe_dump(BASE))

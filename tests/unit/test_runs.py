@@ -68,6 +68,23 @@ def test_open_rejects_a_directory_without_run_files(tmp_path):
         Run.open(tmp_path)
 
 
+@pytest.mark.parametrize(
+    ("contract", "named"),
+    [
+        ({"source": {"run": "/runs/hopper-seed0"}}, "its contract.json names /runs/hopper-seed0"),
+        ([1], "its contract.json names none"),  # damaged: said as far as it is known
+    ],
+)
+def test_open_names_the_source_of_an_export_directory(tmp_path, contract, named):
+    (tmp_path / "contract.json").write_text(json.dumps(contract))
+    with pytest.raises(UserError) as caught:
+        Run.open(tmp_path)
+    assert str(caught.value) == (
+        f"{tmp_path}: an exported policy, not a run directory; give the run it was exported "
+        f"from ({named})"
+    )
+
+
 def test_paths_of_a_run(tmp_path):
     run = make_run_dir(tmp_path / "r")
     assert run.model_path == tmp_path / "r" / "model.zip"
