@@ -17,7 +17,8 @@ $(VENV)/.torch: | $(PY)
 	elif command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi >/dev/null 2>&1; then \
 		$(PIP) install --quiet torch; \
 	else \
-		$(PIP) install --quiet "torch==2.13.0" || $(PIP) install --quiet torch --index-url https://download.pytorch.org/whl/cpu; \
+		$(PIP) install --quiet "torch==2.13.0" --index-url https://download.pytorch.org/whl/cpu \
+			|| $(PIP) install --quiet "torch==2.13.0"; \
 	fi
 	@touch $@
 

@@ -66,8 +66,8 @@ def add_identify_options(
         budget_flag,
         type=int,
         metavar="EVALS",
-        help=f"CMA-ES evaluations (default {DEFAULT_BUDGET}; the analysis of the fit adds some "
-        "20-40 per value)",
+        help=f"CMA-ES evaluations (default {DEFAULT_BUDGET}; the analysis of the fit adds at "
+        "least 1 + n(n+1) for n values, about 20n more per flat direction)",
     )
     parser.add_argument("--workers", type=int, metavar="K", help="processes (default: cores)")
     parser.add_argument(
