@@ -17,7 +17,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "evaluate",
         help="transfer gap of runs on nominal dynamics, source DR and targets (with CIs)",
         description=__doc__,
-        epilog="Runs with the same config name count as one method (training seeds). "
+        epilog="Runs with the same config name count as one method (training seeds); one "
+        "trained differently (e.g. --set env.history_steps=10) is a method of its own, named "
+        "with the fields that differ. "
         "J_source is the mean return on nominal source dynamics; the gap to the DR "
         "distribution is reported too. CIs: percentile bootstrap of the IQM, episodes "
         "resampled within each run.",

@@ -18,14 +18,14 @@ module, so it imports them only inside the functions that need them.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
 
-from sim2real.errors import UserError
+from sim2real.errors import UserError, short_repr
 from sim2real.policies.predictor import check_compatible
 from sim2real.randomization import RandomizationSpec
 
@@ -46,6 +46,7 @@ __all__ = [
     "dynamics_changes",
     "evaluation_conditions",
     "make_env",
+    "method_names",
     "open_runs",
     "oracle_runs",
     "target_condition",
@@ -130,33 +131,87 @@ class RunInfo:
     """What evaluation needs from a run directory."""
 
     path: Path
-    method: str  # the config name: runs sharing it are seeds of one method
+    method: str  # runs sharing it are seeds of one method (see :func:`open_runs`)
     env_id: str
     env_kwargs: Mapping[str, Any]
     randomization: RandomizationSpec
     targets: tuple[Target, ...]
 
 
+# Config fields that do not change what a run learns: runs that differ only in these are
+# seeds of one method. (The spec's ``source`` is where it was read from, not what it holds.)
+_NOT_LEARNED = frozenset(
+    {"name", "seed", "targets", "evaluation", "checkpoint", "vec_env", "device"}
+    | {"randomization.source"}
+)
+_SHOWN_DIFFERENCES = 3
+
+
+def method_names(configs: Sequence[ExperimentConfig]) -> list[str]:
+    """The method of each run's config: runs of one config name are seeds of one method when
+    they learned alike; one that differs (:data:`_NOT_LEARNED` aside) from the first of its
+    name is a method of its own, labelled with the fields that differ."""
+    firsts: dict[str, dict[str, Any]] = {}
+    names = []
+    for config in configs:
+        fields = _learned_fields(config)
+        names.append(_method_label(config.name, fields, firsts.setdefault(config.name, fields)))
+    return names
+
+
+def _learned_fields(config: ExperimentConfig) -> dict[str, Any]:
+    """The config's fields that shape the policy, flattened to dotted names."""
+    from sim2real.config import config_to_dict
+
+    return {
+        name: value
+        for name, value in _flattened(config_to_dict(config))
+        if name not in _NOT_LEARNED and name.partition(".")[0] not in _NOT_LEARNED
+    }
+
+
+def _flattened(data: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    for key, value in data.items():
+        if isinstance(value, Mapping) and value:
+            yield from _flattened(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", value
+
+
+def _method_label(name: str, fields: Mapping[str, Any], first: Mapping[str, Any]) -> str:
+    """``name``, or ``name [field=value, ...]`` where the run learned differently from the
+    first run of that name (e.g. the same config trained with ``--set env.history_steps=10``)."""
+    missing = object()
+    keys = fields.keys() | first.keys()
+    differing = sorted(k for k in keys if fields.get(k, missing) != first.get(k, missing))
+    if not differing:
+        return name
+    shown = [f"{k}={short_repr(fields.get(k))}" for k in differing[:_SHOWN_DIFFERENCES]]
+    more = ", ..." if len(differing) > _SHOWN_DIFFERENCES else ""
+    return f"{name} [{', '.join(shown)}{more}]"
+
+
 def open_runs(paths: Sequence[str | Path]) -> list[RunInfo]:
-    """Read and check each run or exported policy (:func:`policy_config`); all for one env."""
+    """Read and check each run or exported policy (:func:`policy_config`); all for one env.
+    Their methods are :func:`method_names`."""
     from sim2real.policies.exported import policy_config
     from sim2real.policies.zoo import resolve_source
 
     if not paths:
         raise UserError("give at least one run directory")
-    infos = []
-    for path in map(resolve_source, paths):
-        config = policy_config(path)
-        infos.append(
-            RunInfo(
-                path=Path(path).resolve(),
-                method=config.name,
-                env_id=config.env.id,
-                env_kwargs=dict(config.env.kwargs),
-                randomization=config.randomization,
-                targets=tuple(config.targets),
-            )
+    resolved = [resolve_source(path) for path in paths]
+    configs = [policy_config(path) for path in resolved]
+    infos = [
+        RunInfo(
+            path=Path(path).resolve(),
+            method=method,
+            env_id=config.env.id,
+            env_kwargs=dict(config.env.kwargs),
+            randomization=config.randomization,
+            targets=tuple(config.targets),
         )
+        for path, config, method in zip(resolved, configs, method_names(configs), strict=True)
+    ]
     env_ids = sorted({info.env_id for info in infos})
     if len(env_ids) > 1:
         listing = ", ".join(f"{i.path.name}: {i.env_id}" for i in infos)

@@ -1,6 +1,8 @@
 """Evaluate runs on nominal dynamics, on their source DR distribution and on each target.
 
-Runs with the same config name are one *method* (its training seeds). For every method and
+Runs with the same config name are one *method* (its training seeds) unless their configs
+differ in what shapes the policy: such a run is a method of its own, labelled with the fields
+that differ (:func:`~sim2real.evaluation.conditions.open_runs`). For every method and
 condition this computes the mean return and the IQM with a 95% stratified bootstrap CI:
 the strata are the runs, and episodes are resampled within each run, so every replicate
 keeps each run's weight (rliable's scheme with runs in place of tasks). Per target:
@@ -158,7 +160,8 @@ def evaluate_runs(
     """Evaluate runs on nominal dynamics, their source DR and each target (see module doc).
 
     Args:
-        run_dirs: run directories; runs with the same config name form one method.
+        run_dirs: run directories; runs with the same config name that learned alike form one
+            method.
         targets: targets to evaluate on; None: every target named in the runs' configs.
         oracles: ``{target name: run dir}`` of runs trained on that target.
         settings: episodes, seeds, workers, bootstrap settings.
@@ -172,12 +175,6 @@ def evaluate_runs(
     methods: dict[str, list[RunInfo]] = {}
     for info in runs:
         methods.setdefault(info.method, []).append(info)
-    for method, infos in methods.items():
-        if len({(i.randomization.terms, i.randomization.events) for i in infos}) > 1:
-            raise UserError(
-                f"runs of config {method!r} were trained with different randomization; "
-                "rename one config so they count as different methods"
-            )
     baseline = baseline or next(iter(methods))
     if baseline not in methods:
         raise UserError(f"--baseline = {baseline!r}; valid: {', '.join(methods)}")
