@@ -224,7 +224,9 @@ def plot_matrix(
     zs = np.asarray(values, float)
     if zs.shape != (len(rows), len(columns)):
         raise ValueError(f"values have shape {zs.shape}, expected {(len(rows), len(columns))}")
-    figure, ax = _new_figure(1.6 + 1.1 * len(columns), 1.4 + 0.5 * len(rows))
+    # Room for the row labels (about 0.08 inch a character), or the layout collapses the axes.
+    labels_width = 0.08 * max((len(row) for row in rows), default=0)
+    figure, ax = _new_figure(1.6 + labels_width + 1.1 * len(columns), 1.4 + 0.5 * len(rows))
     image = ax.imshow(np.ma.masked_invalid(zs), cmap="viridis", aspect="auto")
     figure.colorbar(image, ax=ax, label=colorbar_label)
     middle = np.nanmean(zs) if np.isfinite(zs).any() else 0.0

@@ -15,6 +15,7 @@ from sim2real.evaluation.plots import (
     plot_curves,
     plot_grouped_bars,
     plot_heatmap,
+    plot_matrix,
 )
 from sim2real.evaluation.report import (
     Section,
@@ -164,3 +165,15 @@ def test_heatmap_shape_and_box():
     assert (box.get_x(), box.get_y(), box.get_width(), box.get_height()) == (1.5, 10, 1.0, 5)
     with pytest.raises(ValueError, match="expected"):
         plot_heatmap([1, 2], [1], z, "x", "y", "t", "r")
+
+
+def test_a_matrix_with_long_row_labels_keeps_its_layout(tmp_path):
+    import warnings
+
+    rows = ["hopper_dr_ppo", "hopper_dr_ppo [env.history_steps=10]", "hopper_dr_ppo-to-hard-sysid"]
+    figure = plot_matrix(rows, ["hard"], [[0.0], [0.5], [np.nan]], "methods", "gap closed")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "constrained_layout not applied" when it collapses
+        figure.savefig(tmp_path / "matrix.png")
+    texts = [text.get_text() for text in figure.axes[0].texts]
+    assert texts == ["0", "0.5", "-"]
