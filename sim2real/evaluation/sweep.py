@@ -65,7 +65,10 @@ def run_sweep(
     runs = open_runs(run_dirs)
     methods = sorted({info.method for info in runs})
     if len(methods) > 1:
-        raise UserError(f"sweep runs of one config at a time; got configs {', '.join(methods)}")
+        raise UserError(
+            "sweep the seeds of one method at a time (one config, trained alike); got "
+            f"{'; '.join(methods)}"
+        )
     env_id = runs[0].env_id
     targets = list(runs[0].targets) if targets is None else unique_targets(targets)
     probes = Probes(env_id)

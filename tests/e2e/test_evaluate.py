@@ -275,6 +275,12 @@ def test_bad_oracle_and_values(runs, capsys, tmp_path):
     one_line_error(capsys, argv, "it must stay > 0")
 
 
+def test_sweep_refuses_runs_of_two_methods(runs, capsys, tmp_path):
+    argv = ["sweep", str(runs["dr0"]), str(runs["nom0"]), "--param", "link_mass:pole"]
+    argv += ["--values", "0.1,0.4", "--out", str(tmp_path)]
+    one_line_error(capsys, argv, "sweep the seeds of one method at a time")
+
+
 def shipped_link_masses(name: str) -> dict[str, float]:
     """The link masses a shipped CartPole target sets, computed from its file."""
     env = make_env("sim2real/CartPole-v0", Condition("nominal"))
