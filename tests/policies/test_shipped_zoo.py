@@ -26,6 +26,7 @@ def test_the_zoo_ships_the_documented_entries():
         "hopper_nominal",
         "hopper_rma",
         "walker2d_dr",
+        "halfcheetah_dr",
         "reacher_dr",
     } <= names
 
