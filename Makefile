@@ -10,14 +10,15 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 
-# Keep a torch that is already installed; otherwise the CPU build unless an NVIDIA GPU is present.
+# Keep a torch that is already installed; otherwise the CPU build unless an NVIDIA GPU is present
+# (from PyTorch's CPU index; no retries there, so a machine that cannot reach it falls back at once).
 $(VENV)/.torch: | $(PY)
 	@if $(PY) -c "import torch" 2>/dev/null; then \
 		echo "keeping installed torch $$($(PY) -c 'import torch; print(torch.__version__)')"; \
 	elif command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi >/dev/null 2>&1; then \
 		$(PIP) install --quiet torch; \
 	else \
-		$(PIP) install --quiet "torch==2.13.0" --index-url https://download.pytorch.org/whl/cpu \
+		$(PIP) install --quiet --retries 0 "torch==2.13.0" --index-url https://download.pytorch.org/whl/cpu \
 			|| $(PIP) install --quiet "torch==2.13.0"; \
 	fi
 	@touch $@
