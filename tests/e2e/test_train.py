@@ -416,8 +416,12 @@ def test_sigkill_loses_at_most_one_checkpoint_interval(tmp_path):
     assert code == -signal.SIGKILL
     run = Run.open(run_dir)
     assert run.meta["status"] == "running"  # it never got to say anything else
-    checkpoint = run.checkpoints()[-1].timesteps
-    assert run.meta["timesteps"] == checkpoint
+    checkpoints = [c.timesteps for c in run.checkpoints()]
+    checkpoint = checkpoints[-1]
+    # run.json is updated right after a checkpoint lands; a kill in between leaves it one
+    # checkpoint behind (resume reads the checkpoints themselves, never this count).
+    previous = checkpoints[-2] if len(checkpoints) > 1 else 0
+    assert run.meta["timesteps"] in (previous, checkpoint)
     (killed_events,) = event_files(run.tb_dir)
     reached = max(step for step, _ in scalars(killed_events, "time/fps"))
     assert reached - checkpoint <= interval  # logged progress lost: at most one interval
