@@ -3,8 +3,9 @@ trained from scratch on the same target, from their learning curves (several see
 
 Jumpstart, asymptotic performance, total reward (area under the curve), transfer ratio and
 time to threshold (default 90% of the scratch asymptote), each with a bootstrap CI across
-seeds. Transfer runs with the same config name are one method (their seeds); several
-methods may be compared at once. Steps count target samples only: the source policy's
+seeds. Transfer runs with the same name and options (--normalization, --lr-scale,
+--dr-width, frozen layers) are one method (their seeds); several methods may be compared at
+once. Steps count target samples only: the source policy's
 training samples are not counted. Writes report.md, report.json, learning_curves.png/.csv
 and the figure to TensorBoard in <out>/tb.
 """

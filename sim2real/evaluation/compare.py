@@ -6,8 +6,9 @@ curves of several seeds of one or more transfer methods and of the ``scratch`` b
 puts them on one grid of target steps (:func:`align_curves`; runs evaluated at the same
 steps keep their exact values) and computes jumpstart, asymptotic performance, total reward
 (area under the curve), transfer ratio and time to threshold, each with a percentile
-bootstrap CI across seeds (:func:`taylor_stone`). Transfer runs of the same config name are
-one method. Steps count target samples only: source training is not counted.
+bootstrap CI across seeds (:func:`taylor_stone`). Transfer runs of the same name (source
+config, target, strategy) and the same options are one method. Steps count target samples
+only: source training is not counted.
 
 A strategy that trains in simulation (``sysid``) spends its target samples before it learns:
 the recorded steps ``N`` (``transfer.target_samples``). On the target-sample axis its curve
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,9 @@ from sim2real.evaluation.transfer_metrics import (
 from sim2real.runs import Run
 from sim2real.transfer.strategies import FINE_TUNING, SIMULATED
 
+# What a transfer run records of how it learned, beyond its name (source, target, strategy).
+TRANSFER_OPTIONS = ("normalization", "lr_scale", "dr_width", "freeze")
+
 THRESHOLD_FRACTION = 0.9
 
 
@@ -44,7 +48,7 @@ class LearningCurve:
     """One run's mean return on its target at each evaluation: ``timesteps``, ``returns`` (n,)."""
 
     path: Path
-    method: str  # config name: runs of one method differ only by seed
+    method: str  # the transfer's name; :func:`_labelled` tells apart runs with other options
     strategy: str
     target: str
     env_id: str
@@ -55,6 +59,7 @@ class LearningCurve:
     # Simulated strategies: the target samples spent up front (timesteps are then simulation
     # steps); None when timesteps count target samples.
     target_samples: int | None = None
+    options: dict[str, Any] = field(default_factory=dict)  # see TRANSFER_OPTIONS
 
     def on_target_samples(self, grid: np.ndarray) -> np.ndarray:
         """A simulated strategy's curve on a target-sample ``grid``: source, then final policy."""
@@ -146,6 +151,7 @@ def read_learning_curve(path: str | Path, role: str) -> LearningCurve:
         timesteps=np.asarray(timesteps, dtype=float),
         returns=np.asarray(curve, dtype=float),
         target_samples=target_samples,
+        options={name: info[name] for name in TRANSFER_OPTIONS if name in info},
     )
 
 
@@ -169,7 +175,7 @@ def compare_runs(
     limits.check_count(n_boot, limits.N_BOOT, "--n-boot")
     if not 0 < confidence < 1:
         raise UserError(f"confidence = {confidence!r}; must be in (0, 1), e.g. 0.95")
-    transfer = [read_learning_curve(path, "transfer") for path in transfer_runs]
+    transfer = _labelled([read_learning_curve(path, "transfer") for path in transfer_runs])
     scratch = [read_learning_curve(path, "scratch") for path in scratch_runs]
     _check_same_target([*transfer, *scratch])
     _check_distinct([*transfer, *scratch])
@@ -302,6 +308,24 @@ def _check_distinct(runs: Sequence[LearningCurve]) -> None:
         if resolved in seen:
             raise UserError(f"{run.path}: given twice; every run counts once")
         seen.add(resolved)
+
+
+def _labelled(runs: Sequence[LearningCurve]) -> list[LearningCurve]:
+    """Runs of one transfer name are seeds of one method only when they used the same
+    :data:`TRANSFER_OPTIONS` (their budgets may differ: curves are cut to the shortest); one
+    that did not is a method of its own, labelled with the options that differ."""
+    from sim2real.evaluation.conditions import method_label
+
+    firsts: dict[str, dict[str, Any]] = {}
+    return [
+        replace(
+            run,
+            method=method_label(
+                run.method, run.options, firsts.setdefault(run.method, run.options)
+            ),
+        )
+        for run in runs
+    ]
 
 
 def _methods(runs: Sequence[LearningCurve]) -> dict[str, list[int]]:

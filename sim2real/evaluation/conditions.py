@@ -46,6 +46,7 @@ __all__ = [
     "dynamics_changes",
     "evaluation_conditions",
     "make_env",
+    "method_label",
     "method_names",
     "open_runs",
     "oracle_runs",
@@ -155,7 +156,7 @@ def method_names(configs: Sequence[ExperimentConfig]) -> list[str]:
     names = []
     for config in configs:
         fields = _learned_fields(config)
-        names.append(_method_label(config.name, fields, firsts.setdefault(config.name, fields)))
+        names.append(method_label(config.name, fields, firsts.setdefault(config.name, fields)))
     return names
 
 
@@ -178,9 +179,9 @@ def _flattened(data: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str,
             yield f"{prefix}{key}", value
 
 
-def _method_label(name: str, fields: Mapping[str, Any], first: Mapping[str, Any]) -> str:
-    """``name``, or ``name [field=value, ...]`` where the run learned differently from the
-    first run of that name (e.g. the same config trained with ``--set env.history_steps=10``)."""
+def method_label(name: str, fields: Mapping[str, Any], first: Mapping[str, Any]) -> str:
+    """``name``, or ``name [field=value, ...]`` where a run's ``fields`` differ from those of
+    the first run of that name (e.g. a config trained with ``--set env.history_steps=10``)."""
     missing = object()
     keys = fields.keys() | first.keys()
     differing = sorted(k for k in keys if fields.get(k, missing) != first.get(k, missing))

@@ -1,10 +1,14 @@
-"""Which runs ``evaluate`` counts as seeds of one method (no simulator: configs only)."""
+"""Which runs ``evaluate`` and ``compare`` count as seeds of one method (no simulator)."""
 
 from __future__ import annotations
 
 import copy
+from pathlib import Path
+
+import numpy as np
 
 from sim2real.config import parse_config
+from sim2real.evaluation.compare import LearningCurve, _labelled
 from sim2real.evaluation.conditions import method_names
 
 BASE = {
@@ -47,3 +51,31 @@ def test_a_long_difference_is_cut_after_three_fields():
         "unit [algorithm.hyperparams.batch_size=32, algorithm.hyperparams.gamma=0.9, "
         "algorithm.hyperparams.n_epochs=3, ...]"
     )
+
+
+def curve(seed: int, **options) -> LearningCurve:
+    steps = np.array([0.0, 512.0])
+    return LearningCurve(
+        Path(f"r{seed}"),
+        "src-to-heavy-lr",
+        "lr",
+        "heavy",
+        "env",
+        seed,
+        1000,
+        steps,
+        steps,
+        None,
+        options={"normalization": "keep", **options},
+    )
+
+
+def test_compare_tells_apart_transfers_of_one_name_with_other_options():
+    runs = [curve(0, lr_scale=0.1), curve(1, lr_scale=0.1), curve(2, lr_scale=0.5)]
+    runs.append(curve(3, lr_scale=0.1, normalization="refit"))
+    assert [run.method for run in _labelled(runs)] == [
+        "src-to-heavy-lr",
+        "src-to-heavy-lr",
+        "src-to-heavy-lr [lr_scale=0.5]",
+        "src-to-heavy-lr [normalization='refit']",
+    ]
