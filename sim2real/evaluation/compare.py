@@ -329,7 +329,7 @@ def _labelled(runs: Sequence[LearningCurve]) -> list[LearningCurve]:
 
 
 def _methods(runs: Sequence[LearningCurve]) -> dict[str, list[int]]:
-    """Run indices per method (config name), in the order first given."""
+    """Run indices per method (see :func:`_labelled`), in the order first given."""
     methods: dict[str, list[int]] = {}
     for index, run in enumerate(runs):
         methods.setdefault(run.method, []).append(index)
