@@ -21,9 +21,12 @@ import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sim2real.errors import UserError
+
+if TYPE_CHECKING:
+    from sim2real.overrides import Overrides
 
 __all__ = [
     "CARD_FILE",
@@ -206,6 +209,7 @@ def _check_rebuilt(run: Any, staging: Path) -> Any:  # -> Parity
 def _card(name: str, run: Any, staging: Path, parity: Any, settings: Any) -> dict[str, Any]:
     from sim2real.evaluation.conditions import DR
     from sim2real.evaluation.evaluate import evaluate_runs
+    from sim2real.overrides import shipped_overrides
     from sim2real.runs import now_iso
 
     meta = run.meta
@@ -226,7 +230,7 @@ def _card(name: str, run: Any, staging: Path, parity: Any, settings: Any) -> dic
             "gap": None if result.gap is None else result.gap.value,
             "gap_ci95": None if result.gap is None else [result.gap.ci_low, result.gap.ci_high],
         }
-    config_file = f"{config.name}.yaml"
+    overrides = shipped_overrides(config)
     return {
         "name": name,
         "env_id": config.env.id,
@@ -248,12 +252,42 @@ def _card(name: str, run: Any, staging: Path, parity: Any, settings: Any) -> dic
             "conditions": conditions,
         },
         "parity": {"observations": parity.observations, "max_abs_diff": parity.max_abs_diff},
+        # None: no shipped config has the run's name; else the --set items from the shipped one.
+        "overrides": None if overrides is None else list(overrides.sets),
+        "unexpressed_changes": [] if overrides is None else list(overrides.unexpressed),
         "reproduce": [
-            f"sim2real train {config_file} --seed {meta['seed']} --run-dir RUN",
+            _train_command(config.name, meta["seed"], overrides),
             f"sim2real zoo add RUN --name {name} --episodes {settings.episodes}",
         ],
         "added": now_iso(),
     }
+
+
+def _train_command(config_name: str, seed: int, overrides: Overrides | None) -> str:
+    """The shipped config with the run's changes, or this entry's own config.yaml."""
+    from sim2real.runs import CONFIG_FILE
+
+    if overrides is None or overrides.unexpressed:
+        return f"sim2real train {CONFIG_FILE} --seed {seed} --run-dir RUN  # this entry's config"
+    parts = [f"sim2real train {config_name}.yaml --seed {seed}", overrides.command_line()]
+    return " ".join(part for part in parts if part) + " --run-dir RUN"
+
+
+def _trained_with(card: dict[str, Any]) -> str:
+    """How the card's run was configured, for the card's first sentence."""
+    from sim2real.overrides import Overrides
+    from sim2real.runs import CONFIG_FILE
+
+    shipped = f"the shipped config `{card['config']}.yaml`"
+    overrides = card.get("overrides", [])  # cards made before it was recorded: shipped as is
+    if overrides is None:
+        return f"its own config `{card['config']}` (this entry's `{CONFIG_FILE}`)"
+    if card.get("unexpressed_changes"):
+        fields = ", ".join(card["unexpressed_changes"])
+        return f"this entry's `{CONFIG_FILE}`: {shipped} without {fields}"
+    if overrides:
+        return f"{shipped} changed by `{Overrides(tuple(overrides)).command_line()}`"
+    return shipped
 
 
 def _wall_time(meta: dict[str, Any]) -> float | None:
@@ -288,9 +322,9 @@ def card_markdown(card: dict[str, Any]) -> str:
     lines = [
         f"# zoo:{card['name']}",
         "",
-        f"{card['algorithm']} on `{card['env_id']}`, trained with the shipped config "
-        f"`{card['config']}.yaml` ({'with' if card['randomized'] else 'without'} domain "
-        "randomization).",
+        f"{card['algorithm']} on `{card['env_id']}` "
+        f"({'with' if card['randomized'] else 'without'} domain randomization), trained with "
+        f"{_trained_with(card)}.",
         "",
         f"- budget: {card['timesteps']:,} environment steps, seed {card['seed']}",
         f"- wall time: {wall_text} from the run's creation to its end (evaluations "

@@ -57,6 +57,19 @@ class Target:
     actuator: Mapping[str, Any] | None = None  # checked `actuator:` mapping (envs.motors)
 
 
+def same_target(one: Target, other: Target) -> bool:
+    """One file, or a copy of it (an exported policy carries copies of its targets)."""
+    if one.path == other.path:
+        return True
+    return (one.env_id, one.description, one.spec.terms, one.spec.events, one.actuator) == (
+        other.env_id,
+        other.description,
+        other.spec.terms,
+        other.spec.events,
+        other.actuator,
+    )
+
+
 def env_prefix(env_id: str) -> str:
     """``sim2real/CartPole-v0`` -> ``cartpole``: the file-name prefix of an env's targets."""
     return env_id.split("/")[-1].split("-v")[0].lower()

@@ -241,29 +241,18 @@ class Probes:
 
 
 def unique_targets(targets: Sequence[Target]) -> list[Target]:
+    from sim2real.targets import same_target
+
     seen: dict[str, Target] = {}
     for target in targets:
         other = seen.get(target.name)
-        if other is not None and not _same_target(other, target):
+        if other is not None and not same_target(other, target):
             raise UserError(
                 f"{target.path}: field 'name' = {target.name!r} is also the name of "
                 f"{other.path}; target names must be unique"
             )
         seen[target.name] = target
     return list(seen.values())
-
-
-def _same_target(one: Target, other: Target) -> bool:
-    """One file, or a copy of it (an exported policy carries copies of its targets)."""
-    if one.path == other.path:
-        return True
-    return (one.env_id, one.description, one.spec.terms, one.spec.events, one.actuator) == (
-        other.env_id,
-        other.description,
-        other.spec.terms,
-        other.spec.events,
-        other.actuator,
-    )
 
 
 def default_targets(runs: Sequence[RunInfo]) -> list[Target]:

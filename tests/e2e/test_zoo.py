@@ -4,6 +4,7 @@ with measured returns, and ``zoo:NAME`` works wherever a run does (evaluate, tra
 from __future__ import annotations
 
 import json
+import shlex
 import zipfile
 
 import numpy as np
@@ -12,7 +13,7 @@ from tiny import tiny_ppo  # tests/e2e/tiny.py: the shared tiny PPO config
 
 import sim2real.policies.zoo as zoo
 from sim2real.cli import main
-from sim2real.config import parse_config
+from sim2real.config import config_to_dict, load_config, parse_config
 from sim2real.errors import UserError
 from sim2real.evaluation.conditions import NOMINAL_CONDITION, make_env
 from sim2real.evaluation.evaluate import EvaluationSettings, evaluate_runs
@@ -93,6 +94,36 @@ def test_the_card_reports_what_an_evaluation_measures(entry):
     )
     assert card["timesteps"] == 512
     assert "| heavy |" in (entry.path / "README.md").read_text()
+
+
+def test_a_config_no_shipped_one_is_named_after_is_reproduced_from_the_entry(entry):
+    assert entry.card["overrides"] is None
+    assert entry.card["reproduce"][0].startswith("sim2real train config.yaml --seed 0 ")
+    assert "its own config `tiny`" in (entry.path / "README.md").read_text()
+
+
+def test_a_shipped_config_changed_by_set_is_reproduced_with_those_sets(tmp_path):
+    sets = ["randomization=null", "targets=[]", "n_envs=2", "total_timesteps=512"]
+    run = train(
+        load_config("cartpole_dr.yaml", [*sets, "evaluation.freq_steps=0"]),
+        tmp_path / "run",
+        progress_bar=False,
+        verbose=False,
+    )
+    entry = zoo.add_entry(run.path, "changed", settings=SETTINGS, zoo_dir=tmp_path / "zoo")
+    assert entry.card["overrides"] == sets  # the evaluation setting changes nothing learned
+    command = entry.card["reproduce"][0]
+    assert command == (
+        "sim2real train cartpole_dr.yaml --seed 0 --set randomization=null --set 'targets=[]' "
+        "--set n_envs=2 --set total_timesteps=512 --run-dir RUN"
+    )
+    readme = (entry.path / "README.md").read_text()
+    assert "(without domain randomization), trained with the shipped config" in readme
+    items = [word for word in shlex.split(command) if "=" in word]
+    again = load_config("cartpole_dr.yaml", items)
+    assert config_to_dict(again) | {"evaluation": None} == config_to_dict(
+        Run.open(run.path).config
+    ) | {"evaluation": None}
 
 
 def test_zoo_names_resolve_wherever_runs_do(shipped, capsys):
