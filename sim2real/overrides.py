@@ -21,6 +21,8 @@ from typing import Any
 import yaml
 
 from sim2real.config import ExperimentConfig, config_to_dict, load_config
+from sim2real.errors import UserError
+from sim2real.randomization import load_spec
 from sim2real.resources import shipped_dir, shipped_names
 from sim2real.targets import Target, same_target
 
@@ -92,10 +94,11 @@ def _spec_value(config: ExperimentConfig) -> Any:
         return None
     source = Path(spec.source)
     if source.is_file():
-        from sim2real.randomization import load_spec
-
-        loaded = load_spec(source)
-        if (loaded.terms, loaded.events) == (spec.terms, spec.events):
+        try:
+            loaded = load_spec(source)
+        except UserError:  # changed or replaced since the run read it: inline what it read
+            loaded = None
+        if loaded is not None and (loaded.terms, loaded.events) == (spec.terms, spec.events):
             return _portable(source)
     return config_to_dict(config)["randomization"]["terms"]
 

@@ -100,3 +100,14 @@ def test_the_command_line_quotes_what_the_shell_would_split():
         "--set",
         "n_envs=2",
     ]
+
+
+def test_a_spec_file_changed_since_the_run_read_it_is_given_inline(tmp_path):
+    spec = tmp_path / "mine.yaml"
+    shutil.copy(shipped_dir() / "randomization" / "hopper_adr_limits.yaml", spec)
+    config = load_config("hopper_dr_ppo.yaml", [f"randomization={spec}"])
+    assert shipped_overrides(config).sets == (f"randomization={spec}",)
+    spec.write_text("terms: not a list\n")
+    (item,) = shipped_overrides(config).sets
+    assert item.startswith("randomization=[{")
+    assert overrides_between(config, load_config("hopper_dr_ppo.yaml", [item])) == Overrides(())
