@@ -27,6 +27,7 @@ def test_the_zoo_ships_the_documented_entries():
         "hopper_rma",
         "walker2d_dr",
         "halfcheetah_dr",
+        "ant_dr",
         "reacher_dr",
     } <= names
 
