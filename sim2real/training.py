@@ -190,7 +190,10 @@ def untrained_model(config: ExperimentConfig, device: str, source: str) -> BaseA
     )
     venv = DummyVecEnv([factory])
     try:
-        model = build_model(config, venv, device, source)
+        with warnings.catch_warnings():
+            # SB3 checks batch_size against one env's rollout here; this model never learns.
+            warnings.filterwarnings("ignore", "You have specified a mini-batch size")
+            model = build_model(config, venv, device, source)
     finally:
         venv.close()
     model.env = None

@@ -270,3 +270,14 @@ def test_keywords_sb3_passes_on_are_refused_in_one_line_before_training(hyperpar
     with pytest.raises(UserError, match="stable-baselines3 rejected the hyperparameters") as error:
         untrained_model(cfg, "cpu", "exp.yaml")
     assert expected in str(error.value) and "\n" not in str(error.value)
+
+
+def test_a_model_rebuilt_to_predict_does_not_warn_about_its_batch_size(recwarn):
+    """Built on one env, a config sized for 8 (batch_size > n_steps) would make SB3 warn that
+    its mini-batches are truncated: the rebuilt model only predicts, so nothing is said."""
+    from sim2real.training import untrained_model
+
+    cfg = load_config("cartpole_dr.yaml", ["algorithm.hyperparams.batch_size=512"])
+    assert cfg.algorithm.hyperparams["n_steps"] < 512 <= cfg.n_envs * 256
+    untrained_model(cfg, "cpu", "exp.yaml")
+    assert not [w for w in recwarn if "mini-batch" in str(w.message)]
