@@ -28,6 +28,7 @@ def test_the_zoo_ships_the_documented_entries():
         "walker2d_dr",
         "halfcheetah_dr",
         "ant_dr",
+        "a1_nominal",
         "reacher_dr",
     } <= names
 
