@@ -29,6 +29,7 @@ def test_the_zoo_ships_the_documented_entries():
         "halfcheetah_dr",
         "ant_dr",
         "a1_nominal",
+        "a1_dr",
         "reacher_dr",
     } <= names
 
