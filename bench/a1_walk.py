@@ -91,7 +91,12 @@ def main(argv: list[str] | None = None) -> None:
         error, achieved = row["mean_abs_speed_error"], row["mean_speed"]
         print(f"| {speed:.2f} | {error:.3f} | {achieved:.3f} | {row['falls']}/{row['episodes']} |")
     mean_error = statistics.mean(row["mean_abs_speed_error"] for row in results.values())
-    print(f"\nmean error over the commands: {mean_error:.3f} m/s (issue 9's target: <= 0.1)")
+    falls = sum(row["falls"] for row in results.values())
+    total = sum(row["episodes"] for row in results.values())
+    print(
+        f"\nmean error over the commands: {mean_error:.3f} m/s, falls: {falls}/{total} "
+        "(issue 9's target: <= 0.1 m/s and no falls)"
+    )
     if args.json:
         args.json.write_text(json.dumps({str(k): v for k, v in results.items()}, indent=2))
 
