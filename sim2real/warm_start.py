@@ -8,6 +8,12 @@ their running mean, variance and count, which go on updating (clipping and the r
 statistics are the new config's). Not copied: optimizer state, replay buffer and step count
 (the new run's schedules and ``learning_starts`` run over its own budget). A resumed run
 continues from its own checkpoints, never from ``init_from`` again.
+
+An asymmetric run (``algorithm.asymmetric: true`` on privileged envs) may start from a plain
+run whose observation is its deployable part: the actor is copied as it is, and each critic
+layer that reads the observation gets zero weights for the privileged entries, so the critic
+starts as the source's and learns to use what it now sees. Normalization statistics cover the
+deployable entries; the privileged ones start fresh.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
 from sim2real.config import ExperimentConfig
 from sim2real.errors import UserError
+from sim2real.policies.asymmetric import deployable_size
 from sim2real.policies.normalization import load_normalization
 from sim2real.runs import Run
 
@@ -44,22 +51,20 @@ def load_initial_policy(
         )
     _check_same_setup(where, origin.config, cfg, origin.meta.get("algorithm"))
     other = origin.load_model(device="cpu", path=model_path)
-    _check_spaces(where, other, model)
+    privileged = _check_spaces(where, other, model)
     state, expected = other.policy.state_dict(), model.policy.state_dict()
-    for name, tensor in expected.items():
-        found = state.get(name)
-        if found is None or found.shape != tensor.shape:
-            shape = "missing" if found is None else tuple(found.shape)
-            raise UserError(
-                f"{where}: another network ({name}: {shape} there, {tuple(tensor.shape)} "
-                "here); give both runs the same policy_kwargs"
-            )
-    model.policy.load_state_dict({name: state[name] for name in expected})
+    model.policy.load_state_dict(
+        {
+            name: _matching(where, name, state.get(name), tensor, privileged)
+            for name, tensor in expected.items()
+        }  # fmt: skip
+    )
     _copy_entropy_coefficient(other, model)
     if isinstance(venv, VecNormalize) and cfg.normalize.observations:
         statistics = load_normalization(normalization_path)
-        venv.obs_rms.mean = statistics.obs_mean.copy()
-        venv.obs_rms.var = statistics.obs_var.copy()
+        known = statistics.obs_mean.shape[0]  # the deployable entries, privileged ones after
+        venv.obs_rms.mean[:known] = statistics.obs_mean
+        venv.obs_rms.var[:known] = statistics.obs_var
         venv.obs_rms.count = statistics.obs_count
     return {
         "run": str(origin.path),
@@ -68,11 +73,53 @@ def load_initial_policy(
     }
 
 
-def _check_spaces(where: str, other: BaseAlgorithm, model: BaseAlgorithm) -> None:
+def _check_spaces(where: str, other: BaseAlgorithm, model: BaseAlgorithm) -> slice | None:
+    """Matching spaces (None), or the columns of the privileged entries that an asymmetric
+    ``model`` adds to the observation of a plain ``other``."""
+    privileged = _privileged_columns(other, model)
     for kind in ("observation_space", "action_space"):
         there, here = getattr(other, kind), getattr(model, kind)
+        if privileged is not None and kind == "observation_space":
+            continue
         if there.shape != here.shape or type(there) is not type(here):
             raise UserError(f"{where}: its {kind.replace('_', ' ')} is {there}, this env's {here}")
+    return privileged
+
+
+def _privileged_columns(other: BaseAlgorithm, model: BaseAlgorithm) -> slice | None:
+    deployable = deployable_size(model)
+    observed = other.observation_space.shape
+    if deployable is None or deployable_size(other) is not None or observed != (deployable,):
+        return None
+    return slice(deployable, model.observation_space.shape[0])
+
+
+def _matching(
+    where: str, name: str, found: torch.Tensor | None, tensor: torch.Tensor, added: slice | None
+) -> torch.Tensor:
+    """The source's ``found`` for this model's ``tensor``; a critic layer that now also reads the
+    privileged entries gets zero weights for them (inserted where they sit in its input)."""
+    if found is not None and found.shape == tensor.shape:
+        return found
+    if found is not None and added is not None and _reads_privileged(found, tensor, added):
+        widened = torch.zeros_like(tensor)
+        widened[:, : added.start] = found[:, : added.start]
+        widened[:, added.stop :] = found[:, added.start :]
+        return widened
+    shape = "missing" if found is None else tuple(found.shape)
+    raise UserError(
+        f"{where}: another network ({name}: {shape} there, {tuple(tensor.shape)} here); "
+        "give both runs the same policy_kwargs"
+    )
+
+
+def _reads_privileged(found: torch.Tensor, tensor: torch.Tensor, added: slice) -> bool:
+    return (
+        found.ndim == tensor.ndim == 2
+        and found.shape[0] == tensor.shape[0]
+        and found.shape[1] + added.stop - added.start == tensor.shape[1]
+        and found.shape[1] >= added.start
+    )
 
 
 def _check_same_setup(

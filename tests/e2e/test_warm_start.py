@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 import yaml
 from tiny import tiny_ppo  # tests/e2e/tiny.py: the shared tiny PPO config
 
@@ -192,5 +193,42 @@ def test_sac_keeps_its_learned_entropy_coefficient(tmp_path):
         model = build_model(config, venv, "cpu", "<test>")
         load_initial_policy(config, model, venv, "<test>", tmp_path / "new")
         assert model.log_ent_coef.item() == pytest.approx(learned)
+    finally:
+        venv.close()
+
+
+def test_an_asymmetric_run_starts_from_a_plain_one(nominal_run, tmp_path):
+    """The actor is the source's; the critic too, with zero weights for the privileged entries."""
+    config = second_stage(
+        nominal_run, env={"id": "sim2real/CartPole-v0", "kwargs": {"privileged": True}}
+    )
+    config["algorithm"] = {**config["algorithm"], "asymmetric": True}
+    config = parse_config(config)
+    venv = make_training_env(config)
+    try:
+        model = build_model(config, venv, "cpu", "<test>")
+        load_initial_policy(config, model, venv, "<test>", tmp_path / "new")
+        source = nominal_run.load_model()
+        deployable = source.observation_space.shape[0]
+        statistics = load_normalization(nominal_run.normalization_path)
+        np.testing.assert_array_equal(venv.obs_rms.mean[:deployable], statistics.obs_mean)
+        np.testing.assert_array_equal(venv.obs_rms.var[:deployable], statistics.obs_var)
+        privileged = model.observation_space.shape[0] - deployable
+        assert privileged > 0
+        observations = torch.as_tensor(
+            np.random.default_rng(0).normal(size=(8, deployable + privileged)), dtype=torch.float32
+        )
+        plain = observations[:, :deployable]
+        with torch.no_grad():
+            np.testing.assert_array_equal(
+                model.policy.get_distribution(observations).distribution.mean.numpy(),
+                source.policy.get_distribution(plain).distribution.mean.numpy(),
+            )
+            np.testing.assert_allclose(
+                model.policy.predict_values(observations).numpy(),
+                source.policy.predict_values(plain).numpy(),
+                rtol=0,
+                atol=1e-6,
+            )
     finally:
         venv.close()
