@@ -11,7 +11,9 @@ directory wherever a run is accepted (evaluate, sweep, enjoy, export, transfer a
 :func:`add_entry` builds an entry from a finished run: it writes the files into a staging
 directory, checks that the rebuilt policy acts as the run's own model does (parity on
 observations from the env), evaluates it on nominal dynamics, the training DR and every
-target for the card, and only then renames it into place.
+target for the card, and only then renames it into place. The card's command that reproduces
+the run names a run it started from (``init_from``) as the zoo entry holding the same policy,
+where one does.
 """
 
 from __future__ import annotations
@@ -19,9 +21,12 @@ from __future__ import annotations
 import datetime
 import re
 import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from sim2real.errors import UserError
 
@@ -125,7 +130,7 @@ def add_entry(
                 f"{MAX_ENTRY_BYTES:,} (a smaller network, or keep it as a run)"
             )
         parity = _check_rebuilt(run, staging)
-        card = _card(name, run, staging, parity, settings)
+        card = _card(name, run, staging, parity, settings, zoo_dir)
         _write_card(staging, card)
         if final.exists():
             shutil.rmtree(final)
@@ -206,7 +211,9 @@ def _check_rebuilt(run: Any, staging: Path) -> Any:  # -> Parity
     return check_parity(reference, rebuilt, observations, label)
 
 
-def _card(name: str, run: Any, staging: Path, parity: Any, settings: Any) -> dict[str, Any]:
+def _card(
+    name: str, run: Any, staging: Path, parity: Any, settings: Any, zoo_dir: Path
+) -> dict[str, Any]:
     from sim2real.evaluation.conditions import DR
     from sim2real.evaluation.evaluate import evaluate_runs
     from sim2real.overrides import shipped_overrides
@@ -230,7 +237,7 @@ def _card(name: str, run: Any, staging: Path, parity: Any, settings: Any) -> dic
             "gap": None if result.gap is None else result.gap.value,
             "gap_ci95": None if result.gap is None else [result.gap.ci_low, result.gap.ci_high],
         }
-    overrides = shipped_overrides(config)
+    overrides = shipped_overrides(_portable_start(config, zoo_dir))
     return {
         "name": name,
         "env_id": config.env.id,
@@ -261,6 +268,39 @@ def _card(name: str, run: Any, staging: Path, parity: Any, settings: Any) -> dic
         ],
         "added": now_iso(),
     }
+
+
+def _portable_start(config: Any, zoo_dir: Path) -> Any:
+    """The config with a local ``init_from`` run named as the zoo entry that holds the same
+    policy, where one does: a path on the training machine means nothing on another."""
+    from sim2real.runs import Run
+
+    source = config.init_from
+    if source is None or source.startswith(ZOO_PREFIX):
+        return config
+    try:
+        origin = Run.open(source)
+        state = origin.load_model(device="cpu", path=origin.policy_files()[0]).policy.state_dict()
+    except UserError:
+        return config  # gone from this machine: the card keeps the path it was trained from
+    for entry in list_entries(zoo_dir):
+        if entry.card.get("env_id") == config.env.id and _same_arrays(entry.path, state):
+            return config.model_copy(update={"init_from": f"{ZOO_PREFIX}{entry.name}"})
+    return config
+
+
+def _same_arrays(entry: Path, state: Mapping[str, Any]) -> bool:
+    from sim2real.io import read_npz
+    from sim2real.policies.weights import WEIGHTS_FILE
+
+    path = entry / WEIGHTS_FILE
+    if not path.is_file():
+        return False
+    arrays = read_npz(path, "a weights file (.npz of arrays)")
+    return all(
+        name in state and np.array_equal(array, state[name].numpy())
+        for name, array in arrays.items()
+    )
 
 
 def _train_command(config_name: str, seed: int, overrides: Overrides | None) -> str:

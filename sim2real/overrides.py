@@ -23,7 +23,7 @@ import yaml
 from sim2real.config import ExperimentConfig, config_to_dict, load_config
 from sim2real.errors import UserError
 from sim2real.randomization import load_spec
-from sim2real.resources import shipped_dir, shipped_names
+from sim2real.resources import parse_yaml_value, shipped_dir, shipped_names
 from sim2real.targets import Target, same_target
 
 NOT_REPRODUCED = frozenset({"name", "seed", "evaluation", "checkpoint", "vec_env", "device"})
@@ -116,6 +116,15 @@ def _portable(path: Path) -> str:
 
 
 def _yaml_text(value: Any) -> str:
-    """One line of YAML that ``--set`` reads back as ``value``."""
+    """One line of YAML that ``--set`` reads back as ``value`` (a string plainly where it can)."""
+    if isinstance(value, str) and "\n" not in value and _reads_back(value, value):
+        return value
     text = yaml.safe_dump([value], default_flow_style=True, width=float("inf")).strip()
     return text[1:-1]  # the one-element list's brackets: a scalar dumps with a '...' end
+
+
+def _reads_back(text: str, value: Any) -> bool:
+    try:
+        return parse_yaml_value(text) == value
+    except yaml.YAMLError:
+        return False

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -34,6 +36,15 @@ def second_stage(nominal_run: Run, **changes) -> dict:
     config = tiny_ppo(init_from=str(nominal_run.path), total_timesteps=FIRST_STEPS, seed=1)
     config.update(changes)
     config["checkpoint"] = {"freq_steps": 0}
+    return config
+
+
+def as_shipped_cartpole_dr(nominal_run: Run) -> dict:
+    """A second stage named as the shipped cartpole_dr.yaml with every field it sets, so that a
+    zoo card's command is that config with --set items."""
+    config = second_stage(nominal_run, name="cartpole_dr")
+    shipped = {"gamma": 0.995, "gae_lambda": 0.95, "clip_range": 0.2, "ent_coef": 0.0}
+    config["algorithm"]["hyperparams"] = {**config["algorithm"]["hyperparams"], **shipped}
     return config
 
 
@@ -110,11 +121,26 @@ def test_zoo_entries_leave_the_local_path_out(nominal_run, tmp_path):
     from sim2real.evaluation.evaluate import EvaluationSettings
     from sim2real.policies import zoo
 
-    run = train(parse_config(second_stage(nominal_run)), tmp_path / "dr", progress_bar=False,
-                verbose=False)  # fmt: skip
+    run = train(parse_config(as_shipped_cartpole_dr(nominal_run)), tmp_path / "dr",
+                progress_bar=False, verbose=False)  # fmt: skip
     settings = EvaluationSettings(episodes=1, workers=1, n_boot=20)
     entry = zoo.add_entry(run.path, "tiny_stage2", settings=settings, zoo_dir=tmp_path / "zoo")
     assert "init_from" not in (entry.path / "config.yaml").read_text()
+    assert f"--set init_from={nominal_run.path} " in entry.card["reproduce"][0]
+
+
+def test_a_card_names_the_start_by_its_zoo_entry(nominal_run, tmp_path):
+    """A path on the training machine means nothing elsewhere: the entry with its policy does."""
+    from sim2real.evaluation.evaluate import EvaluationSettings
+    from sim2real.policies import zoo
+
+    run = train(parse_config(as_shipped_cartpole_dr(nominal_run)), tmp_path / "dr",
+                progress_bar=False, verbose=False)  # fmt: skip
+    settings = EvaluationSettings(episodes=1, workers=1, n_boot=20)
+    zoo.add_entry(nominal_run.path, "tiny_first", settings=settings, zoo_dir=tmp_path / "zoo")
+    entry = zoo.add_entry(run.path, "tiny_stage2", settings=settings, zoo_dir=tmp_path / "zoo")
+    assert "--set init_from=zoo:tiny_first " in entry.card["reproduce"][0]
+    assert str(nominal_run.path) not in json.dumps(entry.card)
 
 
 @pytest.mark.parametrize(

@@ -111,3 +111,11 @@ def test_a_spec_file_changed_since_the_run_read_it_is_given_inline(tmp_path):
     (item,) = shipped_overrides(config).sets
     assert item.startswith("randomization=[{")
     assert overrides_between(config, load_config("hopper_dr_ppo.yaml", [item])) == Overrides(())
+
+
+def test_a_zoo_start_is_written_as_typed():
+    reference = load_config("a1_dr_ppo.yaml")
+    config = load_config("a1_dr_ppo.yaml", ["init_from=zoo:a1_nominal"])
+    overrides = overrides_between(reference, config)
+    assert overrides.command_line() == "--set init_from=zoo:a1_nominal"  # not 'zoo:a1_nominal'
+    assert load_config("a1_dr_ppo.yaml", list(overrides.sets)) == config
