@@ -237,7 +237,8 @@ def _card(
             "gap": None if result.gap is None else result.gap.value,
             "gap_ci95": None if result.gap is None else [result.gap.ci_low, result.gap.ci_high],
         }
-    overrides = shipped_overrides(_portable_start(config, zoo_dir))
+    config = _portable_start(config, zoo_dir)
+    overrides = shipped_overrides(config)
     return {
         "name": name,
         "env_id": config.env.id,
@@ -263,7 +264,7 @@ def _card(
         "overrides": None if overrides is None else list(overrides.sets),
         "unexpressed_changes": [] if overrides is None else list(overrides.unexpressed),
         "reproduce": [
-            _train_command(config.name, meta["seed"], overrides),
+            _train_command(config.name, meta["seed"], overrides, config.init_from),
             f"sim2real zoo add RUN --name {name} --episodes {settings.episodes}",
         ],
         "added": now_iso(),
@@ -303,12 +304,18 @@ def _same_arrays(entry: Path, state: Mapping[str, Any]) -> bool:
     )
 
 
-def _train_command(config_name: str, seed: int, overrides: Overrides | None) -> str:
-    """The shipped config with the run's changes, or this entry's own config.yaml."""
+def _train_command(
+    config_name: str, seed: int, overrides: Overrides | None, init_from: str | None
+) -> str:
+    """The shipped config with the run's changes, or this entry's own config.yaml (which
+    leaves ``init_from`` out: the command sets it)."""
+    from sim2real.overrides import Overrides
     from sim2real.runs import CONFIG_FILE
 
     if overrides is None or overrides.unexpressed:
-        return f"sim2real train {CONFIG_FILE} --seed {seed} --run-dir RUN  # this entry's config"
+        start = Overrides(() if init_from is None else (f"init_from={init_from}",))
+        parts = [f"sim2real train {CONFIG_FILE} --seed {seed}", start.command_line()]
+        return " ".join(part for part in parts if part) + " --run-dir RUN  # this entry's config"
     parts = [f"sim2real train {config_name}.yaml --seed {seed}", overrides.command_line()]
     return " ".join(part for part in parts if part) + " --run-dir RUN"
 

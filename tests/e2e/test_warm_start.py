@@ -134,13 +134,19 @@ def test_a_card_names_the_start_by_its_zoo_entry(nominal_run, tmp_path):
     from sim2real.evaluation.evaluate import EvaluationSettings
     from sim2real.policies import zoo
 
-    run = train(parse_config(as_shipped_cartpole_dr(nominal_run)), tmp_path / "dr",
-                progress_bar=False, verbose=False)  # fmt: skip
     settings = EvaluationSettings(episodes=1, workers=1, n_boot=20)
     zoo.add_entry(nominal_run.path, "tiny_first", settings=settings, zoo_dir=tmp_path / "zoo")
-    entry = zoo.add_entry(run.path, "tiny_stage2", settings=settings, zoo_dir=tmp_path / "zoo")
-    assert "--set init_from=zoo:tiny_first " in entry.card["reproduce"][0]
-    assert str(nominal_run.path) not in json.dumps(entry.card)
+    for config, command in [
+        (as_shipped_cartpole_dr(nominal_run), "sim2real train cartpole_dr.yaml --seed 1 --set"),
+        (second_stage(nominal_run), "sim2real train config.yaml --seed 1 --set"),  # no such file
+    ]:
+        run = train(parse_config(config), tmp_path / config["name"], progress_bar=False,
+                    verbose=False)  # fmt: skip
+        entry = zoo.add_entry(run.path, f"{config['name']}_2", settings=settings,
+                              zoo_dir=tmp_path / "zoo")  # fmt: skip
+        assert entry.card["reproduce"][0].startswith(command)
+        assert "--set init_from=zoo:tiny_first " in entry.card["reproduce"][0]
+        assert str(nominal_run.path) not in json.dumps(entry.card)
 
 
 @pytest.mark.parametrize(
