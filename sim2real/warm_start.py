@@ -53,12 +53,11 @@ def load_initial_policy(
     other = origin.load_model(device="cpu", path=model_path)
     privileged = _check_spaces(where, other, model)
     state, expected = other.policy.state_dict(), model.policy.state_dict()
-    model.policy.load_state_dict(
-        {
-            name: _matching(where, name, state.get(name), tensor, privileged)
-            for name, tensor in expected.items()
-        }  # fmt: skip
-    )
+    matching = {
+        name: _matching(where, name, state.get(name), tensor, privileged)
+        for name, tensor in expected.items()
+    }
+    model.policy.load_state_dict(matching)
     _copy_entropy_coefficient(other, model)
     if isinstance(venv, VecNormalize) and cfg.normalize.observations:
         statistics = load_normalization(normalization_path)

@@ -264,3 +264,43 @@ def test_an_asymmetric_run_starts_from_a_plain_one(nominal_run, tmp_path):
             )
     finally:
         venv.close()
+
+
+def test_an_asymmetric_sac_run_starts_from_a_plain_one(tmp_path):
+    """SAC's critics read the observation, then the action: the zero columns go between."""
+    sac = {"name": "SAC", "hyperparams": {"learning_starts": 50, "buffer_size": 1000,
+           "policy_kwargs": {"net_arch": [16, 16]}}}  # fmt: skip
+    plain = tiny_ppo(algorithm=sac, total_timesteps=200, n_envs=1, normalize={})
+    first = train(parse_config(plain), tmp_path / "sac", progress_bar=False, verbose=False)
+    second = tiny_ppo(
+        algorithm={**sac, "asymmetric": True},
+        env={"id": "sim2real/CartPole-v0", "kwargs": {"privileged": True}},
+        n_envs=1,
+        normalize={},
+        init_from=str(first.path),
+    )
+    config = parse_config(second)
+    venv = make_training_env(config)
+    try:
+        model = build_model(config, venv, "cpu", "<test>")
+        load_initial_policy(config, model, venv, "<test>", tmp_path / "new")
+    finally:
+        venv.close()
+    source = first.load_model()
+    deployable = source.observation_space.shape[0]
+    rng = np.random.default_rng(0)
+    observations = torch.as_tensor(
+        rng.normal(size=(8, model.observation_space.shape[0])), dtype=torch.float32
+    )
+    actions = torch.as_tensor(rng.uniform(-1, 1, size=(8, 1)), dtype=torch.float32)
+    with torch.no_grad():
+        np.testing.assert_array_equal(
+            model.policy.actor(observations, deterministic=True).numpy(),
+            source.policy.actor(observations[:, :deployable], deterministic=True).numpy(),
+        )
+        for here, there in zip(
+            model.policy.critic(observations, actions),
+            source.policy.critic(observations[:, :deployable], actions),
+            strict=True,
+        ):
+            np.testing.assert_allclose(here.numpy(), there.numpy(), rtol=0, atol=1e-6)
