@@ -9,18 +9,23 @@ statistics are the new config's). Not copied: optimizer state, replay buffer and
 (the new run's schedules and ``learning_starts`` run over its own budget). A resumed run
 continues from its own checkpoints, never from ``init_from`` again.
 
-An asymmetric run (``algorithm.asymmetric: true`` on privileged envs) may start from a plain
-run whose observation is its deployable part: the actor is copied as it is, and each critic
-layer that reads the observation gets zero weights for the privileged entries, so the critic
-starts as the source's and learns to use what it now sees. Normalization statistics cover the
-deployable entries; the privileged ones start fresh.
+Two runs may read more than the plain run they start from: an asymmetric one
+(``algorithm.asymmetric: true`` on privileged envs), whose critic also reads the privileged
+entries, and a history one (``env.history_steps: k``), which reads the last k observations and
+actions. Each layer that reads the observation keeps the source's weights for the entries the
+source read (a history run's latest observation) and gets zero weights for the new ones, so the
+new policy starts acting and valuing exactly as the source did and learns to use what it now
+sees. The normalization statistics go to every entry of the source's kind (each observation
+of a history); the new kinds (privileged entries, past actions) start fresh.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
@@ -51,19 +56,21 @@ def load_initial_policy(
         )
     _check_same_setup(where, origin.config, cfg, origin.meta.get("algorithm"))
     other = origin.load_model(device="cpu", path=model_path)
-    privileged = _check_spaces(where, other, model)
+    _check_spaces(where, other, model)
+    inputs = _input_map(origin.config, cfg, other, model)
     state, expected = other.policy.state_dict(), model.policy.state_dict()
     matching = {
-        name: _matching(where, name, state.get(name), tensor, privileged)
+        name: _matching(where, name, state.get(name), tensor, inputs)
         for name, tensor in expected.items()
     }
     model.policy.load_state_dict(matching)
     _copy_entropy_coefficient(other, model)
     if isinstance(venv, VecNormalize) and cfg.normalize.observations:
         statistics = load_normalization(normalization_path)
-        known = statistics.obs_mean.shape[0]  # the deployable entries, privileged ones after
-        venv.obs_rms.mean[:known] = statistics.obs_mean
-        venv.obs_rms.var[:known] = statistics.obs_var
+        columns = np.arange(statistics.obs_mean.shape[0]) if inputs is None else inputs.statistics
+        known = columns >= 0
+        venv.obs_rms.mean[known] = statistics.obs_mean[columns[known]]
+        venv.obs_rms.var[known] = statistics.obs_var[columns[known]]
         venv.obs_rms.count = statistics.obs_count
     return {
         "run": str(origin.path),
@@ -72,52 +79,86 @@ def load_initial_policy(
     }
 
 
-def _check_spaces(where: str, other: BaseAlgorithm, model: BaseAlgorithm) -> slice | None:
-    """Matching spaces (None), or the columns of the privileged entries that an asymmetric
-    ``model`` adds to the observation of a plain ``other``."""
-    privileged = _privileged_columns(other, model)
-    for kind in ("observation_space", "action_space"):
-        there, here = getattr(other, kind), getattr(model, kind)
-        if privileged is not None and kind == "observation_space":
-            continue
-        if there.shape != here.shape or type(there) is not type(here):
-            raise UserError(f"{where}: its {kind.replace('_', ' ')} is {there}, this env's {here}")
-    return privileged
+@dataclass(frozen=True)
+class _InputMap:
+    """For each observation entry of the new model, the source's entry it takes its weights
+    from (``weights``) and its normalization statistics from (``statistics``); -1: none."""
+
+    weights: np.ndarray
+    statistics: np.ndarray
+    source_size: int
+
+    @property
+    def size(self) -> int:
+        return len(self.weights)
 
 
-def _privileged_columns(other: BaseAlgorithm, model: BaseAlgorithm) -> slice | None:
-    deployable = deployable_size(model)
-    observed = other.observation_space.shape
-    if deployable is None or deployable_size(other) is not None or observed != (deployable,):
-        return None
-    return slice(deployable, model.observation_space.shape[0])
+def _input_map(
+    there: ExperimentConfig, here: ExperimentConfig, other: BaseAlgorithm, model: BaseAlgorithm
+) -> _InputMap | None:
+    """How the new model's observation extends a plain source's; None when it is the same."""
+    observed = int(other.observation_space.shape[0])
+    size = int(model.observation_space.shape[0])
+    if deployable_size(other) is not None or there.env.history_steps:
+        return None  # extending an asymmetric or a history source: not supported
+    if deployable_size(model) == observed:  # [the source's observation, privileged entries]
+        columns = np.concatenate([np.arange(observed), np.full(size - observed, -1)])
+        return _InputMap(columns, columns, observed)
+    steps = here.env.history_steps
+    if steps and size == steps * observed + steps * int(model.action_space.shape[0]):
+        # [o_{t-k+1}, ..., o_t, a_{t-k}, ..., a_{t-1}]: weights on o_t, statistics on every o
+        slots = np.tile(np.arange(observed), steps)
+        past_actions = np.full(size - steps * observed, -1)
+        latest = np.where(np.arange(steps * observed) >= (steps - 1) * observed, slots, -1)
+        return _InputMap(
+            np.concatenate([latest, past_actions]),
+            np.concatenate([slots, past_actions]),
+            observed,
+        )
+    return None
+
+
+def _check_spaces(where: str, other: BaseAlgorithm, model: BaseAlgorithm) -> None:
+    """The same action space; the observation space is checked by the layers that read it."""
+    there, here = other.action_space, model.action_space
+    if there.shape != here.shape or type(there) is not type(here):
+        raise UserError(f"{where}: its action space is {there}, this env's {here}")
+    there, here = other.observation_space, model.observation_space
+    if type(there) is not type(here):
+        raise UserError(f"{where}: its observation space is {there}, this env's {here}")
 
 
 def _matching(
-    where: str, name: str, found: torch.Tensor | None, tensor: torch.Tensor, added: slice | None
+    where: str,
+    name: str,
+    found: torch.Tensor | None,
+    tensor: torch.Tensor,
+    inputs: _InputMap | None,
 ) -> torch.Tensor:
-    """The source's ``found`` for this model's ``tensor``; a critic layer that now also reads the
-    privileged entries gets zero weights for them (inserted where they sit in its input)."""
+    """The source's ``found`` for this model's ``tensor``; a layer that reads the extended
+    observation (then, for SAC's critics, the action) gets its columns through ``inputs``."""
     if found is not None and found.shape == tensor.shape:
         return found
-    if found is not None and added is not None and _reads_privileged(found, tensor, added):
+    if found is not None and inputs is not None and _reads_observation(found, tensor, inputs):
         widened = torch.zeros_like(tensor)
-        widened[:, : added.start] = found[:, : added.start]
-        widened[:, added.stop :] = found[:, added.start :]
+        mapped = torch.as_tensor(np.flatnonzero(inputs.weights >= 0))
+        widened[:, mapped] = found[:, torch.as_tensor(inputs.weights[inputs.weights >= 0])]
+        widened[:, inputs.size :] = found[:, inputs.source_size :]
         return widened
     shape = "missing" if found is None else tuple(found.shape)
     raise UserError(
-        f"{where}: another network ({name}: {shape} there, {tuple(tensor.shape)} here); "
-        "give both runs the same policy_kwargs"
+        f"{where}: another network or observation ({name}: {shape} there, {tuple(tensor.shape)} "
+        "here); give both runs the same policy_kwargs and observations"
     )
 
 
-def _reads_privileged(found: torch.Tensor, tensor: torch.Tensor, added: slice) -> bool:
+def _reads_observation(found: torch.Tensor, tensor: torch.Tensor, inputs: _InputMap) -> bool:
+    """A weight matrix over the observation (and the same trailing inputs, if any)."""
     return (
         found.ndim == tensor.ndim == 2
         and found.shape[0] == tensor.shape[0]
-        and found.shape[1] + added.stop - added.start == tensor.shape[1]
-        and found.shape[1] >= added.start
+        and found.shape[1] >= inputs.source_size
+        and tensor.shape[1] - inputs.size == found.shape[1] - inputs.source_size
     )
 
 

@@ -162,8 +162,8 @@ def test_a_card_names_the_start_by_its_zoo_entry(nominal_run, tmp_path):
             "a run of sim2real/CartPole-v0; this config trains sim2real/Hopper-v0",
         ),
         (
-            {"env": {"id": "sim2real/CartPole-v0", "history_steps": 3}},
-            "its observation space is Box",
+            {"env": {"id": "sim2real/CartPole-v0", "kwargs": {"privileged": True}}},
+            "another network or observation (mlp_extractor.policy_net.0.weight: (32, 4) there",
         ),
         (
             {"algorithm": {"name": "PPO", "hyperparams": {"policy_kwargs": {"net_arch": [8]}}}},
@@ -304,3 +304,42 @@ def test_an_asymmetric_sac_run_starts_from_a_plain_one(tmp_path):
             strict=True,
         ):
             np.testing.assert_allclose(here.numpy(), there.numpy(), rtol=0, atol=1e-6)
+
+
+def test_a_history_run_starts_from_a_plain_one(nominal_run, tmp_path):
+    """The latest observation gets the source's weights, older ones and past actions zeros."""
+    steps = 3
+    config = parse_config(
+        second_stage(nominal_run, env={"id": "sim2real/CartPole-v0", "history_steps": steps})
+    )
+    venv = make_training_env(config)
+    try:
+        model = build_model(config, venv, "cpu", "<test>")
+        load_initial_policy(config, model, venv, "<test>", tmp_path / "new")
+        statistics = load_normalization(nominal_run.normalization_path)
+        size = statistics.obs_mean.shape[0]
+        observed = slice(0, steps * size)
+        np.testing.assert_array_equal(venv.obs_rms.mean[observed], np.tile(statistics.obs_mean, 3))
+        np.testing.assert_array_equal(venv.obs_rms.var[observed], np.tile(statistics.obs_var, 3))
+        np.testing.assert_array_equal(venv.obs_rms.mean[steps * size :], 0.0)  # past actions
+    finally:
+        venv.close()
+    source = nominal_run.load_model()
+    history = torch.as_tensor(
+        np.random.default_rng(0).normal(size=(8, model.observation_space.shape[0])),
+        dtype=torch.float32,
+    )
+    latest = history[:, (steps - 1) * size : steps * size]
+    with torch.no_grad():
+        np.testing.assert_allclose(  # zeros added to the sums: equal up to rounding
+            model.policy.get_distribution(history).distribution.mean.numpy(),
+            source.policy.get_distribution(latest).distribution.mean.numpy(),
+            rtol=0,
+            atol=1e-6,
+        )
+        np.testing.assert_allclose(
+            model.policy.predict_values(history).numpy(),
+            source.policy.predict_values(latest).numpy(),
+            rtol=0,
+            atol=1e-6,
+        )
