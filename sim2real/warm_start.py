@@ -56,8 +56,8 @@ def load_initial_policy(
         )
     _check_same_setup(where, origin.config, cfg, origin.meta.get("algorithm"))
     other = origin.load_model(device="cpu", path=model_path)
-    _check_spaces(where, other, model)
     inputs = _input_map(origin.config, cfg, other, model)
+    _check_spaces(where, other, model, extended=inputs is not None)
     state, expected = other.policy.state_dict(), model.policy.state_dict()
     matching = {
         name: _matching(where, name, state.get(name), tensor, inputs)
@@ -118,14 +118,16 @@ def _input_map(
     return None
 
 
-def _check_spaces(where: str, other: BaseAlgorithm, model: BaseAlgorithm) -> None:
-    """The same action space; the observation space is checked by the layers that read it."""
-    there, here = other.action_space, model.action_space
-    if there.shape != here.shape or type(there) is not type(here):
-        raise UserError(f"{where}: its action space is {there}, this env's {here}")
-    there, here = other.observation_space, model.observation_space
-    if type(there) is not type(here):
-        raise UserError(f"{where}: its observation space is {there}, this env's {here}")
+def _check_spaces(
+    where: str, other: BaseAlgorithm, model: BaseAlgorithm, *, extended: bool
+) -> None:
+    """The same spaces, but for an observation the new model ``extended`` (see _input_map)."""
+    for kind in ("observation_space", "action_space"):
+        there, here = getattr(other, kind), getattr(model, kind)
+        if extended and kind == "observation_space":
+            continue
+        if there.shape != here.shape or type(there) is not type(here):
+            raise UserError(f"{where}: its {kind.replace('_', ' ')} is {there}, this env's {here}")
 
 
 def _matching(
@@ -147,8 +149,8 @@ def _matching(
         return widened
     shape = "missing" if found is None else tuple(found.shape)
     raise UserError(
-        f"{where}: another network or observation ({name}: {shape} there, {tuple(tensor.shape)} "
-        "here); give both runs the same policy_kwargs and observations"
+        f"{where}: another network ({name}: {shape} there, {tuple(tensor.shape)} here); "
+        "give both runs the same policy_kwargs"
     )
 
 

@@ -163,7 +163,7 @@ def test_a_card_names_the_start_by_its_zoo_entry(nominal_run, tmp_path):
         ),
         (
             {"env": {"id": "sim2real/CartPole-v0", "kwargs": {"privileged": True}}},
-            "another network or observation (mlp_extractor.policy_net.0.weight: (32, 4) there",
+            "its observation space is Box",
         ),
         (
             {"algorithm": {"name": "PPO", "hyperparams": {"policy_kwargs": {"net_arch": [8]}}}},
