@@ -22,6 +22,7 @@ __all__ = [
     "WEIGHTS_FILE",
     "load_module_arrays",
     "load_policy_weights",
+    "module_arrays",
     "write_module_arrays",
     "write_policy_weights",
 ]
@@ -44,15 +45,20 @@ def load_policy_weights(model: Any, path: str | Path) -> None:
 
 
 def write_module_arrays(module: Any, path: str | Path) -> Path:
-    """Every tensor of a torch module's ``state_dict()`` into one compressed ``.npz``; a name
-    that only aliases an earlier one (SB3's shared features extractor is listed three times)
-    is stored once, under the first name."""
+    """Every tensor of a torch module's ``state_dict()`` into one compressed ``.npz`` (see
+    :func:`module_arrays`)."""
+    return write_npz(path, module_arrays(module), compressed=True)
+
+
+def module_arrays(module: Any) -> dict[str, np.ndarray]:
+    """A torch module's ``state_dict()`` as arrays, as a weights file holds them: a name that
+    only aliases an earlier one (SB3's shared features extractor is listed three times) is
+    kept once, under the first name."""
     state = module.state_dict()
     aliases = _aliases(state)
-    arrays = {
+    return {
         name: tensor.detach().cpu().numpy() for name, tensor in state.items() if name not in aliases
     }
-    return write_npz(path, arrays, compressed=True)
 
 
 def load_module_arrays(module: Any, path: str | Path, what: str) -> None:

@@ -130,7 +130,7 @@ def add_entry(
                 f"{MAX_ENTRY_BYTES:,} (a smaller network, or keep it as a run)"
             )
         parity = _check_rebuilt(run, staging)
-        card = _card(name, run, staging, parity, settings, zoo_dir)
+        card = _card(name, run, staging, parity, settings)
         _write_card(staging, card)
         if final.exists():
             shutil.rmtree(final)
@@ -211,16 +211,14 @@ def _check_rebuilt(run: Any, staging: Path) -> Any:  # -> Parity
     return check_parity(reference, rebuilt, observations, label)
 
 
-def _card(
-    name: str, run: Any, staging: Path, parity: Any, settings: Any, zoo_dir: Path
-) -> dict[str, Any]:
+def _card(name: str, run: Any, staging: Path, parity: Any, settings: Any) -> dict[str, Any]:
     from sim2real.evaluation.conditions import DR
     from sim2real.evaluation.evaluate import evaluate_runs
     from sim2real.overrides import shipped_overrides
     from sim2real.runs import now_iso
 
     meta = run.meta
-    config = run.config
+    config = _portable_start(run.config)
     evaluation = evaluate_runs([staging], settings=settings)
     results = evaluation.results[config.name]
     conditions = {}
@@ -237,7 +235,6 @@ def _card(
             "gap": None if result.gap is None else result.gap.value,
             "gap_ci95": None if result.gap is None else [result.gap.ci_low, result.gap.ci_high],
         }
-    config = _portable_start(config, zoo_dir)
     overrides = shipped_overrides(config)
     return {
         "name": name,
@@ -271,9 +268,10 @@ def _card(
     }
 
 
-def _portable_start(config: Any, zoo_dir: Path) -> Any:
-    """The config with a local ``init_from`` run named as the zoo entry that holds the same
-    policy, where one does: a path on the training machine means nothing on another."""
+def _portable_start(config: Any) -> Any:
+    """The config with a local ``init_from`` run named as the shipped zoo entry that holds the
+    same policy, where one does: a path on the training machine means nothing on another."""
+    from sim2real.policies.weights import module_arrays
     from sim2real.runs import Run
 
     source = config.init_from
@@ -281,26 +279,28 @@ def _portable_start(config: Any, zoo_dir: Path) -> Any:
         return config
     try:
         origin = Run.open(source)
-        state = origin.load_model(device="cpu", path=origin.policy_files()[0]).policy.state_dict()
-    except UserError:
-        return config  # gone from this machine: the card keeps the path it was trained from
-    for entry in list_entries(zoo_dir):
-        if entry.card.get("env_id") == config.env.id and _same_arrays(entry.path, state):
+        arrays = module_arrays(
+            origin.load_model(device="cpu", path=origin.policy_files()[0]).policy
+        )
+    except Exception:  # gone or unreadable: the card keeps the path it was trained from
+        return config
+    for entry in list_entries():
+        if entry.card.get("env_id") == config.env.id and _holds(entry.path, arrays):
             return config.model_copy(update={"init_from": f"{ZOO_PREFIX}{entry.name}"})
     return config
 
 
-def _same_arrays(entry: Path, state: Mapping[str, Any]) -> bool:
+def _holds(entry: Path, arrays: Mapping[str, np.ndarray]) -> bool:
+    """Whether a zoo entry's weights file holds exactly these arrays."""
     from sim2real.io import read_npz
     from sim2real.policies.weights import WEIGHTS_FILE
 
     path = entry / WEIGHTS_FILE
     if not path.is_file():
         return False
-    arrays = read_npz(path, "a weights file (.npz of arrays)")
-    return all(
-        name in state and np.array_equal(array, state[name].numpy())
-        for name, array in arrays.items()
+    held = read_npz(path, "a weights file (.npz of arrays)")
+    return held.keys() == arrays.keys() and all(
+        np.array_equal(held[name], array) for name, array in arrays.items()
     )
 
 
@@ -309,11 +309,11 @@ def _train_command(
 ) -> str:
     """The shipped config with the run's changes, or this entry's own config.yaml (which
     leaves ``init_from`` out: the command sets it)."""
-    from sim2real.overrides import Overrides
+    from sim2real.overrides import Overrides, set_item
     from sim2real.runs import CONFIG_FILE
 
     if overrides is None or overrides.unexpressed:
-        start = Overrides(() if init_from is None else (f"init_from={init_from}",))
+        start = Overrides(() if init_from is None else (set_item("init_from", init_from),))
         parts = [f"sim2real train {CONFIG_FILE} --seed {seed}", start.command_line()]
         return " ".join(part for part in parts if part) + " --run-dir RUN  # this entry's config"
     parts = [f"sim2real train {config_name}.yaml --seed {seed}", overrides.command_line()]

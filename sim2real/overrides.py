@@ -59,7 +59,7 @@ def overrides_between(reference: ExperimentConfig, config: ExperimentConfig) -> 
         if key not in skipped:
             _diff(old.get(key, _MISSING), new[key], key, changes, unexpressed)
     unexpressed += [key for key in old if key not in new and key not in skipped]
-    sets = tuple(f"{key}={_yaml_text(value)}" for key, value in changes)
+    sets = tuple(set_item(key, value) for key, value in changes)
     return Overrides(sets, tuple(unexpressed))
 
 
@@ -113,6 +113,11 @@ def _portable(path: Path) -> str:
         return path.resolve().relative_to(shipped_dir().resolve()).as_posix()
     except ValueError:
         return str(path)
+
+
+def set_item(key: str, value: Any) -> str:
+    """The ``key=value`` item that ``--set`` reads back as ``value``."""
+    return f"{key}={_yaml_text(value)}"
 
 
 def _yaml_text(value: Any) -> str:

@@ -16,7 +16,9 @@ actions. Each layer that reads the observation keeps the source's weights for th
 source read (a history run's latest observation) and gets zero weights for the new ones, so the
 new policy starts acting and valuing exactly as the source did and learns to use what it now
 sees. The normalization statistics go to every entry of the source's kind (each observation
-of a history); the new kinds (privileged entries, past actions) start fresh.
+of a history); the new kinds (privileged entries, past actions) start at mean 0 and variance 1
+and, as SB3 keeps one sample count for all entries, follow their data only as slowly as the
+source's count allows.
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ def load_initial_policy(
         )
     _check_same_setup(where, origin.config, cfg, origin.meta.get("algorithm"))
     other = origin.load_model(device="cpu", path=model_path)
-    inputs = _input_map(origin.config, cfg, other, model)
+    inputs = _input_map(where, origin.config, cfg, other, model)
     _check_spaces(where, other, model, extended=inputs is not None)
     state, expected = other.policy.state_dict(), model.policy.state_dict()
     matching = {
@@ -81,41 +83,54 @@ def load_initial_policy(
 
 @dataclass(frozen=True)
 class _InputMap:
-    """For each observation entry of the new model, the source's entry it takes its weights
-    from (``weights``) and its normalization statistics from (``statistics``); -1: none."""
+    """How a new model's observation extends a plain source's: its entries ``targets`` take
+    the weights of the source's entries ``sources``; ``statistics`` names, per entry, the
+    source's entry whose normalization statistics it takes (-1: none)."""
 
-    weights: np.ndarray
+    targets: np.ndarray
+    sources: np.ndarray
     statistics: np.ndarray
     source_size: int
 
     @property
     def size(self) -> int:
-        return len(self.weights)
+        return len(self.statistics)
 
 
 def _input_map(
-    there: ExperimentConfig, here: ExperimentConfig, other: BaseAlgorithm, model: BaseAlgorithm
+    where: str,
+    there: ExperimentConfig,
+    here: ExperimentConfig,
+    other: BaseAlgorithm,
+    model: BaseAlgorithm,
 ) -> _InputMap | None:
-    """How the new model's observation extends a plain source's; None when it is the same."""
+    """How the new model's observation extends the source's; None when it does not (the
+    same observation, or one _check_spaces refuses)."""
     observed = int(other.observation_space.shape[0])
     size = int(model.observation_space.shape[0])
     if deployable_size(other) is not None or there.env.history_steps:
-        return None  # extending an asymmetric or a history source: not supported
-    if deployable_size(model) == observed:  # [the source's observation, privileged entries]
-        columns = np.concatenate([np.arange(observed), np.full(size - observed, -1)])
-        return _InputMap(columns, columns, observed)
-    steps = here.env.history_steps
-    if steps and size == steps * observed + steps * int(model.action_space.shape[0]):
-        # [o_{t-k+1}, ..., o_t, a_{t-k}, ..., a_{t-1}]: weights on o_t, statistics on every o
-        slots = np.tile(np.arange(observed), steps)
-        past_actions = np.full(size - steps * observed, -1)
-        latest = np.where(np.arange(steps * observed) >= (steps - 1) * observed, slots, -1)
-        return _InputMap(
-            np.concatenate([latest, past_actions]),
-            np.concatenate([slots, past_actions]),
-            observed,
+        return None  # an asymmetric or a history source: only the same observation
+    deployable = deployable_size(model)
+    if deployable is not None and observed == size:
+        raise UserError(
+            f"{where}: its actor reads all {observed} entries of a privileged observation; an "
+            f"asymmetric run's actor reads the first {deployable}: start from a run without "
+            "env.kwargs.privileged"
         )
+    if deployable == observed:  # [the source's observation, the privileged entries]
+        known = np.arange(observed)
+        return _InputMap(known, known, _padded(known, size), observed)
+    steps = here.env.history_steps
+    if steps and size == steps * (observed + int(model.action_space.shape[0])):
+        # [o_{t-k+1}, ..., o_t, a_{t-k}, ..., a_{t-1}]: weights on o_t, statistics on every o
+        latest = np.arange((steps - 1) * observed, steps * observed)
+        every = np.tile(np.arange(observed), steps)
+        return _InputMap(latest, np.arange(observed), _padded(every, size), observed)
     return None
+
+
+def _padded(columns: np.ndarray, size: int) -> np.ndarray:
+    return np.concatenate([columns, np.full(size - len(columns), -1)])
 
 
 def _check_spaces(
@@ -142,9 +157,9 @@ def _matching(
     if found is not None and found.shape == tensor.shape:
         return found
     if found is not None and inputs is not None and _reads_observation(found, tensor, inputs):
+        found = found.to(tensor.device, tensor.dtype)  # the model may be on a GPU already
         widened = torch.zeros_like(tensor)
-        mapped = torch.as_tensor(np.flatnonzero(inputs.weights >= 0))
-        widened[:, mapped] = found[:, torch.as_tensor(inputs.weights[inputs.weights >= 0])]
+        widened[:, torch.as_tensor(inputs.targets)] = found[:, torch.as_tensor(inputs.sources)]
         widened[:, inputs.size :] = found[:, inputs.source_size :]
         return widened
     shape = "missing" if found is None else tuple(found.shape)

@@ -129,13 +129,15 @@ def test_zoo_entries_leave_the_local_path_out(nominal_run, tmp_path):
     assert f"--set init_from={nominal_run.path} " in entry.card["reproduce"][0]
 
 
-def test_a_card_names_the_start_by_its_zoo_entry(nominal_run, tmp_path):
-    """A path on the training machine means nothing elsewhere: the entry with its policy does."""
+def test_a_card_names_the_start_by_its_zoo_entry(nominal_run, tmp_path, monkeypatch):
+    """A path on the training machine means nothing elsewhere: the entry with its policy does,
+    if it is in the zoo that `zoo:NAME` reads."""
     from sim2real.evaluation.evaluate import EvaluationSettings
     from sim2real.policies import zoo
 
     settings = EvaluationSettings(episodes=1, workers=1, n_boot=20)
     zoo.add_entry(nominal_run.path, "tiny_first", settings=settings, zoo_dir=tmp_path / "zoo")
+    monkeypatch.setattr(zoo, "ZOO_DIR", tmp_path / "zoo")
     for config, command in [
         (as_shipped_cartpole_dr(nominal_run), "sim2real train cartpole_dr.yaml --seed 1 --set"),
         (second_stage(nominal_run), "sim2real train config.yaml --seed 1 --set"),  # no such file
@@ -319,9 +321,12 @@ def test_a_history_run_starts_from_a_plain_one(nominal_run, tmp_path):
         statistics = load_normalization(nominal_run.normalization_path)
         size = statistics.obs_mean.shape[0]
         observed = slice(0, steps * size)
-        np.testing.assert_array_equal(venv.obs_rms.mean[observed], np.tile(statistics.obs_mean, 3))
-        np.testing.assert_array_equal(venv.obs_rms.var[observed], np.tile(statistics.obs_var, 3))
+        mean, var = np.tile(statistics.obs_mean, steps), np.tile(statistics.obs_var, steps)
+        np.testing.assert_array_equal(venv.obs_rms.mean[observed], mean)
+        np.testing.assert_array_equal(venv.obs_rms.var[observed], var)
         np.testing.assert_array_equal(venv.obs_rms.mean[steps * size :], 0.0)  # past actions
+        np.testing.assert_array_equal(venv.obs_rms.var[steps * size :], 1.0)
+        assert venv.obs_rms.count == statistics.obs_count
     finally:
         venv.close()
     source = nominal_run.load_model()
@@ -343,3 +348,22 @@ def test_a_history_run_starts_from_a_plain_one(nominal_run, tmp_path):
             rtol=0,
             atol=1e-6,
         )
+
+
+def test_a_privileged_teacher_is_no_start_for_an_asymmetric_run(tmp_path):
+    privileged = {"id": "sim2real/CartPole-v0", "kwargs": {"privileged": True}}
+    teacher = tiny_ppo(env=privileged, total_timesteps=512, checkpoint={"freq_steps": 0})
+    first = train(parse_config(teacher), tmp_path / "teacher", progress_bar=False, verbose=False)
+    config = tiny_ppo(env=privileged, init_from=str(first.path))
+    config["algorithm"] = {**config["algorithm"], "asymmetric": True}
+    config = parse_config(config)
+    venv = make_training_env(config)
+    try:
+        model = build_model(config, venv, "cpu", "<test>")
+        with pytest.raises(UserError) as error:
+            load_initial_policy(config, model, venv, "<test>", tmp_path / "new")
+    finally:
+        venv.close()
+    message = str(error.value)
+    assert "its actor reads all 15 entries of a privileged observation" in message, message
+    assert "start from a run without env.kwargs.privileged" in message and "\n" not in message
