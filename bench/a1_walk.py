@@ -27,6 +27,8 @@ import numpy as np
 
 import sim2real  # noqa: F401  (registers the worlds)
 from sim2real.policies.predictor import load_predictor
+from sim2real.policies.zoo import resolve_source
+from sim2real.runs import Run
 
 SETTLE_STEPS = 50  # the first second: standing up to speed is not tracking
 
@@ -53,12 +55,22 @@ def episode(env: gym.Env, predictor, speed: float, seed: int) -> tuple[float, fl
     return float(np.mean(np.abs(achieved - speed))), float(np.mean(achieved)), fell
 
 
+def run_env_kwargs(run: str) -> dict:
+    """The env kwargs a run trained with (an asymmetric run's policy reads the privileged
+    entries of its training spec's layout); none for an export."""
+    path = resolve_source(run)
+    return dict(Run.open(path).config.env.kwargs) if (path / "run.json").is_file() else {}
+
+
 def measure(run: str, speeds: list[float], episodes: int, randomization: str | None) -> dict:
     predictor = load_predictor(run)
+    kwargs = run_env_kwargs(run)
     results = {}
     for speed in speeds:
         ranges = {"lin_vel_x": [speed, speed], "lin_vel_y": [0, 0], "ang_vel_yaw": [0, 0]}
-        env = gym.make("sim2real/A1-v0", randomization=randomization, command_ranges=ranges)
+        env = gym.make(
+            "sim2real/A1-v0", randomization=randomization, **{**kwargs, "command_ranges": ranges}
+        )
         try:
             outcomes = [episode(env, predictor, speed, seed) for seed in range(episodes)]
         finally:
