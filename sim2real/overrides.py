@@ -23,6 +23,7 @@ import yaml
 from sim2real.config import ExperimentConfig, config_to_dict, load_config
 from sim2real.errors import UserError
 from sim2real.randomization import load_spec
+from sim2real.randomization.spec import spec_to_data
 from sim2real.resources import parse_yaml_value, shipped_dir, shipped_names
 from sim2real.targets import Target, same_target
 
@@ -54,7 +55,7 @@ def overrides_between(reference: ExperimentConfig, config: ExperimentConfig) -> 
     if not _same_targets(reference.targets, config.targets):
         changes.append(("targets", [_portable(target.path) for target in config.targets]))
     skipped = NOT_REPRODUCED | _BY_CONTENT
-    old, new = config_to_dict(reference), config_to_dict(config)
+    old, new = _as_typed(reference), _as_typed(config)
     for key in new:
         if key not in skipped:
             _diff(old.get(key, _MISSING), new[key], key, changes, unexpressed)
@@ -85,6 +86,17 @@ def _diff(
         unexpressed += [f"{key}.{name}" for name in old_map if name not in new]
     elif old is _MISSING or old != new:
         changes.append((key, new))
+
+
+def _as_typed(config: ExperimentConfig) -> dict[str, Any]:
+    """The config as a dict, with ``env.kwargs.privileged`` back to the ``true`` a user types
+    where it is the config's own spec (what loading made of ``true``)."""
+    data = config_to_dict(config)
+    kwargs = data.get("env", {}).get("kwargs", {})
+    own = {"terms": spec_to_data(config.randomization) if config.randomization else []}
+    if kwargs.get("privileged") == own:
+        kwargs["privileged"] = True
+    return data
 
 
 def _spec_value(config: ExperimentConfig) -> Any:

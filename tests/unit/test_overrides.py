@@ -26,6 +26,7 @@ from sim2real.resources import shipped_dir
             ],
         ),
         ("hopper_dr_ppo.yaml", ["randomization=randomization/hopper_adr_limits.yaml"]),
+        ("a1_dr_ppo.yaml", ["env.kwargs.privileged=true", "algorithm.asymmetric=true"]),
         ("hopper_dr_ppo.yaml", ["targets=[targets/hopper_heavy.yaml]", "n_envs=2"]),
         ("hopper_dr_ppo.yaml", ["algorithm.hyperparams.policy_kwargs.net_arch.pi=[64, 64]"]),
         (
@@ -39,6 +40,7 @@ def test_the_recovered_sets_rebuild_the_config(name, sets):
     overrides = shipped_overrides(config)
     assert overrides is not None and overrides.unexpressed == ()
     assert len(overrides.sets) == len(sets)
+    assert "env.kwargs.privileged=true" in overrides.sets or "privileged" not in str(sets)
     rebuilt = load_config(name, overrides.sets)
     assert overrides_between(config, rebuilt) == Overrides(())
 
