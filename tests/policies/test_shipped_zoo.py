@@ -30,6 +30,7 @@ def test_the_zoo_ships_the_documented_entries():
         "ant_dr",
         "a1_nominal",
         "a1_dr",
+        "a1_asym",
         "reacher_dr",
     } <= names
 
