@@ -26,9 +26,8 @@ import gymnasium as gym
 import numpy as np
 
 import sim2real  # noqa: F401  (registers the worlds)
+from sim2real.policies.exported import policy_config
 from sim2real.policies.predictor import load_predictor
-from sim2real.policies.zoo import resolve_source
-from sim2real.runs import Run
 
 SETTLE_STEPS = 50  # the first second: standing up to speed is not tracking
 
@@ -55,16 +54,10 @@ def episode(env: gym.Env, predictor, speed: float, seed: int) -> tuple[float, fl
     return float(np.mean(np.abs(achieved - speed))), float(np.mean(achieved)), fell
 
 
-def run_env_kwargs(run: str) -> dict:
-    """The env kwargs a run trained with (an asymmetric run's policy reads the privileged
-    entries of its training spec's layout); none for an export."""
-    path = resolve_source(run)
-    return dict(Run.open(path).config.env.kwargs) if (path / "run.json").is_file() else {}
-
-
 def measure(run: str, speeds: list[float], episodes: int, randomization: str | None) -> dict:
     predictor = load_predictor(run)
-    kwargs = run_env_kwargs(run)
+    # The env kwargs the policy trained with: an asymmetric run reads its privileged entries.
+    kwargs = dict(policy_config(run).env.kwargs)
     results = {}
     for speed in speeds:
         ranges = {"lin_vel_x": [speed, speed], "lin_vel_y": [0, 0], "ang_vel_yaw": [0, 0]}

@@ -35,6 +35,7 @@ from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 from sim2real.config import ExperimentConfig
 from sim2real.errors import UserError
 from sim2real.policies.asymmetric import deployable_size
+from sim2real.policies.history import observation_columns
 from sim2real.policies.normalization import load_normalization
 from sim2real.runs import Run
 
@@ -117,20 +118,17 @@ def _input_map(
             f"asymmetric run's actor reads the first {deployable}: start from a run without "
             "env.kwargs.privileged"
         )
+    known = np.arange(observed)
+    statistics = np.full(size, -1)
     if deployable == observed:  # [the source's observation, the privileged entries]
-        known = np.arange(observed)
-        return _InputMap(known, known, _padded(known, size), observed)
+        statistics[known] = known
+        return _InputMap(known, known, statistics, observed)
     steps = here.env.history_steps
     if steps and size == steps * (observed + int(model.action_space.shape[0])):
-        # [o_{t-k+1}, ..., o_t, a_{t-k}, ..., a_{t-1}]: weights on o_t, statistics on every o
-        latest = np.arange((steps - 1) * observed, steps * observed)
-        every = np.tile(np.arange(observed), steps)
-        return _InputMap(latest, np.arange(observed), _padded(every, size), observed)
+        columns = observation_columns(steps, observed)  # weights on o_t, statistics on every o
+        statistics[columns] = known
+        return _InputMap(columns[-1], known, statistics, observed)
     return None
-
-
-def _padded(columns: np.ndarray, size: int) -> np.ndarray:
-    return np.concatenate([columns, np.full(size - len(columns), -1)])
 
 
 def _check_spaces(
