@@ -17,7 +17,9 @@ picks a subset; DR-only and the oracles always run, as the gap is theirs):
    (``--identify-budget`` evaluations, ``--finetune-budget`` simulation steps);
 7. per target, **fine-tuning** the DR-only run on the target with as many target samples as
    sysid recorded (on-policy PPO collects whole rollouts, so it may use a few more);
-8. an **oracle** per target: trained on the target from scratch (``--oracle-budget`` steps).
+8. an **oracle** per target: trained on the target from scratch (``--oracle-budget`` steps),
+   per seed, or once with ``--oracle-seed`` and shared by every seed (the oracle stands for
+   what the target allows; sharing it saves a full training per target and seed).
 
 Every policy is evaluated zero-shot on every target (``--episodes`` deterministic episodes,
 fixed seeds); per method and target the table gives the mean return over seeds with a 95%
@@ -33,7 +35,9 @@ student closes at least half of the gap.
         --identify-budget 80 --finetune-budget 512            # a smoke run (a few minutes)
 
 Everything lands in ``<out>/<robot>/``: run directories per seed, ``results.json`` and
-``summary.md`` (the table for BENCHMARKS.md). ``--reuse`` keeps finished runs.
+``summary.md`` (the table for BENCHMARKS.md). ``--reuse`` keeps finished runs and continues
+unfinished ones from their last checkpoint, so a bench cut off in one session goes on in the
+next; a run there that trained something else than its arm is a one-line error.
 """
 
 from __future__ import annotations
@@ -61,6 +65,7 @@ from sim2real.config import (  # noqa: E402
     load_config,
     parse_config,
 )
+from sim2real.errors import UserError  # noqa: E402
 from sim2real.evaluation.bootstrap import bootstrap  # noqa: E402
 from sim2real.evaluation.conditions import make_env, target_condition  # noqa: E402
 from sim2real.evaluation.rollouts import rollout  # noqa: E402
@@ -148,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         "budget": args.budget,
         "student_steps": args.student_steps,
         "oracle_budget": args.oracle_budget,
+        "oracle_seed": args.oracle_seed,
         "record": {
             "episodes": args.record_episodes,
             "policy": args.record_policy,
@@ -194,7 +200,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=2, help="identify's parallel evaluations")
     parser.add_argument("--eval-episodes", type=int, default=3, help="per learning-curve point")
     parser.add_argument("--out", type=Path, default=Path("bench_out/adaptation"))
-    parser.add_argument("--reuse", action="store_true", help="keep finished runs")
+    parser.add_argument(
+        "--oracle-seed",
+        type=int,
+        help="train one oracle per target with this seed and use it for every seed "
+        "(default: an oracle per seed)",
+    )
+    parser.add_argument(
+        "--reuse", action="store_true", help="keep finished runs, continue unfinished ones"
+    )
     args = parser.parse_args(argv)
     args.methods = set(args.methods or METHODS) | {"dr"}
     if not 1 <= args.record_episodes <= 10:
@@ -267,16 +281,16 @@ def target_methods(
     data = folder / f"{target.name}.npz"
     if not (args.reuse and data.is_file()):
         data = record_data(args, dr_run, target, folder)
-    sysid = finished(args, folder / f"sysid_{target.name}") or run_sysid(
-        args, dr_run, target, data, folder
+    sysid = finished(args, folder / f"sysid_{target.name}") or completed(
+        run_sysid(args, dr_run, target, data, folder)
     )
     recorded = int(sysid.meta["transfer"]["target_samples"])
     arms: dict[str, tuple[Any, dict[str, Any], int]] = {}
     if "sysid" in args.methods:
         arms["sysid"] = (load_predictor(sysid.path), dict(sysid.config.env.kwargs), recorded)
     if "finetune" in args.methods:
-        tuned = finished(args, folder / f"finetune_{target.name}") or run_finetune(
-            args, dr_run, target, recorded, folder
+        tuned = finished(args, folder / f"finetune_{target.name}") or completed(
+            run_finetune(args, dr_run, target, recorded, folder)
         )
         # On-policy fine-tuning collects whole rollouts: it may take more samples than asked.
         used = int(tuned.meta["timesteps"])
@@ -292,29 +306,86 @@ def finished(args: argparse.Namespace, path: Path) -> Run | None:
 
 
 def train_or_reuse(args: argparse.Namespace, config: ExperimentConfig, path: Path) -> Run:
-    found = finished(args, path)
-    if found is not None:
-        return found
+    """The arm's run at ``path``: with ``--reuse`` a finished one as it is and an unfinished one
+    continued from its last checkpoint (a run cut off in an earlier session), each only if it
+    trained this arm; otherwise trained afresh."""
+    if args.reuse and (path / "run.json").is_file():
+        check_same_arm(Run.open(path), config)
+    reused = finished(args, path) or resumed(args, path)
+    if reused is not None:
+        return reused
     log(f"training {config.name} (seed {config.seed}) -> {path}")
-    return train(config, path, overwrite=True, progress_bar=False, verbose=False)
+    return completed(train(config, path, overwrite=True, progress_bar=False, verbose=False))
+
+
+def resumed(args: argparse.Namespace, path: Path) -> Run | None:
+    """With ``--reuse``, the unfinished run at ``path`` continued to its end from its last
+    checkpoint; None when there is none to continue (the caller starts it afresh)."""
+    if not (args.reuse and (path / "run.json").is_file()):
+        return None
+    log(f"resuming {path} ({Run.open(path).meta['timesteps']:,} steps so far)")
+    try:
+        run = train(None, path, resume=True, progress_bar=False, verbose=False)
+    except UserError as error:  # no checkpoint yet (nor a teacher's): start it again
+        log(f"cannot resume: {error}")
+        return None
+    return completed(run)
+
+
+def completed(run: Run) -> Run:
+    """``run`` if it trained to its end; a run stopped by Ctrl-C (or a failure it survived)
+    ends the bench, so that no table is made from a half-trained arm."""
+    status = run.meta["status"]
+    if status != "finished":
+        log(f"{run.path} stopped ({status}) at {run.meta['timesteps']:,} steps")
+        raise SystemExit(f"stopped; run the same command with --reuse to continue {run.path}")
+    return run
+
+
+def check_same_arm(run: Run, config: ExperimentConfig) -> None:
+    """A run to reuse must have trained what ``config`` trains: the same env, DR, algorithm,
+    budget and seed (how often it evaluated or checkpointed, and where its files were, may
+    differ); one line naming the first field that does not match, not a silently wrong arm."""
+    found, wanted = training_fields(run.config), training_fields(config)
+    for field in sorted(set(found) | set(wanted)):
+        if found.get(field) != wanted.get(field):
+            raise UserError(
+                f"{run.config_path}: field '{field}' = {found.get(field)!r}, but this arm trains "
+                f"{wanted.get(field)!r}; move the run away or drop --reuse"
+            )
+
+
+def training_fields(config: ExperimentConfig) -> dict[str, Any]:
+    """The config's fields that decide the policy it trains, with file paths as file names."""
+    data = config_to_dict(config)
+    for monitoring in ("name", "evaluation", "checkpoint"):
+        data.pop(monitoring)
+    if data.get("randomization"):
+        data["randomization"] = {k: v for k, v in data["randomization"].items() if k != "source"}
+    data["targets"] = [Path(target).name for target in data.get("targets") or []]
+    return data
 
 
 def train_oracle(
     args: argparse.Namespace, dr_run: Run, target: Target, seed: int, folder: Path
 ) -> tuple[Any, dict[str, Any]]:
+    if args.oracle_seed is not None:  # one oracle per target for every seed
+        seed, folder = args.oracle_seed, args.out / args.robot / "oracles"
     path = folder / f"oracle_{target.name}"
-    if finished(args, path) is None:
+    if finished(args, path) is None and resumed(args, path) is None:
         log(f"seed {seed}: training the oracle on {target.name} for {args.oracle_budget:,} steps")
-        transfer(
-            dr_run,
-            target,
-            args.oracle_budget,
-            "scratch",
-            seed=seed,
-            run_dir=path,
-            overwrite=True,
-            progress_bar=False,
-            verbose=False,
+        completed(
+            transfer(
+                dr_run,
+                target,
+                args.oracle_budget,
+                "scratch",
+                seed=seed,
+                run_dir=path,
+                overwrite=True,
+                progress_bar=False,
+                verbose=False,
+            )
         )
     run = Run.open(path)
     return load_predictor(path), dict(run.config.env.kwargs)
@@ -368,6 +439,8 @@ def table(
 def summary_markdown(results: dict[str, Any]) -> str:
     seeds = results["seeds"]
     record = results["record"]
+    shared = results.get("oracle_seed")
+    oracles = "one per seed" if shared is None else f"one per target, seed {shared}, for every seed"
     lines = [
         f"### {results['robot']}: zero-shot return per target ({len(seeds)} seeds: "
         f"{', '.join(map(str, seeds))}; {results['episodes']} episodes per target and seed)",
@@ -375,7 +448,7 @@ def summary_markdown(results: dict[str, Any]) -> str:
         f"Budget per method {results['budget']:,} simulation steps (RMA: teacher "
         f"{results['budget'] - results['student_steps']:,} + student "
         f"{results['student_steps']:,}); "
-        f"oracles {results['oracle_budget']:,} steps on the target; sysid from "
+        f"oracles {results['oracle_budget']:,} steps on the target ({oracles}); sysid from "
         f"{record['episodes']} recorded episodes ({record['policy']} policy), "
         f"{record['identify_budget']:,} identify evaluations and "
         f"{record['finetune_budget']:,} simulation steps. Mean over seeds [95% "
@@ -426,4 +499,8 @@ def log(message: str) -> None:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    try:
+        raise SystemExit(main())
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
