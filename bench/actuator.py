@@ -33,7 +33,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from transfer import evaluate_run, log, machine  # noqa: E402  bench/transfer.py
+from transfer import completed, evaluate_run, log, machine  # noqa: E402  bench/transfer.py
 
 from sim2real.actuator_fit import FitSettings, actuator_dataset, fit_actuator, write_fit  # noqa: E402
 from sim2real.config import load_config  # noqa: E402
@@ -145,8 +145,14 @@ def policies(args: argparse.Namespace, target: Any) -> dict[str, Any]:
             overrides.append(f"env.kwargs.actuator={{learned: {act_dir}}}")
         config = load_config(args.config, overrides)
         log(f"training the {kind}-actuator policy for {args.policy_budget:,} steps")
-        run = train(
-            config, args.out / f"policy_{kind}", overwrite=True, progress_bar=False, verbose=False
+        run = completed(
+            train(
+                config,
+                args.out / f"policy_{kind}",
+                overwrite=True,
+                progress_bar=False,
+                verbose=False,
+            )
         )
         conditions = [
             Condition("own", "its training world"),

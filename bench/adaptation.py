@@ -58,6 +58,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from sysid_transfer import record_data, run_finetune, run_sysid  # noqa: E402
+from transfer import completed  # noqa: E402  bench/transfer.py
 
 from sim2real.config import (  # noqa: E402
     ExperimentConfig,
@@ -281,16 +282,16 @@ def target_methods(
     data = folder / f"{target.name}.npz"
     if not (args.reuse and data.is_file()):
         data = record_data(args, dr_run, target, folder)
-    sysid = finished(args, folder / f"sysid_{target.name}") or completed(
-        run_sysid(args, dr_run, target, data, folder)
+    sysid = finished(args, folder / f"sysid_{target.name}") or run_sysid(
+        args, dr_run, target, data, folder
     )
     recorded = int(sysid.meta["transfer"]["target_samples"])
     arms: dict[str, tuple[Any, dict[str, Any], int]] = {}
     if "sysid" in args.methods:
         arms["sysid"] = (load_predictor(sysid.path), dict(sysid.config.env.kwargs), recorded)
     if "finetune" in args.methods:
-        tuned = finished(args, folder / f"finetune_{target.name}") or completed(
-            run_finetune(args, dr_run, target, recorded, folder)
+        tuned = finished(args, folder / f"finetune_{target.name}") or run_finetune(
+            args, dr_run, target, recorded, folder
         )
         # On-policy fine-tuning collects whole rollouts: it may take more samples than asked.
         used = int(tuned.meta["timesteps"])
@@ -330,16 +331,6 @@ def resumed(args: argparse.Namespace, path: Path) -> Run | None:
         log(f"cannot resume: {error}")
         return None
     return completed(run)
-
-
-def completed(run: Run) -> Run:
-    """``run`` if it trained to its end; a run stopped by Ctrl-C (or a failure it survived)
-    ends the bench, so that no table is made from a half-trained arm."""
-    status = run.meta["status"]
-    if status != "finished":
-        log(f"{run.path} stopped ({status}) at {run.meta['timesteps']:,} steps")
-        raise SystemExit(f"stopped; run the same command with --reuse to continue {run.path}")
-    return run
 
 
 def check_same_arm(run: Run, config: ExperimentConfig) -> None:

@@ -32,11 +32,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from sim2real.config import ExperimentConfig, load_config
-from sim2real.runs import Run
-from sim2real.training import train
-from sim2real.transfer.adr import parameter_names
-from sim2real.transfer.adr_run import read_adr_run
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from transfer import completed  # noqa: E402  bench/transfer.py
+
+from sim2real.config import ExperimentConfig, load_config  # noqa: E402
+from sim2real.runs import Run  # noqa: E402
+from sim2real.training import train  # noqa: E402
+from sim2real.transfer.adr import parameter_names  # noqa: E402
+from sim2real.transfer.adr_run import read_adr_run  # noqa: E402
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 ENVS = {
@@ -112,7 +116,9 @@ def run_seed(args: argparse.Namespace, seed: int, budget: int, folder: Path) -> 
             runs[method] = Run.open(path)
             continue
         print(f"seed {seed}: training {config.name} for {budget:,} timesteps -> {path}", flush=True)
-        runs[method] = train(config, path, overwrite=True, progress_bar=False, verbose=False)
+        runs[method] = completed(
+            train(config, path, overwrite=True, progress_bar=False, verbose=False)
+        )
     return {
         "widths": compare_widths(runs["adr"], runs["dr"]),
         "targets": {method: target_returns(run) for method, run in runs.items()},

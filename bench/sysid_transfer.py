@@ -39,7 +39,15 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from sysid import spec_for  # noqa: E402  bench/sysid.py: the torso-pinned spec
-from transfer import ENVS, evaluate_run, log, machine, reusable, source_config  # noqa: E402
+from transfer import (  # noqa: E402  bench/transfer.py
+    ENVS,
+    completed,
+    evaluate_run,
+    log,
+    machine,
+    reusable,
+    source_config,
+)
 
 from sim2real.data import save_data  # noqa: E402
 from sim2real.evaluation.conditions import Condition, make_env, target_condition  # noqa: E402
@@ -116,7 +124,7 @@ def train_source(args: argparse.Namespace, out: Path) -> Run:
         return found
     log(f"training the DR source for {args.source_budget or 'the config'} steps")
     config = source_config(args, "dr", args.seed)
-    return train(config, path, overwrite=True, progress_bar=False, verbose=False)
+    return completed(train(config, path, overwrite=True, progress_bar=False, verbose=False))
 
 
 def one_target(
@@ -157,10 +165,10 @@ def train_oracle(args: argparse.Namespace, source: Run, target: Target, out: Pat
     if found is not None:
         return found
     log(f"training the oracle on {target.name} for {args.oracle_budget:,} steps")
-    return transfer(
+    return completed(transfer(
         source, target, args.oracle_budget, "scratch", seed=args.seed, run_dir=path,
         overwrite=True, eval_episodes=args.eval_episodes, progress_bar=False, verbose=False,
-    )  # fmt: skip
+    ))  # fmt: skip
 
 
 def record_data(args: argparse.Namespace, source: Run, target: Target, out: Path) -> Path:
@@ -185,22 +193,22 @@ def run_sysid(args: argparse.Namespace, source: Run, target: Target, data: Path,
     log(
         f"{target.name}: sysid ({args.identify_budget} evaluations, {args.finetune_budget:,} steps)"
     )
-    return transfer_sysid(
+    return completed(transfer_sysid(
         source, data, args.finetune_budget, target=target, randomization=spec,
         identify_budget=args.identify_budget, workers=args.workers, seed=args.seed,
         run_dir=out / f"sysid_{target.name}", overwrite=True, eval_episodes=args.eval_episodes,
         progress_bar=False, verbose=False,
-    )  # fmt: skip
+    ))  # fmt: skip
 
 
 def run_finetune(
     args: argparse.Namespace, source: Run, target: Target, samples: int, out: Path
 ) -> Run:
     log(f"{target.name}: fine-tuning on the target for {samples:,} target steps")
-    return transfer(
+    return completed(transfer(
         source, target, samples, "full", seed=args.seed, run_dir=out / f"finetune_{target.name}",
         overwrite=True, eval_episodes=args.eval_episodes, progress_bar=False, verbose=False,
-    )  # fmt: skip
+    ))  # fmt: skip
 
 
 def summary_markdown(results: dict[str, Any]) -> str:

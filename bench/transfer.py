@@ -169,6 +169,19 @@ def run_seed(
     return {"zero_shot": gaps, "finetune_vs_oracle": finetune}
 
 
+def completed(run: Run) -> Run:
+    """``run`` if it trained to its end; a run stopped by Ctrl-C ends the bench, so that no
+    table is made from a half-trained policy."""
+    status = run.meta["status"]
+    if status != "finished":
+        log(f"{run.path} stopped ({status}) at {run.meta['timesteps']:,} steps")
+        raise SystemExit(
+            f"stopped; `sim2real train --resume {run.path}` continues it (then run the bench "
+            "again with --reuse)"
+        )
+    return run
+
+
 def reusable(path: Path, budget: int, args: argparse.Namespace) -> Run | None:
     if not (args.reuse and (path / "run.json").is_file()):
         return None
@@ -185,7 +198,7 @@ def train_source(args: argparse.Namespace, kind: str, seed: int, out: Path) -> R
         return found
     log(f"seed {seed}: training the {kind} source for {args.source_budget:,} steps")
     config = source_config(args, kind, seed)
-    return train(config, path, overwrite=True, progress_bar=False, verbose=False)
+    return completed(train(config, path, overwrite=True, progress_bar=False, verbose=False))
 
 
 def evaluate_run(run: Run, conditions: list[Condition], episodes: int) -> dict[str, float]:
@@ -230,17 +243,19 @@ def oracle_and_finetune(
     oracle = reusable(oracle_path, args.oracle_budget, args)
     if oracle is None:
         log(f"seed {seed}: training the oracle on {target.name} for {args.oracle_budget:,} steps")
-        oracle = transfer(
-            sources["dr"],
-            target,
-            args.oracle_budget,
-            "scratch",
-            seed=seed,
-            run_dir=oracle_path,
-            overwrite=True,
-            eval_episodes=args.eval_episodes,
-            progress_bar=False,
-            verbose=False,
+        oracle = completed(
+            transfer(
+                sources["dr"],
+                target,
+                args.oracle_budget,
+                "scratch",
+                seed=seed,
+                run_dir=oracle_path,
+                overwrite=True,
+                eval_episodes=args.eval_episodes,
+                progress_bar=False,
+                verbose=False,
+            )
         )
     condition = Condition(target.name, target.description, target=target)
     j_oracle = evaluate_run(oracle, [condition], args.gap_episodes)[target.name]
@@ -257,18 +272,20 @@ def oracle_and_finetune(
         run = reusable(path, budget, args)
         if run is None:
             log(f"seed {seed}: fine-tuning the {kind} policy on {target.name} for {budget:,} steps")
-            run = transfer(
-                source,
-                target,
-                budget,
-                "full",
-                seed=seed,
-                run_dir=path,
-                overwrite=True,
-                eval_freq=max(1, budget // args.finetune_evals),
-                eval_episodes=args.eval_episodes,
-                progress_bar=False,
-                verbose=False,
+            run = completed(
+                transfer(
+                    source,
+                    target,
+                    budget,
+                    "full",
+                    seed=seed,
+                    run_dir=path,
+                    overwrite=True,
+                    eval_freq=max(1, budget // args.finetune_evals),
+                    eval_episodes=args.eval_episodes,
+                    progress_bar=False,
+                    verbose=False,
+                )
             )
         result[kind] = finetune_result(run, target, threshold, args.oracle_budget)
     return result
