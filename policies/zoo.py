@@ -49,7 +49,7 @@ ZOO_PREFIX = "zoo:"
 CARD_FILE = "card.json"
 CARD_MARKDOWN = "README.md"
 MAX_ENTRY_BYTES = 1_000_000  # entries live in the repository and in every wheel
-_NAME = re.compile(r"[a-z0-9][a-z0-9_]*\Z")
+_NAME = re.compile(r"[a-z0-9][a-z0-9_]{0,63}\Z")  # a directory name on any file system
 
 
 @dataclass(frozen=True)
@@ -99,11 +99,12 @@ def add_entry(
     from sim2real.evaluation.evaluate import EvaluationSettings
     from sim2real.io import check_output_dir, staged_directory
     from sim2real.runs import Run
+    from sim2real.transfer.rma.layout import is_teacher_run
 
     if not _NAME.match(name):
         raise UserError(
-            f"--name {name!r}; use lower-case letters, digits and '_', starting with a "
-            "letter or digit (e.g. hopper_dr)"
+            f"--name {name!r}; use at most 64 lower-case letters, digits and '_', starting "
+            "with a letter or digit (e.g. hopper_dr)"
         )
     settings = settings or EvaluationSettings()
     zoo_dir = check_output_dir(ZOO_DIR if zoo_dir is None else zoo_dir, "--zoo-dir")
@@ -112,6 +113,11 @@ def add_entry(
     if meta["status"] != "finished":
         raise UserError(
             f"{run.path}: status {meta['status']!r}; only a finished run goes into the zoo"
+        )
+    if is_teacher_run(run.path):
+        raise UserError(
+            f"{run.path}: the privileged teacher of an adaptation run; the zoo holds deployable "
+            f"policies (its card's command would train teacher and student): add {run.path.parent}"
         )
     if not run.model_path.is_file():
         raise UserError(

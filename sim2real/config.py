@@ -283,12 +283,7 @@ def apply_overrides(
         keys = tuple(key.strip().split("."))
         if not sep or not all(keys):
             raise UserError(f"--set {text}: expected key.sub=value, e.g. --set n_envs=4")
-        try:
-            value = parse_yaml_value(raw)
-        except yaml.YAMLError as error:
-            raise UserError(
-                f"--set {text}: the value is not valid YAML ({yaml_problem(error)})"
-            ) from None
+        value = _override_value(keys, raw, text)
         node = result
         for depth, part in enumerate(keys[:-1]):
             child = node.setdefault(part, {})
@@ -302,6 +297,29 @@ def apply_overrides(
         node[keys[-1]] = value
         applied.append((keys, text))
     return result, Locator(source, tuple(applied))
+
+
+# Fields whose value is a name or a path, taken as typed (as YAML ``init_from=zoo:x`` would be
+# a mapping and ``name=123`` a number): what to give, and whether ``null`` (none) is valid.
+_TEXT_FIELDS = {
+    ("name",): ("a run name", False),
+    ("init_from",): ("a run directory or zoo:NAME, or null for none", True),
+}
+
+
+def _override_value(keys: tuple[str, ...], raw: str, text: str) -> Any:
+    quoted = raw.strip()[:1] in ("'", '"')  # as ``set_item`` writes a name YAML would retype
+    if keys in _TEXT_FIELDS and not quoted:
+        what, nullable = _TEXT_FIELDS[keys]
+        value = raw.strip()
+        if not value or (value in ("null", "~") and not nullable):
+            raise UserError(f"--set {text}: give {what}")
+        return None if value in ("null", "~") else value
+    try:
+        return parse_yaml_value(raw)
+    except yaml.YAMLError as error:
+        problem = yaml_problem(error)
+        raise UserError(f"--set {text}: the value is not valid YAML ({problem})") from None
 
 
 def _one_line_text(text: str) -> str:

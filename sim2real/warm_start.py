@@ -48,7 +48,7 @@ def load_initial_policy(
     assert cfg.init_from is not None
     where = f"{source}: field 'init_from' = {cfg.init_from!r}"
     try:
-        origin = Run.open(cfg.init_from)
+        origin = Run.read(cfg.init_from, model=False)  # run.json's fields checked, too
         model_path, normalization_path = origin.policy_files()
     except UserError as error:
         raise UserError(f"{where}: {error}") from None
@@ -192,11 +192,29 @@ def _check_same_setup(
             f"{where}: normalize.observations is {there.normalize.observations} there "
             f"and {here.normalize.observations} here; the policy's inputs would change"
         )
+    _check_same_inputs(where, there, here)
     network = (_network(there), _network(here))
     if network[0] != network[1]:
         raise UserError(
             f"{where}: policy_kwargs {network[0]} there, {network[1]} here; "
             "the network must be the same"
+        )
+
+
+def _check_same_inputs(where: str, there: ExperimentConfig, here: ExperimentConfig) -> None:
+    """A history or an asymmetric source starts only a run that reads the same inputs (a plain
+    source may start either: _input_map extends its observation)."""
+    steps = (there.env.history_steps, here.env.history_steps)
+    if steps[0] and steps[0] != steps[1]:
+        raise UserError(
+            f"{where}: env.history_steps is {steps[0]} there, {steps[1]} here; a history policy "
+            "starts only a run with the same history"
+        )
+    split = (there.algorithm.asymmetric, here.algorithm.asymmetric)
+    if split[0] and not split[1]:
+        raise UserError(
+            f"{where}: an asymmetric run (algorithm.asymmetric: true), this config's is not; "
+            "start from a plain run, or train this one asymmetric too"
         )
 
 

@@ -29,7 +29,7 @@ from sim2real.policies import zoo
 from sim2real.policies.predictor import load_predictor
 from sim2real.runs import Run
 from sim2real.training import train as train_config
-from sim2real.transfer.rma.layout import phase2_checkpoints
+from sim2real.transfer.rma.layout import TEACHER_DIR, phase2_checkpoints
 from sim2real.transfer.rma.student import StudentPolicy
 
 pytestmark = pytest.mark.slow
@@ -186,6 +186,15 @@ def test_a_student_becomes_a_zoo_entry_of_arrays_that_acts_like_it(rma_run, tmp_
                 break
     finally:
         env.close()
+
+
+def test_a_teacher_is_no_zoo_entry(rma_run, tmp_path, capsys):
+    """Its card's command would train teacher and student; the deployable policy is the student."""
+    teacher = rma_run.path / TEACHER_DIR
+    assert main(["zoo", "add", str(teacher), "--name", "t", "--zoo-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "the privileged teacher of an adaptation" in err
+    assert not (tmp_path / "t").exists()
 
 
 def test_a_student_exports_as_torchscript_only(rma_run, tmp_path, capsys):

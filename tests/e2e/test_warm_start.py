@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -188,6 +189,47 @@ def test_a_bad_start_is_one_line_before_any_run_directory(
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "field 'init_from'" in err and expected in err, err
     assert not run_dir.exists()
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "expected"),
+    [
+        ("timesteps", "abc", "field 'timesteps' = 'abc'; must be a whole number >= 0"),
+        ("timesteps", None, "field 'timesteps' = None; must be a whole number >= 0"),
+        ("algorithm", ..., "field 'algorithm' missing; must be one of"),
+    ],
+)
+def test_a_damaged_source_run_json_is_one_line(
+    nominal_run, tmp_path, capsys, field, value, expected
+):
+    source = tmp_path / "source"
+    shutil.copytree(nominal_run.path, source)
+    meta = json.loads((source / "run.json").read_text())
+    if value is ...:
+        del meta[field]
+    else:
+        meta[field] = value
+    (source / "run.json").write_text(json.dumps(meta))
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump({**second_stage(nominal_run), "init_from": str(source)}))
+    assert main(["train", str(path), "--run-dir", str(tmp_path / "run"), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"{source / 'run.json'}: {expected}" in err, err
+
+
+def test_a_history_source_starts_only_the_same_history(tmp_path, capsys):
+    history = {"id": "sim2real/CartPole-v0", "history_steps": 2}
+    config = tiny_ppo(env=history, total_timesteps=512, checkpoint={"freq_steps": 0})
+    first = train(parse_config(config), tmp_path / "first", progress_bar=False, verbose=False)
+    for env, expected in (
+        ({**history, "history_steps": 3}, "env.history_steps is 2 there, 3 here"),
+        ({"id": "sim2real/CartPole-v0"}, "env.history_steps is 2 there, 0 here"),
+    ):
+        path = tmp_path / "config.yaml"
+        path.write_text(yaml.safe_dump(tiny_ppo(env=env, init_from=str(first.path))))
+        assert main(["train", str(path), "--run-dir", str(tmp_path / "run"), "--no-progress"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and expected in err, err
 
 
 def test_adaptation_configs_refuse_it():

@@ -177,6 +177,9 @@ def test_weights_of_another_architecture_are_one_line(entry, net_arch, problem):
 def test_bad_zoo_input_is_one_line(run_dir, entry, tmp_path, capsys):
     assert main(["zoo", "add", str(run_dir), "--name", "Bad Name", "--zoo-dir", str(tmp_path)]) == 2
     assert "--name 'Bad Name'" in capsys.readouterr().err
+    too_long = "a" * 65  # a directory name a file system may refuse
+    assert main(["zoo", "add", str(run_dir), "--name", too_long, "--zoo-dir", str(tmp_path)]) == 2
+    assert "use at most 64 lower-case letters" in capsys.readouterr().err
     zoo_dir = str(entry.path.parent)
     assert main(["zoo", "add", str(run_dir), "--name", "tiny_dr", "--zoo-dir", zoo_dir]) == 2
     assert "exists; pass --overwrite" in capsys.readouterr().err

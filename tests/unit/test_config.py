@@ -318,6 +318,35 @@ def test_overrides_are_typed_by_yaml():
     assert BASE["algorithm"]["hyperparams"] == {"n_steps": 64, "batch_size": 64}  # not mutated
 
 
+@pytest.mark.parametrize(
+    ("override", "field", "value"),
+    [
+        ("init_from=zoo:hopper_dr", "init_from", "zoo:hopper_dr"),  # as YAML: {'zoo': ...}
+        ("init_from=yes", "init_from", "yes"),  # as YAML: True
+        ("init_from=null", "init_from", None),
+        ("init_from='zoo:x'", "init_from", "zoo:x"),  # quoted, as set_item writes some
+        ("name=123", "name", "123"),
+    ],
+)
+def test_names_and_paths_are_taken_as_typed(override, field, value):
+    data, _ = apply_overrides(BASE, [override], "exp.yaml")
+    assert data[field] == value
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ("init_from=", "--set init_from=: give a run directory or zoo:NAME, or null for none"),
+        ("init_from= ", "--set init_from= : give a run directory or zoo:NAME"),
+        ("name=null", "--set name=null: give a run name"),
+    ],
+)
+def test_an_empty_name_or_path_is_refused(override, expected):
+    with pytest.raises(UserError) as caught:
+        apply_overrides(BASE, [override], "exp.yaml")
+    assert str(caught.value).startswith(expected)
+
+
 def test_yaml_files_read_exponents_as_floats(tmp_path):
     from sim2real.resources import read_yaml
 

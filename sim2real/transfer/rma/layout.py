@@ -39,17 +39,28 @@ _CHECKPOINT_NAME = re.compile(r"^step_(\d{9,})$")
 
 def is_student_run(run_dir: Path) -> bool:
     """A run of a config with ``adaptation:`` whose policy is the student (not a teacher run)."""
+    return _adaptation_policy(run_dir) == "student"
+
+
+def is_teacher_run(run_dir: Path) -> bool:
+    """Phase 1 of an adaptation run (``RUN/teacher``): its policy reads privileged entries."""
+    return _adaptation_policy(run_dir) == "teacher"
+
+
+def _adaptation_policy(run_dir: Path) -> str | None:
+    """Which of the two runs an ``adaptation:`` config writes ``run_dir`` is: "student" or
+    "teacher"; None for any other run."""
     from sim2real.resources import read_yaml
 
     try:
         data = read_yaml(run_dir / "config.yaml")
     except UserError:  # not this question's to report: the run's reader says what is wrong
-        return False
+        return None
     if not isinstance(data, dict) or data.get("adaptation") is None:
-        return False
+        return None
     env = data.get("env")
     kwargs = env.get("kwargs") if isinstance(env, dict) else None
-    return not (isinstance(kwargs, dict) and kwargs.get("privileged"))
+    return "teacher" if isinstance(kwargs, dict) and kwargs.get("privileged") else "student"
 
 
 def phase2_checkpoints(run_dir: Path) -> list[tuple[int, Path]]:
