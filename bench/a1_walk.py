@@ -17,13 +17,13 @@ without falling, under the shipped DR.
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
+from bench_parser import BenchParser
 
 import sim2real  # noqa: F401  (registers the worlds)
 from sim2real.policies.exported import policy_config
@@ -78,7 +78,7 @@ def measure(run: str, speeds: list[float], episodes: int, randomization: str | N
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = BenchParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", help="a run directory of sim2real/A1-v0, or zoo:NAME")
     parser.add_argument("--speeds", type=float, nargs="+", default=[0.0, 0.25, 0.5, 0.75, 1.0])
     parser.add_argument("--episodes", type=int, default=3)

@@ -33,6 +33,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from bench_parser import BenchParser  # noqa: E402
 from transfer import completed, evaluate_run, log, machine  # noqa: E402  bench/transfer.py
 
 from sim2real.actuator_fit import FitSettings, actuator_dataset, fit_actuator, write_fit  # noqa: E402
@@ -73,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = BenchParser(description=__doc__.split("\n")[0])
     parser.add_argument("--episodes", type=int, default=100, help="random-policy episodes to fit")
     parser.add_argument("--test-episodes", type=int, default=20, help="sine episodes, held out")
     parser.add_argument("--history", type=int, default=3)

@@ -52,30 +52,40 @@ import time
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from bench_parser import BenchParser  # noqa: E402
 from sysid_transfer import record_data, run_finetune, run_sysid  # noqa: E402
 from transfer import completed  # noqa: E402  bench/transfer.py
 
+from sim2real import limits  # noqa: E402
 from sim2real.config import (  # noqa: E402
     ExperimentConfig,
     config_to_dict,
     load_config,
     parse_config,
 )
+from sim2real.data import load_data  # noqa: E402
 from sim2real.errors import UserError  # noqa: E402
 from sim2real.evaluation.bootstrap import bootstrap  # noqa: E402
 from sim2real.evaluation.conditions import make_env, target_condition  # noqa: E402
 from sim2real.evaluation.rollouts import rollout  # noqa: E402
 from sim2real.policies.predictor import load_predictor  # noqa: E402
+from sim2real.randomization import RandomizationSpec  # noqa: E402
 from sim2real.runs import Run  # noqa: E402
+from sim2real.sysid.identify import BUDGET as IDENTIFY_BUDGET  # noqa: E402
+from sim2real.sysid.identify import MIN_BUDGET as MIN_IDENTIFY_BUDGET  # noqa: E402
+from sim2real.sysid.identify import check_budget_shares  # noqa: E402
+from sim2real.sysid.space import search_space  # noqa: E402
 from sim2real.targets import Target, shipped_targets  # noqa: E402
 from sim2real.training import train  # noqa: E402
 from sim2real.transfer import transfer  # noqa: E402
 from sim2real.transfer.rma.layout import TEACHER_DIR  # noqa: E402
+from sim2real.transfer.sysid import SYSID_DIR  # noqa: E402
 
 # robot -> (its adaptation config, its ADR config)
 ROBOTS = {
@@ -103,28 +113,21 @@ LABELS = {
     "sysid": "sysid (re-centred)",
     "finetune": "fine-tuned on target",
 }
+RECORD_EPISODES = limits.Limit(10, "sysid works from at most 10 recorded episodes (issue 11)")
 EVAL_SEED = 3_000_000  # evaluation episodes seeded away from every training seed
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    torch.set_num_threads(1)
+    overrides = [] if args.n_envs is None else [f"n_envs={args.n_envs}"]
+    base = load_config(ROBOTS[args.robot][0], overrides)
+    assert base.adaptation is not None
+    targets = settle_args(args, base)
+    check_reusable(args, base, overrides, targets)  # every check before any work
     out = args.out / args.robot
     out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    torch.set_num_threads(1)
-    overrides = [f"n_envs={args.n_envs}"] if args.n_envs else []
-    base = load_config(ROBOTS[args.robot][0], overrides)
-    assert base.adaptation is not None
-    args.budget = args.budget or base.total_timesteps + base.adaptation.timesteps
-    fraction = args.student_fraction
-    if fraction is None:
-        fraction = base.adaptation.timesteps / (base.total_timesteps + base.adaptation.timesteps)
-    args.student_steps = max(1, round(args.budget * fraction))
-    args.oracle_budget = args.oracle_budget or base.total_timesteps
-    args.finetune_budget = args.finetune_budget or max(1, args.budget // 10)
-    targets = [
-        t for t in shipped_targets(base.env.id) if not args.targets or t.name in args.targets
-    ]
     returns: dict[str, dict[str, dict[int, float]]] = {}
     samples: dict[str, dict[str, dict[int, int]]] = {}
     for seed in args.seeds:
@@ -177,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = BenchParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("robot", choices=sorted(ROBOTS))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument(
@@ -187,7 +190,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="arms besides DR-only and the oracles (default: all; rma_student brings its teacher)",
     )
     parser.add_argument("--budget", type=int, help="simulation steps per method (default: config)")
-    parser.add_argument("--student-fraction", type=float, help="of the budget, for phase 2")
+    parser.add_argument(
+        "--student-fraction", type=float, help="of the budget, for phase 2 (between 0 and 1)"
+    )
     parser.add_argument("--oracle-budget", type=int, help="default: the config's total_timesteps")
     parser.add_argument("--episodes", type=int, default=10, help="per target and seed")
     parser.add_argument("--targets", nargs="+", help="target names (default: every shipped one)")
@@ -212,65 +217,118 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     args = parser.parse_args(argv)
     args.methods = set(args.methods or METHODS) | {"dr"}
-    if not 1 <= args.record_episodes <= 10:
-        parser.error(f"--record-episodes {args.record_episodes}: sysid may use 1 to 10 episodes")
     args.pin_torso = False  # sysid searches the DR run's whole training spec
     return args
 
 
-def train_methods(
-    args: argparse.Namespace, base: ExperimentConfig, overrides: list[str], folder: Path
-) -> dict[str, Any]:
-    """The zero-shot methods' policies (and the teacher) of one seed, trained or reused."""
+def settle_args(args: argparse.Namespace, base: ExperimentConfig) -> list[Target]:
+    """Check every option (one line naming it) and fill the defaults from the config; the
+    targets the bench measures on."""
+    counts = {
+        "--seeds": (args.seeds, limits.SEED, 0),
+        "--oracle-seed": (args.oracle_seed, limits.SEED, 0),
+        "--budget": (args.budget, limits.TOTAL_TIMESTEPS, 2),  # a teacher and a student step
+        "--oracle-budget": (args.oracle_budget, limits.TOTAL_TIMESTEPS, 1),
+        "--finetune-budget": (args.finetune_budget, limits.TOTAL_TIMESTEPS, 1),
+        "--n-envs": (args.n_envs, limits.N_ENVS, 1),
+        "--episodes": (args.episodes, limits.EPISODES, 1),
+        "--eval-episodes": (args.eval_episodes, limits.EPISODES, 1),
+        "--workers": (args.workers, limits.WORKERS, 1),
+        "--record-episodes": (args.record_episodes, RECORD_EPISODES, 1),
+        "--identify-budget": (args.identify_budget, IDENTIFY_BUDGET, MIN_IDENTIFY_BUDGET),
+    }
+    for option, (values, limit, minimum) in counts.items():
+        for value in values if isinstance(values, list) else [values]:
+            if value is not None:
+                limits.check_count(value, limit, f"option '{option}'", minimum=minimum)
+    if args.out.exists() and not args.out.is_dir():
+        raise UserError(f"option '--out' = {args.out}: a file; give a directory")
+    shipped = {target.name: target for target in shipped_targets(base.env.id)}
+    unknown = sorted(set(args.targets or ()) - set(shipped))
+    if unknown:
+        raise UserError(
+            f"option '--targets': {', '.join(unknown)}: no shipped target of {base.env.id}; "
+            f"valid: {', '.join(shipped)}"
+        )
+    assert base.adaptation is not None
+    if args.budget is None:
+        args.budget = base.total_timesteps + base.adaptation.timesteps
+    fraction = args.student_fraction
+    if fraction is None:
+        fraction = base.adaptation.timesteps / (base.total_timesteps + base.adaptation.timesteps)
+    if not 0 < fraction < 1:
+        raise UserError(f"option '--student-fraction' = {fraction}; must be between 0 and 1")
+    args.student_steps = min(max(1, round(args.budget * fraction)), args.budget - 1)
+    if args.oracle_budget is None:
+        args.oracle_budget = base.total_timesteps
+    if args.finetune_budget is None:
+        args.finetune_budget = max(1, args.budget // 10)
+    if args.methods & set(PER_TARGET):
+        check_identify_budget(args, base)
+    return [shipped[name] for name in shipped if not args.targets or name in args.targets]
+
+
+def check_identify_budget(args: argparse.Namespace, base: ExperimentConfig) -> None:
+    """sysid's identify shares its budget among the latencies the DR spec allows."""
+    env = gym.make(base.env.id, **base.env.kwargs)
+    try:
+        space = search_space(env.unwrapped, base.randomization or RandomizationSpec())
+    finally:
+        env.close()
+    check_budget_shares(args.identify_budget, space, "option '--identify-budget'")
+
+
+def arm_configs(
+    args: argparse.Namespace, base: ExperimentConfig, overrides: list[str]
+) -> dict[str, ExperimentConfig]:
+    """The configs of one seed's zero-shot arms, by the name of their run's folder."""
     data = config_to_dict(base)
     data["seed"] = args.seed
     source = ROBOTS[args.robot][0]
     dr_data = {key: value for key, value in data.items() if key != "adaptation"}
-    dr = parse_config(
-        {**dr_data, "name": f"{args.robot}_dr", "total_timesteps": args.budget}, source=source
-    )
-    dr_run = train_or_reuse(args, dr, folder / "dr")
-    predictors: dict[str, tuple[Any, dict[str, Any]]] = {
-        "dr": (load_predictor(dr_run.path), dr.env.kwargs)
-    }
+
+    def variant(method: str, **changes: Any) -> ExperimentConfig:
+        """The DR-only config with ``changes``, for the whole budget."""
+        named = {"name": f"{args.robot}_{method}", "total_timesteps": args.budget}
+        return parse_config({**dr_data, **named, **changes}, source=source)
+
+    configs = {"dr": variant("dr")}
     if "rma_student" in args.methods:
         rma_data = {
             **data,
             "total_timesteps": args.budget - args.student_steps,
             "adaptation": {**data["adaptation"], "timesteps": args.student_steps},
         }
-        rma_run = train_or_reuse(args, parse_config(rma_data, source=source), folder / "rma")
-        teacher = Run.open(rma_run.path / TEACHER_DIR)
-        predictors["rma_student"] = (load_predictor(rma_run.path), base.env.kwargs)
-        predictors["rma_teacher"] = (load_predictor(teacher.path), teacher.config.env.kwargs)
+        configs["rma"] = parse_config(rma_data, source=source)
     if "history_dr" in args.methods:
+        assert base.adaptation is not None
         env = {**dr_data["env"], "history_steps": base.adaptation.history_steps}
-        predictors["history_dr"] = train_variant(args, dr_data, folder, "history_dr", env=env)
+        configs["history_dr"] = variant("history_dr", env=env)
     if "recurrent_ppo" in args.methods:
         algorithm = {**dr_data["algorithm"], "name": "RecurrentPPO", "policy": "MlpLstmPolicy"}
-        predictors["recurrent_ppo"] = train_variant(
-            args, dr_data, folder, "recurrent_ppo", algorithm=algorithm
-        )
+        configs["recurrent_ppo"] = variant("recurrent_ppo", algorithm=algorithm)
     if "adr" in args.methods:
         adr_data = config_to_dict(load_config(ROBOTS[args.robot][1], overrides))
         adr_data.update(seed=args.seed, total_timesteps=args.budget)
-        adr = parse_config(adr_data, source=ROBOTS[args.robot][1])
-        run = train_or_reuse(args, adr, folder / "adr")
-        predictors["adr"] = (load_predictor(run.path), adr.env.kwargs)
-    return {"dr_run": dr_run, "predictors": predictors}
+        configs["adr"] = parse_config(adr_data, source=ROBOTS[args.robot][1])
+    return configs
 
 
-def train_variant(
-    args: argparse.Namespace, dr_data: dict[str, Any], folder: Path, method: str, **changes: Any
-) -> tuple[Any, dict[str, Any]]:
-    """The DR-only config with ``changes`` for the whole budget, trained or reused: its
-    predictor and env kwargs."""
-    config = parse_config(
-        {**dr_data, "name": f"{args.robot}_{method}", "total_timesteps": args.budget, **changes},
-        source=ROBOTS[args.robot][0],
-    )
-    run = train_or_reuse(args, config, folder / method)
-    return load_predictor(run.path), dict(config.env.kwargs)
+def train_methods(
+    args: argparse.Namespace, base: ExperimentConfig, overrides: list[str], folder: Path
+) -> dict[str, Any]:
+    """The zero-shot methods' policies (and the teacher) of one seed, trained or reused."""
+    configs = arm_configs(args, base, overrides)
+    runs = {name: train_or_reuse(args, config, folder / name) for name, config in configs.items()}
+    predictors: dict[str, tuple[Any, dict[str, Any]]] = {}
+    for name, run in runs.items():
+        if name == "rma":
+            teacher = Run.open(run.path / TEACHER_DIR)
+            predictors["rma_student"] = (load_predictor(run.path), dict(base.env.kwargs))
+            predictors["rma_teacher"] = (load_predictor(teacher.path), teacher.config.env.kwargs)
+        else:
+            predictors[name] = (load_predictor(run.path), dict(configs[name].env.kwargs))
+    return {"dr_run": runs["dr"], "predictors": predictors}
 
 
 def target_methods(
@@ -301,17 +359,16 @@ def target_methods(
 
 def finished(args: argparse.Namespace, path: Path) -> Run | None:
     """A finished run at ``path`` to reuse (with ``--reuse``), else None."""
-    if args.reuse and (path / "run.json").is_file() and Run.open(path).meta["status"] == "finished":
-        return Run.open(path)
+    if args.reuse and (path / "run.json").is_file():
+        run = Run.read(path, model=False)
+        return run if run.meta["status"] == "finished" else None
     return None
 
 
 def train_or_reuse(args: argparse.Namespace, config: ExperimentConfig, path: Path) -> Run:
     """The arm's run at ``path``: with ``--reuse`` a finished one as it is and an unfinished one
-    continued from its last checkpoint (a run cut off in an earlier session), each only if it
-    trained this arm; otherwise trained afresh."""
-    if args.reuse and (path / "run.json").is_file():
-        check_same_arm(Run.open(path), config)
+    continued from its last checkpoint (a run cut off in an earlier session; check_reusable
+    made sure it trains this arm); otherwise trained afresh."""
     reused = finished(args, path) or resumed(args, path)
     if reused is not None:
         return reused
@@ -324,7 +381,7 @@ def resumed(args: argparse.Namespace, path: Path) -> Run | None:
     checkpoint; None when there is none to continue (the caller starts it afresh)."""
     if not (args.reuse and (path / "run.json").is_file()):
         return None
-    log(f"resuming {path} ({Run.open(path).meta['timesteps']:,} steps so far)")
+    log(f"resuming {path} ({Run.read(path, model=False).meta['timesteps']:,} steps so far)")
     try:
         run = train(None, path, resume=True, progress_bar=False, verbose=False)
     except UserError as error:  # no checkpoint yet (nor a teacher's): start it again
@@ -333,10 +390,50 @@ def resumed(args: argparse.Namespace, path: Path) -> Run | None:
     return completed(run)
 
 
+def check_reusable(
+    args: argparse.Namespace, base: ExperimentConfig, overrides: list[str], targets: list[Target]
+) -> None:
+    """With ``--reuse``, every run and recording the bench would keep must be what it would
+    make now (the same arm, seed, budget, target and settings): one line naming the first
+    difference, before any work, not a table of silently wrong arms."""
+    if not args.reuse:
+        return
+    root = args.out / args.robot
+    for seed in args.seeds:
+        folder = root / f"seed{seed}"
+        seed_args = argparse.Namespace(**{**vars(args), "seed": seed})
+        for name, config in arm_configs(seed_args, base, overrides).items():
+            if (folder / name / "run.json").is_file():
+                check_same_arm(Run.read(folder / name, model=False), config)
+        dr_path = str((folder / "dr").resolve())
+        for target in targets:
+            shared = args.oracle_seed is not None
+            oracle = (root / "oracles") if shared else folder
+            check_same_transfer(
+                oracle / f"oracle_{target.name}",
+                strategy="scratch",
+                target=target.name,
+                budget=args.oracle_budget,
+                seed=args.oracle_seed if shared else seed,
+            )
+            if not args.methods & set(PER_TARGET):
+                continue
+            recorded = check_recording(args, folder / f"{target.name}.npz")
+            sysid = folder / f"sysid_{target.name}"
+            check_same_transfer(
+                sysid, strategy="sysid", target=target.name, budget=args.finetune_budget,
+                seed=seed, source_run=dr_path, identify_budget=args.identify_budget,
+            )  # fmt: skip
+            check_same_transfer(
+                folder / f"finetune_{target.name}", strategy="full", target=target.name,
+                budget=recorded, seed=seed, source_run=dr_path,
+            )  # fmt: skip
+
+
 def check_same_arm(run: Run, config: ExperimentConfig) -> None:
     """A run to reuse must have trained what ``config`` trains: the same env, DR, algorithm,
     budget and seed (how often it evaluated or checkpointed, and where its files were, may
-    differ); one line naming the first field that does not match, not a silently wrong arm."""
+    differ)."""
     found, wanted = training_fields(run.config), training_fields(config)
     for field in sorted(set(found) | set(wanted)):
         if found.get(field) != wanted.get(field):
@@ -355,6 +452,45 @@ def training_fields(config: ExperimentConfig) -> dict[str, Any]:
         data["randomization"] = {k: v for k, v in data["randomization"].items() if k != "source"}
     data["targets"] = [Path(target).name for target in data.get("targets") or []]
     return data
+
+
+def check_same_transfer(path: Path, **wanted: Any) -> None:
+    """A transfer run (an oracle, sysid, fine-tuning) to reuse must be the one this bench would
+    make; ``wanted`` may hold strategy, target, budget, seed, source_run and identify_budget
+    (None: not known yet, not checked)."""
+    if not (path / "run.json").is_file():
+        return
+    run = Run.read(path, model=False)
+    meta = run.meta.get("transfer") or {}
+    found = {key: meta.get(key) for key in ("strategy", "target", "budget", "source_run")}
+    found["seed"] = run.config.seed
+    if "identify_budget" in wanted:
+        report = path / SYSID_DIR / "report.json"
+        settings = json.loads(report.read_text()).get("settings", {}) if report.is_file() else {}
+        found["identify_budget"] = settings.get("budget")
+    for key, value in wanted.items():
+        if value is not None and found[key] != value:
+            raise UserError(
+                f"{run.meta_path}: {key} {found[key]!r}, but this bench makes {value!r} there; "
+                "move the run away or drop --reuse"
+            )
+
+
+def check_recording(args: argparse.Namespace, path: Path) -> int | None:
+    """A recording to reuse must hold ``--record-episodes`` episodes of ``--record-policy``;
+    its steps (what fine-tuning gets), None when there is none yet."""
+    if not path.is_file():
+        return None
+    data = load_data(path)
+    source = args.record_policy == "source"  # recorded with the seed's DR-only run
+    found = (data.episodes, Path(data.policy).name if source else data.policy)
+    wanted = (args.record_episodes, "dr" if source else args.record_policy)
+    if found != wanted:
+        raise UserError(
+            f"{path}: {data.episodes} episodes of {data.policy!r}, but this bench records "
+            f"{args.record_episodes} of {args.record_policy!r}; move the file away or drop --reuse"
+        )
+    return data.steps
 
 
 def train_oracle(

@@ -34,6 +34,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from bench_parser import BenchParser  # noqa: E402
 from transfer import completed  # noqa: E402  bench/transfer.py
 
 from sim2real.config import ExperimentConfig, load_config  # noqa: E402
@@ -78,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = BenchParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("env", choices=list(ENVS))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument(

@@ -24,7 +24,6 @@ Cases, per robot (Hopper shown):
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import itertools
 import json
@@ -40,6 +39,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import pybullet
+from bench_parser import BenchParser
 
 import sim2real.envs  # noqa: F401  (registers the sim2real worlds)
 from sim2real.envs.ant import AntEnv
@@ -297,7 +297,7 @@ def table(results: dict[str, dict[str, list[float]]], steps: int) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = BenchParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=20_000, help="steps per timed run")
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per case")
     parser.add_argument("--json", type=Path, help="also write raw results to this file")

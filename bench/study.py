@@ -22,7 +22,6 @@ processes on the cores change the ratio.
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import json
 import os
@@ -35,6 +34,7 @@ from typing import Any
 
 import torch
 import yaml
+from bench_parser import BenchParser
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -82,7 +82,7 @@ def on_ray(study: Any, out: Path) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = BenchParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=8)
     parser.add_argument("--timesteps", type=int, default=30000)
     parser.add_argument("--concurrent", type=int, default=2)

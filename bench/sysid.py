@@ -50,6 +50,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from bench_parser import BenchParser
 
 from sim2real.data import RecordedData, save_data
 from sim2real.evaluation.conditions import make_env, target_condition
@@ -92,7 +93,7 @@ def main() -> None:
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = BenchParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--episodes", type=int, default=10)
     parser.add_argument("--policy", choices=("sine", "random"), default="sine")
     parser.add_argument("--budget", type=int, default=3000)

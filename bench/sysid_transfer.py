@@ -38,6 +38,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from bench_parser import BenchParser  # noqa: E402
 from sysid import spec_for  # noqa: E402  bench/sysid.py: the torso-pinned spec
 from transfer import (  # noqa: E402  bench/transfer.py
     ENVS,
@@ -92,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = BenchParser(description=__doc__.split("\n")[0])
     parser.add_argument("env", choices=sorted(ENVS))
     parser.add_argument("--source", help="DR source run (default: train one here)")
     parser.add_argument("--source-budget", type=int, help="default: the DR config's")

@@ -25,7 +25,6 @@
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import json
 import os
@@ -41,6 +40,7 @@ import gymnasium as gym
 import numpy as np
 import pybullet_envs_gymnasium  # noqa: F401  (registers HopperBulletEnv-v0)
 import torch
+from bench_parser import BenchParser
 from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.monitor import Monitor
@@ -228,7 +228,7 @@ def machine() -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = BenchParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ppo-steps", type=int, default=4096)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--zoo-steps", type=int, default=8192)

@@ -41,6 +41,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from bench_parser import BenchParser
 
 from sim2real.config import ExperimentConfig, load_config
 from sim2real.evaluation.compare import per_run_metrics
@@ -107,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = BenchParser(description=__doc__.split("\n")[0])
     parser.add_argument("env", choices=sorted(ENVS))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--source-budget", type=int, help="default: the config's")

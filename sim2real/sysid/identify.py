@@ -116,6 +116,12 @@ def prepare(
         space = search_space(env.unwrapped, spec, params)
     finally:
         env.close()
+    check_budget_shares(budget, space, budget_option)
+    return Setup(Path(data_path), data, spec, space, budget, workers, seed, horizon, torques)
+
+
+def check_budget_shares(budget: int, space: SearchSpace, budget_option: str) -> None:
+    """Each latency the spec allows gets its share of the budget: enough for a search."""
     shares = 2 * len(space.latencies) if space.latencies else 1
     if budget // shares < MIN_BUDGET:
         raise UserError(
@@ -123,7 +129,6 @@ def prepare(
             f"{len(space.latencies)} latencies the spec allows; give at least "
             f"{MIN_BUDGET * shares}"
         )
-    return Setup(Path(data_path), data, spec, space, budget, workers, seed, horizon, torques)
 
 
 def plan(setup: Setup) -> str:
