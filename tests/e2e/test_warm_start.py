@@ -232,6 +232,18 @@ def test_a_history_source_starts_only_the_same_history(tmp_path, capsys):
         assert len(err.splitlines()) == 1 and expected in err, err
 
 
+def test_an_asymmetric_source_starts_only_an_asymmetric_run(tmp_path, capsys):
+    privileged = {"id": "sim2real/CartPole-v0", "kwargs": {"privileged": True}}
+    config = tiny_ppo(env=privileged, total_timesteps=512, checkpoint={"freq_steps": 0})
+    config["algorithm"] = {**config["algorithm"], "asymmetric": True}
+    first = train(parse_config(config), tmp_path / "first", progress_bar=False, verbose=False)
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(tiny_ppo(env=privileged, init_from=str(first.path))))
+    assert main(["train", str(path), "--run-dir", str(tmp_path / "run"), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "an asymmetric run (algorithm.asymmetric: true)" in err
+
+
 def test_adaptation_configs_refuse_it():
     config = tiny_ppo(init_from="zoo:cartpole_dr")
     config["adaptation"] = {"latent_size": 2, "history_steps": 3}
