@@ -74,6 +74,7 @@ from sim2real.errors import UserError  # noqa: E402
 from sim2real.evaluation.bootstrap import bootstrap  # noqa: E402
 from sim2real.evaluation.conditions import make_env, target_condition  # noqa: E402
 from sim2real.evaluation.rollouts import rollout  # noqa: E402
+from sim2real.io import read_json_object  # noqa: E402
 from sim2real.policies.predictor import load_predictor  # noqa: E402
 from sim2real.randomization import RandomizationSpec  # noqa: E402
 from sim2real.runs import Run  # noqa: E402
@@ -407,14 +408,13 @@ def check_reusable(
                 check_same_arm(Run.read(folder / name, model=False), config)
         dr_path = str((folder / "dr").resolve())
         for target in targets:
-            shared = args.oracle_seed is not None
-            oracle = (root / "oracles") if shared else folder
+            oracle_seed, oracle = oracle_run(args, target, seed, folder)
             check_same_transfer(
-                oracle / f"oracle_{target.name}",
+                oracle,
                 strategy="scratch",
                 target=target.name,
                 budget=args.oracle_budget,
-                seed=args.oracle_seed if shared else seed,
+                seed=oracle_seed,
             )
             if not args.methods & set(PER_TARGET):
                 continue
@@ -466,8 +466,10 @@ def check_same_transfer(path: Path, **wanted: Any) -> None:
     found["seed"] = run.config.seed
     if "identify_budget" in wanted:
         report = path / SYSID_DIR / "report.json"
-        settings = json.loads(report.read_text()).get("settings", {}) if report.is_file() else {}
-        found["identify_budget"] = settings.get("budget")
+        settings = (
+            read_json_object(report, "it is damaged").get("settings") if report.is_file() else {}
+        )
+        found["identify_budget"] = settings.get("budget") if isinstance(settings, dict) else None
     for key, value in wanted.items():
         if value is not None and found[key] != value:
             raise UserError(
@@ -493,12 +495,19 @@ def check_recording(args: argparse.Namespace, path: Path) -> int | None:
     return data.steps
 
 
+def oracle_run(
+    args: argparse.Namespace, target: Target, seed: int, folder: Path
+) -> tuple[int, Path]:
+    """The seed and run directory of the oracle for ``target`` that seed ``seed`` compares to."""
+    if args.oracle_seed is not None:  # one oracle per target for every seed
+        seed, folder = args.oracle_seed, args.out / args.robot / "oracles"
+    return seed, folder / f"oracle_{target.name}"
+
+
 def train_oracle(
     args: argparse.Namespace, dr_run: Run, target: Target, seed: int, folder: Path
 ) -> tuple[Any, dict[str, Any]]:
-    if args.oracle_seed is not None:  # one oracle per target for every seed
-        seed, folder = args.oracle_seed, args.out / args.robot / "oracles"
-    path = folder / f"oracle_{target.name}"
+    seed, path = oracle_run(args, target, seed, folder)
     if finished(args, path) is None and resumed(args, path) is None:
         log(f"seed {seed}: training the oracle on {target.name} for {args.oracle_budget:,} steps")
         completed(
