@@ -13,8 +13,9 @@
   ``privileged=True``), not observed.
 - Reward: legged_gym's terms times the control step: velocity tracking (exp kernels),
   vertical velocity, roll/pitch rates, torques, joint accelerations, action rate, feet air
-  time, thigh/calf collisions, soft joint limits, plus orientation and base height. The
-  episode ends when the trunk touches the ground or the robot tips over (|roll| or |pitch|
+  time, thigh/calf collisions, soft joint limits, plus orientation and base height. With
+  ``only_positive_rewards=True`` a step's negative total is clipped to zero, as legged_gym
+  does by default (term ``positive_clip`` holds the difference). The episode ends when the trunk touches the ground or the robot tips over (|roll| or |pitch|
   above 1 rad).
 """
 
@@ -121,11 +122,18 @@ class A1Env(BulletEnv):
         actuator: Mapping[str, Any] | None = None,
         reward_scales: Mapping[str, float] | None = None,
         tracking_sigma: float | None = None,
+        only_positive_rewards: bool = False,
     ):
         self.command_ranges = _check_command_ranges(command_ranges, self.default_command_ranges)
         self.reward_scales = _check_reward_scales(reward_scales)
         if tracking_sigma is not None:
             self.tracking_sigma = _check_tracking_sigma(tracking_sigma)
+        if not isinstance(only_positive_rewards, bool):
+            raise UserError(
+                f"env kwarg 'only_positive_rewards' = {only_positive_rewards!r}; "
+                "expected true or false"
+            )
+        self.only_positive_rewards = only_positive_rewards
         self.observation_space = spaces.Box(
             -100.0, 100.0, (len(self.observation_names),), np.float32
         )
@@ -260,6 +268,10 @@ class A1Env(BulletEnv):
             name: float(self.reward_scales[name] * value * self.control_dt)
             for name, value in raw.items()
         }
+        if self.only_positive_rewards:
+            # legged_gym clips the step's total, not each term: penalties still shape a
+            # positive step, but a bad step cannot make ending the episode look better.
+            terms["positive_clip"] = max(0.0, -sum(terms.values()))
         roll, pitch, _ = state["rpy"]
         fallen = -1 in touching or max(abs(roll), abs(pitch)) > self.tip_over_rad
         return terms, fallen

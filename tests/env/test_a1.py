@@ -147,6 +147,30 @@ def test_reward_scales_and_tracking_sigma_reach_the_reward_terms():
         tuned.close()
 
 
+def test_only_positive_rewards_clips_the_total_and_keeps_the_terms_summing_to_it():
+    """Same seed and actions: each step pays max(0, the plain reward), and the plain terms plus
+    ``positive_clip`` sum to it."""
+    plain, clipped = A1Env(), A1Env(only_positive_rewards=True)
+    try:
+        plain.reset(seed=7)
+        clipped.reset(seed=7)
+        rng = np.random.default_rng(0)
+        negatives = 0
+        for _ in range(40):
+            action = rng.uniform(-1, 1, 12).astype(np.float32)
+            _, reward, *_, info = plain.step(action)
+            _, clipped_reward, *_, clipped_info = clipped.step(action)
+            terms = clipped_info["reward_terms"]
+            assert clipped_reward == pytest.approx(max(0.0, reward), abs=1e-12)
+            assert sum(terms.values()) == pytest.approx(clipped_reward, abs=1e-12)
+            assert terms["positive_clip"] == pytest.approx(max(0.0, -reward), abs=1e-12)
+            negatives += reward < 0
+        assert negatives > 0  # random actions on a standing start do cost more than they earn
+    finally:
+        plain.close()
+        clipped.close()
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
@@ -157,6 +181,7 @@ def test_reward_scales_and_tracking_sigma_reach_the_reward_terms():
         ({"tracking_sigma": 0.0}, "'tracking_sigma' = 0.0; expected a number in"),
         ({"tracking_sigma": "wide"}, "'tracking_sigma' = 'wide'"),
         ({"tracking_sigma": True}, "'tracking_sigma' = True"),
+        ({"only_positive_rewards": "yes"}, "'only_positive_rewards' = 'yes'; expected true"),
     ],
 )
 def test_bad_reward_settings_are_one_line_errors(kwargs, message):
