@@ -61,9 +61,9 @@ def measure(run: str, speeds: list[float], episodes: int, randomization: str | N
     results = {}
     for speed in speeds:
         ranges = {"lin_vel_x": [speed, speed], "lin_vel_y": [0, 0], "ang_vel_yaw": [0, 0]}
-        env = gym.make(
-            "sim2real/A1-v0", randomization=randomization, **{**kwargs, "command_ranges": ranges}
-        )
+        # Each command as asked: a training threshold would turn a slow one into standing.
+        fixed = {"command_ranges": ranges, "zero_command_below": 0.0}
+        env = gym.make("sim2real/A1-v0", randomization=randomization, **{**kwargs, **fixed})
         try:
             outcomes = [episode(env, predictor, speed, seed) for seed in range(episodes)]
         finally:

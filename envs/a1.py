@@ -5,7 +5,9 @@
 - Actions: joint position offsets from the standing pose through a :class:`PDActuator`
   (legged_gym's A1: Kp 20 N*m/rad, Kd 0.5 N*m*s/rad, action scale 0.25; torque limits from
   the URDF: 20 N*m at the hips, 55 N*m at thighs and calves).
-- A velocity command (forward, lateral, yaw rate) drawn per episode, part of the observation.
+- A velocity command (forward, lateral, yaw rate) drawn per episode, part of the observation;
+  with ``zero_command_below`` (m/s; legged_gym: 0.2) a drawn (forward, lateral) command of a
+  smaller norm is set to zero, so standing still is asked for exactly, not as a slow walk.
 - Observation (45-D, what a real A1 measures, scaled as legged_gym): base angular velocity
   (IMU, x0.25) and projected gravity in the base frame, the command (x2, x2, x0.25), joint
   positions relative to the standing pose, joint velocities (x0.05), the last action. The
@@ -15,8 +17,8 @@
   vertical velocity, roll/pitch rates, torques, joint accelerations, action rate, feet air
   time, thigh/calf collisions, soft joint limits, plus orientation and base height. With
   ``only_positive_rewards=True`` a step's negative total is clipped to zero, as legged_gym
-  does by default (term ``positive_clip`` holds the difference). The episode ends when the trunk touches the ground or the robot tips over (|roll| or |pitch|
-  above 1 rad).
+  does by default (term ``positive_clip`` holds the difference). The episode ends when the
+  trunk touches the ground or the robot tips over (|roll| or |pitch| above 1 rad).
 """
 
 from __future__ import annotations
@@ -123,6 +125,7 @@ class A1Env(BulletEnv):
         reward_scales: Mapping[str, float] | None = None,
         tracking_sigma: float | None = None,
         only_positive_rewards: bool = False,
+        zero_command_below: float = 0.0,
     ):
         self.command_ranges = _check_command_ranges(command_ranges, self.default_command_ranges)
         self.reward_scales = _check_reward_scales(reward_scales)
@@ -134,6 +137,7 @@ class A1Env(BulletEnv):
                 "expected true or false"
             )
         self.only_positive_rewards = only_positive_rewards
+        self.zero_command_below = _check_zero_command_below(zero_command_below)
         self.observation_space = spaces.Box(
             -100.0, 100.0, (len(self.observation_names),), np.float32
         )
@@ -209,6 +213,8 @@ class A1Env(BulletEnv):
         )
         low, high = np.array([self.command_ranges[name] for name in COMMANDS]).T
         self.command = self.np_random.uniform(low, high)
+        if np.linalg.norm(self.command[:2]) < self.zero_command_below:
+            self.command[:2] = 0.0
         self._last_action = np.zeros(len(JOINTS))
         self._last_joint_velocity = np.zeros(len(JOINTS))
         self._air_time = np.zeros(len(LEGS))
@@ -393,5 +399,16 @@ def _check_tracking_sigma(given: Any) -> float:
         raise UserError(
             f"env kwarg 'tracking_sigma' = {given!r}; expected a number in [0.0001, 100] "
             "(legged_gym's default: 0.25)"
+        )
+    return value
+
+
+def _check_zero_command_below(given: Any) -> float:
+    """The speed (m/s) under which a drawn command means standing: a number in [0, 5]."""
+    value = _number(given)
+    if not (math.isfinite(value) and 0.0 <= value <= 5.0):
+        raise UserError(
+            f"env kwarg 'zero_command_below' = {given!r}; expected a speed in [0, 5] m/s "
+            "(legged_gym's: 0.2; 0 keeps every drawn command)"
         )
     return value

@@ -147,6 +147,23 @@ def test_reward_scales_and_tracking_sigma_reach_the_reward_terms():
         tuned.close()
 
 
+def test_commands_below_zero_command_below_become_standing_still():
+    ranges = {"lin_vel_x": [0.0, 1.0], "lin_vel_y": [0.0, 0.0], "ang_vel_yaw": [-1.0, 1.0]}
+    env = A1Env(command_ranges=ranges, zero_command_below=0.3)
+    try:
+        forward = []
+        for seed in range(40):
+            env.reset(seed=seed)
+            forward.append(env.command[0])
+            assert env.command[1] == 0.0
+            assert env.observation_space.contains(env.reset(seed=seed)[0])
+        forward = np.array(forward)
+        assert np.all((forward == 0.0) | (forward >= 0.3))
+        assert 0 < np.sum(forward == 0.0) < 40  # about 30% of uniform draws on [0, 1]
+    finally:
+        env.close()
+
+
 def test_only_positive_rewards_clips_the_total_and_keeps_the_terms_summing_to_it():
     """Same seed and actions: each step pays max(0, the plain reward), and the plain terms plus
     ``positive_clip`` sum to it."""
@@ -182,6 +199,8 @@ def test_only_positive_rewards_clips_the_total_and_keeps_the_terms_summing_to_it
         ({"tracking_sigma": "wide"}, "'tracking_sigma' = 'wide'"),
         ({"tracking_sigma": True}, "'tracking_sigma' = True"),
         ({"only_positive_rewards": "yes"}, "'only_positive_rewards' = 'yes'; expected true"),
+        ({"zero_command_below": -0.1}, "'zero_command_below' = -0.1; expected a speed in"),
+        ({"zero_command_below": "slow"}, "'zero_command_below' = 'slow'"),
     ],
 )
 def test_bad_reward_settings_are_one_line_errors(kwargs, message):
