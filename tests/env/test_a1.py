@@ -153,10 +153,10 @@ def test_commands_below_zero_command_below_become_standing_still():
     try:
         forward = []
         for seed in range(40):
-            env.reset(seed=seed)
+            observation, _ = env.reset(seed=seed)
             forward.append(env.command[0])
             assert env.command[1] == 0.0
-            assert env.observation_space.contains(env.reset(seed=seed)[0])
+            assert observation[6] == pytest.approx(2.0 * env.command[0])  # what the policy sees
         forward = np.array(forward)
         assert np.all((forward == 0.0) | (forward >= 0.3))
         assert 0 < np.sum(forward == 0.0) < 40  # about 30% of uniform draws on [0, 1]
