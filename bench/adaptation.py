@@ -575,13 +575,15 @@ def gap_closed(
     """The fraction of DR-only's gap to the oracle that ``method`` closes on ``target``, as
     ``sim2real evaluate`` reports it: of the mean returns over seeds (a mean of per-seed ratios
     lets one seed with a small gap swamp the rest), with a CI from resampling seeds, each
-    seed's three returns together; and whether the method's mean is above the oracle's."""
+    seed's three returns together; and whether the method's mean is above the oracle's. An
+    oracle not above DR-only leaves no gap: a fraction of it would be noise, or of the wrong
+    sign."""
     paired = np.array(
         [[returns[m][target][seed] for m in ("dr", method, "oracle")] for seed in seeds]
     )
     dr, value, oracle = paired.mean(axis=0)
-    if abs(oracle - dr) < 1e-9:  # undefined where DR already matches the oracle
-        return {}
+    if oracle - dr < 1e-9:  # no gap to close: this oracle is no better than DR-only
+        return {"no_gap": True}
     fraction = bootstrap(
         [[paired]], lambda rows: fraction_gap_closed(*rows.mean(axis=0)), rng, n_boot=2000
     )
@@ -630,6 +632,8 @@ def summary_markdown(results: dict[str, Any]) -> str:
                 )
                 if row.get("above_oracle"):
                     cell += " (above the oracle)"
+            elif row.get("no_gap"):
+                cell += "; no gap (oracle not above DR-only)"
             cells.append(cell)
         lines.append(f"| {LABELS.get(method, method)} | " + " | ".join(cells) + " |")
     machine_info = results["machine"]
