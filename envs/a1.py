@@ -130,14 +130,20 @@ class A1Env(BulletEnv):
         self.command_ranges = _check_command_ranges(command_ranges, self.default_command_ranges)
         self.reward_scales = _check_reward_scales(reward_scales)
         if tracking_sigma is not None:
-            self.tracking_sigma = _check_tracking_sigma(tracking_sigma)
+            self.tracking_sigma = _check_number(
+                "tracking_sigma", tracking_sigma, 1e-4, 100.0,
+                "a number in [0.0001, 100] (legged_gym's default: 0.25)",
+            )  # fmt: skip
         if not isinstance(only_positive_rewards, bool):
             raise UserError(
                 f"env kwarg 'only_positive_rewards' = {only_positive_rewards!r}; "
                 "expected true or false"
             )
         self.only_positive_rewards = only_positive_rewards
-        self.zero_command_below = _check_zero_command_below(zero_command_below)
+        self.zero_command_below = _check_number(
+            "zero_command_below", zero_command_below, 0.0, 5.0,
+            "a speed in [0, 5] m/s (legged_gym's: 0.2; 0 keeps every drawn command)",
+        )  # fmt: skip
         self.observation_space = spaces.Box(
             -100.0, 100.0, (len(self.observation_names),), np.float32
         )
@@ -383,32 +389,15 @@ def _check_reward_scales(given: Mapping[str, float] | None) -> dict[str, float]:
     """Reward term weights over legged_gym's (``REWARD_SCALES``); one-line UserError otherwise."""
     scales = dict(REWARD_SCALES)
     for name, weight in _named_overrides(given, tuple(scales), "reward_scales", "{term: weight}"):
-        value = _number(weight)
-        if not (math.isfinite(value) and abs(value) <= 1e4):
-            raise UserError(
-                f"env kwarg 'reward_scales.{name}' = {weight!r}; expected a number in [-1e4, 1e4]"
-            )
-        scales[name] = value
+        scales[name] = _check_number(
+            f"reward_scales.{name}", weight, -1e4, 1e4, "a number in [-1e4, 1e4]"
+        )
     return scales
 
 
-def _check_tracking_sigma(given: Any) -> float:
-    """The velocity-tracking kernel's width (m^2/s^2): a positive number; UserError otherwise."""
+def _check_number(kwarg: str, given: Any, low: float, high: float, expected: str) -> float:
+    """``given`` as a float in [low, high]; a one-line UserError saying ``expected`` otherwise."""
     value = _number(given)
-    if not (math.isfinite(value) and 1e-4 <= value <= 100.0):
-        raise UserError(
-            f"env kwarg 'tracking_sigma' = {given!r}; expected a number in [0.0001, 100] "
-            "(legged_gym's default: 0.25)"
-        )
-    return value
-
-
-def _check_zero_command_below(given: Any) -> float:
-    """The speed (m/s) under which a drawn command means standing: a number in [0, 5]."""
-    value = _number(given)
-    if not (math.isfinite(value) and 0.0 <= value <= 5.0):
-        raise UserError(
-            f"env kwarg 'zero_command_below' = {given!r}; expected a speed in [0, 5] m/s "
-            "(legged_gym's: 0.2; 0 keeps every drawn command)"
-        )
+    if not (math.isfinite(value) and low <= value <= high):
+        raise UserError(f"env kwarg '{kwarg}' = {given!r}; expected {expected}")
     return value
