@@ -126,6 +126,7 @@ class A1Env(BulletEnv):
         tracking_sigma: float | None = None,
         only_positive_rewards: bool = False,
         zero_command_below: float = 0.0,
+        feet_air_time_target_s: float | None = None,
     ):
         self.command_ranges = _check_command_ranges(command_ranges, self.default_command_ranges)
         self.reward_scales = _check_reward_scales(reward_scales)
@@ -144,6 +145,11 @@ class A1Env(BulletEnv):
             "zero_command_below", zero_command_below, 0.0, 5.0,
             "a speed in [0, 5] m/s (legged_gym's: 0.2; 0 keeps every drawn command)",
         )  # fmt: skip
+        if feet_air_time_target_s is not None:
+            self.feet_air_time_target_s = _check_number(
+                "feet_air_time_target_s", feet_air_time_target_s, 0.0, 2.0,
+                "a duration in [0, 2] s (legged_gym's: 0.5)",
+            )  # fmt: skip
         self.observation_space = spaces.Box(
             -100.0, 100.0, (len(self.observation_names),), np.float32
         )
@@ -325,7 +331,8 @@ class A1Env(BulletEnv):
         return math.exp(-float(np.sum(error**2)) / self.tracking_sigma)
 
     def _feet_air_time(self, touching: set[int]) -> float:
-        """legged_gym's reward for long steps: (air time - 0.5 s) at each touchdown."""
+        """legged_gym's reward for long steps: (air time - target) at each touchdown, the
+        target ``feet_air_time_target_s`` (legged_gym's 0.5 s)."""
         contact = np.array([foot in touching for foot in self._feet])
         self._air_time += self.control_dt
         touchdown = contact & (self._air_time > self.control_dt)

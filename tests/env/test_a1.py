@@ -164,6 +164,32 @@ def test_commands_below_zero_command_below_become_standing_still():
         env.close()
 
 
+def test_feet_air_time_target_moves_each_touchdowns_reward_by_the_difference():
+    """Same seed and actions: a touchdown pays (air time - target), so a 0.2 s target instead of
+    0.5 s adds weight x dt x 0.3 per touchdown and nothing between touchdowns."""
+    ranges = {"lin_vel_x": [0.5, 0.5], "lin_vel_y": [0.0, 0.0], "ang_vel_yaw": [0.0, 0.0]}
+    plain = A1Env(command_ranges=ranges)
+    short = A1Env(command_ranges=ranges, feet_air_time_target_s=0.2)
+    try:
+        plain.reset(seed=3)
+        short.reset(seed=3)
+        rng = np.random.default_rng(1)
+        per_touchdown = 1.0 * A1Env.control_dt * 0.3  # weight 1 (legged_gym's) x dt x 0.3 s
+        touchdowns = 0
+        for _ in range(60):
+            action = rng.uniform(-1, 1, 12).astype(np.float32)
+            terms = plain.step(action)[4]["reward_terms"]
+            short_terms = short.step(action)[4]["reward_terms"]
+            count = (short_terms["feet_air_time"] - terms["feet_air_time"]) / per_touchdown
+            assert count == pytest.approx(round(count), abs=1e-9) and round(count) >= 0
+            touchdowns += round(count)
+            assert short_terms["orientation"] == terms["orientation"]  # the same motion
+        assert touchdowns > 0
+    finally:
+        plain.close()
+        short.close()
+
+
 def test_only_positive_rewards_clips_the_total_and_keeps_the_terms_summing_to_it():
     """Same seed and actions: each step pays max(0, the plain reward), and the plain terms plus
     ``positive_clip`` sum to it."""
@@ -201,6 +227,7 @@ def test_only_positive_rewards_clips_the_total_and_keeps_the_terms_summing_to_it
         ({"only_positive_rewards": "yes"}, "'only_positive_rewards' = 'yes'; expected true"),
         ({"zero_command_below": -0.1}, "'zero_command_below' = -0.1; expected a speed in"),
         ({"zero_command_below": "slow"}, "'zero_command_below' = 'slow'"),
+        ({"feet_air_time_target_s": 3}, "'feet_air_time_target_s' = 3; expected a duration"),
     ],
 )
 def test_bad_reward_settings_are_one_line_errors(kwargs, message):
