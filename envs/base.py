@@ -144,7 +144,9 @@ class BulletEnv(gym.Env, abc.ABC):
         self._next_event_step: list[int] = []
         self._steps = 0
         self._privileged: PrivilegedLayout | None = None
-        self._observation_bounds = (self.observation_space.low, self.observation_space.high)
+        # float64, as the observation is: clipping across dtypes takes numpy's slow path.
+        space = self.observation_space
+        self._observation_bounds = (space.low.astype(np.float64), space.high.astype(np.float64))
         self.set_randomization(randomization)
         self._set_values(copy_dynamics(self.nominal))
         if actuator is not None:
@@ -319,7 +321,7 @@ class BulletEnv(gym.Env, abc.ABC):
         self._privileged_dynamics = self._privileged.normalize(self._values)
         self.privileged_names = self._privileged.names
         extra = np.full(self._privileged.size, PRIVILEGED_BOUND, dtype=np.float32)
-        low, high = self._observation_bounds
+        low, high = self.observation_space.low, self.observation_space.high
         self.observation_space = spaces.Box(
             np.concatenate([low, -extra]), np.concatenate([high, extra]), dtype=np.float32
         )
