@@ -49,6 +49,7 @@ DEFAULT_POSE = {
     **{f"{leg}_lower_joint": -1.5 for leg in LEGS},
 }
 COMMANDS = ("lin_vel_x", "lin_vel_y", "ang_vel_yaw")
+MAX_COMMAND = 5.0  # m/s or rad/s either way: far beyond what the A1 can do
 REWARD_SCALES = {
     "tracking_lin_vel": 1.0,
     "tracking_ang_vel": 0.5,
@@ -363,11 +364,14 @@ def _named_overrides(
 
 
 def _number(value: Any) -> float:
-    """``value`` as a float; NaN for anything that is not a number (booleans included)."""
-    if isinstance(value, bool):
+    """``value`` as a float; NaN for anything that is not a number (booleans and numeric
+    strings included: a config's numbers are numbers), inf for an int beyond float range."""
+    if isinstance(value, (bool, str, bytes)):
         return math.nan
     try:
         return float(value)
+    except OverflowError:
+        return math.inf
     except (TypeError, ValueError):
         return math.nan
 
@@ -382,11 +386,14 @@ def _check_command_ranges(
             raise UserError(f"env kwarg 'command_ranges.{name}' = {bounds!r}; expected [low, high]")
         low, high = (_number(bound) for bound in bounds)  # NaN for a non-number: refused below
         if not (
-            math.isfinite(low) and math.isfinite(high) and low <= high and max(-low, high) <= 5
+            math.isfinite(low)
+            and math.isfinite(high)
+            and low <= high
+            and max(-low, high) <= MAX_COMMAND
         ):
             raise UserError(
                 f"env kwarg 'command_ranges.{name}' = {list(bounds)!r}; need two numbers, "
-                "low <= high, both within [-5, 5]"
+                f"low <= high, both within [-{MAX_COMMAND:g}, {MAX_COMMAND:g}]"
             )
         ranges[name] = (low, high)
     return ranges

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from decimal import Decimal
 
 from sim2real.errors import UserError
 
@@ -18,6 +19,7 @@ __all__ = [
     "CHECKPOINT_KEEP",
     "EPISODES",
     "EVALUATION_SEEDS",
+    "HISTORY_ROLLOUT",
     "HISTORY_STEPS",
     "LAYER_WIDTH",
     "LargeValueWarning",
@@ -73,6 +75,11 @@ BUFFER_SIZE = Limit(10**9, "the replay buffer is allocated up front", 10**7, "GB
 N_EPOCHS = Limit(10_000, "passes over every rollout", 100, "slow updates")
 # policy_kwargs.net_arch: two layers of width w hold w x w weights (float32).
 LAYER_WIDTH = Limit(16_384, "two layers of that width hold 1 GB of weights")
+# adaptation: the student's rollout holds rollout_steps x n_envs histories of k steps, each
+# step an observation and an action (float32).
+HISTORY_ROLLOUT = Limit(
+    2 * 10**7, "a history step per entry, all held in memory", 2 * 10**6, "GBs of memory"
+)
 # env.history_steps: the policy's input is k x (observation + action) entries.
 HISTORY_STEPS = Limit(
     1000, "the policy's input grows with k", 100, "a wide input: slow updates, large replay buffers"
@@ -82,7 +89,12 @@ HISTORY_STEPS = Limit(
 def number(value: float) -> str:
     """``10000000000`` -> ``10,000,000,000``; a longer one (``1e30``) in exponent notation."""
     text = f"{value:,}"
-    return text if len(text) <= 20 else f"{value:.4g}"
+    if len(text) <= 20:
+        return text
+    try:
+        return f"{value:.4g}"
+    except OverflowError:  # an int beyond float range (10**400): Decimal formats it
+        return f"{Decimal(value):.4g}"
 
 
 def over_limit(value: float, limit: Limit) -> str | None:
