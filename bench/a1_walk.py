@@ -17,18 +17,26 @@ without falling, under the shipped DR.
 
 from __future__ import annotations
 
-import json
+import argparse
+import math
 import statistics
 from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
-from bench_parser import BenchParser
+from bench_parser import BenchParser, run_bench
 
 import sim2real  # noqa: F401  (registers the worlds)
+from sim2real import limits
+from sim2real.envs.a1 import MAX_COMMAND
+from sim2real.envs.base import coerce_spec
+from sim2real.errors import UserError
+from sim2real.io import check_output_file, write_json
 from sim2real.policies.exported import policy_config
 from sim2real.policies.predictor import load_predictor
+from sim2real.randomization import RandomizationSpec
 
+A1_ID = "sim2real/A1-v0"
 SETTLE_STEPS = 50  # the first second: standing up to speed is not tracking
 
 
@@ -54,7 +62,9 @@ def episode(env: gym.Env, predictor, speed: float, seed: int) -> tuple[float, fl
     return float(np.mean(np.abs(achieved - speed))), float(np.mean(achieved)), fell
 
 
-def measure(run: str, speeds: list[float], episodes: int, randomization: str | None) -> dict:
+def measure(
+    run: str, speeds: list[float], episodes: int, randomization: RandomizationSpec | None
+) -> dict:
     predictor = load_predictor(run)
     # The env kwargs the policy trained with: an asymmetric run reads its privileged entries.
     kwargs = dict(policy_config(run).env.kwargs)
@@ -63,7 +73,7 @@ def measure(run: str, speeds: list[float], episodes: int, randomization: str | N
         ranges = {"lin_vel_x": [speed, speed], "lin_vel_y": [0, 0], "ang_vel_yaw": [0, 0]}
         # Each command as asked: a training threshold would turn a slow one into standing.
         fixed = {"command_ranges": ranges, "zero_command_below": 0.0}
-        env = gym.make("sim2real/A1-v0", randomization=randomization, **{**kwargs, **fixed})
+        env = gym.make(A1_ID, randomization=randomization, **{**kwargs, **fixed})
         try:
             outcomes = [episode(env, predictor, speed, seed) for seed in range(episodes)]
         finally:
@@ -77,6 +87,23 @@ def measure(run: str, speeds: list[float], episodes: int, randomization: str | N
     return results
 
 
+def check_args(args: argparse.Namespace) -> RandomizationSpec | None:
+    """Every option checked before any episode runs (one-line UserError); the spec."""
+    limits.check_count(args.episodes, limits.EPISODES, "option '--episodes'")
+    for speed in args.speeds:
+        if not (math.isfinite(speed) and abs(speed) <= MAX_COMMAND):
+            raise UserError(
+                f"option '--speeds': {speed}; give forward speeds in [-{MAX_COMMAND:g}, "
+                f"{MAX_COMMAND:g}] m/s (the A1's command range)"
+            )
+    env_id = policy_config(args.run).env.id
+    if env_id != A1_ID:
+        raise UserError(f"{args.run}: a policy for {env_id}; this bench walks {A1_ID} policies")
+    if args.json is not None:
+        check_output_file(args.json, "option '--json'", "walk.json", overwrite=True)
+    return None if args.randomization == "none" else coerce_spec(args.randomization)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = BenchParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", help="a run directory of sim2real/A1-v0, or zoo:NAME")
@@ -87,7 +114,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
-    randomization = None if args.randomization == "none" else args.randomization
+    randomization = check_args(args)
     results = measure(args.run, args.speeds, args.episodes, randomization)
     print(f"{args.run}, randomization {args.randomization}, {args.episodes} episodes of 20 s\n")
     print("| command (m/s) | mean abs speed error (m/s) | achieved speed (m/s) | falls |")
@@ -103,8 +130,8 @@ def main(argv: list[str] | None = None) -> None:
         "(issue 9's target: <= 0.1 m/s and no falls)"
     )
     if args.json:
-        args.json.write_text(json.dumps({str(k): v for k, v in results.items()}, indent=2))
+        write_json(args.json, {str(speed): row for speed, row in results.items()})
 
 
 if __name__ == "__main__":
-    main()
+    run_bench(main)

@@ -33,7 +33,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_parser import BenchParser  # noqa: E402
+from bench_parser import BenchParser, run_bench  # noqa: E402
 from transfer import completed, evaluate_run, log, machine  # noqa: E402  bench/transfer.py
 
 from sim2real.actuator_fit import FitSettings, actuator_dataset, fit_actuator, write_fit  # noqa: E402
@@ -210,4 +210,4 @@ def summary_markdown(results: dict[str, Any]) -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_bench(main)

@@ -59,7 +59,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_parser import BenchParser  # noqa: E402
+from bench_parser import BenchParser, run_bench  # noqa: E402
 from sysid_transfer import record_data, run_finetune, run_sysid  # noqa: E402
 from transfer import completed  # noqa: E402  bench/transfer.py
 
@@ -76,7 +76,7 @@ from sim2real.evaluation.bootstrap import bootstrap  # noqa: E402
 from sim2real.evaluation.conditions import make_env, target_condition  # noqa: E402
 from sim2real.evaluation.metrics import fraction_gap_closed  # noqa: E402
 from sim2real.evaluation.rollouts import rollout  # noqa: E402
-from sim2real.io import read_json_object  # noqa: E402
+from sim2real.io import check_output_dir, read_json_object  # noqa: E402
 from sim2real.policies.predictor import load_predictor  # noqa: E402
 from sim2real.randomization import RandomizationSpec  # noqa: E402
 from sim2real.runs import Run  # noqa: E402
@@ -123,6 +123,8 @@ EVAL_SEED = 3_000_000  # evaluation episodes seeded away from every training see
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     torch.set_num_threads(1)
+    if args.n_envs is not None:  # named as the option, not as the --set it becomes
+        limits.check_count(args.n_envs, limits.N_ENVS, "option '--n-envs'")
     overrides = [] if args.n_envs is None else [f"n_envs={args.n_envs}"]
     base = load_config(ROBOTS[args.robot][0], overrides)
     assert base.adaptation is not None
@@ -233,7 +235,6 @@ def settle_args(args: argparse.Namespace, base: ExperimentConfig) -> list[Target
         "--budget": (args.budget, limits.TOTAL_TIMESTEPS, 2),  # a teacher and a student step
         "--oracle-budget": (args.oracle_budget, limits.TOTAL_TIMESTEPS, 1),
         "--finetune-budget": (args.finetune_budget, limits.TOTAL_TIMESTEPS, 1),
-        "--n-envs": (args.n_envs, limits.N_ENVS, 1),
         "--episodes": (args.episodes, limits.EPISODES, 1),
         "--eval-episodes": (args.eval_episodes, limits.EPISODES, 1),
         "--workers": (args.workers, limits.WORKERS, 1),
@@ -244,8 +245,13 @@ def settle_args(args: argparse.Namespace, base: ExperimentConfig) -> list[Target
         for value in values if isinstance(values, list) else [values]:
             if value is not None:
                 limits.check_count(value, limit, f"option '{option}'", minimum=minimum)
-    if args.out.exists() and not args.out.is_dir():
-        raise UserError(f"option '--out' = {args.out}: a file; give a directory")
+    repeated = sorted({seed for seed in args.seeds if args.seeds.count(seed) > 1})
+    if repeated:
+        raise UserError(
+            f"option '--seeds': {', '.join(map(str, repeated))} given twice; each seed is one "
+            "run per arm and one sample of the CIs over seeds"
+        )
+    check_output_dir(args.out / args.robot, "option '--out'")
     shipped = {target.name: target for target in shipped_targets(base.env.id)}
     unknown = sorted(set(args.targets or ()) - set(shipped))
     if unknown:
@@ -672,8 +678,4 @@ def log(message: str) -> None:
 
 
 if __name__ == "__main__":
-    try:
-        raise SystemExit(main())
-    except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
-        raise SystemExit(2) from None
+    run_bench(main)

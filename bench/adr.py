@@ -34,7 +34,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_parser import BenchParser  # noqa: E402
+from bench_parser import BenchParser, run_bench  # noqa: E402
 from transfer import completed  # noqa: E402  bench/transfer.py
 
 from sim2real.config import ExperimentConfig, load_config  # noqa: E402
@@ -216,4 +216,4 @@ def _cpus() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_bench(main)

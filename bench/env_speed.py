@@ -39,7 +39,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import pybullet
-from bench_parser import BenchParser
+from bench_parser import BenchParser, run_bench
 
 import sim2real.envs  # noqa: F401  (registers the sim2real worlds)
 from sim2real.envs.ant import AntEnv
@@ -332,4 +332,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_bench(main)

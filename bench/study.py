@@ -34,7 +34,7 @@ from typing import Any
 
 import torch
 import yaml
-from bench_parser import BenchParser
+from bench_parser import BenchParser, run_bench
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -121,4 +121,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_bench(main)

@@ -50,7 +50,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from bench_parser import BenchParser
+from bench_parser import BenchParser, run_bench
 
 from sim2real.data import RecordedData, save_data
 from sim2real.evaluation.conditions import make_env, target_condition
@@ -292,4 +292,4 @@ def summary_markdown(results: list[dict[str, Any]], args: argparse.Namespace) ->
 
 
 if __name__ == "__main__":
-    main()
+    run_bench(main)

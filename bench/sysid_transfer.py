@@ -38,7 +38,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_parser import BenchParser  # noqa: E402
+from bench_parser import BenchParser, run_bench  # noqa: E402
 from sysid import spec_for  # noqa: E402  bench/sysid.py: the torso-pinned spec
 from transfer import (  # noqa: E402  bench/transfer.py
     ENVS,
@@ -244,4 +244,4 @@ def summary_markdown(results: dict[str, Any]) -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_bench(main)

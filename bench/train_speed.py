@@ -40,7 +40,7 @@ import gymnasium as gym
 import numpy as np
 import pybullet_envs_gymnasium  # noqa: F401  (registers HopperBulletEnv-v0)
 import torch
-from bench_parser import BenchParser
+from bench_parser import BenchParser, run_bench
 from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.monitor import Monitor
@@ -279,4 +279,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_bench(main)

@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from bench_parser import BenchParser
+from bench_parser import BenchParser, run_bench
 
 from sim2real.config import ExperimentConfig, load_config
 from sim2real.evaluation.compare import per_run_metrics
@@ -429,4 +429,4 @@ def log(message: str) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_bench(main)
