@@ -170,13 +170,17 @@ class AdrConfig(_Model):
 
     threshold_high: Annotated[float, Field(allow_inf_nan=False)]  # mean return: widen
     threshold_low: Annotated[float, Field(allow_inf_nan=False)]  # mean return: narrow
-    boundary_probability: Annotated[float, Field(gt=0, le=1)] = 0.5
+    boundary_probability: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)] = 0.5
     buffer_size: PositiveCount = 20  # boundary episodes per decision
-    step_fraction: Annotated[float, Field(gt=0, le=1)] = 0.05  # of the spec's range
+    step_fraction: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)] = (
+        0.05  # of the spec's range
+    )
     steps: dict[str, Annotated[float, Field(gt=0, allow_inf_nan=False)]] = Field(
         default_factory=dict
     )  # per ADR parameter, in its draw's units
-    initial_fraction: Annotated[float, Field(ge=0, le=1)] = 0.0  # of the way to each limit
+    initial_fraction: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] = (
+        0.0  # of the way to each limit
+    )
     # ...or, per ADR parameter, its starting range [low, high] in its draw's units.
     initial: dict[str, list[Annotated[float, Field(allow_inf_nan=False)]]] = Field(
         default_factory=dict
@@ -744,11 +748,22 @@ def _check_adaptation(cfg: ExperimentConfig, locator: Locator) -> None:
             "adaptation needs randomized dynamics for the teacher to encode; "
             + ("this spec randomizes none" if spec.terms else "give a randomization spec"),
         )
-    limits.check_limit(
-        adaptation.timesteps,
-        limits.TOTAL_TIMESTEPS,
-        f"{locator(('adaptation', 'timesteps'))}: field 'adaptation.timesteps'",
-    )
+    rollout = adaptation.rollout_steps * cfg.n_envs * adaptation.history_steps
+    sizes: list[tuple[FieldPath, int, limits.Limit]] = [
+        (("adaptation", "timesteps"), adaptation.timesteps, limits.TOTAL_TIMESTEPS),
+        (("adaptation", "latent_size"), adaptation.latent_size, limits.LAYER_WIDTH),
+        *(
+            (("adaptation", "encoder_layers", index), width, limits.LAYER_WIDTH)
+            for index, width in enumerate(adaptation.encoder_layers)
+        ),
+        (("adaptation", "epochs"), adaptation.epochs, limits.N_EPOCHS),
+        (("adaptation", "rollout_steps"), rollout, limits.HISTORY_ROLLOUT),
+    ]
+    for path, value, limit in sizes:
+        # rollout_steps is checked as the histories its rollout holds, and said so.
+        product = " * n_envs * history_steps" if path[-1] == "rollout_steps" else ""
+        where = f"{locator(path)}: field '{dotted(path)}'{product}"
+        limits.check_limit(value, limit, where)
 
 
 def _check_adr(cfg: ExperimentConfig, locator: Locator) -> None:

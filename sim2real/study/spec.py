@@ -118,7 +118,7 @@ class SchedulerSection(_Model):
 
     name: Literal["fifo", "asha"] = "fifo"
     grace_period_steps: PositiveCount = 10000
-    reduction_factor: Annotated[float, Field(gt=1)] = 3.0
+    reduction_factor: Annotated[float, Field(gt=1, allow_inf_nan=False)] = 3.0
 
 
 class ResourcesSection(_Model):

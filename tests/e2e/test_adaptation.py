@@ -283,6 +283,14 @@ def test_train_hands_the_teachers_evaluations_to_on_evaluation(tmp_path):
     assert seen and seen == Run.open(run.path / "teacher").evaluations()["timesteps"]
 
 
+def test_the_last_student_rollout_stops_at_the_phase_2_budget(tmp_path):
+    """130 student steps with rollouts of 2 envs x 50: 100, then 2 x 15, never 200."""
+    config = load_config("cartpole_rma.yaml", [*TINY, "adaptation.timesteps=130"])
+    run = train_config(config, tmp_path / "run", progress_bar=False, verbose=False)
+    assert (run.meta["status"], run.meta["student_timesteps"]) == ("finished", 130)
+    assert [step for step, _ in scalars(run.tb_dir, "adaptation/latent_loss")] == [100, 130]
+
+
 def test_sigint_in_phase_2_keeps_a_checkpoint_to_resume_from(rma_run, tmp_path):
     run = Run.open(shutil.copytree(rma_run.path, tmp_path / "run"))
     # Phase 2 from its start, with far more steps than the test waits for.

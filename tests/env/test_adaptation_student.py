@@ -176,6 +176,20 @@ def test_teacher_config_adds_the_privileged_layout_and_its_name():
         ({"adaptation": {"learning_rate": -1.0}}, "field 'adaptation.learning_rate' = -1.0"),
         ({"adaptation": {"learning_rate": float("inf")}}, "'adaptation.learning_rate' = inf"),
         ({"adaptation": {"learning_rate": 2.0}}, "field 'adaptation.learning_rate' = 2.0"),
+        (
+            {"adaptation": {"latent_size": 10**12}},
+            "field 'adaptation.latent_size' = 1,000,000,000,000; must be <= 16,384",
+        ),
+        (
+            {"adaptation": {"encoder_layers": [64, 10**5]}},
+            "field 'adaptation.encoder_layers[1]' = 100,000; must be <= 16,384",
+        ),
+        ({"adaptation": {"epochs": 10**6}}, "field 'adaptation.epochs' = 1,000,000; must be <="),
+        (
+            {"adaptation": {"rollout_steps": 10**12}},
+            "field 'adaptation.rollout_steps' * n_envs * history_steps = 3",
+        ),
+        ({"adaptation": {"timesteps": 10**400}}, "field 'adaptation.timesteps' = 1.000e+400"),
     ],
 )
 def test_bad_adaptation_sections_are_one_line(changes, expected):

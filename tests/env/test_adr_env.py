@@ -68,6 +68,10 @@ def test_shipped_adr_configs_load_and_round_trip(name, tmp_path):
             r"boundary_probability, buffer_size",
         ),
         ({"adr": {**ADR, "boundary_probability": 0}}, r"field 'adr.boundary_probability' = 0;"),
+        (
+            {"adr": {**ADR, "step_fraction": float("nan")}},
+            r"field 'adr.step_fraction' = nan; Input should be a finite number",
+        ),
         ({"adr": {"threshold_high": 100}}, r"field 'adr.threshold_low' is required"),
         (
             {"adr": {**ADR, "initial": {"gravity:x": [1, 1]}}},

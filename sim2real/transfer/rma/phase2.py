@@ -163,8 +163,12 @@ def _regress(
     report_every = max(1, adaptation.timesteps // PROGRESS_LINES)
     next_report = _next_multiple(steps, report_every)
     recent: list[float] = []
+    n_envs = collector.venv.num_envs
     while steps < adaptation.timesteps and stop.signum is None:
-        batch = collector.collect(adaptation.rollout_steps, stop)
+        # The last rollout only as long as the budget needs: the student's steps stay within
+        # adaptation.timesteps (up to n_envs - 1 over), whatever rollout_steps is.
+        remaining_per_env = -(-(adaptation.timesteps - steps) // n_envs)
+        batch = collector.collect(min(adaptation.rollout_steps, remaining_per_env), stop)
         if batch is None:  # stopped before the first step of the rollout
             break
         histories, latents, returns = batch
