@@ -290,11 +290,19 @@ class Run:
             return self.weights_path, self.normalization_path
         checkpoint = self.latest_checkpoint()
         if checkpoint is None:
-            raise UserError(
-                f"{self.model_path}: missing, and no checkpoint; the run has not finished "
-                f"(see {META_FILE}); train it first"
-            )
+            raise self._missing_model(self.model_path, "missing, and no checkpoint")
         return checkpoint / MODEL_FILE, checkpoint / NORMALIZATION_FILE
+
+    def _missing_model(self, path: Path, what: str) -> UserError:
+        """Why there is no model at ``path``: an unfinished run, or a finished one's file gone."""
+        if self.meta.get("status") == "finished":
+            return UserError(
+                f"{path}: {what}, though {META_FILE} says the run finished: the file was moved "
+                "or deleted; restore it or train again"
+            )
+        return UserError(
+            f"{path}: {what}; the run has not finished (see {META_FILE}); train it first"
+        )
 
     def summary(self) -> dict[str, Any]:
         if not self.summary_path.is_file():
@@ -317,7 +325,7 @@ class Run:
 
             return model_from_weights(self.config, model_path, env, device)
         if not model_path.is_file():
-            raise UserError(f"{model_path}: no model; the run has not finished (see run.json)")
+            raise self._missing_model(model_path, "no model")
         check_model_file(model_path)
         try:
             return algorithm_class(algorithm).load(model_path, env=env, device=device)

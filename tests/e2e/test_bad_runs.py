@@ -62,7 +62,10 @@ DAMAGE = {
         "model.zip: not",
     ),
     "model not a zip": (lambda run: (run / "model.zip").write_text("hello"), "model.zip: not"),
-    "no model, no checkpoint": (lambda run: (run / "model.zip").unlink(), "model.zip: missing"),
+    "no model, no checkpoint": (
+        lambda run: (run / "model.zip").unlink(),
+        "model.zip: missing, and no checkpoint, though run.json says the run finished",
+    ),
     "run.json a list": (lambda run: (run / "run.json").write_text("[1, 2]"), "run.json: expected"),
     "run.json not UTF-8": (
         lambda run: (run / "run.json").write_bytes(b'{"a": "\xff"}'),
