@@ -53,7 +53,7 @@ def check_output_dir(path: str | Path, option: str, *, new: bool = False) -> Pat
     we can create files in (probed with a temporary file that is removed at once).
     ``option`` names the option or field in the one-line :class:`UserError`.
     """
-    path = Path(path)
+    path = _non_empty(path, option)
     if path.exists() and new:
         raise UserError(f"{option} {path}: already exists; give a new directory or remove it")
     if path.exists() and not path.is_dir():
@@ -83,7 +83,7 @@ def check_output_file(path: str | Path, option: str, example: str, *, overwrite:
     folder is created later if missing (see :func:`check_output_dir`). ``example`` is a file
     name the message suggests.
     """
-    path = Path(path)
+    path = _non_empty(path, option)
     if path.is_dir():
         raise UserError(f"{option} {path}: is a directory; give a file name such as {example}")
     if path.exists() or path.is_symlink():
@@ -99,6 +99,13 @@ def check_output_file(path: str | Path, option: str, example: str, *, overwrite:
         raise UserError(f"{option} {path}: {folder} is a file, not a folder; give a file path")
     check_output_dir(path.parent, option)
     return path
+
+
+def _non_empty(path: str | Path, option: str) -> Path:
+    """``path`` as a Path; an empty string (which Path reads as ".") is refused."""
+    if isinstance(path, str) and not path.strip():
+        raise UserError(f"{option} {path!r}: empty; give a path")
+    return Path(path)
 
 
 def _deepest_existing(path: Path) -> Path:

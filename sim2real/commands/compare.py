@@ -16,6 +16,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from sim2real.commands import path_arg
 from sim2real.io import check_output_dir
 from sim2real.table import render_table
 
@@ -45,7 +46,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--out",
-        type=Path,
+        type=path_arg,
         metavar="DIR",
         help="report directory (default reports/compare-<target>)",
     )

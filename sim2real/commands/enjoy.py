@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 from sim2real import limits
+from sim2real.commands import path_arg
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -29,7 +29,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--episodes", type=int, default=1, help="episodes (default 1)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the first reset (default 0)")
     parser.add_argument(
-        "--video", type=Path, metavar="OUT.gif|OUT.mp4", help="write the episodes as a video"
+        "--video", type=path_arg, metavar="OUT.gif|OUT.mp4", help="write the episodes as a video"
     )
     parser.set_defaults(run=run)
 

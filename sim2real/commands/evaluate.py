@@ -7,6 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from sim2real.commands import path_arg
 from sim2real.errors import UserError
 from sim2real.io import check_output_dir
 from sim2real.table import render_table
@@ -46,7 +47,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="config name whose gap to the oracle the others close (default: the first)",
     )
     parser.add_argument(
-        "--out", type=Path, default=None, help="report directory (default: reports/evaluate)"
+        "--out", type=path_arg, default=None, help="report directory (default: reports/evaluate)"
     )
     parser.set_defaults(run=run)
 

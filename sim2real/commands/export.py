@@ -13,8 +13,8 @@ the directory wherever they take a run.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
+from sim2real.commands import path_arg
 from sim2real.policies.contract import FORMATS
 
 
@@ -24,11 +24,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="export a run's policy (bundle, ONNX, TorchScript) with contract.json",
         description=__doc__,
     )
-    parser.add_argument("run_dir", metavar="RUN", type=Path, help="run directory")
+    parser.add_argument("run_dir", metavar="RUN", type=path_arg, help="run directory")
     parser.add_argument(
         "--format", choices=list(FORMATS), default="bundle", help="default bundle (numpy only)"
     )
-    parser.add_argument("--out", type=Path, required=True, help="export directory to create")
+    parser.add_argument("--out", type=path_arg, required=True, help="export directory to create")
     parser.set_defaults(run=run)
 
 

@@ -10,7 +10,8 @@ Written atomically. Exit code 2, one line: RUN is not a run, or not an ADR run.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
+
+from sim2real.commands import path_arg
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -19,8 +20,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="write an ADR run's reached ranges as a randomization spec (YAML)",
         description=__doc__,
     )
-    parser.add_argument("run_dir", metavar="RUN", type=Path, help="run directory of an ADR run")
-    parser.add_argument("--out", type=Path, required=True, metavar="SPEC.yaml", help="spec file")
+    parser.add_argument("run_dir", metavar="RUN", type=path_arg, help="run directory of an ADR run")
+    parser.add_argument(
+        "--out", type=path_arg, required=True, metavar="SPEC.yaml", help="spec file"
+    )
     parser.set_defaults(run=run)
 
 

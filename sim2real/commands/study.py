@@ -21,6 +21,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from sim2real.commands import path_arg
 from sim2real.errors import UserError
 from sim2real.io import atomic_write_text, check_output_dir
 
@@ -36,7 +37,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("study", metavar="STUDY", help="study file (YAML path or shipped name)")
     parser.add_argument(
-        "--dir", type=Path, metavar="DIR", help="study directory (default studies/<name>)"
+        "--dir", type=path_arg, metavar="DIR", help="study directory (default studies/<name>)"
     )
     parser.add_argument(
         "--address",

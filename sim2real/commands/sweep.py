@@ -8,6 +8,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from sim2real.commands import path_arg
 from sim2real.commands.evaluate import add_rollout_options, load_targets, settings_from_args
 from sim2real.io import check_output_dir
 from sim2real.table import render_table
@@ -54,7 +55,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     add_rollout_options(parser, default_episodes=5)
     parser.add_argument(
-        "--out", type=Path, default=None, help="report directory (default: reports/sweep)"
+        "--out", type=path_arg, default=None, help="report directory (default: reports/sweep)"
     )
     parser.set_defaults(run=run)
 

@@ -10,8 +10,8 @@ a model card with returns and 95% CIs on nominal dynamics, the training DR and e
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
+from sim2real.commands import path_arg
 from sim2real.commands.evaluate import add_rollout_options, settings_from_args
 from sim2real.table import render_table
 
@@ -24,11 +24,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     listing = actions.add_parser("list", help="the entries with their budgets and returns")
     listing.set_defaults(run=run_list)
     add = actions.add_parser("add", help="make a zoo entry of a finished run (with its card)")
-    add.add_argument("run_dir", metavar="RUN", type=Path, help="a finished run directory")
+    add.add_argument("run_dir", metavar="RUN", type=path_arg, help="a finished run directory")
     add.add_argument("--name", required=True, help="entry name, e.g. hopper_dr")
     add.add_argument("--overwrite", action="store_true", help="replace an existing entry")
     add.add_argument(
-        "--zoo-dir", type=Path, default=None, help="zoo directory (default policies/zoo)"
+        "--zoo-dir", type=path_arg, default=None, help="zoo directory (default policies/zoo)"
     )
     add_rollout_options(add, default_episodes=10)
     add.set_defaults(run=run_add)

@@ -298,6 +298,9 @@ def test_any_bad_command_line_exits_2_with_one_line(argv):
         (["evaluate"], "error: the following arguments are required: RUN; see sim2real evaluate"),
         (["train", "--bogus"], "error: unrecognized arguments: --bogus; see sim2real --help"),
         (["evaluate", "r", "--episodes", "x"], "argument --episodes: invalid int value: 'x'"),
+        # Path("") is ".": an empty --out would write the report into the current directory.
+        (["evaluate", "r", "--out", ""], "argument --out: '': empty; give a path"),
+        (["export", "r", "--out", " "], "argument --out: ' ': empty; give a path"),
     ],
 )
 def test_bad_options_are_one_line_before_any_work(argv, expected):
