@@ -107,7 +107,7 @@ class BulletEnv(gym.Env, abc.ABC):
         actuator: Mapping[str, Any] | None = None,
     ):
         if render_mode not in (None, "rgb_array"):
-            raise ValueError(f"render_mode {render_mode!r} is not supported; use 'rgb_array'")
+            raise UserError(f"render_mode {render_mode!r} is not supported; use 'rgb_array'")
         self.render_mode = render_mode
         with quiet_c_stdout():
             self.client = BulletClient(connection_mode=pybullet.DIRECT)
@@ -158,7 +158,7 @@ class BulletEnv(gym.Env, abc.ABC):
         """Drive the robot through a DC motor or a learned actuator network (see
         :mod:`sim2real.envs.motors`) wrapping its own actuator; None: its own again.
 
-        ``ValueError`` (one line, prefixed with ``where``) for a bad mapping.
+        ``UserError`` (one line, prefixed with ``where``) for a bad mapping.
         """
         from sim2real.envs.motors import build_actuator
 

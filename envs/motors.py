@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from sim2real.envs.bullet import pybullet
+from sim2real.errors import UserError
 
 __all__ = [
     "ACTUATOR_KINDS",
@@ -164,7 +165,7 @@ class ActuatorNetwork:
     """
 
     def __init__(self, directory: str | Path):
-        """Load ``directory`` (written by fit-actuator); ``ValueError`` if it does not fit."""
+        """Load ``directory`` (written by fit-actuator); ``UserError`` if it does not fit."""
         directory = Path(directory)
         self.directory = directory
         try:
@@ -178,7 +179,7 @@ class ActuatorNetwork:
                 self.input_mean, self.input_std = arrays["input_mean"], arrays["input_std"]
                 self.torque_scale = arrays["torque_scale"]
         except (OSError, KeyError, TypeError, ValueError, EOFError, zipfile.BadZipFile) as error:
-            raise ValueError(
+            raise UserError(
                 f"{directory}: not a readable actuator network ({type(error).__name__}: "
                 f"{error}); fit it again with `sim2real fit-actuator`"
             ) from None
@@ -192,7 +193,7 @@ class ActuatorNetwork:
             a[0] == b[1] for a, b in zip(shapes, shapes[1:], strict=False)
         )
         if not shapes or not chained or shapes[0][1] != inputs or shapes[-1][0] != joints:
-            raise ValueError(
+            raise UserError(
                 f"{self.directory}: weight shapes {shapes} do not map {inputs} inputs to "
                 f"{joints} torques; fit it again with `sim2real fit-actuator`"
             )
@@ -211,13 +212,13 @@ class ActuatorNetwork:
         for name, shape in expected.items():
             allowed = (shape, ()) if name == "torque_scale" else (shape,)  # one scale for all
             if np.shape(found[name]) not in allowed:
-                raise ValueError(
+                raise UserError(
                     f"{self.directory}: '{name}' has shape {np.shape(found[name])}, not {shape}; "
                     "fit it again with `sim2real fit-actuator`"
                 )
         arrays = [*self.weights, *found.values()]
         if not all(np.isfinite(a).all() for a in arrays) or not (self.input_std > 0).all():
-            raise ValueError(
+            raise UserError(
                 f"{self.directory}: the network holds NaN or infinite numbers, or a std <= 0; "
                 "fit it again with `sim2real fit-actuator`"
             )
@@ -286,10 +287,10 @@ class LearnedActuator(_Wrapper):
 def check_actuator_spec(
     data: Any, where: str, base_dir: Path | None = None, field: str = "actuator"
 ) -> dict[str, Any]:
-    """The ``actuator:`` mapping, checked, paths absolute; ``ValueError`` in one line naming
+    """The ``actuator:`` mapping, checked, paths absolute; ``UserError`` in one line naming
     ``where`` (the file) and ``field`` (its place there)."""
     if not isinstance(data, Mapping) or len(data) != 1 or next(iter(data)) not in ACTUATOR_KINDS:
-        raise ValueError(
+        raise UserError(
             f"{where}: field '{field}' = {data!r}; must be one of "
             "{dc_motor: {saturation_torque, no_load_speed, time_constant_s, coulomb_friction}} "
             "or {learned: ACT_DIR}"
@@ -298,13 +299,13 @@ def check_actuator_spec(
     if kind == "learned":
         return {"learned": str(_network_dir(value, where, base_dir, field))}
     if not isinstance(value, Mapping):
-        raise ValueError(f"{where}: field '{field}.dc_motor' = {value!r}; must be a mapping")
+        raise UserError(f"{where}: field '{field}.dc_motor' = {value!r}; must be a mapping")
     unknown = sorted(set(value) - set(DC_MOTOR_FIELDS))
     missing = [key for key in DC_MOTOR_FIELDS if key not in value]
     if unknown or missing:
         name = unknown[0] if unknown else missing[0]
         what = "is not a known field" if unknown else "is required"
-        raise ValueError(
+        raise UserError(
             f"{where}: field '{field}.dc_motor.{name}' {what}; fields: {', '.join(DC_MOTOR_FIELDS)}"
         )
     checked = {}
@@ -314,7 +315,7 @@ def check_actuator_spec(
         positive = name in ("saturation_torque", "no_load_speed")
         if not numbers or not all(_valid_number(x, positive) for x in numbers):
             bound = "> 0" if positive else ">= 0"
-            raise ValueError(
+            raise UserError(
                 f"{where}: field '{field}.dc_motor.{name}' = {item!r}; must be a number "
                 f"{bound} or a list of them, one per actuated joint"
             )
@@ -333,7 +334,7 @@ def build_actuator(
         network = ActuatorNetwork(spec["learned"])
         names = tuple(inner.client.getJointInfo(inner.body, j)[1].decode() for j in inner.joints)
         if network.joint_names != names:
-            raise ValueError(
+            raise UserError(
                 f"{where}: actuator network {spec['learned']} was fitted for joints "
                 f"{list(network.joint_names)}, but this robot's are {list(names)}"
             )
@@ -341,7 +342,7 @@ def build_actuator(
     values = spec["dc_motor"]
     for name, value in values.items():
         if isinstance(value, list) and len(value) != n:
-            raise ValueError(
+            raise UserError(
                 f"{where}: field 'actuator.dc_motor.{name}' has {len(value)} values; this "
                 f"robot has {n} actuated joints (give one number or {n})"
             )
@@ -357,28 +358,28 @@ def _valid_number(value: Any, positive: bool) -> bool:
 
 def _network_dir(value: Any, where: str, base_dir: Path | None, field: str) -> Path:
     if not isinstance(value, str):
-        raise ValueError(f"{where}: field '{field}.learned' = {value!r}; must be a directory")
+        raise UserError(f"{where}: field '{field}.learned' = {value!r}; must be a directory")
     path = Path(value).expanduser()
     if not path.is_absolute() and not path.is_dir() and base_dir is not None:
         path = base_dir / path  # as given (from the working directory), else next to the file
     path = path.resolve()
     for name in (NETWORK_FILE, WEIGHTS_FILE):
         if not (path / name).is_file():
-            raise ValueError(
+            raise UserError(
                 f"{where}: field '{field}.learned' = {value!r}: no {name} in {path}; "
                 "give a directory written by `sim2real fit-actuator`"
             )
     try:
         meta = json.loads((path / NETWORK_FILE).read_text())
     except (OSError, ValueError) as error:
-        raise ValueError(f"{where}: {path / NETWORK_FILE}: not readable JSON ({error})") from None
+        raise UserError(f"{where}: {path / NETWORK_FILE}: not readable JSON ({error})") from None
     if not isinstance(meta, dict) or meta.get("format_version") != NETWORK_FORMAT:
-        raise ValueError(
+        raise UserError(
             f"{where}: field '{field}.learned' = {value!r}: not an actuator network of "
             f"format version {NETWORK_FORMAT}; fit it again with `sim2real fit-actuator`"
         )
     try:
         ActuatorNetwork(path)  # every array, now rather than when the first env is made
     except ValueError as error:
-        raise ValueError(f"{where}: field '{field}.learned': {error}") from None
+        raise UserError(f"{where}: field '{field}.learned': {error}") from None
     return path
