@@ -229,6 +229,7 @@ def test_only_positive_rewards_clips_the_total_and_keeps_the_terms_summing_to_it
         ({"zero_command_below": "slow"}, "'zero_command_below' = 'slow'"),
         ({"feet_air_time_target_s": 3}, "'feet_air_time_target_s' = 3; expected a duration"),
         ({"tracking_sigma": "0.3"}, "'tracking_sigma' = '0.3'; expected a number"),
+        ({"actuator": "x"}, "field 'actuator' = 'x'; must be one of"),
         ({"tracking_sigma": 10**400}, "'tracking_sigma' = 1000"),
         ({"reward_scales": {"torques": 10**400}}, "'reward_scales.torques' = 1000"),
         ({"command_ranges": {"lin_vel_x": [0, "1"]}}, "'command_ranges.lin_vel_x' = \\[0, '1'\\]"),
