@@ -26,7 +26,8 @@ Every policy is evaluated zero-shot on every target (``--episodes`` deterministi
 fixed seeds); per method and target the table gives the mean return over seeds with a 95%
 bootstrap CI over seeds, the target samples the method consumed (0 for the zero-shot
 methods), and the fraction of the DR-only policy's gap to the oracle that the method closes,
-``(J(method) - J(DR)) / (J(oracle) - J(DR))`` (per seed, then averaged; CI over seeds). The
+``(J(method) - J(DR)) / (J(oracle) - J(DR))`` of the means over seeds (CI: seeds resampled
+with their three returns together; "no gap" where the oracle is not above DR-only). The
 privileged teacher is listed too, as what the student imitates. Target of the issue: the RMA
 student closes at least half of the gap.
 
