@@ -31,6 +31,8 @@ def test_the_zoo_ships_the_documented_entries():
         "a1_nominal",
         "a1_dr",
         "a1_asym",
+        "a1_clip",
+        "a1_clip3",
         "reacher_dr",
     } <= names
 
