@@ -143,8 +143,8 @@ class A1Env(BulletEnv):
             )
         self.only_positive_rewards = only_positive_rewards
         self.zero_command_below = _check_number(
-            "zero_command_below", zero_command_below, 0.0, 5.0,
-            "a speed in [0, 5] m/s (legged_gym's: 0.2; 0 keeps every drawn command)",
+            "zero_command_below", zero_command_below, 0.0, MAX_COMMAND,
+            f"a speed in [0, {MAX_COMMAND:g}] m/s (legged_gym's: 0.2; 0 keeps every drawn command)",
         )  # fmt: skip
         if feet_air_time_target_s is not None:
             self.feet_air_time_target_s = _check_number(

@@ -172,15 +172,13 @@ class AdrConfig(_Model):
     threshold_low: Annotated[float, Field(allow_inf_nan=False)]  # mean return: narrow
     boundary_probability: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)] = 0.5
     buffer_size: PositiveCount = 20  # boundary episodes per decision
-    step_fraction: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)] = (
-        0.05  # of the spec's range
-    )
+    # Each move of a bound, as a fraction of the spec's range.
+    step_fraction: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)] = 0.05
     steps: dict[str, Annotated[float, Field(gt=0, allow_inf_nan=False)]] = Field(
         default_factory=dict
     )  # per ADR parameter, in its draw's units
-    initial_fraction: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] = (
-        0.0  # of the way to each limit
-    )
+    # Where each range starts, as a fraction of the way from nominal to its limit...
+    initial_fraction: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] = 0.0
     # ...or, per ADR parameter, its starting range [low, high] in its draw's units.
     initial: dict[str, list[Annotated[float, Field(allow_inf_nan=False)]]] = Field(
         default_factory=dict
