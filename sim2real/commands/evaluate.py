@@ -39,7 +39,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         action="append",
         default=[],
         metavar="TARGET=RUN",
-        help="a run trained on TARGET: adds regret and the fraction of the gap closed (repeatable)",
+        help="a run trained on TARGET (its name, e.g. heavy, or its file as --targets names it): "
+        "adds regret and the fraction of the gap closed (repeatable)",
     )
     parser.add_argument(
         "--baseline",

@@ -262,19 +262,30 @@ def default_targets(runs: Sequence[RunInfo]) -> list[Target]:
 def oracle_runs(
     oracles: Mapping[str, str | Path], targets: Sequence[Target], env_id: str
 ) -> dict[str, RunInfo]:
-    names = [t.name for t in targets]
     found = {}
-    for target_name, path in oracles.items():
-        if target_name not in names:
-            valid = ", ".join(names) or "none (pass --targets)"
-            raise UserError(f"--oracle {target_name}={path}: unknown target; valid: {valid}")
+    for key, path in oracles.items():
+        target_name = _oracle_target_name(key, path, targets)
+        if target_name in found:
+            raise UserError(f"--oracle {key}={path}: target {target_name!r} already has an oracle")
         (info,) = open_runs([path])
         if info.env_id != env_id:
-            raise UserError(
-                f"--oracle {target_name}={path}: oracle run is for {info.env_id}, not {env_id}"
-            )
+            raise UserError(f"--oracle {key}={path}: oracle run is for {info.env_id}, not {env_id}")
         found[target_name] = info
     return found
+
+
+def _oracle_target_name(key: str, path: str | Path, targets: Sequence[Target]) -> str:
+    """The target an ``--oracle KEY=RUN`` names: by its name, or as ``--targets`` spelled it."""
+    for target in targets:
+        if key == target.name or _same_file(key, target.path):
+            return target.name
+    valid = ", ".join(t.name for t in targets) or "none (pass --targets)"
+    raise UserError(f"--oracle {key}={path}: unknown target; valid: {valid} (or their files)")
+
+
+def _same_file(key: str, path: Path) -> bool:
+    given = Path(key)
+    return given.name == path.name or (given.exists() and given.resolve() == path)
 
 
 def target_conditions(

@@ -163,7 +163,7 @@ def evaluate_runs(
         run_dirs: run directories; runs with the same config name that learned alike form one
             method.
         targets: targets to evaluate on; None: every target named in the runs' configs.
-        oracles: ``{target name: run dir}`` of runs trained on that target.
+        oracles: ``{target name or file: run dir}`` of runs trained on that target.
         settings: episodes, seeds, workers, bootstrap settings.
         baseline: method whose gap the others close (default: the first method).
     """

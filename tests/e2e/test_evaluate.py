@@ -275,6 +275,23 @@ def test_bad_oracle_and_values(runs, capsys, tmp_path):
     one_line_error(capsys, argv, "it must stay > 0")
 
 
+def test_oracle_named_as_targets_spells_it(runs, tmp_path):
+    from sim2real.errors import UserError
+    from sim2real.evaluation.conditions import oracle_runs
+
+    shipped = shipped_dir() / "targets"
+    targets = [load_target(shipped / f"cartpole_{n}.yaml") for n in ("heavy", "weak_motors")]
+    by_file = {"cartpole_heavy.yaml": runs["dr1"], str(targets[1].path): runs["dr0"]}
+    found = oracle_runs(by_file, targets, "sim2real/CartPole-v0")
+    assert {name: info.path for name, info in found.items()} == {
+        "heavy": runs["dr1"].resolve(),
+        "weak_motors": runs["dr0"].resolve(),
+    }
+    twice = {"heavy": runs["dr1"], "cartpole_heavy.yaml": runs["dr0"]}
+    with pytest.raises(UserError, match="target 'heavy' already has an oracle"):
+        oracle_runs(twice, targets, "sim2real/CartPole-v0")
+
+
 def test_sweep_refuses_runs_of_two_methods(runs, capsys, tmp_path):
     argv = ["sweep", str(runs["dr0"]), str(runs["nom0"]), "--param", "link_mass:pole"]
     argv += ["--values", "0.1,0.4", "--out", str(tmp_path)]
