@@ -37,7 +37,7 @@ from sim2real.envs.base import BulletEnv, PrivilegedArg, RandomizationArg
 from sim2real.envs.bullet import BulletClient, pybullet, pybullet_data
 from sim2real.envs.terrain import TerrainGrid
 from sim2real.errors import UserError
-from sim2real.randomization import BodyPart, ModelHandles
+from sim2real.randomization import BodyPart, ModelHandles, is_list
 
 DATA = Path(pybullet_data.getDataPath())
 LEGS = ("FR", "FL", "RR", "RL")
@@ -382,7 +382,7 @@ def _check_command_ranges(
     """Command ranges (m/s, m/s, rad/s) over the defaults; one-line UserError otherwise."""
     ranges = dict(defaults)
     for name, bounds in _named_overrides(given, COMMANDS, "command_ranges", "{name: [low, high]}"):
-        if not isinstance(bounds, Sequence) or isinstance(bounds, str) or len(bounds) != 2:
+        if not is_list(bounds) or len(bounds) != 2:
             raise UserError(f"env kwarg 'command_ranges.{name}' = {bounds!r}; expected [low, high]")
         low, high = (_number(bound) for bound in bounds)  # NaN for a non-number: refused below
         if not (

@@ -12,6 +12,7 @@ from sim2real.randomization.spec import (
     RandomizationSpec,
     SpecError,
     Term,
+    is_list,
     load_spec,
     parse_spec,
 )
@@ -36,6 +37,7 @@ __all__ = [
     "bind",
     "from_named",
     "get_parameter",
+    "is_list",
     "load_spec",
     "parse_spec",
     "read_nominal",

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import functools
 import numbers
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
 from sim2real.randomization.catalogue import get_parameter
-from sim2real.randomization.spec import SpecError
+from sim2real.randomization.spec import SpecError, is_list
 
 Dynamics = dict[str, np.ndarray]
 NamedDynamics = dict[str, "float | dict[str, float]"]
@@ -95,7 +95,7 @@ def from_named(
                 values[parameter][elements.index(element)] = _real(value, f"{field}[{element!r}]")
         elif _is_real(given):
             values[parameter][:] = float(given)  # type: ignore[arg-type]
-        elif isinstance(given, Sequence | np.ndarray) and not isinstance(given, str):
+        elif isinstance(given, np.ndarray) or is_list(given):
             if np.ndim(given) != 1 or len(given) != len(elements):
                 raise SpecError(
                     f"{field} = {_short(given)} must hold {len(elements)} number(s), one per "

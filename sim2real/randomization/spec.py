@@ -148,7 +148,7 @@ def parse_spec(data: Any, source: str = "<inline>") -> RandomizationSpec:
                 f"{source}: unknown key(s) {sorted(unknown)}; valid keys: terms, description"
             )
         data = data.get("terms") or []
-    if not isinstance(data, Sequence) or isinstance(data, str):
+    if not is_list(data):
         raise SpecError(f"{source}: 'terms' must be a list of terms, got {type(data).__name__}")
     terms, events = [], []
     for i, raw in enumerate(data):
@@ -313,8 +313,13 @@ def _parse_normal(raw: Mapping[str, Any], where: str) -> Distribution:
     return Distribution("normal", low, high, mean, std)
 
 
+def is_list(value: Any) -> bool:
+    """A list or tuple; text is a sequence too (of characters or byte values) but never a list."""
+    return isinstance(value, Sequence) and not isinstance(value, str | bytes | bytearray)
+
+
 def _parse_range(value: Any, where: str, field: str = "range") -> tuple[float, float]:
-    if not isinstance(value, Sequence) or isinstance(value, str) or len(value) != 2:
+    if not is_list(value) or len(value) != 2:
         raise SpecError(f"{where}: field {field!r} = {value!r} must be a list [min, max]")
     low, high = (_number(v, where, field) for v in value)
     if low > high:

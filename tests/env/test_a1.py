@@ -110,6 +110,7 @@ def test_commands_are_drawn_within_their_ranges():
         ({"lin_vel_x": "fast"}, "expected \\[low, high\\]"),
         ({"lin_vel_x": [0, 50]}, "within \\[-5, 5\\]"),
         ({"lin_vel_x": "12"}, "expected \\[low, high\\]"),  # not the range (1, 2)
+        ({"lin_vel_x": b"\x00\x01"}, "expected \\[low, high\\]"),  # not the range (0, 1)
         ({"lin_vel_x": [True, True]}, "need two numbers"),
         ({"lin_vel_x": [0, 1, 2]}, "expected \\[low, high\\]"),
     ],

@@ -53,6 +53,7 @@ def held(env) -> dict:
         ({"observation_noise_std": -0.1}, "must stay >= 0"),
         ({"link_mass": "heavy"}, "field 'link_mass' = 'heavy' must be a number"),
         ({"link_mass": [1.0]}, "must hold 2 number\\(s\\), one per element: cart, pole"),
+        ({"link_mass": b"\x01\x02"}, "must be a number, \\{element: number\\} or a list"),
         ({"link_mass": {"wing": 1.0}}, "unknown element 'wing'; valid: cart, pole"),
         ({"mass": 1.0}, "unknown parameter 'mass'; valid:"),
         ([1.0], "expected a mapping of parameter names"),

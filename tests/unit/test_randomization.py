@@ -137,6 +137,8 @@ def test_same_seed_same_sequence_and_nominal_untouched():
         ([{"parameter": "mass"}], "'mass' is not in the catalogue; valid: action_latency_s"),
         ([{"parameter": "link_mass", "range": [1.2, 0.8]}], "min > max"),
         ([{"parameter": "link_mass", "range": [0.8]}], "must be a list [min, max]"),
+        ([{"parameter": "link_mass", "range": b"\x01\x02"}], "must be a list [min, max]"),
+        (b"\x01", "must be a list of terms"),
         ([{"parameter": "link_mass", "rnage": [0.8, 1.2]}], "unknown field(s) ['rnage']"),
         (
             [{"parameter": "link_mass", "range": [0.8, 1.2], "operation": "mul"}],
