@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import shutil
 import sys
 import time
@@ -41,6 +40,7 @@ from sim2real.config import load_config  # noqa: E402
 from sim2real.data import save_data  # noqa: E402
 from sim2real.envs.motors import ActuatorNetwork  # noqa: E402
 from sim2real.evaluation.conditions import Condition, make_env, target_condition  # noqa: E402
+from sim2real.io import atomic_write_text, check_output_dir, write_json  # noqa: E402
 from sim2real.record import record  # noqa: E402
 from sim2real.resources import resolve_file  # noqa: E402
 from sim2real.targets import load_target  # noqa: E402
@@ -52,6 +52,7 @@ TORQUE_ERROR_TARGET = 10.0  # % of the torque range
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    check_output_dir(args.out, "option '--out'")
     args.out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     host = machine()
@@ -66,9 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.policy_budget:
         results["policies"] = policies(args, target)
     results["wall_s"] = round(time.perf_counter() - started, 1)
-    (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    write_json(args.out / "results.json", results)
     summary = summary_markdown(results)
-    (args.out / "summary.md").write_text(summary)
+    atomic_write_text(args.out / "summary.md", summary)
     print(summary)
     return 0
 

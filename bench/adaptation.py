@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import os
 import platform
 import sys
@@ -78,7 +77,12 @@ from sim2real.evaluation.bootstrap import bootstrap  # noqa: E402
 from sim2real.evaluation.conditions import make_env, target_condition  # noqa: E402
 from sim2real.evaluation.metrics import fraction_gap_closed  # noqa: E402
 from sim2real.evaluation.rollouts import rollout  # noqa: E402
-from sim2real.io import check_output_dir, read_json_object  # noqa: E402
+from sim2real.io import (  # noqa: E402
+    atomic_write_text,
+    check_output_dir,
+    read_json_object,
+    write_json,
+)
 from sim2real.policies.predictor import load_predictor  # noqa: E402
 from sim2real.randomization import RandomizationSpec  # noqa: E402
 from sim2real.runs import Run  # noqa: E402
@@ -179,9 +183,9 @@ def main(argv: list[str] | None = None) -> int:
         "minutes": (time.monotonic() - started) / 60,
         "date": datetime.date.today().isoformat(),
     }
-    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    write_json(out / "results.json", results)
     summary = summary_markdown(results)
-    (out / "summary.md").write_text(summary)
+    atomic_write_text(out / "summary.md", summary)
     print(summary)
     return 0
 

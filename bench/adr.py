@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import platform
 import sys
 import time
@@ -38,6 +37,7 @@ from bench_parser import BenchParser, run_bench  # noqa: E402
 from transfer import completed  # noqa: E402  bench/transfer.py
 
 from sim2real.config import ExperimentConfig, load_config  # noqa: E402
+from sim2real.io import atomic_write_text, check_output_dir, write_json  # noqa: E402
 from sim2real.runs import Run  # noqa: E402
 from sim2real.training import train  # noqa: E402
 from sim2real.transfer.adr import parameter_names  # noqa: E402
@@ -54,7 +54,7 @@ CONDITIONS_NOT_TARGETS = ("nominal", "dr")
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    out = args.out / args.env
+    out = check_output_dir(args.out / args.env, "option '--out'")
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(1)
     started = time.monotonic()
@@ -71,9 +71,9 @@ def main(argv: list[str] | None = None) -> int:
         "wall_s": round(time.monotonic() - started),
         "command": " ".join(["python", "bench/adr.py", *(argv or sys.argv[1:])]),
     }
-    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    write_json(out / "results.json", results)
     summary = summary_markdown(results)
-    (out / "summary.md").write_text(summary)
+    atomic_write_text(out / "summary.md", summary)
     print(summary)
     return 0
 

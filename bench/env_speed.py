@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import datetime
 import itertools
-import json
 import os
 import platform
 import statistics
@@ -47,6 +46,7 @@ from sim2real.envs.half_cheetah import HalfCheetahEnv
 from sim2real.envs.hopper import HopperEnv
 from sim2real.envs.locomotion import DATA, LOAD_FLAGS, WalkerEnv
 from sim2real.envs.walker2d import Walker2DEnv
+from sim2real.io import check_output_file, write_json
 
 MAX_EPISODE_STEPS = 1000
 # robot name -> (sim2real id, its class, the peer's id)
@@ -308,6 +308,8 @@ def main(argv: list[str] | None = None) -> None:
         "--resets", type=int, default=0, help="also time N resets per case, DR's parts apart"
     )
     args = parser.parse_args(argv)
+    if args.json is not None:
+        check_output_file(args.json, "option '--json'", "env_speed.json", overwrite=True)
     load_before = os.getloadavg()[0]
     info = machine()
     print(f"Machine: {info['platform']}, {info['processor']}, {info['cpu_count']} CPUs")
@@ -328,7 +330,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.json:
         payload = {"machine": {**info, "load_average_1min": load}, "steps": args.steps}
         payload |= {"repeats": args.repeats, "results": results, "reset_us": reset_us}
-        args.json.write_text(json.dumps(payload, indent=2) + "\n")
+        write_json(args.json, payload)
 
 
 if __name__ == "__main__":

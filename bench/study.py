@@ -36,6 +36,8 @@ import torch
 import yaml
 from bench_parser import BenchParser, run_bench
 
+from sim2real.io import check_output_dir, check_output_file, write_json
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -89,6 +91,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None, help="where the runs go (default tmp)")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
+    if args.json is not None:
+        check_output_file(args.json, "option '--json'", "study.json", overwrite=True)
+    if args.out is not None:
+        check_output_dir(args.out, "option '--out'")
     from sim2real.study.spec import load_study
 
     out = args.out or Path(tempfile.mkdtemp(prefix="bench_study-"))
@@ -117,7 +123,7 @@ def main() -> None:
         f"{ray_s:.0f} s ({result['ray_trials_per_hour']:.0f}/h) | {result['speedup']:.2f}x |"
     )
     if args.json is not None:
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
+        write_json(args.json, result)
 
 
 if __name__ == "__main__":

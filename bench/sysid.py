@@ -40,7 +40,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime
-import json
 import math
 import os
 import platform
@@ -54,6 +53,7 @@ from bench_parser import BenchParser, run_bench
 
 from sim2real.data import RecordedData, save_data
 from sim2real.evaluation.conditions import make_env, target_condition
+from sim2real.io import atomic_write_text, check_output_dir, write_json
 from sim2real.randomization import RandomizationSpec, load_spec, parse_spec
 from sim2real.randomization.spec import spec_to_data
 from sim2real.record import record
@@ -71,9 +71,8 @@ RELATIVE = ("link_mass", "lateral_friction", "motor_strength")
 
 def main() -> None:
     args = parse_args()
-    out = Path(args.out)
-    shutil.rmtree(out, ignore_errors=True)
-    out.mkdir(parents=True)
+    out = check_output_dir(args.out, "option '--out'")
+    out.mkdir(parents=True, exist_ok=True)
     # Targets with a non-ideal actuator change no catalogue value: nothing to compare a fit with.
     targets = [
         t
@@ -86,9 +85,9 @@ def main() -> None:
             result = run_one(target, noise, args, out)
             results.append(result)
             print(summary_row(result), flush=True)
-    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    write_json(out / "results.json", results)
     table = summary_markdown(results, args)
-    (out / "summary.md").write_text(table)
+    atomic_write_text(out / "summary.md", table)
     print(table)
 
 
@@ -129,6 +128,7 @@ def run_one(target: Any, noise: float, args: argparse.Namespace, out: Path) -> d
     started = time.perf_counter()
     result = identify(setup)
     wall_s = time.perf_counter() - started
+    shutil.rmtree(out / tag, ignore_errors=True)  # this bench's own folder from a rerun
     write_outputs(result, out / tag)
     rows = []
     for fit in result.fits:
