@@ -9,7 +9,10 @@ policy is too slow), and how many episodes fell (ended early); then the error's 
 the commands.
 
     python bench/a1_walk.py (RUN_DIR | zoo:NAME) [--speeds 0 0.25 0.5 0.75 1.0] [--episodes 10]
-        [--randomization a1_dr.yaml | none] [--json FILE]
+        [--randomization a1_dr.yaml | none] [--json FILE] [--terms]
+
+``--terms`` also prints, per command, each episode's achieved speed, return and reward terms
+(summed over the episode): what a walk earns and costs against standing still.
 
 The target of issue 9: mean absolute speed error <= 0.1 m/s at speeds in [0, 1] m/s,
 without falling, under the shipped DR.
@@ -18,6 +21,8 @@ without falling, under the shipped DR.
 from __future__ import annotations
 
 import argparse
+import collections
+import dataclasses
 import math
 import statistics
 from pathlib import Path
@@ -40,26 +45,37 @@ A1_ID = "sim2real/A1-v0"
 SETTLE_STEPS = 50  # the first second: standing up to speed is not tracking
 
 
-def episode(env: gym.Env, predictor, speed: float, seed: int) -> tuple[float, float, bool]:
-    """(mean |v_x - speed|, mean v_x, both after the first second; fell?) of one
-    deterministic episode."""
+@dataclasses.dataclass
+class Episode:
+    """One deterministic episode at a fixed command: speeds after the first second."""
+
+    error: float  # mean |v_x - command| (NaN if it fell within the first second)
+    speed: float  # mean v_x
+    fell: bool
+    terms: dict[str, float]  # each reward term summed over the episode
+
+
+def episode(env: gym.Env, predictor, speed: float, seed: int) -> Episode:
     observation, _ = env.reset(seed=seed)
     if hasattr(predictor, "reset"):  # a policy with memory (history, LSTM) starts afresh
         predictor.reset()
     speeds = []
+    terms: collections.Counter[str] = collections.Counter()
     fell = False
     for step in range(1000):
         action = predictor.predict(observation, deterministic=True)
         observation, _, terminated, truncated, info = env.step(action)
+        terms.update(info["reward_terms"])
         if step >= SETTLE_STEPS:
             speeds.append(info["base_lin_vel"][0])
         if terminated or truncated:
             fell = terminated
             break
     if not speeds:  # fell within the first second
-        return float("nan"), float("nan"), fell
+        return Episode(math.nan, math.nan, fell, dict(terms))
     achieved = np.asarray(speeds)
-    return float(np.mean(np.abs(achieved - speed))), float(np.mean(achieved)), fell
+    error = float(np.mean(np.abs(achieved - speed)))
+    return Episode(error, float(np.mean(achieved)), fell, dict(terms))
 
 
 def measure(
@@ -79,12 +95,29 @@ def measure(
         finally:
             env.close()
         results[speed] = {
-            "mean_abs_speed_error": statistics.mean(error for error, _, _ in outcomes),
-            "mean_speed": statistics.mean(achieved for _, achieved, _ in outcomes),
-            "falls": sum(fell for _, _, fell in outcomes),
+            "mean_abs_speed_error": statistics.mean(outcome.error for outcome in outcomes),
+            "mean_speed": statistics.mean(outcome.speed for outcome in outcomes),
+            "falls": sum(outcome.fell for outcome in outcomes),
             "episodes": episodes,
+            "per_episode": [dataclasses.asdict(outcome) for outcome in outcomes],
         }
     return results
+
+
+def terms_table(speed: float, per_episode: list[dict]) -> str:
+    """Per episode (seed): achieved speed, return and its reward terms (summed over it)."""
+    names = [name for name in per_episode[0]["terms"] if any(e["terms"][name] for e in per_episode)]
+    lines = [
+        f"\nreward terms at {speed:.2f} m/s (episode sums):\n",
+        "| seed | achieved (m/s) | return | " + " | ".join(names) + " |",
+        "|---:" * (3 + len(names)) + "|",
+    ]
+    for seed, outcome in enumerate(per_episode):
+        terms = outcome["terms"]
+        cells = [f"{outcome['speed']:.3f}", f"{sum(terms.values()):.1f}"]
+        cells += [f"{terms[name]:.2f}" for name in names]
+        lines.append(f"| {seed} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def check_args(args: argparse.Namespace) -> RandomizationSpec | None:
@@ -115,6 +148,9 @@ def main(argv: list[str] | None = None) -> None:
         "--randomization", default="a1_dr.yaml", help="a spec file, or 'none' for nominal dynamics"
     )
     parser.add_argument("--json", type=Path)
+    parser.add_argument(
+        "--terms", action="store_true", help="also print each episode's reward terms per command"
+    )
     args = parser.parse_args(argv)
     randomization = check_args(args)
     results = measure(args.run, args.speeds, args.episodes, randomization)
@@ -131,6 +167,9 @@ def main(argv: list[str] | None = None) -> None:
         f"\nmean error over the commands: {mean_error:.3f} m/s, falls: {falls}/{total} "
         "(issue 9's target: <= 0.1 m/s and no falls)"
     )
+    if args.terms:
+        for speed, row in results.items():
+            print(terms_table(speed, row["per_episode"]))
     if args.json:
         write_json(args.json, {str(speed): row for speed, row in results.items()})
 
