@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn
 
-from sim2real.errors import UserError
+from sim2real.errors import UserError, os_error_line
 
 
 class BenchParser(argparse.ArgumentParser):
@@ -20,12 +20,17 @@ class BenchParser(argparse.ArgumentParser):
 
 
 def run_bench(main: Callable[[], int | None]) -> NoReturn:
-    """Run a bench script's ``main``: bad input (a ``UserError``) is one line and exit code 2,
-    as with sim2real's verbs, not a traceback."""
+    """Run a bench script's ``main``: bad input (a ``UserError``, or a path the OS refuses)
+    is one line and exit code 2, as with sim2real's verbs, not a traceback."""
     try:
         code = main()
     except UserError as error:
-        message = " ".join(str(error).split())
-        print(f"{Path(sys.argv[0]).name}: error: {message}", file=sys.stderr)
-        raise SystemExit(2) from None
+        fail(" ".join(str(error).split()), 2)
+    except OSError as error:
+        fail(os_error_line(error), 2 if error.filename is not None else 1)
     raise SystemExit(code)
+
+
+def fail(message: str, code: int) -> NoReturn:
+    print(f"{Path(sys.argv[0]).name}: error: {message}", file=sys.stderr)
+    raise SystemExit(code) from None

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from typing import NoReturn, TextIO
 
 from sim2real import __version__
-from sim2real.errors import RunError, UserError
+from sim2real.errors import RunError, UserError, os_error_line
 
 # Each verb lives in sim2real/commands/<verb>.py with add_parser(subparsers) and run(args) -> int
 # (a verb with a hyphen in a module with an underscore).
@@ -94,6 +94,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The reader (e.g. `| head`) went away: stop quietly, as Unix tools do.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
+    except OSError as error:
+        # The OS refused a path (too long, not readable, ...): one line naming it. Exit code 2
+        # where it names the path given, 1 for the rest (a full disk is no usage error).
+        print(f"sim2real {args.verb}: error: {os_error_line(error)}", file=sys.stderr)
+        return 2 if error.filename is not None else 1
     except KeyboardInterrupt as error:
         signum = signal.Signals(getattr(error, "signum", signal.SIGINT))
         print(f"sim2real {args.verb}: interrupted by {signum.name}", file=sys.stderr)

@@ -20,6 +20,16 @@ def describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
 
 
+def os_error_line(error: OSError) -> str:
+    """``path: reason`` for an OSError about a path (the path cut to 120 characters), else
+    its message."""
+    if error.filename is None:
+        return str(error)
+    name = str(error.filename)
+    name = name if len(name) <= 120 else name[:117] + "..."
+    return f"{name}: {error.strerror or error}"
+
+
 def short_repr(value: Any, limit: int = 80) -> str:
     """``repr(value)`` cut to ``limit`` characters: a value quoted in a one-line message."""
     text = repr(value)

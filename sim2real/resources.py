@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.resources
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -121,7 +122,7 @@ def find_file(
         if path.parts[:1] == ("configs",):  # the repository-root form the README shows
             places.append(shipped.joinpath(*path.parts[1:]))
     places += [p.with_name(p.name + ".yaml") for p in places if p.name and not p.suffix]
-    return next((p for p in places if p.is_file()), None)
+    return next((p for p in places if _probe(p.is_file)), None)
 
 
 def not_found_message(name: str | Path, kind: FileKind) -> str:
@@ -136,7 +137,16 @@ def resolve_file(name_or_path: str | Path, kind: FileKind, base_dir: Path | None
     """:func:`find_file`, or a :class:`UserError` listing the shipped files of that kind."""
     found = find_file(name_or_path, kind, base_dir)
     if found is None:
-        if Path(name_or_path).is_dir():
+        if _probe(Path(name_or_path).is_dir):
             raise UserError(f"{name_or_path}: is a directory; expected a YAML {kind} file")
         raise UserError(not_found_message(name_or_path, kind))
     return found
+
+
+def _probe(check: Callable[[], bool]) -> bool:
+    """A path test that is False, not an error, where the OS refuses the name itself (too
+    long, a parent that is a file or unreadable): no file is there for the user either."""
+    try:
+        return check()
+    except (OSError, ValueError):
+        return False

@@ -275,17 +275,26 @@ def oracle_runs(
 
 
 def _oracle_target_name(key: str, path: str | Path, targets: Sequence[Target]) -> str:
-    """The target an ``--oracle KEY=RUN`` names: by its name, or as ``--targets`` spelled it."""
-    for target in targets:
-        if key == target.name or _same_file(key, target.path):
-            return target.name
-    valid = ", ".join(t.name for t in targets) or "none (pass --targets)"
-    raise UserError(f"--oracle {key}={path}: unknown target; valid: {valid} (or their files)")
+    """The target an ``--oracle KEY=RUN`` names: its name, its file as ``--targets`` finds
+    it, or (for targets read from elsewhere, e.g. an export's copies) a file name that only
+    one target's file has."""
+    from sim2real.resources import find_file
 
-
-def _same_file(key: str, path: Path) -> bool:
-    given = Path(key)
-    return given.name == path.name or (given.exists() and given.resolve() == path)
+    named = [t.name for t in targets if t.name == key]
+    if not named:
+        found = find_file(key, "target")
+        named = [t.name for t in targets if found is not None and found.resolve() == t.path]
+    if not named and not Path(key).parent.parts:
+        named = [t.name for t in targets if key in (t.path.name, t.path.stem)]
+    if len(named) > 1:
+        raise UserError(
+            f"--oracle {key}={path}: the file name of targets {', '.join(named)}; "
+            "name the target instead"
+        )
+    if not named:
+        valid = ", ".join(t.name for t in targets) or "none (pass --targets)"
+        raise UserError(f"--oracle {key}={path}: unknown target; valid: {valid} (or their files)")
+    return named[0]
 
 
 def target_conditions(

@@ -195,6 +195,18 @@ def test_an_unwritable_output_is_refused_before_any_rollout(good_run, tmp_path, 
     assert f"cannot write in {locked}" in err
 
 
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["train", "a" * 300], "no experiment file 'aaa"),
+        (["evaluate", "a" * 300], "aaa...: File name too long"),
+        (["evaluate", "zoo:cartpole_dr", "--targets", "a" * 300], "no target file 'aaa"),
+    ],
+)
+def test_a_path_the_os_refuses_is_one_line(argv, expected, capsys):
+    assert expected in one_line_error(capsys, argv)
+
+
 def test_export_writes_a_bundle_with_plain_permissions(good_run, tmp_path, capsys):
     previous = os.umask(0o022)
     try:

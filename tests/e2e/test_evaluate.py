@@ -287,9 +287,32 @@ def test_oracle_named_as_targets_spells_it(runs, tmp_path):
         "heavy": runs["dr1"].resolve(),
         "weak_motors": runs["dr0"].resolve(),
     }
+    no_suffix = oracle_runs({"cartpole_heavy": runs["dr1"]}, targets, "sim2real/CartPole-v0")
+    assert set(no_suffix) == {"heavy"}
     twice = {"heavy": runs["dr1"], "cartpole_heavy.yaml": runs["dr0"]}
     with pytest.raises(UserError, match="target 'heavy' already has an oracle"):
         oracle_runs(twice, targets, "sim2real/CartPole-v0")
+
+
+def test_oracle_by_a_file_name_two_targets_share_is_refused(runs, tmp_path):
+    """Copies of one file in two folders (e.g. two exports' targets): name the target."""
+    from sim2real.errors import UserError
+    from sim2real.evaluation.conditions import oracle_runs
+
+    shipped = (shipped_dir() / "targets" / "cartpole_heavy.yaml").read_text()
+    targets = []
+    for name in ("mine", "yours"):
+        (tmp_path / name).mkdir()
+        copy = tmp_path / name / "cartpole_heavy.yaml"
+        copy.write_text(shipped.replace("name: heavy", f"name: {name}"))
+        targets.append(load_target(copy))
+    env_id = "sim2real/CartPole-v0"
+    mine = oracle_runs(
+        {str(tmp_path / "mine" / "cartpole_heavy.yaml"): runs["dr1"]}, targets, env_id
+    )
+    assert set(mine) == {"mine"}
+    with pytest.raises(UserError, match="the file name of targets mine, yours; name the target"):
+        oracle_runs({"cartpole_heavy.yaml": runs["dr1"]}, targets, env_id)
 
 
 def test_sweep_refuses_runs_of_two_methods(runs, capsys, tmp_path):
