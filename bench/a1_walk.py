@@ -38,7 +38,7 @@ from sim2real.envs.base import coerce_spec
 from sim2real.errors import UserError
 from sim2real.io import check_output_file, write_json
 from sim2real.policies.exported import policy_config
-from sim2real.policies.predictor import load_predictor
+from sim2real.policies.predictor import Predictor, load_predictor
 from sim2real.randomization import RandomizationSpec
 
 A1_ID = "sim2real/A1-v0"
@@ -50,12 +50,13 @@ class Episode:
     """One deterministic episode at a fixed command: speeds after the first second."""
 
     error: float  # mean |v_x - command| (NaN if it fell within the first second)
-    speed: float  # mean v_x
+    achieved_speed: float  # mean v_x
     fell: bool
     terms: dict[str, float]  # each reward term summed over the episode
 
 
-def episode(env: gym.Env, predictor, speed: float, seed: int) -> Episode:
+def episode(env: gym.Env, predictor: Predictor, command: float, seed: int) -> Episode:
+    """One deterministic episode of ``predictor`` on ``env`` commanded ``command`` m/s."""
     observation, _ = env.reset(seed=seed)
     if hasattr(predictor, "reset"):  # a policy with memory (history, LSTM) starts afresh
         predictor.reset()
@@ -74,7 +75,7 @@ def episode(env: gym.Env, predictor, speed: float, seed: int) -> Episode:
     if not speeds:  # fell within the first second
         return Episode(math.nan, math.nan, fell, dict(terms))
     achieved = np.asarray(speeds)
-    error = float(np.mean(np.abs(achieved - speed)))
+    error = float(np.mean(np.abs(achieved - command)))
     return Episode(error, float(np.mean(achieved)), fell, dict(terms))
 
 
@@ -96,7 +97,7 @@ def measure(
             env.close()
         results[speed] = {
             "mean_abs_speed_error": statistics.mean(outcome.error for outcome in outcomes),
-            "mean_speed": statistics.mean(outcome.speed for outcome in outcomes),
+            "mean_speed": statistics.mean(outcome.achieved_speed for outcome in outcomes),
             "falls": sum(outcome.fell for outcome in outcomes),
             "episodes": episodes,
             "per_episode": [dataclasses.asdict(outcome) for outcome in outcomes],
@@ -114,7 +115,7 @@ def terms_table(speed: float, per_episode: list[dict]) -> str:
     ]
     for seed, outcome in enumerate(per_episode):
         terms = outcome["terms"]
-        cells = [f"{outcome['speed']:.3f}", f"{sum(terms.values()):.1f}"]
+        cells = [f"{outcome['achieved_speed']:.3f}", f"{sum(terms.values()):.1f}"]
         cells += [f"{terms[name]:.2f}" for name in names]
         lines.append(f"| {seed} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

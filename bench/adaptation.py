@@ -167,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         "seeds": args.seeds,
         "budget": args.budget,
         "student_steps": args.student_steps,
+        "history_steps": args.history_steps,
         "oracle_budget": args.oracle_budget,
         "oracle_seed": args.oracle_seed,
         "record": {
@@ -638,7 +639,7 @@ def summary_markdown(results: dict[str, Any]) -> str:
         "",
         f"Budget per method {results['budget']:,} simulation steps (RMA: teacher "
         f"{results['budget'] - results['student_steps']:,} + student "
-        f"{results['student_steps']:,}); "
+        f"{results['student_steps']:,}; history-DR: the last {results['history_steps']} steps); "
         f"oracles {results['oracle_budget']:,} steps on the target ({oracles}); sysid from "
         f"{record['episodes']} recorded episodes ({record['policy']} policy), "
         f"{record['identify_budget']:,} identify evaluations and "

@@ -93,8 +93,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.json is not None:
         check_output_file(args.json, "option '--json'", "study.json", overwrite=True)
-    if args.out is not None:
-        check_output_dir(args.out, "option '--out'")
+    if args.out is not None:  # a new one: trials found there would be read back, not timed
+        check_output_dir(args.out, "option '--out'", new=True)
     from sim2real.study.spec import load_study
 
     out = args.out or Path(tempfile.mkdtemp(prefix="bench_study-"))

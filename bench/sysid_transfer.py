@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import sys
 import time
 from pathlib import Path
@@ -52,6 +51,7 @@ from transfer import (  # noqa: E402  bench/transfer.py
 
 from sim2real.data import save_data  # noqa: E402
 from sim2real.evaluation.conditions import Condition, make_env, target_condition  # noqa: E402
+from sim2real.io import atomic_write_text, check_output_dir, write_json  # noqa: E402
 from sim2real.record import record  # noqa: E402
 from sim2real.runs import Run  # noqa: E402
 from sim2real.targets import Target, shipped_targets  # noqa: E402
@@ -64,7 +64,7 @@ HALF = 0.5
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    out = args.out / args.env
+    out = check_output_dir(args.out / args.env, "option '--out'")
     out.mkdir(parents=True, exist_ok=True)
     source = Run.open(args.source) if args.source else train_source(args, out)
     env_id = source.config.env.id
@@ -86,9 +86,10 @@ def main(argv: list[str] | None = None) -> int:
         },
     }
     results["wall_s"] = time.perf_counter() - started
-    (out / "results.json").write_text(json.dumps(results, indent=2))
-    (out / "summary.md").write_text(summary_markdown(results))
-    print((out / "summary.md").read_text())
+    write_json(out / "results.json", results)
+    summary = summary_markdown(results)
+    atomic_write_text(out / "summary.md", summary)
+    print(summary)
     return 0
 
 

@@ -26,7 +26,6 @@
 from __future__ import annotations
 
 import datetime
-import json
 import os
 import platform
 import statistics
@@ -52,6 +51,7 @@ from sim2real.config import load_config, sb3_kwargs
 from sim2real.envs.quiet import quiet_c_stdout
 from sim2real.evaluation.conditions import evaluation_conditions
 from sim2real.evaluation.training_eval import make_condition_vec_env
+from sim2real.io import check_output_file, write_json
 from sim2real.training import build_model, make_training_env
 
 OURS, PEER = "sim2real/Hopper-v0", "HopperBulletEnv-v0"
@@ -237,6 +237,8 @@ def main() -> None:
     parser.add_argument("--eval-every", type=int, default=5000)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
+    if args.json is not None:
+        check_output_file(args.json, "option '--json'", "train_speed.json", overwrite=True)
     torch.set_num_threads(1)  # what `sim2real train` does on CPU
     info = machine()
     load = ", ".join(f"{x:.2f}" for x in info["load_average_at_start"])
@@ -275,7 +277,7 @@ def main() -> None:
             )
     if args.json:
         results = {"machine": info, "ppo_hopper": hopper, "cartpole_to_95": cartpole}
-        args.json.write_text(json.dumps(results, indent=2) + "\n")
+        write_json(args.json, results)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import math
 import os
 import platform
@@ -47,6 +46,7 @@ from sim2real.config import ExperimentConfig, load_config
 from sim2real.evaluation.compare import per_run_metrics
 from sim2real.evaluation.conditions import Condition
 from sim2real.evaluation.training_eval import evaluate_conditions, make_condition_vec_env
+from sim2real.io import atomic_write_text, check_output_dir, write_json
 from sim2real.policies.normalization import load_normalization
 from sim2real.runs import Run
 from sim2real.targets import Target, shipped_targets
@@ -64,7 +64,7 @@ GAP_SEED = 2_000_000  # evaluation episodes seeded away from every training seed
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    out = args.out / args.env
+    out = check_output_dir(args.out / args.env, "option '--out'")
     out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     host = machine()  # the load average before this benchmark adds its own
@@ -100,9 +100,9 @@ def main(argv: list[str] | None = None) -> int:
         "finetune_vs_oracle": aggregate_finetune(per_seed, oracle_targets),
         "wall_s": round(time.monotonic() - started, 1),
     }
-    (out / "results.json").write_text(json.dumps(results, indent=2, default=float) + "\n")
+    write_json(out / "results.json", results)
     summary = summary_markdown(results)
-    (out / "summary.md").write_text(summary)
+    atomic_write_text(out / "summary.md", summary)
     print(summary)
     return 0
 

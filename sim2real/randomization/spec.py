@@ -273,7 +273,7 @@ def _parse_event_interval(value: Any, when: str, where: str) -> tuple[float, flo
     if when != "interval" or value is None:
         _parse_interval(value, when, where)  # raises: required with interval, else not allowed
         return None
-    if isinstance(value, Sequence) and not isinstance(value, str):
+    if is_list(value):
         low, high = _parse_range(value, where, "interval_s")
     else:
         low = high = _number(value, where, "interval_s")
@@ -314,8 +314,9 @@ def _parse_normal(raw: Mapping[str, Any], where: str) -> Distribution:
 
 
 def is_list(value: Any) -> bool:
-    """A list or tuple; text is a sequence too (of characters or byte values) but never a list."""
-    return isinstance(value, Sequence) and not isinstance(value, str | bytes | bytearray)
+    """A list or tuple (what YAML and Python callers give); text, bytes and other sequences of
+    characters or byte values are not lists of numbers."""
+    return isinstance(value, list | tuple)
 
 
 def _parse_range(value: Any, where: str, field: str = "range") -> tuple[float, float]:
