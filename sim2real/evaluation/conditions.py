@@ -28,6 +28,7 @@ import gymnasium as gym
 from sim2real.errors import UserError, short_repr
 from sim2real.policies.predictor import check_compatible
 from sim2real.randomization import RandomizationSpec
+from sim2real.resources import find_file
 
 if TYPE_CHECKING:
     from sim2real.config import ExperimentConfig
@@ -278,8 +279,6 @@ def _oracle_target_name(key: str, path: str | Path, targets: Sequence[Target]) -
     """The target an ``--oracle KEY=RUN`` names: its name, its file as ``--targets`` finds
     it, or (for targets read from elsewhere, e.g. an export's copies) a file name that only
     one target's file has."""
-    from sim2real.resources import find_file
-
     named = [t.name for t in targets if t.name == key]
     if not named:
         found = find_file(key, "target")
