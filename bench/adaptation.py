@@ -90,7 +90,7 @@ from sim2real.sysid.identify import BUDGET as IDENTIFY_BUDGET  # noqa: E402
 from sim2real.sysid.identify import MIN_BUDGET as MIN_IDENTIFY_BUDGET  # noqa: E402
 from sim2real.sysid.identify import check_budget_shares  # noqa: E402
 from sim2real.sysid.space import search_space  # noqa: E402
-from sim2real.targets import Target, shipped_targets  # noqa: E402
+from sim2real.targets import Target, shipped_targets_named  # noqa: E402
 from sim2real.training import train  # noqa: E402
 from sim2real.transfer import transfer  # noqa: E402
 from sim2real.transfer.rma.layout import TEACHER_DIR  # noqa: E402
@@ -266,13 +266,7 @@ def settle_args(args: argparse.Namespace, base: ExperimentConfig) -> list[Target
             "run per arm and one sample of the CIs over seeds"
         )
     check_output_dir(args.out / args.robot, "option '--out'")
-    shipped = {target.name: target for target in shipped_targets(base.env.id)}
-    unknown = sorted(set(args.targets or ()) - set(shipped))
-    if unknown:
-        raise UserError(
-            f"option '--targets': {', '.join(unknown)}: no shipped target of {base.env.id}; "
-            f"valid: {', '.join(shipped)}"
-        )
+    targets = shipped_targets_named(base.env.id, args.targets, "option '--targets'")
     assert base.adaptation is not None
     if args.budget is None:
         args.budget = base.total_timesteps + base.adaptation.timesteps
@@ -288,7 +282,7 @@ def settle_args(args: argparse.Namespace, base: ExperimentConfig) -> list[Target
         args.finetune_budget = max(1, args.budget // 10)
     if args.methods & set(PER_TARGET):
         check_identify_budget(args, base)
-    return [shipped[name] for name in shipped if not args.targets or name in args.targets]
+    return list(targets)
 
 
 def check_identify_budget(args: argparse.Namespace, base: ExperimentConfig) -> None:

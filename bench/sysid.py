@@ -53,14 +53,14 @@ from bench_parser import BenchParser, run_bench
 
 from sim2real.data import RecordedData, save_data
 from sim2real.evaluation.conditions import make_env, target_condition
-from sim2real.io import atomic_write_text, check_output_dir, write_json
+from sim2real.io import atomic_write_text, check_output_dir, check_output_file, write_json
 from sim2real.randomization import RandomizationSpec, load_spec, parse_spec
 from sim2real.randomization.spec import spec_to_data
 from sim2real.record import record
 from sim2real.sysid.identify import identify, prepare
 from sim2real.sysid.report import write_outputs
 from sim2real.table import render_markdown
-from sim2real.targets import shipped_targets
+from sim2real.targets import Target, shipped_targets_named
 
 HOPPER = "sim2real/Hopper-v0"
 SPEC = "hopper_dr.yaml"
@@ -72,15 +72,22 @@ RELATIVE = ("link_mass", "lateral_friction", "motor_strength")
 def main() -> None:
     args = parse_args()
     out = check_output_dir(args.out, "option '--out'")
-    out.mkdir(parents=True, exist_ok=True)
     # Targets with a non-ideal actuator change no catalogue value: nothing to compare a fit with.
     targets = [
-        t
-        for t in shipped_targets(HOPPER)
-        if t.actuator is None and (not args.targets or t.name in args.targets)
+        target
+        for target in shipped_targets_named(HOPPER, args.targets, "option '--targets'")
+        if target.actuator is None
     ]
+    noises = sorted({0.0, args.noise})
+    tags = [run_tag(target, noise, args.pin_torso) for noise in noises for target in targets]
+    # Every path this bench writes, checked before any work.
+    for name in ("results.json", "summary.md", *(f"{tag}.npz" for tag in tags)):
+        check_output_file(out / name, "option '--out'", name, overwrite=True)
+    for tag in tags:
+        check_output_dir(out / tag, "option '--out'")
+    out.mkdir(parents=True, exist_ok=True)
     results = []
-    for noise in sorted({0.0, args.noise}):
+    for noise in noises:
         for target in targets:
             result = run_one(target, noise, args, out)
             results.append(result)
@@ -109,6 +116,11 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
+def run_tag(target: Target, noise: float, pin_torso: bool) -> str:
+    """The name of one target's data file and report folder under ``--out``."""
+    return f"{target.name}-noise{noise:g}" + ("-torso-pinned" if pin_torso else "")
+
+
 def run_one(target: Any, noise: float, args: argparse.Namespace, out: Path) -> dict[str, Any]:
     env = make_env(HOPPER, target_condition(target))
     try:
@@ -118,7 +130,7 @@ def run_one(target: Any, noise: float, args: argparse.Namespace, out: Path) -> d
         env.close()
     if noise:
         data = with_sensor_noise(data, noise, np.random.default_rng(args.seed))
-    tag = f"{target.name}-noise{noise:g}" + ("-torso-pinned" if args.pin_torso else "")
+    tag = run_tag(target, noise, args.pin_torso)
     path = save_data(out / f"{tag}.npz", data)
     spec = spec_for(truth, args.pin_torso)
     setup = prepare(

@@ -50,11 +50,12 @@ from transfer import (  # noqa: E402  bench/transfer.py
 )
 
 from sim2real.data import save_data  # noqa: E402
+from sim2real.errors import UserError  # noqa: E402
 from sim2real.evaluation.conditions import Condition, make_env, target_condition  # noqa: E402
 from sim2real.io import atomic_write_text, check_output_dir, write_json  # noqa: E402
 from sim2real.record import record  # noqa: E402
 from sim2real.runs import Run  # noqa: E402
-from sim2real.targets import Target, shipped_targets  # noqa: E402
+from sim2real.targets import Target, shipped_targets_named  # noqa: E402
 from sim2real.training import train  # noqa: E402
 from sim2real.transfer import transfer  # noqa: E402
 from sim2real.transfer.sysid import transfer_sysid  # noqa: E402
@@ -65,15 +66,13 @@ HALF = 0.5
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     out = check_output_dir(args.out / args.env, "option '--out'")
-    out.mkdir(parents=True, exist_ok=True)
-    source = Run.open(args.source) if args.source else train_source(args, out)
-    env_id = source.config.env.id
-    targets = {t.name: t for t in shipped_targets(env_id)}
+    given = Run.open(args.source) if args.source else None
+    env_id = (given.config if given else source_config(args, "dr", args.seed)).env.id
     names = args.targets or list(ENVS[args.env]["oracle_targets"])
-    unknown = [name for name in names if name not in targets]
-    if unknown:
-        raise SystemExit(f"--targets {unknown[0]}: valid: {', '.join(targets)}")
-    oracles = dict(item.split("=", 1) for item in args.oracle)
+    targets = {t.name: t for t in shipped_targets_named(env_id, names, "option '--targets'")}
+    oracles = oracle_runs(args.oracle, names)
+    out.mkdir(parents=True, exist_ok=True)
+    source = given or train_source(args, out)
     started = time.perf_counter()
     results = {
         "env": args.env,
@@ -117,6 +116,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     args.seeds = [args.seed]
     return args
+
+
+def oracle_runs(items: list[str], targets: list[str]) -> dict[str, str]:
+    """``--oracle TARGET=RUN ...`` as {target: run}, each TARGET one of ``targets``."""
+    oracles: dict[str, str] = {}
+    for item in items:
+        name, _, run = item.partition("=")
+        if not run or name not in targets or name in oracles:
+            problem = "given twice" if name in oracles else "expected TARGET=RUN"
+            raise UserError(
+                f"option '--oracle' {item!r}: {problem}, TARGET one of {', '.join(targets)}"
+            )
+        oracles[name] = run
+    return oracles
 
 
 def train_source(args: argparse.Namespace, out: Path) -> Run:

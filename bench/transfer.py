@@ -49,7 +49,7 @@ from sim2real.evaluation.training_eval import evaluate_conditions, make_conditio
 from sim2real.io import atomic_write_text, check_output_dir, write_json
 from sim2real.policies.normalization import load_normalization
 from sim2real.runs import Run
-from sim2real.targets import Target, shipped_targets
+from sim2real.targets import Target, shipped_targets, shipped_targets_named
 from sim2real.training import train
 from sim2real.transfer import transfer
 
@@ -65,7 +65,6 @@ GAP_SEED = 2_000_000  # evaluation episodes seeded away from every training seed
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     out = check_output_dir(args.out / args.env, "option '--out'")
-    out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     host = machine()  # the load average before this benchmark adds its own
     torch.set_num_threads(1)  # small MLPs: one thread is fastest next to the envs
@@ -74,9 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     args.oracle_budget = args.oracle_budget or config.total_timesteps
     targets = {t.name: t for t in shipped_targets(config.env.id)}
     oracle_targets = args.oracle_targets or ENVS[args.env]["oracle_targets"]
-    for name in oracle_targets:
-        if name not in targets:
-            raise SystemExit(f"--oracle-targets: unknown target {name!r}; valid: {list(targets)}")
+    shipped_targets_named(config.env.id, oracle_targets, "option '--oracle-targets'")
+    out.mkdir(parents=True, exist_ok=True)
     per_seed = {
         seed: run_seed(args, seed, targets, oracle_targets, out / f"seed{seed}")
         for seed in args.seeds

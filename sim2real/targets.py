@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -190,6 +190,22 @@ def shipped_targets(env_id: str) -> tuple[Target, ...]:
                 f"{env_prefix(env_id)}_*.yaml must target {env_id!r}"
             )
     return targets
+
+
+def shipped_targets_named(
+    env_id: str, names: Sequence[str] | None, option: str
+) -> tuple[Target, ...]:
+    """The shipped targets of ``env_id`` called ``names`` (all of them for None or none), in
+    file order; a name that is none of them is a one-line error naming ``option``."""
+    shipped = shipped_targets(env_id)
+    known = [target.name for target in shipped]
+    unknown = [name for name in names or () if name not in known]
+    if unknown:
+        raise UserError(
+            f"{option}: {', '.join(unknown)}: no shipped target of {env_id}; "
+            f"valid: {', '.join(known)}"
+        )
+    return tuple(target for target in shipped if not names or target.name in names)
 
 
 # -- checks --------------------------------------------------------------------------

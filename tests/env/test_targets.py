@@ -16,6 +16,7 @@ from sim2real.targets import (
     env_prefix,
     load_target,
     shipped_targets,
+    shipped_targets_named,
     target_dynamics,
 )
 
@@ -244,3 +245,17 @@ def test_targets_of_one_name_merge_when_equal_and_are_refused_when_not(tmp_path)
     other.write_text(text.replace("value: 0.4", "value: 0.5"))
     with pytest.raises(UserError, match="field 'name' = 'hard' is also the name of"):
         unique_targets([shipped, load_target(other)])
+
+
+def test_shipped_targets_named_keeps_file_order_and_refuses_unknown_names() -> None:
+    env_id = "sim2real/CartPole-v0"
+    chosen = shipped_targets_named(env_id, ["slippery", "hard"], "option '--targets'")
+    assert [t.name for t in chosen] == ["hard", "slippery"]
+    everything = [t.name for t in shipped_targets(env_id)]
+    for none_given in (None, []):
+        assert [t.name for t in shipped_targets_named(env_id, none_given, "x")] == everything
+    with pytest.raises(UserError) as error:
+        shipped_targets_named(env_id, ["hard", "hevy"], "option '--targets'")
+    message = str(error.value)
+    assert message.startswith("option '--targets': hevy: no shipped target of sim2real/CartPole-v0")
+    assert "valid: " + ", ".join(everything) in message and "\n" not in message
