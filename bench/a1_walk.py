@@ -25,11 +25,10 @@ import collections
 import dataclasses
 import math
 import statistics
-from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
-from bench_parser import BenchParser, run_bench
+from bench_parser import BenchParser, output_path, run_bench
 
 import sim2real  # noqa: F401  (registers the worlds)
 from sim2real import limits
@@ -135,7 +134,14 @@ def check_args(args: argparse.Namespace) -> RandomizationSpec | None:
         raise UserError(f"{args.run}: a policy for {env_id}; this bench walks {A1_ID} policies")
     if args.json is not None:
         check_output_file(args.json, "option '--json'", "walk.json", overwrite=True)
-    return None if args.randomization == "none" else coerce_spec(args.randomization)
+    if args.randomization == "none":
+        return None
+    if not args.randomization.strip():
+        raise UserError("option '--randomization': empty; give a spec file or 'none'")
+    try:
+        return coerce_spec(args.randomization)
+    except UserError as error:
+        raise UserError(f"option '--randomization' {args.randomization!r}: {error}") from None
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -148,7 +154,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--randomization", default="a1_dr.yaml", help="a spec file, or 'none' for nominal dynamics"
     )
-    parser.add_argument("--json", type=Path)
+    parser.add_argument("--json", type=output_path)
     parser.add_argument(
         "--terms", action="store_true", help="also print each episode's reward terms per command"
     )

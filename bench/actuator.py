@@ -32,10 +32,18 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_parser import BenchParser, run_bench  # noqa: E402
+from bench_parser import BenchParser, count, output_path, run_bench  # noqa: E402
 from transfer import completed, evaluate_run, log, machine  # noqa: E402  bench/transfer.py
 
-from sim2real.actuator_fit import FitSettings, actuator_dataset, fit_actuator, write_fit  # noqa: E402
+from sim2real import limits  # noqa: E402
+from sim2real.actuator_fit import (  # noqa: E402
+    EPOCHS,
+    HISTORY,
+    FitSettings,
+    actuator_dataset,
+    fit_actuator,
+    write_fit,
+)
 from sim2real.config import load_config  # noqa: E402
 from sim2real.data import save_data  # noqa: E402
 from sim2real.envs.motors import ActuatorNetwork  # noqa: E402
@@ -76,16 +84,21 @@ def main(argv: list[str] | None = None) -> int:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = BenchParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--episodes", type=int, default=100, help="random-policy episodes to fit")
-    parser.add_argument("--test-episodes", type=int, default=20, help="sine episodes, held out")
-    parser.add_argument("--history", type=int, default=3)
-    parser.add_argument("--epochs", type=int, default=300)
-    parser.add_argument("--policy-budget", type=int, default=0, help="0: skip the policies")
+    episodes, steps = count(limits.EPISODES), count(limits.TOTAL_TIMESTEPS, 0)
+    parser.add_argument(
+        "--episodes", type=episodes, default=100, help="random-policy episodes to fit"
+    )
+    parser.add_argument(
+        "--test-episodes", type=episodes, default=20, help="sine episodes, held out"
+    )
+    parser.add_argument("--history", type=count(HISTORY), default=3)
+    parser.add_argument("--epochs", type=count(EPOCHS), default=300)
+    parser.add_argument("--policy-budget", type=steps, default=0, help="0: skip the policies")
     parser.add_argument("--config", default="hopper_nominal_ppo.yaml")
-    parser.add_argument("--n-envs", type=int, help="override the config's n_envs")
-    parser.add_argument("--eval-episodes", type=int, default=10)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=Path("bench_out") / "actuator")
+    parser.add_argument("--n-envs", type=count(limits.N_ENVS), help="override the config's n_envs")
+    parser.add_argument("--eval-episodes", type=episodes, default=10)
+    parser.add_argument("--seed", type=count(limits.SEED, 0), default=0)
+    parser.add_argument("--out", type=output_path, default=Path("bench_out") / "actuator")
     return parser.parse_args(argv)
 
 

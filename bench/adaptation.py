@@ -54,14 +54,19 @@ import time
 from pathlib import Path
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_parser import BenchParser, run_bench  # noqa: E402
-from sysid_transfer import record_data, run_finetune, run_sysid  # noqa: E402
+from bench_parser import BenchParser, output_path, run_bench  # noqa: E402
+from sysid_transfer import (  # noqa: E402
+    RECORD_EPISODES,
+    check_identify_budget,
+    record_data,
+    run_finetune,
+    run_sysid,
+)
 from transfer import completed  # noqa: E402  bench/transfer.py
 
 from sim2real import limits  # noqa: E402
@@ -84,12 +89,9 @@ from sim2real.io import (  # noqa: E402
     write_json,
 )
 from sim2real.policies.predictor import load_predictor  # noqa: E402
-from sim2real.randomization import RandomizationSpec  # noqa: E402
 from sim2real.runs import Run  # noqa: E402
 from sim2real.sysid.identify import BUDGET as IDENTIFY_BUDGET  # noqa: E402
 from sim2real.sysid.identify import MIN_BUDGET as MIN_IDENTIFY_BUDGET  # noqa: E402
-from sim2real.sysid.identify import check_budget_shares  # noqa: E402
-from sim2real.sysid.space import search_space  # noqa: E402
 from sim2real.targets import Target, shipped_targets_named  # noqa: E402
 from sim2real.training import train  # noqa: E402
 from sim2real.transfer import transfer  # noqa: E402
@@ -122,7 +124,6 @@ LABELS = {
     "sysid": "sysid (re-centred)",
     "finetune": "fine-tuned on target",
 }
-RECORD_EPISODES = limits.Limit(10, "sysid works from at most 10 recorded episodes (issue 11)")
 EVAL_SEED = 3_000_000  # evaluation episodes seeded away from every training seed
 
 
@@ -223,7 +224,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--workers", type=int, default=2, help="identify's parallel evaluations")
     parser.add_argument("--eval-episodes", type=int, default=3, help="per learning-curve point")
-    parser.add_argument("--out", type=Path, default=Path("bench_out/adaptation"))
+    parser.add_argument("--out", type=output_path, default=Path("bench_out/adaptation"))
     parser.add_argument(
         "--oracle-seed",
         type=int,
@@ -281,18 +282,8 @@ def settle_args(args: argparse.Namespace, base: ExperimentConfig) -> list[Target
     if args.finetune_budget is None:
         args.finetune_budget = max(1, args.budget // 10)
     if args.methods & set(PER_TARGET):
-        check_identify_budget(args, base)
+        check_identify_budget(args.identify_budget, base, base.randomization)
     return list(targets)
-
-
-def check_identify_budget(args: argparse.Namespace, base: ExperimentConfig) -> None:
-    """sysid's identify shares its budget among the latencies the DR spec allows."""
-    env = gym.make(base.env.id, **base.env.kwargs)
-    try:
-        space = search_space(env.unwrapped, base.randomization or RandomizationSpec())
-    finally:
-        env.close()
-    check_budget_shares(args.identify_budget, space, "option '--identify-budget'")
 
 
 # RecurrentPPO's minibatches: the RL Zoo's ppo_lstm setting for walkers (BipedalWalker-v3).

@@ -33,9 +33,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_parser import BenchParser, run_bench  # noqa: E402
+from bench_parser import BenchParser, check_unique, count, output_path, run_bench  # noqa: E402
 from transfer import completed  # noqa: E402  bench/transfer.py
 
+from sim2real import limits  # noqa: E402
 from sim2real.config import ExperimentConfig, load_config  # noqa: E402
 from sim2real.io import atomic_write_text, check_output_dir, write_json  # noqa: E402
 from sim2real.runs import Run  # noqa: E402
@@ -55,10 +56,13 @@ CONDITIONS_NOT_TARGETS = ("nominal", "dr")
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     out = check_output_dir(args.out / args.env, "option '--out'")
+    budget = args.timesteps or config_for(args, "dr", args.seeds[0]).total_timesteps
+    for seed in args.seeds:  # every config checked before any training
+        for method in METHODS:
+            config_for(args, method, seed, budget)
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(1)
     started = time.monotonic()
-    budget = args.timesteps or config_for(args, "dr", args.seeds[0]).total_timesteps
     per_seed = {seed: run_seed(args, seed, budget, out / f"seed{seed}") for seed in args.seeds}
     results = {
         "env": args.env,
@@ -81,18 +85,27 @@ def main(argv: list[str] | None = None) -> int:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = BenchParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("env", choices=list(ENVS))
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--seeds", type=count(limits.SEED, 0), nargs="+", default=[0])
     parser.add_argument(
-        "--timesteps", type=int, help="budget of each run (default: the DR config's)"
+        "--timesteps",
+        type=count(limits.TOTAL_TIMESTEPS),
+        help="budget of each run (default: the DR config's)",
     )
     parser.add_argument(
-        "--episodes", type=int, default=10, help="final evaluation episodes per target"
+        "--episodes",
+        type=count(limits.EPISODES),
+        default=10,
+        help="final evaluation episodes per target",
     )
-    parser.add_argument("--n-envs", type=int, help="override n_envs of both configs")
+    parser.add_argument(
+        "--n-envs", type=count(limits.N_ENVS), help="override n_envs of both configs"
+    )
     parser.add_argument("--vec-env", choices=["dummy", "subproc"], help="override vec_env")
-    parser.add_argument("--out", type=Path, default=Path("bench_out/adr"))
+    parser.add_argument("--out", type=output_path, default=Path("bench_out/adr"))
     parser.add_argument("--reuse", action="store_true", help="keep finished runs of this budget")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    check_unique(parser, args.seeds, "--seeds")
+    return args
 
 
 def config_for(
@@ -128,10 +141,10 @@ def run_seed(args: argparse.Namespace, seed: int, budget: int, folder: Path) -> 
 
 
 def _finished(path: Path, budget: int) -> bool:
-    try:
-        meta = Run.open(path).meta
-    except Exception:
+    """A finished run of ``budget`` at ``path``; a damaged one is an error, not retrained."""
+    if not (path / "run.json").is_file():
         return False
+    meta = Run.open(path).meta
     return meta.get("status") == "finished" and meta.get("total_timesteps") == budget
 
 

@@ -32,16 +32,16 @@ import statistics
 import time
 from collections.abc import Callable
 from importlib import metadata
-from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
-import pybullet
-from bench_parser import BenchParser, run_bench
+from bench_parser import REPEATS, BenchParser, count, output_path, run_bench
 
 import sim2real.envs  # noqa: F401  (registers the sim2real worlds)
+from sim2real import limits
 from sim2real.envs.ant import AntEnv
+from sim2real.envs.bullet import pybullet  # imported without its C banner
 from sim2real.envs.half_cheetah import HalfCheetahEnv
 from sim2real.envs.hopper import HopperEnv
 from sim2real.envs.locomotion import DATA, LOAD_FLAGS, WalkerEnv
@@ -298,14 +298,19 @@ def table(results: dict[str, dict[str, list[float]]], steps: int) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = BenchParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=20_000, help="steps per timed run")
-    parser.add_argument("--repeats", type=int, default=5, help="timed runs per case")
-    parser.add_argument("--json", type=Path, help="also write raw results to this file")
+    parser.add_argument(
+        "--steps", type=count(limits.TOTAL_TIMESTEPS), default=20_000, help="steps per timed run"
+    )
+    parser.add_argument("--repeats", type=count(REPEATS), default=5, help="timed runs per case")
+    parser.add_argument("--json", type=output_path, help="also write raw results to this file")
     parser.add_argument(
         "--robots", nargs="+", choices=sorted(ROBOTS), default=list(ROBOTS), help="default: all"
     )
     parser.add_argument(
-        "--resets", type=int, default=0, help="also time N resets per case, DR's parts apart"
+        "--resets",
+        type=count(limits.TOTAL_TIMESTEPS, 0),
+        default=0,
+        help="also time N resets per case, DR's parts apart",
     )
     args = parser.parse_args(argv)
     if args.json is not None:

@@ -34,8 +34,9 @@ from typing import Any
 
 import torch
 import yaml
-from bench_parser import BenchParser, run_bench
+from bench_parser import BenchParser, count, output_path, run_bench
 
+from sim2real import limits
 from sim2real.io import check_output_dir, check_output_file, write_json
 
 REPO = Path(__file__).resolve().parents[1]
@@ -85,11 +86,11 @@ def on_ray(study: Any, out: Path) -> float:
 
 def main() -> None:
     parser = BenchParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trials", type=int, default=8)
-    parser.add_argument("--timesteps", type=int, default=30000)
-    parser.add_argument("--concurrent", type=int, default=2)
-    parser.add_argument("--out", type=Path, default=None, help="where the runs go (default tmp)")
-    parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--trials", type=count(limits.SWEEP_POINTS), default=8)
+    parser.add_argument("--timesteps", type=count(limits.TOTAL_TIMESTEPS), default=30000)
+    parser.add_argument("--concurrent", type=count(limits.WORKERS), default=2)
+    parser.add_argument("--out", type=output_path, help="where the runs go (default tmp)")
+    parser.add_argument("--json", type=output_path, default=None)
     args = parser.parse_args()
     if args.json is not None:
         check_output_file(args.json, "option '--json'", "study.json", overwrite=True)

@@ -48,17 +48,28 @@ import time
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
-from bench_parser import BenchParser, run_bench
+from bench_parser import BenchParser, count, output_path, real, run_bench
 
+from sim2real import limits
 from sim2real.data import RecordedData, save_data
+from sim2real.errors import UserError
 from sim2real.evaluation.conditions import make_env, target_condition
 from sim2real.io import atomic_write_text, check_output_dir, check_output_file, write_json
 from sim2real.randomization import RandomizationSpec, load_spec, parse_spec
 from sim2real.randomization.spec import spec_to_data
 from sim2real.record import record
-from sim2real.sysid.identify import identify, prepare
+from sim2real.sysid.identify import (
+    BUDGET,
+    HORIZON,
+    MIN_BUDGET,
+    check_budget_shares,
+    identify,
+    prepare,
+)
 from sim2real.sysid.report import write_outputs
+from sim2real.sysid.space import search_space
 from sim2real.table import render_markdown
 from sim2real.targets import Target, shipped_targets_named
 
@@ -78,6 +89,12 @@ def main() -> None:
         for target in shipped_targets_named(HOPPER, args.targets, "option '--targets'")
         if target.actuator is None
     ]
+    if not targets:
+        raise UserError(
+            f"option '--targets': {', '.join(args.targets)}: each has an actuator model, which "
+            "changes no catalogue value that a fit could be compared with"
+        )
+    check_budget(args.budget)
     noises = sorted({0.0, args.noise})
     tags = [run_tag(target, noise, args.pin_torso) for noise in noises for target in targets]
     # Every path this bench writes, checked before any work.
@@ -100,20 +117,30 @@ def main() -> None:
 
 def parse_args() -> argparse.Namespace:
     parser = BenchParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--episodes", type=int, default=10)
+    parser.add_argument("--episodes", type=count(limits.EPISODES), default=10)
     parser.add_argument("--policy", choices=("sine", "random"), default="sine")
-    parser.add_argument("--budget", type=int, default=3000)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--horizon", type=int, default=10)
-    parser.add_argument("--noise", type=float, default=0.03)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--budget", type=count(BUDGET, MIN_BUDGET), default=3000)
+    parser.add_argument("--workers", type=count(limits.WORKERS), default=2)
+    parser.add_argument("--horizon", type=count(HORIZON), default=10)
+    parser.add_argument("--noise", type=real(0.0), default=0.03)
+    parser.add_argument("--seed", type=count(limits.SEED, 0), default=0)
     parser.add_argument("--targets", nargs="*", help="target names (default: every one)")
     parser.add_argument(
         "--pin-torso", action="store_true", help="fix the torso mass at its true value"
     )
     parser.add_argument("--no-torques", action="store_true", help="fit the motion only")
-    parser.add_argument("--out", default="bench_out/sysid")
+    parser.add_argument("--out", type=output_path, default=Path("bench_out/sysid"))
     return parser.parse_args()
+
+
+def check_budget(budget: int) -> None:
+    """``--budget`` is shared by the latencies the spec allows: enough for each search."""
+    env = gym.make(HOPPER)
+    try:
+        space = search_space(env.unwrapped, load_spec(SPEC))
+    finally:
+        env.close()
+    check_budget_shares(budget, space, "option '--budget'")
 
 
 def run_tag(target: Target, noise: float, pin_torso: bool) -> str:

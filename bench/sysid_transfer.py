@@ -30,14 +30,24 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import math
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_parser import BenchParser, run_bench  # noqa: E402
+from bench_parser import (  # noqa: E402
+    BenchParser,
+    check_unique,
+    count,
+    output_path,
+    real,
+    run_bench,
+)
 from sysid import spec_for  # noqa: E402  bench/sysid.py: the torso-pinned spec
 from transfer import (  # noqa: E402  bench/transfer.py
     ENVS,
@@ -49,28 +59,40 @@ from transfer import (  # noqa: E402  bench/transfer.py
     source_config,
 )
 
+from sim2real import limits  # noqa: E402
+from sim2real.config import ExperimentConfig  # noqa: E402
 from sim2real.data import save_data  # noqa: E402
 from sim2real.errors import UserError  # noqa: E402
 from sim2real.evaluation.conditions import Condition, make_env, target_condition  # noqa: E402
 from sim2real.io import atomic_write_text, check_output_dir, write_json  # noqa: E402
+from sim2real.randomization import RandomizationSpec  # noqa: E402
 from sim2real.record import record  # noqa: E402
 from sim2real.runs import Run  # noqa: E402
+from sim2real.sysid.identify import BUDGET, MIN_BUDGET, check_budget_shares  # noqa: E402
+from sim2real.sysid.space import search_space  # noqa: E402
 from sim2real.targets import Target, shipped_targets_named  # noqa: E402
 from sim2real.training import train  # noqa: E402
 from sim2real.transfer import transfer  # noqa: E402
 from sim2real.transfer.sysid import transfer_sysid  # noqa: E402
 
 HALF = 0.5
+RECORD_EPISODES = limits.Limit(10, "sysid works from at most 10 recorded episodes (issue 11)")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     out = check_output_dir(args.out / args.env, "option '--out'")
-    given = Run.open(args.source) if args.source else None
-    env_id = (given.config if given else source_config(args, "dr", args.seed)).env.id
+    if args.source and args.source_budget is not None:
+        raise UserError(
+            "option '--source-budget': the bench trains no source when --source is given"
+        )
+    config = source_config(args, "dr", args.seed)
+    given = open_run(args.source, "--source", config.env.id) if args.source else None
+    source_spec = (given.config if given else config).randomization
     names = args.targets or list(ENVS[args.env]["oracle_targets"])
-    targets = {t.name: t for t in shipped_targets_named(env_id, names, "option '--targets'")}
-    oracles = oracle_runs(args.oracle, names)
+    targets = {t.name: t for t in shipped_targets_named(config.env.id, names, "option '--targets'")}
+    oracles = oracle_runs(args.oracle, names, config.env.id)
+    check_identify_budget(args.identify_budget, config, source_spec)
     out.mkdir(parents=True, exist_ok=True)
     source = given or train_source(args, out)
     started = time.perf_counter()
@@ -96,30 +118,38 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = BenchParser(description=__doc__.split("\n")[0])
     parser.add_argument("env", choices=sorted(ENVS))
     parser.add_argument("--source", help="DR source run (default: train one here)")
-    parser.add_argument("--source-budget", type=int, help="default: the DR config's")
+    parser.add_argument(
+        "--source-budget", type=count(limits.TOTAL_TIMESTEPS), help="default: the DR config's"
+    )
     parser.add_argument("--oracle", nargs="*", default=[], metavar="TARGET=RUN")
-    parser.add_argument("--oracle-budget", type=int, default=1_000_000)
+    parser.add_argument("--oracle-budget", type=count(limits.TOTAL_TIMESTEPS), default=1_000_000)
     parser.add_argument("--targets", nargs="*", help="target names (default: heavy hard)")
-    parser.add_argument("--record-episodes", type=int, default=10)
+    parser.add_argument("--record-episodes", type=count(RECORD_EPISODES), default=10)
     parser.add_argument("--record-policy", choices=("sine", "random", "source"), default="sine")
-    parser.add_argument("--identify-budget", type=int, default=3000)
+    parser.add_argument("--identify-budget", type=count(BUDGET, MIN_BUDGET), default=3000)
     parser.add_argument("--pin-torso", action="store_true", help="Hopper: torso mass known")
-    parser.add_argument("--finetune-budget", type=int, default=1_000_000)
-    parser.add_argument("--episodes", type=int, default=10, help="per final evaluation")
-    parser.add_argument("--eval-episodes", type=int, default=3, help="per learning-curve point")
-    parser.add_argument("--min-gap", type=float, default=0.0)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--n-envs", type=int, help="override the config's n_envs")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=Path("bench_out") / "sysid_transfer")
+    parser.add_argument("--finetune-budget", type=count(limits.TOTAL_TIMESTEPS), default=1_000_000)
+    parser.add_argument(
+        "--episodes", type=count(limits.EPISODES), default=10, help="per final evaluation"
+    )
+    parser.add_argument(
+        "--eval-episodes", type=count(limits.EPISODES), default=3, help="per learning-curve point"
+    )
+    parser.add_argument("--min-gap", type=real(-math.inf), default=0.0)
+    parser.add_argument("--workers", type=count(limits.WORKERS), default=2)
+    parser.add_argument("--n-envs", type=count(limits.N_ENVS), help="override the config's n_envs")
+    parser.add_argument("--seed", type=count(limits.SEED, 0), default=0)
+    parser.add_argument("--out", type=output_path, default=Path("bench_out") / "sysid_transfer")
     parser.add_argument("--reuse", action="store_true", help="keep finished runs of same budget")
     args = parser.parse_args(argv)
+    check_unique(parser, args.targets or [], "--targets")
     args.seeds = [args.seed]
     return args
 
 
-def oracle_runs(items: list[str], targets: list[str]) -> dict[str, str]:
-    """``--oracle TARGET=RUN ...`` as {target: run}, each TARGET one of ``targets``."""
+def oracle_runs(items: list[str], targets: list[str], env_id: str) -> dict[str, str]:
+    """``--oracle TARGET=RUN ...`` as {target: run}, each TARGET one of ``targets`` and each
+    RUN a run of ``env_id``."""
     oracles: dict[str, str] = {}
     for item in items:
         name, _, run = item.partition("=")
@@ -128,8 +158,33 @@ def oracle_runs(items: list[str], targets: list[str]) -> dict[str, str]:
             raise UserError(
                 f"option '--oracle' {item!r}: {problem}, TARGET one of {', '.join(targets)}"
             )
+        open_run(run, f"--oracle {name}", env_id)
         oracles[name] = run
     return oracles
+
+
+def open_run(path: str, option: str, env_id: str) -> Run:
+    """The run (or zoo entry) ``path``, which must be a policy for ``env_id``."""
+    run = Run.open(path)
+    if run.config.env.id != env_id:
+        raise UserError(
+            f"option '{option}' {path}: a policy for {run.config.env.id}; this bench's env is "
+            f"{env_id}"
+        )
+    return run
+
+
+def check_identify_budget(
+    budget: int, config: ExperimentConfig, spec: RandomizationSpec | None
+) -> None:
+    """sysid's identify searches ``spec`` (the source's training spec) and shares ``budget``
+    among the latencies it allows."""
+    env = gym.make(config.env.id, **config.env.kwargs)
+    try:
+        space = search_space(env.unwrapped, spec or RandomizationSpec())
+    finally:
+        env.close()
+    check_budget_shares(budget, space, "option '--identify-budget'")
 
 
 def train_source(args: argparse.Namespace, out: Path) -> Run:

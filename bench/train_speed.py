@@ -39,13 +39,14 @@ import gymnasium as gym
 import numpy as np
 import pybullet_envs_gymnasium  # noqa: F401  (registers HopperBulletEnv-v0)
 import torch
-from bench_parser import BenchParser, run_bench
+from bench_parser import REPEATS, BenchParser, check_unique, count, output_path, run_bench
 from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
 import sim2real  # noqa: F401  (registers sim2real/Hopper-v0)
+from sim2real import limits
 from sim2real.callbacks import EvaluationCallback
 from sim2real.config import load_config, sb3_kwargs
 from sim2real.envs.quiet import quiet_c_stdout
@@ -229,14 +230,16 @@ def machine() -> dict[str, Any]:
 
 def main() -> None:
     parser = BenchParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--ppo-steps", type=int, default=4096)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--zoo-steps", type=int, default=8192)
-    parser.add_argument("--zoo-repeats", type=int, default=3)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--eval-every", type=int, default=5000)
-    parser.add_argument("--json", type=Path)
+    steps, repeats = count(limits.TOTAL_TIMESTEPS), count(REPEATS)
+    parser.add_argument("--ppo-steps", type=steps, default=4096)
+    parser.add_argument("--repeats", type=repeats, default=5)
+    parser.add_argument("--zoo-steps", type=steps, default=8192)
+    parser.add_argument("--zoo-repeats", type=repeats, default=3)
+    parser.add_argument("--seeds", type=count(limits.SEED, 0), nargs="+", default=[0, 1, 2])
+    parser.add_argument("--eval-every", type=steps, default=5000)
+    parser.add_argument("--json", type=output_path)
     args = parser.parse_args()
+    check_unique(parser, args.seeds, "--seeds")
     if args.json is not None:
         check_output_file(args.json, "option '--json'", "train_speed.json", overwrite=True)
     torch.set_num_threads(1)  # what `sim2real train` does on CPU

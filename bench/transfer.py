@@ -40,8 +40,9 @@ from typing import Any
 
 import numpy as np
 import torch
-from bench_parser import BenchParser, run_bench
+from bench_parser import BenchParser, check_unique, count, output_path, real, run_bench
 
+from sim2real import limits
 from sim2real.config import ExperimentConfig, load_config
 from sim2real.evaluation.compare import per_run_metrics
 from sim2real.evaluation.conditions import Condition
@@ -108,27 +109,36 @@ def main(argv: list[str] | None = None) -> int:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = BenchParser(description=__doc__.split("\n")[0])
     parser.add_argument("env", choices=sorted(ENVS))
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
-    parser.add_argument("--source-budget", type=int, help="default: the config's")
-    parser.add_argument("--oracle-budget", type=int, help="default: the config's")
+    parser.add_argument("--seeds", type=count(limits.SEED, 0), nargs="+", default=[0])
+    budget = count(limits.TOTAL_TIMESTEPS)
+    parser.add_argument("--source-budget", type=budget, help="default: the config's")
+    parser.add_argument("--oracle-budget", type=budget, help="default: the config's")
     parser.add_argument(
         "--finetune-fraction",
-        type=float,
+        type=real(0.0, 1.0),
         default=0.1,
         help="fine-tuning budget as a fraction of the oracle budget (default 0.1: the target)",
     )
     parser.add_argument(
         "--oracle-targets", nargs="*", help="targets for the oracle part (default: heavy hard)"
     )
-    parser.add_argument("--gap-episodes", type=int, default=10)
-    parser.add_argument("--eval-episodes", type=int, default=5, help="per learning-curve point")
+    parser.add_argument("--gap-episodes", type=count(limits.EPISODES), default=10)
     parser.add_argument(
-        "--finetune-evals", type=int, default=10, help="evaluations over the fine-tuning budget"
+        "--eval-episodes", type=count(limits.EPISODES), default=5, help="per learning-curve point"
     )
-    parser.add_argument("--n-envs", type=int, help="override the config's n_envs")
-    parser.add_argument("--out", type=Path, default=Path("bench_out") / "transfer")
+    parser.add_argument(
+        "--finetune-evals",
+        type=count(limits.EPISODES),
+        default=10,
+        help="evaluations over the fine-tuning budget",
+    )
+    parser.add_argument("--n-envs", type=count(limits.N_ENVS), help="override the config's n_envs")
+    parser.add_argument("--out", type=output_path, default=Path("bench_out") / "transfer")
     parser.add_argument("--reuse", action="store_true", help="keep finished runs of same budget")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    check_unique(parser, args.seeds, "--seeds")
+    check_unique(parser, args.oracle_targets or [], "--oracle-targets")
+    return args
 
 
 def finetune_budget(args: argparse.Namespace) -> int:
