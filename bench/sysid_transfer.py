@@ -153,10 +153,15 @@ def oracle_runs(items: list[str], targets: list[str], env_id: str) -> dict[str, 
     oracles: dict[str, str] = {}
     for item in items:
         name, _, run = item.partition("=")
-        if not run or name not in targets or name in oracles:
-            problem = "given twice" if name in oracles else "expected TARGET=RUN"
+        problem = (
+            "expected TARGET=RUN" if not run
+            else "a second oracle for that target" if name in oracles
+            else f"{name!r} is not a target this bench measures" if name not in targets
+            else ""
+        )  # fmt: skip
+        if problem:
             raise UserError(
-                f"option '--oracle' {item!r}: {problem}, TARGET one of {', '.join(targets)}"
+                f"option '--oracle' {item!r}: {problem}; TARGET one of {', '.join(targets)}"
             )
         open_run(run, f"--oracle {name}", env_id)
         oracles[name] = run
