@@ -294,9 +294,10 @@ RECURRENT_MINIBATCHING = {"batch_size": 256, "n_epochs": 10}
 
 # History-DR's k: a flat MLP policy reads k observations and actions. With the student's k (50,
 # 900 inputs on the Hopper) PPO never learned to hop in 2.5M steps (nominal 139); with 10 it
-# hopped at 1,699 in 2M (BENCHMARKS.md, "History-DR"). The student's k goes through its 1-D
+# hopped at 1,699 in 2M, with 3 (hopper_dr_ppo.yaml's) at 2,080 and 1,807 on `hard`
+# (BENCHMARKS.md, "History-DR", "Pretrained zoo"). The student's k goes through its 1-D
 # convolution, trained by regression, which a flat PPO input is not.
-HISTORY_DR_STEPS = 10
+HISTORY_DR_STEPS = 3
 
 
 def arm_configs(

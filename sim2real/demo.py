@@ -8,8 +8,8 @@
    scratch on the same budget (several seeds each, in parallel); print Taylor & Stone metrics
    and write a report.
 4. The same gap table for the Hopper, from the pretrained zoo (``zoo:hopper_nominal``,
-   ``zoo:hopper_dr`` and the RMA student ``zoo:hopper_rma``, which adapts where DR alone
-   falls; no training): seconds instead of hours.
+   ``zoo:hopper_dr`` and the RMA student ``zoo:hopper_rma``; no training): seconds instead of
+   hours.
 
 Every option is checked before stage 1 (:func:`check_plan`), including what stage 3 will
 build, so a bad one costs no training. The parallel stages run in child processes that end
