@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
@@ -71,7 +72,7 @@ def output_path(text: str) -> Path:
 
 def check_unique(parser: argparse.ArgumentParser, values: Sequence[object], option: str) -> None:
     """Each of ``values`` at most once (a seed or target given twice would run twice)."""
-    repeated = sorted({str(v) for v in values if list(values).count(v) > 1})
+    repeated = sorted(str(value) for value, times in Counter(values).items() if times > 1)
     if repeated:
         parser.error(f"argument {option}: {', '.join(repeated)} given more than once")
 
