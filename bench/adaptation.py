@@ -59,7 +59,14 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_parser import BenchParser, output_path, run_bench  # noqa: E402
+from bench_parser import (  # noqa: E402
+    BenchParser,
+    check_unique,
+    count,
+    output_path,
+    real,
+    run_bench,
+)
 from sysid_transfer import (  # noqa: E402
     RECORD_EPISODES,
     check_identify_budget,
@@ -130,8 +137,6 @@ EVAL_SEED = 3_000_000  # evaluation episodes seeded away from every training see
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     torch.set_num_threads(1)
-    if args.n_envs is not None:  # named as the option, not as the --set it becomes
-        limits.check_count(args.n_envs, limits.N_ENVS, "option '--n-envs'")
     overrides = [] if args.n_envs is None else [f"n_envs={args.n_envs}"]
     base = load_config(ROBOTS[args.robot][0], overrides)
     assert base.adaptation is not None
@@ -195,39 +200,59 @@ def main(argv: list[str] | None = None) -> int:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = BenchParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("robot", choices=sorted(ROBOTS))
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--seeds", type=count(limits.SEED, 0), nargs="+", default=[0, 1, 2])
     parser.add_argument(
         "--methods",
         nargs="+",
         choices=[m for m in METHODS if m not in ("dr", "rma_teacher")],
         help="arms besides DR-only and the oracles (default: all; rma_student brings its teacher)",
     )
-    parser.add_argument("--budget", type=int, help="simulation steps per method (default: config)")
     parser.add_argument(
-        "--student-fraction", type=float, help="of the budget, for phase 2 (between 0 and 1)"
+        "--budget",
+        type=count(limits.TOTAL_TIMESTEPS, 2),  # a teacher step and a student step at least
+        help="simulation steps per method (default: config)",
     )
-    parser.add_argument("--oracle-budget", type=int, help="default: the config's total_timesteps")
-    parser.add_argument("--episodes", type=int, default=10, help="per target and seed")
+    parser.add_argument(
+        "--student-fraction", type=real(0, 1), help="of the budget, for phase 2 (between 0 and 1)"
+    )
+    parser.add_argument(
+        "--oracle-budget",
+        type=count(limits.TOTAL_TIMESTEPS),
+        help="default: the config's total_timesteps",
+    )
+    parser.add_argument(
+        "--episodes", type=count(limits.EPISODES), default=10, help="per target and seed"
+    )
     parser.add_argument("--targets", nargs="+", help="target names (default: every shipped one)")
-    parser.add_argument("--n-envs", type=int, help="override the config's n_envs")
+    parser.add_argument("--n-envs", type=count(limits.N_ENVS), help="override the config's n_envs")
     parser.add_argument(
         "--history-steps",
-        type=int,
+        type=count(limits.HISTORY_STEPS),
         default=HISTORY_DR_STEPS,
         help=f"history-DR's k (default {HISTORY_DR_STEPS}; the student's k is the config's)",
     )
-    parser.add_argument("--record-episodes", type=int, default=10, help="sysid: <= 10 (issue 11)")
-    parser.add_argument("--record-policy", choices=("sine", "random", "source"), default="sine")
-    parser.add_argument("--identify-budget", type=int, default=3000)
     parser.add_argument(
-        "--finetune-budget", type=int, help="sysid's simulation steps (default: budget / 10)"
+        "--record-episodes", type=count(RECORD_EPISODES), default=10, help="sysid: <= 10 (issue 11)"
     )
-    parser.add_argument("--workers", type=int, default=2, help="identify's parallel evaluations")
-    parser.add_argument("--eval-episodes", type=int, default=3, help="per learning-curve point")
+    parser.add_argument("--record-policy", choices=("sine", "random", "source"), default="sine")
+    parser.add_argument(
+        "--identify-budget", type=count(IDENTIFY_BUDGET, MIN_IDENTIFY_BUDGET), default=3000
+    )
+    parser.add_argument(
+        "--finetune-budget",
+        type=count(limits.TOTAL_TIMESTEPS),
+        help="sysid's simulation steps (default: budget / 10)",
+    )
+    parser.add_argument(
+        "--workers", type=count(limits.WORKERS), default=2, help="identify's parallel evaluations"
+    )
+    parser.add_argument(
+        "--eval-episodes", type=count(limits.EPISODES), default=3, help="per learning-curve point"
+    )
     parser.add_argument("--out", type=output_path, default=Path("bench_out/adaptation"))
     parser.add_argument(
         "--oracle-seed",
-        type=int,
+        type=count(limits.SEED, 0),
         help="train one oracle per target with this seed and use it for every seed "
         "(default: an oracle per seed)",
     )
@@ -235,37 +260,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--reuse", action="store_true", help="keep finished runs, continue unfinished ones"
     )
     args = parser.parse_args(argv)
+    check_unique(parser, args.seeds, "--seeds")  # each seed is one run per arm, one CI sample
     args.methods = set(args.methods or METHODS) | {"dr"}
     args.pin_torso = False  # sysid searches the DR run's whole training spec
     return args
 
 
 def settle_args(args: argparse.Namespace, base: ExperimentConfig) -> list[Target]:
-    """Check every option (one line naming it) and fill the defaults from the config; the
-    targets the bench measures on."""
-    counts = {
-        "--seeds": (args.seeds, limits.SEED, 0),
-        "--oracle-seed": (args.oracle_seed, limits.SEED, 0),
-        "--budget": (args.budget, limits.TOTAL_TIMESTEPS, 2),  # a teacher and a student step
-        "--oracle-budget": (args.oracle_budget, limits.TOTAL_TIMESTEPS, 1),
-        "--finetune-budget": (args.finetune_budget, limits.TOTAL_TIMESTEPS, 1),
-        "--episodes": (args.episodes, limits.EPISODES, 1),
-        "--eval-episodes": (args.eval_episodes, limits.EPISODES, 1),
-        "--workers": (args.workers, limits.WORKERS, 1),
-        "--history-steps": (args.history_steps, limits.HISTORY_STEPS, 1),
-        "--record-episodes": (args.record_episodes, RECORD_EPISODES, 1),
-        "--identify-budget": (args.identify_budget, IDENTIFY_BUDGET, MIN_IDENTIFY_BUDGET),
-    }
-    for option, (values, limit, minimum) in counts.items():
-        for value in values if isinstance(values, list) else [values]:
-            if value is not None:
-                limits.check_count(value, limit, f"option '{option}'", minimum=minimum)
-    repeated = sorted({seed for seed in args.seeds if args.seeds.count(seed) > 1})
-    if repeated:
-        raise UserError(
-            f"option '--seeds': {', '.join(map(str, repeated))} given twice; each seed is one "
-            "run per arm and one sample of the CIs over seeds"
-        )
+    """Check what depends on the config (the counts are argparse types) and fill the defaults
+    from it; the targets the bench measures on."""
     check_output_dir(args.out / args.robot, "option '--out'")
     targets = shipped_targets_named(base.env.id, args.targets, "option '--targets'")
     assert base.adaptation is not None
