@@ -2,8 +2,10 @@
 
 Students, adaptation modules (RMA) and memory-free baselines of recurrent policies see the last
 ``k`` observations and the last ``k`` actions, oldest first, flattened into one vector; before
-the episode has ``k`` steps the missing past is zeros. A wrapped env is a normal env, so
-``check_env``, SB3 and the evaluators take it as is.
+the episode has ``k`` steps the missing past is zeros. On a privileged env the privileged entries
+are not history: the latest ones follow it (an asymmetric critic's input; the actor reads the
+history before them). A wrapped env is a normal env, so ``check_env``, SB3 and the evaluators
+take it as is.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ __all__ = ["History", "with_history_input"]
 
 
 class History(gym.Wrapper):
-    """Observation = [o_{t-k+1}, ..., o_t, a_{t-k}, ..., a_{t-1}] (flattened)."""
+    """Observation = [o_{t-k+1}, ..., o_t, a_{t-k}, ..., a_{t-1}, e_t] (flattened; ``e_t`` the
+    privileged entries of a privileged env, none otherwise)."""
 
     def __init__(self, env: gym.Env, steps: int):
         maximum = HISTORY_STEPS.maximum
@@ -33,24 +36,24 @@ class History(gym.Wrapper):
             raise UserError("History: needs Box observation and action spaces")
         super().__init__(env)
         self.steps = steps
-        self._observation_size = int(np.prod(observation_space.shape))
+        privileged = len(getattr(env.unwrapped, "privileged_names", ()))
+        self._observation_size = int(np.prod(observation_space.shape)) - privileged
         self._action_size = int(np.prod(action_space.shape))
         self.observation_space = spaces.Box(
-            np.concatenate(
-                [
-                    np.tile(observation_space.low.ravel(), steps),
-                    np.tile(action_space.low.ravel(), steps),
-                ]
-            ).astype(np.float32),
-            np.concatenate(
-                [
-                    np.tile(observation_space.high.ravel(), steps),
-                    np.tile(action_space.high.ravel(), steps),
-                ]
-            ).astype(np.float32),
+            self._flat_bound(observation_space.low, action_space.low),
+            self._flat_bound(observation_space.high, action_space.high),
             dtype=np.float32,
         )
-        self._history = HistoryBuffer(steps, self._observation_size, self._action_size)
+        self._history = HistoryBuffer(
+            steps, self._observation_size, self._action_size, privileged_size=privileged
+        )
+
+    def _flat_bound(self, observation: np.ndarray, action: np.ndarray) -> np.ndarray:
+        """One bound of the flat observation: k observations' and k actions', then the
+        privileged entries'."""
+        observed, privileged = np.split(observation.ravel(), [self._observation_size])
+        parts = [np.tile(observed, self.steps), np.tile(action.ravel(), self.steps), privileged]
+        return np.concatenate(parts).astype(np.float32)
 
     def reset(self, **kwargs: Any) -> tuple[np.ndarray, dict[str, Any]]:
         observation, info = self.env.reset(**kwargs)

@@ -2,9 +2,12 @@
 
 The layout is :class:`sim2real.envs.wrappers.History`'s: the last ``k`` observations and the
 last ``k`` actions, oldest first, flattened as ``[o_{t-k+1}, ..., o_t, a_{t-k}, ..., a_{t-1}]``;
-before the episode has ``k`` steps the missing past is zeros. A policy trained on such
-observations (a history-DR baseline, an exported RMA student) acts on the plain observation
-through :class:`HistoryInput`, which builds the same vector step by step.
+before the episode has ``k`` steps the missing past is zeros. A privileged observation's
+entries (the episode's dynamics, a robot's privileged state: envs/privileged.py) are not part of
+the history: the latest ones follow it, ``[history, e_t]``, so that the first entries are the
+deployable input an asymmetric actor reads and the critic gets what it knows now. A policy
+trained on such observations (a history-DR baseline, an exported RMA student) acts on the plain
+observation through :class:`HistoryInput`, which builds the same vector step by step.
 """
 
 from __future__ import annotations
@@ -29,11 +32,22 @@ def observation_columns(steps: int, observation_size: int) -> np.ndarray:
 
 
 class HistoryBuffer:
-    """The last ``k`` observations and actions of ``envs`` episodes side by side."""
+    """The last ``k`` observations and actions of ``envs`` episodes side by side.
 
-    def __init__(self, steps: int, observation_size: int, action_size: int, envs: int = 1):
+    Observations come in with ``privileged_size`` privileged entries last (0: none); only the
+    latest of those is kept, after the history."""
+
+    def __init__(
+        self,
+        steps: int,
+        observation_size: int,
+        action_size: int,
+        envs: int = 1,
+        privileged_size: int = 0,
+    ):
         self.observations = np.zeros((envs, steps, observation_size), np.float32)
         self.actions = np.zeros((envs, steps, action_size), np.float32)
+        self.privileged = np.zeros((envs, privileged_size), np.float32)
 
     @property
     def envs(self) -> int:
@@ -43,20 +57,31 @@ class HistoryBuffer:
         """A new episode in env ``index`` whose first observation is ``observation``."""
         self.observations[index] = 0.0
         self.actions[index] = 0.0
-        self.observations[index, -1] = observation
+        self.observations[index, -1], self.privileged[index] = self._split(observation)
 
     def push(self, observations: np.ndarray, actions: np.ndarray) -> None:
         """Every env took ``actions`` (n, act) and now observes ``observations`` (n, obs)."""
         self.actions = np.roll(self.actions, -1, axis=1)
         self.actions[:, -1] = actions
         self.observations = np.roll(self.observations, -1, axis=1)
-        self.observations[:, -1] = observations
+        self.observations[:, -1], self.privileged = self._split(observations)
 
     def flat(self) -> np.ndarray:
-        """``(envs, k * obs + k * act)``: observations oldest first, then actions."""
+        """``(envs, k * obs + k * act + privileged)``: observations oldest first, then actions,
+        then the latest privileged entries."""
         return np.concatenate(
-            [self.observations.reshape(self.envs, -1), self.actions.reshape(self.envs, -1)], axis=1
+            [
+                self.observations.reshape(self.envs, -1),
+                self.actions.reshape(self.envs, -1),
+                self.privileged,
+            ],
+            axis=1,
         )
+
+    def _split(self, observations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The deployable part and the privileged entries of observations (..., obs + priv)."""
+        size = self.observations.shape[-1]
+        return observations[..., :size], np.array(observations[..., size:], np.float32)
 
 
 class HistoryInput:
@@ -74,11 +99,13 @@ class HistoryInput:
         observation_size: int,
         action_space: spaces.Box,
         source: str = "<history policy>",
+        privileged_size: int = 0,
     ):
         self.inner, self.steps, self.source = inner, steps, source
-        self.observation_size = observation_size
+        self.observation_size, self.privileged_size = observation_size, privileged_size
         self.action_size = int(np.prod(action_space.shape))
-        self.observation_space = spaces.Box(-np.inf, np.inf, (observation_size,), np.float32)
+        total = observation_size + privileged_size  # what the env gives it each step
+        self.observation_space = spaces.Box(-np.inf, np.inf, (total,), np.float32)
         self.action_space = action_space
         self.reset()
 
@@ -90,7 +117,9 @@ class HistoryInput:
         """Add ``observations (n, obs)`` (after the last actions); the flat histories."""
         batch = observations.shape[0]
         if self.history is None or self.history.envs != batch or self._last_actions is None:
-            self.history = HistoryBuffer(self.steps, self.observation_size, self.action_size, batch)
+            self.history = HistoryBuffer(
+                self.steps, self.observation_size, self.action_size, batch, self.privileged_size
+            )
             for index in range(batch):
                 self.history.start(index, observations[index])
         else:
@@ -112,15 +141,22 @@ class HistoryInput:
 
 def with_history(inner: Any, steps: int) -> Predictor:
     """``inner`` (a predictor on the flat history of ``steps`` steps) acting on plain
-    observations; ``inner`` itself when ``steps`` is 0."""
+    observations; ``inner`` itself when ``steps`` is 0. An asymmetric model's input ends with
+    the privileged entries its actor does not read: those are not history."""
+    from sim2real.policies.asymmetric import deployable_size
+
     if not steps:
         return inner
     action_size = int(np.prod(inner.action_space.shape))
-    flat = int(np.prod(inner.observation_space.shape))
+    total = int(np.prod(inner.observation_space.shape))
+    deployable = deployable_size(getattr(inner, "model", inner))
+    flat = total if deployable is None else deployable
     observation_size, remainder = divmod(flat - steps * action_size, steps)
     if remainder or observation_size < 1:
         raise UserError(
             f"{inner.source}: a policy input of {flat} entries is not a history of "
             f"{steps} steps of observations and {action_size} action entries"
         )
-    return HistoryInput(inner, steps, observation_size, inner.action_space, inner.source)
+    return HistoryInput(
+        inner, steps, observation_size, inner.action_space, inner.source, total - flat
+    )

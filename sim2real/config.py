@@ -682,7 +682,8 @@ def _check_init_from(
 
 
 def _check_history(cfg: ExperimentConfig, locator: Locator) -> None:
-    """A history policy is a plain actor on a longer input: not a student, nor split."""
+    """A history policy is an actor on a longer input (an asymmetric one's critic also reads
+    the privileged entries after it): not a student, nor a recurrent policy."""
     steps = cfg.env.history_steps
     if not steps:
         return
@@ -693,13 +694,6 @@ def _check_history(cfg: ExperimentConfig, locator: Locator) -> None:
             ("env", "history_steps"),
             steps,
             "adaptation's student keeps its own history (adaptation.history_steps); set 0",
-        )
-    if cfg.algorithm.asymmetric:
-        raise locator.error(
-            ("env", "history_steps"),
-            steps,
-            "an asymmetric actor-critic splits one observation into the actor's and the "
-            "critic's parts, not a history; set 0 or algorithm.asymmetric: false",
         )
     if cfg.algorithm.name == "RecurrentPPO":
         raise locator.error(

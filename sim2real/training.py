@@ -141,7 +141,9 @@ def build_model(config: ExperimentConfig, venv: VecEnv, device: str, source: str
         from sim2real.policies.asymmetric import asymmetric_policy
 
         policy = asymmetric_policy(config.algorithm.name)
-        deployable = len(venv.get_attr("observation_names", indices=[0])[0])
+        # The privileged entries come last, after a history too (envs/wrappers.py).
+        privileged = len(venv.get_attr("privileged_names", indices=[0])[0])
+        deployable = int(venv.observation_space.shape[0]) - privileged
         kwargs["policy_kwargs"] = {
             **kwargs.get("policy_kwargs", {}),
             "deployable_observations": deployable,

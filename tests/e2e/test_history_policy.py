@@ -158,18 +158,83 @@ def test_a_long_history_is_accepted_with_a_warning():
     ("section", "expected"),
     [
         ("recurrent", "RecurrentPPO's LSTM keeps its own memory"),
-        ("asymmetric", "an asymmetric actor-critic splits one observation"),
         ("adaptation", "adaptation's student keeps its own history"),
     ],
 )
-def test_history_with_another_memory_or_split_is_refused(section, expected):
+def test_history_with_another_memory_is_refused(section, expected):
     data = history_config()
     if section == "recurrent":
         data["algorithm"] = {"name": "RecurrentPPO", "hyperparams": {"n_steps": 64}}
-    elif section == "asymmetric":
-        data["env"]["kwargs"] = {"privileged": True}
-        data["algorithm"]["asymmetric"] = True
     else:
         data["adaptation"] = {"timesteps": 256}
     with pytest.raises(UserError, match=f"field 'env.history_steps' = {STEPS}; {expected}"):
         parse_config(data)
+
+
+@pytest.fixture(scope="module")
+def asymmetric_history_run(tmp_path_factory):
+    """A history actor with an asymmetric critic: the critic also reads the privileged
+    entries, which follow the history (the latest only)."""
+    from sim2real.training import train
+
+    data = history_config()
+    data["evaluation"] = {"freq_steps": 0, "episodes": 1}
+    data["env"]["kwargs"] = {"privileged": True}
+    data["algorithm"]["asymmetric"] = True
+    path = tmp_path_factory.mktemp("asymmetric_history") / "run"
+    return train(parse_config(data), path, progress_bar=False, verbose=False)
+
+
+def test_an_asymmetric_history_actor_reads_the_history_and_its_critic_the_dynamics_too(
+    asymmetric_history_run,
+):
+    from sim2real.policies.asymmetric import deployable_size
+
+    config = asymmetric_history_run.config
+    model = asymmetric_history_run.load_model()
+    kwargs = {"randomization": config.randomization, **config.env.kwargs}
+    plain, wrapped = gym.make(ENV_ID, **kwargs), History(gym.make(ENV_ID, **kwargs), STEPS)
+    try:
+        history = STEPS * (OBSERVATION_SIZE + ACTION_SIZE)
+        privileged = len(plain.unwrapped.privileged_names)
+        assert privileged > 0
+        assert model.observation_space.shape == (history + privileged,)
+        assert wrapped.observation_space.shape == model.observation_space.shape
+        assert deployable_size(model) == history
+        plain.reset(seed=3)
+        wrapped.reset(seed=3)
+        action = np.array([0.5], dtype=np.float32)
+        observation, *_ = plain.step(action)
+        flat, *_ = wrapped.step(action)
+        latest = slice((STEPS - 1) * OBSERVATION_SIZE, STEPS * OBSERVATION_SIZE)
+        np.testing.assert_array_equal(flat[latest], observation[:OBSERVATION_SIZE])
+        np.testing.assert_array_equal(flat[history - ACTION_SIZE : history], action)
+        np.testing.assert_array_equal(flat[history:], observation[OBSERVATION_SIZE:])
+    finally:
+        plain.close()
+        wrapped.close()
+
+
+@pytest.mark.parametrize("format", ["bundle", "onnx", "torchscript"])
+def test_an_asymmetric_history_actor_exports_without_the_privileged_entries(
+    asymmetric_history_run, format, tmp_path
+):
+    exported = export_run(asymmetric_history_run.path, tmp_path / format, format)
+    assert exported.parity.max_abs_diff <= 1e-5
+    contract = read_contract(exported.path).data
+    assert contract["inputs"][0]["shape"] == ["batch", STEPS * (OBSERVATION_SIZE + ACTION_SIZE)]
+    assert "privileged" not in contract["env_kwargs"]
+    assert contract["history"]["observation_dim"] == OBSERVATION_SIZE
+    settings = EvaluationSettings(episodes=2, workers=1, n_boot=50)
+    run = asymmetric_history_run.path.resolve()
+    evaluation = evaluate_runs([run, exported.path], settings=settings)
+    # Two groups (the export's config has neither the privileged entries nor the split),
+    # the same episodes: the export on the plain env, the run on the privileged one.
+    returns = {
+        (path, condition): values
+        for group in evaluation.results.values()
+        for condition, result in group.items()
+        for path, values in result.returns.items()
+    }
+    for condition in ("nominal", "heavy"):
+        assert returns[str(exported.path), condition] == returns[str(run), condition]
