@@ -12,12 +12,16 @@
   (IMU, x0.25) and projected gravity in the base frame, the command (x2, x2, x0.25), joint
   positions relative to the standing pose, joint velocities (x0.05), the last action. The
   base linear velocity is privileged (``info["base_lin_vel"]``, and the observation with
-  ``privileged=True``), not observed.
+  ``privileged=True``), not observed. With ``gait_frequency_hz`` > 0 two more entries, the
+  gait clock's sin and cos (its phase starts at a random point each episode).
 - Reward: legged_gym's terms times the control step: velocity tracking (exp kernels),
   vertical velocity, roll/pitch rates, torques, joint accelerations, action rate, feet air
   time, thigh/calf collisions, soft joint limits, plus orientation and base height. With
   ``only_positive_rewards=True`` a step's negative total is clipped to zero, as legged_gym
-  does by default (term ``positive_clip`` holds the difference). The episode ends when the
+  does by default (term ``positive_clip`` holds the difference). With the gait clock, term
+  ``gait`` pays the fraction of feet whose ground contact matches a trot (diagonal pairs half
+  a cycle apart, each on the ground for half of it; all four down under a standing command),
+  so a slow command is answered by stepping rather than by standing. The episode ends when the
   trunk touches the ground or the robot tips over (|roll| or |pitch| above 1 rad).
 """
 
@@ -63,7 +67,14 @@ REWARD_SCALES = {
     "feet_air_time": 1.0,
     "collision": -1.0,
     "dof_pos_limits": -10.0,
+    "gait": 1.0,  # only with the gait clock (gait_frequency_hz > 0)
 }
+CLOCK_NAMES = ("gait_clock_sin", "gait_clock_cos")
+# Feet (in LEGS order) on the ground in the first half of the trot cycle: a diagonal pair.
+TROT_OFFSETS = np.array([0.0, 0.5, 0.5, 0.0])  # FR, FL, RR, RL
+MAX_GAIT_FREQUENCY_HZ = 5.0
+# Below this command speed (m/s) neither the air-time nor the gait term asks for steps.
+MOVING_COMMAND = 0.1
 
 
 class A1Env(BulletEnv):
@@ -128,6 +139,7 @@ class A1Env(BulletEnv):
         only_positive_rewards: bool = False,
         zero_command_below: float = 0.0,
         feet_air_time_target_s: float | None = None,
+        gait_frequency_hz: float = 0.0,
     ):
         self.command_ranges = _check_command_ranges(command_ranges, self.default_command_ranges)
         self.reward_scales = _check_reward_scales(reward_scales)
@@ -151,6 +163,21 @@ class A1Env(BulletEnv):
                 "feet_air_time_target_s", feet_air_time_target_s, 0.0, 2.0,
                 "a duration in [0, 2] s (legged_gym's: 0.5)",
             )  # fmt: skip
+        self.gait_frequency_hz = _check_number(
+            "gait_frequency_hz", gait_frequency_hz, 0.0, MAX_GAIT_FREQUENCY_HZ,
+            f"a frequency in [0, {MAX_GAIT_FREQUENCY_HZ:g}] Hz (0: no gait clock; a trot: 1.5-3)",
+        )  # fmt: skip
+        if self.gait_frequency_hz:
+            self.observation_names = (*A1Env.observation_names, *CLOCK_NAMES)
+            self.observation_units = {
+                **A1Env.observation_units,
+                **dict.fromkeys(CLOCK_NAMES, f"gait phase at {self.gait_frequency_hz:g} Hz"),
+            }
+        elif reward_scales is not None and "gait" in reward_scales:
+            raise UserError(
+                f"env kwarg 'reward_scales.gait' = {reward_scales['gait']!r}; the gait term "
+                "needs the gait clock: set gait_frequency_hz (e.g. 2.0)"
+            )
         self.observation_space = spaces.Box(
             -100.0, 100.0, (len(self.observation_names),), np.float32
         )
@@ -231,6 +258,7 @@ class A1Env(BulletEnv):
         self._last_action = np.zeros(len(JOINTS))
         self._last_joint_velocity = np.zeros(len(JOINTS))
         self._air_time = np.zeros(len(LEGS))
+        self._gait_start = self.np_random.uniform() if self.gait_frequency_hz else 0.0
         self._state: dict[str, Any] = {}
 
     def _observe(self) -> np.ndarray:
@@ -251,16 +279,18 @@ class A1Env(BulletEnv):
             "dq": dq,
         }
         command_scale = np.array([2.0, 2.0, 0.25])
-        return np.concatenate(
-            [
-                0.25 * self._state["ang_vel"],
-                self._state["gravity"],
-                command_scale * self.command,
-                q - self._default,
-                0.05 * dq,
-                self._last_action,
-            ]
-        )
+        parts = [
+            0.25 * self._state["ang_vel"],
+            self._state["gravity"],
+            command_scale * self.command,
+            q - self._default,
+            0.05 * dq,
+            self._last_action,
+        ]
+        if self.gait_frequency_hz:
+            angle = 2.0 * math.pi * self._gait_phase()
+            parts.append(np.array([math.sin(angle), math.cos(angle)]))
+        return np.concatenate(parts)
 
     def _reward(self, command: np.ndarray) -> tuple[dict[str, float], bool]:
         state = self._state
@@ -281,6 +311,8 @@ class A1Env(BulletEnv):
             "collision": float(len(touching & self._penalized)),
             "dof_pos_limits": self._beyond_soft_limits(state["q"]),
         }
+        if self.gait_frequency_hz:
+            raw["gait"] = self._gait_match(touching)
         self._last_action = command.copy()
         self._last_joint_velocity = state["dq"]
         terms = {
@@ -337,10 +369,27 @@ class A1Env(BulletEnv):
         contact = np.array([foot in touching for foot in self._feet])
         self._air_time += self.control_dt
         touchdown = contact & (self._air_time > self.control_dt)
-        moving = float(np.linalg.norm(self.command[:2]) > 0.1)
+        moving = float(self._moving())
         reward = float(np.sum((self._air_time - self.feet_air_time_target_s) * touchdown)) * moving
         self._air_time[contact] = 0.0
         return reward
+
+    def _moving(self) -> bool:
+        return bool(np.linalg.norm(self.command[:2]) > MOVING_COMMAND)
+
+    def _gait_phase(self) -> float:
+        """The clock's phase in [0, 1) after this episode's steps so far."""
+        return (self._gait_start + self.gait_frequency_hz * self.control_dt * self._steps) % 1.0
+
+    def _gait_match(self, touching: set[int]) -> float:
+        """The fraction of feet whose contact matches the trot at the clock's phase now (all
+        four down under a standing command): the phase the step's observation shows."""
+        contact = np.array([foot in touching for foot in self._feet])
+        if self._moving():
+            wanted = (self._gait_phase() + TROT_OFFSETS) % 1.0 < 0.5
+        else:
+            wanted = np.ones(len(LEGS), dtype=bool)
+        return float(np.mean(contact == wanted))
 
     def _beyond_soft_limits(self, q: np.ndarray) -> float:
         low, high = self._soft_limits

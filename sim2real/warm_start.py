@@ -9,14 +9,15 @@ statistics are the new config's). Not copied: optimizer state, replay buffer and
 (the new run's schedules and ``learning_starts`` run over its own budget). A resumed run
 continues from its own checkpoints, never from ``init_from`` again.
 
-Two runs may read more than the plain run they start from: an asymmetric one
-(``algorithm.asymmetric: true`` on privileged envs), whose critic also reads the privileged
-entries, and a history one (``env.history_steps: k``), which reads the last k observations and
-actions. Each layer that reads the observation keeps the source's weights for the entries the
+A run may read more than the run it starts from: an asymmetric one (``algorithm.asymmetric:
+true`` on privileged envs), whose critic also reads the privileged entries; one whose env
+observes more (a robot's optional entries, such as the A1's gait clock, matched to the
+source's by name); and, from a plain source, a history one (``env.history_steps: k``), which
+reads the last k observations and actions. Each layer that reads the observation keeps the source's weights for the entries the
 source read (a history run's latest observation) and gets zero weights for the new ones, so the
 new policy starts acting and valuing exactly as the source did and learns to use what it now
 sees. The normalization statistics go to every entry of the source's kind (each observation
-of a history); the new kinds (privileged entries, past actions) start at mean 0 and variance 1
+of a history); the new entries (privileged ones, past actions, new sensors) start at mean 0 and variance 1
 and, as SB3 keeps one sample count for all entries, follow their data only as slowly as the
 source's count allows.
 """
@@ -27,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
@@ -59,8 +61,8 @@ def load_initial_policy(
         )
     _check_same_setup(where, origin.config, cfg, origin.meta.get("algorithm"))
     other = origin.load_model(device="cpu", path=model_path)
-    inputs = _input_map(where, origin.config, cfg, other, model)
-    _check_spaces(where, other, model, extended=inputs is not None)
+    inputs, statistics_columns = _input_maps(where, origin.config, cfg, other, model)
+    _check_spaces(where, other, model, extended=bool(inputs))
     state, expected = other.policy.state_dict(), model.policy.state_dict()
     matching = {
         name: _matching(where, name, state.get(name), tensor, inputs)
@@ -70,7 +72,11 @@ def load_initial_policy(
     _copy_entropy_coefficient(other, model)
     if isinstance(venv, VecNormalize) and cfg.normalize.observations:
         statistics = load_normalization(normalization_path)
-        columns = np.arange(statistics.obs_mean.shape[0]) if inputs is None else inputs.statistics
+        columns = (
+            np.arange(statistics.obs_mean.shape[0])
+            if statistics_columns is None
+            else statistics_columns
+        )
         known = columns >= 0
         venv.obs_rms.mean[known] = statistics.obs_mean[columns[known]]
         venv.obs_rms.var[known] = statistics.obs_var[columns[known]]
@@ -84,57 +90,94 @@ def load_initial_policy(
 
 @dataclass(frozen=True)
 class _InputMap:
-    """How a new model's observation extends a plain source's: its entries ``targets`` take
-    the weights of the source's entries ``sources``; ``statistics`` names, per entry, the
-    source's entry whose normalization statistics it takes (-1: none)."""
+    """How a layer's inputs extend the source's: of ``size`` inputs, entries ``targets`` take
+    the weights of the source's entries ``sources`` (of ``source_size``); the rest start at 0."""
 
     targets: np.ndarray
     sources: np.ndarray
-    statistics: np.ndarray
     source_size: int
-
-    @property
-    def size(self) -> int:
-        return len(self.statistics)
+    size: int
 
 
-def _input_map(
+def _input_maps(
     where: str,
     there: ExperimentConfig,
     here: ExperimentConfig,
     other: BaseAlgorithm,
     model: BaseAlgorithm,
-) -> _InputMap | None:
-    """How the new model's observation extends the source's; None when it does not (the
-    same observation, or one _check_spaces refuses)."""
+) -> tuple[tuple[_InputMap, ...], np.ndarray | None]:
+    """How the new model's inputs extend the source's (none: the same observation), and per
+    new observation entry the source's entry whose normalization statistics it takes (-1:
+    none; None: the same observation)."""
     observed = int(other.observation_space.shape[0])
     size = int(model.observation_space.shape[0])
-    if deployable_size(other) is not None or there.env.history_steps:
-        return None  # an asymmetric or a history source: only the same observation
+    if there.env.history_steps:
+        return (), None  # a history source: only the same observation (_check_same_inputs)
     deployable = deployable_size(model)
-    if deployable is not None and observed == size:
+    if deployable is not None and deployable_size(other) is None and observed == size:
         raise UserError(
             f"{where}: its actor reads all {observed} entries of a privileged observation; an "
             f"asymmetric run's actor reads the first {deployable}: start from a run without "
             "env.kwargs.privileged"
         )
-    known = np.arange(observed)
-    statistics = np.full(size, -1)
-    if deployable == observed:  # [the source's observation, the privileged entries]
-        statistics[known] = known
-        return _InputMap(known, known, statistics, observed)
     steps = here.env.history_steps
-    if steps and size == steps * (observed + int(model.action_space.shape[0])):
+    if steps:
+        if size != steps * (observed + int(model.action_space.shape[0])):
+            return (), None  # refused by _check_spaces
+        known = np.arange(observed)
         columns = observation_columns(steps, observed)  # weights on o_t, statistics on every o
+        statistics = np.full(size, -1)
         statistics[columns] = known
-        return _InputMap(columns[-1], known, statistics, observed)
-    return None
+        return (_InputMap(columns[-1], known, observed, size),), statistics
+    if observed == size:
+        return (), None
+    return _named_maps(where, there, here, other, model)
+
+
+def _named_maps(
+    where: str,
+    there: ExperimentConfig,
+    here: ExperimentConfig,
+    other: BaseAlgorithm,
+    model: BaseAlgorithm,
+) -> tuple[tuple[_InputMap, ...], np.ndarray]:
+    """Entries matched by name: a run whose env observes more (privileged entries, a robot's
+    optional sensors such as the A1's gait clock) starts from one that observes less."""
+    source, names = _observation_names(there), _observation_names(here)
+    layers = [(source, names, "observation")]
+    deployable = deployable_size(model)
+    if deployable is not None:  # the asymmetric actor reads the deployable slice only
+        read = deployable_size(other) or len(source)
+        layers.append((source[:read], names[:deployable], "actor's observation"))
+    maps = []
+    for known, new, what in layers:
+        missing = [name for name in known if name not in new]
+        if missing:
+            raise UserError(
+                f"{where}: it reads {len(missing)} entries this run's {what} lacks "
+                f"({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''}); a run may "
+                "only observe more than the run it starts from"
+            )
+        targets = np.array([new.index(name) for name in known], dtype=np.int64)
+        maps.append(_InputMap(targets, np.arange(len(known)), len(known), len(new)))
+    statistics = np.full(len(names), -1)
+    statistics[maps[0].targets] = maps[0].sources
+    return tuple(maps), statistics
+
+
+def _observation_names(cfg: ExperimentConfig) -> tuple[str, ...]:
+    """The names of a config's observation entries, privileged ones included."""
+    env = gym.make(cfg.env.id, randomization=cfg.randomization, **cfg.env.kwargs).unwrapped
+    try:
+        return (*env.observation_names, *getattr(env, "privileged_names", ()))
+    finally:
+        env.close()
 
 
 def _check_spaces(
     where: str, other: BaseAlgorithm, model: BaseAlgorithm, *, extended: bool
 ) -> None:
-    """The same spaces, but for an observation the new model ``extended`` (see _input_map)."""
+    """The same spaces, but for an observation the new model ``extended`` (see _input_maps)."""
     for kind in ("observation_space", "action_space"):
         there, here = getattr(other, kind), getattr(model, kind)
         if extended and kind == "observation_space":
@@ -148,13 +191,15 @@ def _matching(
     name: str,
     found: torch.Tensor | None,
     tensor: torch.Tensor,
-    inputs: _InputMap | None,
+    inputs: tuple[_InputMap, ...],
 ) -> torch.Tensor:
     """The source's ``found`` for this model's ``tensor``; a layer that reads the extended
     observation (then, for SAC's critics, the action) gets its columns through ``inputs``."""
     if found is not None and found.shape == tensor.shape:
         return found
-    if found is not None and inputs is not None and _reads_observation(found, tensor, inputs):
+    readers = [map_ for map_ in inputs if found is not None and _reads(found, tensor, map_)]
+    if found is not None and readers:
+        inputs = readers[0]
         found = found.to(tensor.device, tensor.dtype)  # the model may be on a GPU already
         widened = torch.zeros_like(tensor)
         widened[:, torch.as_tensor(inputs.targets)] = found[:, torch.as_tensor(inputs.sources)]
@@ -167,7 +212,7 @@ def _matching(
     )
 
 
-def _reads_observation(found: torch.Tensor, tensor: torch.Tensor, inputs: _InputMap) -> bool:
+def _reads(found: torch.Tensor, tensor: torch.Tensor, inputs: _InputMap) -> bool:
     """A weight matrix over the observation (and the same trailing inputs, if any)."""
     return (
         found.ndim == tensor.ndim == 2
@@ -202,8 +247,8 @@ def _check_same_setup(
 
 
 def _check_same_inputs(where: str, there: ExperimentConfig, here: ExperimentConfig) -> None:
-    """A history or an asymmetric source starts only a run that reads the same inputs (a plain
-    source may start either: _input_map extends its observation)."""
+    """A history source starts only a run with the same history, an asymmetric one only an
+    asymmetric run (_input_maps extends a source's observation where it can)."""
     steps = (there.env.history_steps, here.env.history_steps)
     if steps[0] and steps[0] != steps[1]:
         raise UserError(

@@ -165,10 +165,6 @@ def test_a_card_names_the_start_by_its_zoo_entry(nominal_run, tmp_path, monkeypa
             "a run of sim2real/CartPole-v0; this config trains sim2real/Hopper-v0",
         ),
         (
-            {"env": {"id": "sim2real/CartPole-v0", "kwargs": {"privileged": True}}},
-            "its observation space is Box",
-        ),
-        (
             {"algorithm": {"name": "PPO", "hyperparams": {"policy_kwargs": {"net_arch": [8]}}}},
             "policy_kwargs {'net_arch': [32, 32]} there, {'net_arch': [8]} here",
         ),
@@ -421,3 +417,107 @@ def test_a_privileged_teacher_is_no_start_for_an_asymmetric_run(tmp_path):
     message = str(error.value)
     assert "its actor reads all 15 entries of a privileged observation" in message, message
     assert "start from a run without env.kwargs.privileged" in message and "\n" not in message
+
+
+def test_a_teacher_starts_no_run_that_observes_less(tmp_path):
+    privileged = {"id": "sim2real/CartPole-v0", "kwargs": {"privileged": True}}
+    teacher = tiny_ppo(env=privileged, total_timesteps=512, checkpoint={"freq_steps": 0})
+    first = train(parse_config(teacher), tmp_path / "teacher", progress_bar=False, verbose=False)
+    config = parse_config(tiny_ppo(init_from=str(first.path)))
+    venv = make_training_env(config)
+    try:
+        model = build_model(config, venv, "cpu", "<test>")
+        with pytest.raises(UserError) as error:
+            load_initial_policy(config, model, venv, "<test>", tmp_path / "new")
+    finally:
+        venv.close()
+    message = str(error.value)
+    assert "it reads 11 entries this run's observation lacks (dr:" in message, message
+    assert "\n" not in message
+
+
+def test_a_plain_run_starts_a_teacher_that_observes_more(nominal_run, tmp_path):
+    """Matched by name: the source's entries keep their weights and statistics, the privileged
+    ones start at zero weight, so the teacher acts and values exactly as its source."""
+    config = second_stage(
+        nominal_run, env={"id": "sim2real/CartPole-v0", "kwargs": {"privileged": True}}
+    )
+    config = parse_config(config)
+    venv = make_training_env(config)
+    try:
+        model = build_model(config, venv, "cpu", "<test>")
+        load_initial_policy(config, model, venv, "<test>", tmp_path / "new")
+        source = nominal_run.load_model()
+        known = source.observation_space.shape[0]
+        statistics = load_normalization(nominal_run.normalization_path)
+        np.testing.assert_array_equal(venv.obs_rms.mean[:known], statistics.obs_mean)
+        np.testing.assert_array_equal(venv.obs_rms.mean[known:], 0.0)
+        observations = torch.as_tensor(
+            np.random.default_rng(1).normal(size=(8, model.observation_space.shape[0])),
+            dtype=torch.float32,
+        )
+        with torch.no_grad():
+            np.testing.assert_allclose(
+                model.policy.get_distribution(observations).distribution.mean.numpy(),
+                source.policy.get_distribution(observations[:, :known]).distribution.mean.numpy(),
+                rtol=0,
+                atol=1e-6,
+            )
+    finally:
+        venv.close()
+
+
+def test_an_asymmetric_a1_starts_one_with_the_gait_clock(tmp_path):
+    """The clock's two entries sit between the A1's 45 sensors and the privileged entries:
+    the actor's and the critic's first layers each take the source's columns by name."""
+    a1 = {
+        "env": {"id": "sim2real/A1-v0"},
+        "randomization": "randomization/a1_dr.yaml",
+        "targets": [],
+        "n_envs": 1,
+        "normalize": {"observations": False, "rewards": False},
+        "algorithm": {
+            "name": "PPO",
+            "asymmetric": True,
+            "hyperparams": {"n_steps": 64, "batch_size": 64, "n_epochs": 1,
+                            "policy_kwargs": {"net_arch": [16]}},
+        },  # fmt: skip
+        "evaluation": {"freq_steps": 0},
+        "checkpoint": {"freq_steps": 0},
+    }
+    privileged = {"id": "sim2real/A1-v0", "kwargs": {"privileged": True}}
+    first = train(
+        parse_config(tiny_ppo(**{**a1, "env": privileged, "total_timesteps": 64})),
+        tmp_path / "a1",
+        progress_bar=False,
+        verbose=False,
+    )
+    clock = {"id": "sim2real/A1-v0", "kwargs": {"privileged": True, "gait_frequency_hz": 2.0}}
+    config = parse_config(tiny_ppo(**{**a1, "env": clock, "init_from": str(first.path)}))
+    venv = make_training_env(config)
+    try:
+        model = build_model(config, venv, "cpu", "<test>")
+        load_initial_policy(config, model, venv, "<test>", tmp_path / "new")
+        names = (*venv.get_attr("observation_names")[0], *venv.get_attr("privileged_names")[0])
+        source = first.load_model()
+        assert names[45:47] == ("gait_clock_sin", "gait_clock_cos")
+        observations = torch.as_tensor(
+            np.random.default_rng(2).normal(size=(8, len(names))), dtype=torch.float32
+        )
+        kept = [i for i, name in enumerate(names) if "gait_clock" not in name]
+        assert len(kept) == source.observation_space.shape[0]
+        with torch.no_grad():
+            np.testing.assert_allclose(
+                model.policy.get_distribution(observations).distribution.mean.numpy(),
+                source.policy.get_distribution(observations[:, kept]).distribution.mean.numpy(),
+                rtol=0,
+                atol=1e-6,
+            )
+            np.testing.assert_allclose(
+                model.policy.predict_values(observations).numpy(),
+                source.policy.predict_values(observations[:, kept]).numpy(),
+                rtol=0,
+                atol=1e-5,
+            )
+    finally:
+        venv.close()

@@ -249,3 +249,40 @@ def test_a_bad_env_kwarg_in_a_config_names_its_field_without_the_others():
     message = str(raised.value)
     assert "field 'env.kwargs.command_ranges.lin_vel_x' = [1, 0]; need two numbers" in message
     assert "lin_vel_y" not in message  # not a dump of every kwarg
+
+
+@pytest.mark.parametrize(("forward", "standing_match"), [(0.5, 0.5), (0.0, 1.0)])
+def test_the_gait_clock_is_observed_and_rewards_a_trot(forward, standing_match):
+    """The clock advances f * dt per step from a seeded start; standing on four feet matches
+    half a trot (one diagonal pair down, the other should be up) and all of a standing command."""
+    commands = {"lin_vel_x": [forward, forward], "lin_vel_y": [0, 0], "ang_vel_yaw": [0, 0]}
+    env = A1Env(command_ranges=commands, gait_frequency_hz=2.0, reward_scales={"gait": 3.0})
+    try:
+        observation, _ = env.reset(seed=5)
+        assert observation.shape == (47,) == env.observation_space.shape
+        assert env.observation_names[-2:] == ("gait_clock_sin", "gait_clock_cos")
+        start = np.arctan2(observation[-2], observation[-1])
+        for step in range(1, 40):
+            observation, reward, _, _, info = env.step(np.zeros(12, dtype=np.float32))
+            angle = start + 2 * np.pi * 2.0 * 0.02 * step
+            np.testing.assert_allclose(observation[-2:], [np.sin(angle), np.cos(angle)], atol=1e-6)
+            assert reward == pytest.approx(sum(info["reward_terms"].values()), abs=1e-12)
+        assert info["reward_terms"]["gait"] == pytest.approx(3.0 * 0.02 * standing_match)
+        assert env.observation_units["gait_clock_sin"] == "gait phase at 2 Hz"
+    finally:
+        env.close()
+
+
+def test_without_the_clock_the_a1_is_unchanged_and_the_gait_weight_refused():
+    env = A1Env()
+    try:
+        assert env.observation_space.shape == (45,)
+        env.reset(seed=0)
+        assert "gait" not in env.step(np.zeros(12, dtype=np.float32))[4]["reward_terms"]
+    finally:
+        env.close()
+    with pytest.raises(UserError, match="'reward_scales.gait' = 1.0; the gait term needs the gait"):
+        A1Env(reward_scales={"gait": 1.0})
+    for bad in (-1.0, 6.0, float("nan"), "2"):
+        with pytest.raises(UserError, match="env kwarg 'gait_frequency_hz' = .*; expected a freq"):
+            A1Env(gait_frequency_hz=bad)
