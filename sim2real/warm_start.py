@@ -13,13 +13,13 @@ A run may read more than the run it starts from: an asymmetric one (``algorithm.
 true`` on privileged envs), whose critic also reads the privileged entries; one whose env
 observes more (a robot's optional entries, such as the A1's gait clock, matched to the
 source's by name); and, from a plain source, a history one (``env.history_steps: k``), which
-reads the last k observations and actions. Each layer that reads the observation keeps the source's weights for the entries the
-source read (a history run's latest observation) and gets zero weights for the new ones, so the
-new policy starts acting and valuing exactly as the source did and learns to use what it now
-sees. The normalization statistics go to every entry of the source's kind (each observation
-of a history); the new entries (privileged ones, past actions, new sensors) start at mean 0 and variance 1
-and, as SB3 keeps one sample count for all entries, follow their data only as slowly as the
-source's count allows.
+reads the last k observations and actions. Each layer that reads the observation keeps the
+source's weights for the entries the source read (a history run's latest observation) and
+gets zero weights for the new ones, so the new policy starts acting and valuing exactly as
+the source did and learns to use what it now sees. The normalization statistics go to every
+entry of the source's kind (each observation of a history); the new entries (privileged ones,
+past actions, new sensors) start at mean 0 and variance 1 and, as SB3 keeps one sample count
+for all entries, follow their data only as slowly as the source's count allows.
 """
 
 from __future__ import annotations

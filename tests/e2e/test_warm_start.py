@@ -479,8 +479,12 @@ def test_an_asymmetric_a1_starts_one_with_the_gait_clock(tmp_path):
         "algorithm": {
             "name": "PPO",
             "asymmetric": True,
-            "hyperparams": {"n_steps": 64, "batch_size": 64, "n_epochs": 1,
-                            "policy_kwargs": {"net_arch": [16]}},
+            "hyperparams": {
+                "n_steps": 64,
+                "batch_size": 64,
+                "n_epochs": 1,
+                "policy_kwargs": {"net_arch": [16]},
+            },
         },  # fmt: skip
         "evaluation": {"freq_steps": 0},
         "checkpoint": {"freq_steps": 0},
