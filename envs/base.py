@@ -130,8 +130,9 @@ class BulletEnv(gym.Env, abc.ABC):
         declared = {k: v for k, v in self.actuator.nominal().items() if k in self.layout.elements}
         self.nominal = from_named(self.nominal_overrides, self.layout, {**as_loaded, **declared})
         apply_dynamics(self.client, self.handles, self.nominal, as_loaded)
-        self._action_channel = ActionChannel()
+        self._action_channel = ActionChannel(len(self.action_names))
         self._observation_channels = self._make_observation_channels()
+        self._active_channels: list[ObservationChannel] = []  # the step loop's
         self._jitter = ControlJitter(self.client, self.control_dt, self.physics_steps_per_action)
         self._terrain: Terrain | None = None  # made when rough ground is first asked for
         self._roughness_m = 0.0
@@ -236,7 +237,7 @@ class BulletEnv(gym.Env, abc.ABC):
             observation = np.zeros_like(observation)
             reward, terminated, info["non_finite"] = 0.0, True, True
             info["reward_terms"] = dict.fromkeys(terms, 0.0)
-        for channel in self._observation_channels:
+        for channel in self._active_channels:
             observation = channel(observation, self.np_random)
         return self._clipped(observation), reward, terminated, False, info
 
@@ -345,6 +346,7 @@ class BulletEnv(gym.Env, abc.ABC):
         self._action_channel.configure(values)
         for channel in self._observation_channels:
             channel.configure(values)
+        self._active_channels = [c for c in self._observation_channels if c.active]
         if self._privileged is not None:
             self._privileged_dynamics = self._privileged.normalize(values)
 

@@ -20,6 +20,11 @@ import numpy as np
 class ObservationChannel(Protocol):
     def configure(self, values: Mapping[str, np.ndarray]) -> None: ...
 
+    @property
+    def active(self) -> bool:
+        """Whether it changes the observation now (an idle one is skipped by the step loop)."""
+        ...
+
     def reset(self, observation: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """The first observation of an episode."""
         ...
@@ -46,6 +51,10 @@ class ObservationDelay:
         while self._pending and len(self._pending) < self._steps:
             self._pending.appendleft(self._pending[0])
 
+    @property
+    def active(self) -> bool:
+        return self._steps > 0 or bool(self._pending)
+
     def reset(self, observation: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         self._pending = collections.deque([observation] * self._steps)
         return observation
@@ -67,6 +76,10 @@ class ObservationBias:
         bias = values["observation_bias"]
         self._bias = bias if bias.any() else None
 
+    @property
+    def active(self) -> bool:
+        return self._bias is not None
+
     def reset(self, observation: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         return self(observation, rng)
 
@@ -84,6 +97,10 @@ class ObservationNoise:
         std = values["observation_noise_std"]
         self._std = std if std.any() else None
 
+    @property
+    def active(self) -> bool:
+        return self._std is not None
+
     def reset(self, observation: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         return self(observation, rng)
 
@@ -96,8 +113,10 @@ class ObservationNoise:
 class ActionChannel:
     """Gaussian noise per action dimension (``action_noise_std``), then clipping to [-1, 1]."""
 
-    def __init__(self) -> None:
+    def __init__(self, size: int) -> None:
         self._std: np.ndarray | None = None
+        # Bounds as arrays of the action's dtype: numpy clips to scalars on a slower path.
+        self._low, self._high = np.full(size, -1.0), np.full(size, 1.0)
 
     def configure(self, values: Mapping[str, np.ndarray]) -> None:
         std = values["action_noise_std"]
@@ -106,4 +125,4 @@ class ActionChannel:
     def __call__(self, action: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         if self._std is not None:
             action = action + rng.standard_normal(action.shape) * self._std
-        return action.clip(-1.0, 1.0)
+        return action.clip(self._low, self._high)

@@ -191,12 +191,17 @@ class WalkerEnv(BulletEnv):
             roll,
             pitch,
         )
-        joints: list[float] = []  # (scaled position, 0.1 * speed) per joint; _reward reads it
+        joints: list[float] = []  # (scaled position, 0.1 * speed) per joint
+        speeds: list[float] = []  # _reward reads these two
+        at_limit = 0
         for (angle, rate, _, _), low, span in zip(
             self._read_joints(), self._lower, self._span, strict=True
         ):
-            joints += (2.0 * (angle - low) / span - 1.0, 0.1 * rate)
-        self._joint_obs = joints
+            position, speed = 2.0 * (angle - low) / span - 1.0, 0.1 * rate
+            joints += (position, speed)
+            speeds.append(speed)
+            at_limit += abs(position) > 0.99
+        self._joint_speeds, self._joints_at_limit = speeds, at_limit
         # Clipped to +-5 (the observation space) by the step loop, after noise.
         return np.array((*body, *joints, *self._feet_contact))
 
@@ -208,18 +213,16 @@ class WalkerEnv(BulletEnv):
         self._feet_contact = [1.0 if read() else 0.0 for read in self._read_feet_contact]
         # ``command`` is the applied action (clipped, delayed); the original charges the raw
         # action, which is the same thing for actions inside [-1, 1] without latency.
-        positions, speeds = self._joint_obs[0::2], self._joint_obs[1::2]
         power = stall = 0.0
-        for a, speed in zip(command.tolist(), speeds, strict=True):
+        for a, speed in zip(command.tolist(), self._joint_speeds, strict=True):
             power += abs(a * speed)  # speed is the observed 0.1 * joint velocity, as originally
             stall += a * a
-        n = len(speeds)
-        at_limit = sum(1 for position in positions if abs(position) > 0.99)
+        n = len(self._joint_speeds)
         terms = {
             "alive": 1.0 if alive else -1.0,
             "progress": progress,
             "electricity": self.electricity_cost * power / n + self.stall_torque_cost * stall / n,
-            "joints_at_limit": self.joints_at_limit_cost * at_limit,
+            "joints_at_limit": self.joints_at_limit_cost * self._joints_at_limit,
         }
         return terms, not alive and self.terminates
 
