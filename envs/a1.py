@@ -171,7 +171,10 @@ class A1Env(BulletEnv):
             self.observation_names = (*A1Env.observation_names, *CLOCK_NAMES)
             self.observation_units = {
                 **A1Env.observation_units,
-                **dict.fromkeys(CLOCK_NAMES, f"gait phase at {self.gait_frequency_hz:g} Hz"),
+                **{
+                    name: f"{function}(2*pi*phase), phase in [0, 1) at {self.gait_frequency_hz:g} Hz"
+                    for name, function in zip(CLOCK_NAMES, ("sin", "cos"), strict=True)
+                },
             }
         elif reward_scales is not None and "gait" in reward_scales:
             raise UserError(

@@ -268,7 +268,7 @@ def test_the_gait_clock_is_observed_and_rewards_a_trot(forward, standing_match):
             np.testing.assert_allclose(observation[-2:], [np.sin(angle), np.cos(angle)], atol=1e-6)
             assert reward == pytest.approx(sum(info["reward_terms"].values()), abs=1e-12)
         assert info["reward_terms"]["gait"] == pytest.approx(3.0 * 0.02 * standing_match)
-        assert env.observation_units["gait_clock_sin"] == "gait phase at 2 Hz"
+        assert env.observation_units["gait_clock_cos"] == "cos(2*pi*phase), phase in [0, 1) at 2 Hz"
     finally:
         env.close()
 
