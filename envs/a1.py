@@ -167,12 +167,12 @@ class A1Env(BulletEnv):
             "gait_frequency_hz", gait_frequency_hz, 0.0, MAX_GAIT_FREQUENCY_HZ,
             f"a frequency in [0, {MAX_GAIT_FREQUENCY_HZ:g}] Hz (0: no gait clock; a trot: 1.5-3)",
         )  # fmt: skip
-        if self.gait_frequency_hz:
+        if frequency := self.gait_frequency_hz:
             self.observation_names = (*A1Env.observation_names, *CLOCK_NAMES)
             self.observation_units = {
                 **A1Env.observation_units,
                 **{
-                    name: f"{function}(2*pi*phase), phase in [0, 1) at {self.gait_frequency_hz:g} Hz"
+                    name: f"{function}(2*pi*phase), phase in [0, 1) at {frequency:g} Hz"
                     for name, function in zip(CLOCK_NAMES, ("sin", "cos"), strict=True)
                 },
             }
