@@ -9,10 +9,13 @@ policy is too slow), and how many episodes fell (ended early); then the error's 
 the commands.
 
     python bench/a1_walk.py (RUN_DIR | zoo:NAME) [--speeds 0 0.25 0.5 0.75 1.0] [--episodes 10]
-        [--randomization a1_dr.yaml | none] [--json FILE] [--terms]
+        [--randomization a1_dr.yaml | none] [--json FILE] [--terms] [--gait]
 
 ``--terms`` also prints, per command, each episode's achieved speed, return and reward terms
-(summed over the episode): what a walk earns and costs against standing still.
+(summed over the episode): what a walk earns and costs against standing still. ``--gait``
+prints, per command and foot, the duty factor (the fraction of the time on the ground) and
+the touchdowns per second, over the episodes after their first second: a trot shows duty
+factors near 0.5 and the same touchdown rate on every foot, a shuffle feet that never lift.
 
 The target of issue 9: mean absolute speed error <= 0.1 m/s at speeds in [0, 1] m/s,
 without falling, under the shipped DR.
@@ -32,7 +35,7 @@ from bench_parser import BenchParser, output_path, run_bench
 
 import sim2real  # noqa: F401  (registers the worlds)
 from sim2real import limits
-from sim2real.envs.a1 import MAX_COMMAND
+from sim2real.envs.a1 import MAX_COMMAND, A1Env
 from sim2real.envs.base import coerce_spec
 from sim2real.errors import UserError
 from sim2real.io import check_output_file, write_json
@@ -42,6 +45,8 @@ from sim2real.randomization import RandomizationSpec
 
 A1_ID = "sim2real/A1-v0"
 SETTLE_STEPS = 50  # the first second: standing up to speed is not tracking
+CONTROL_DT = A1Env.control_dt
+FEET = ("FR", "FL", "RR", "RL")
 
 
 @dataclasses.dataclass
@@ -52,6 +57,8 @@ class Episode:
     achieved_speed: float  # mean v_x
     fell: bool
     terms: dict[str, float]  # each reward term summed over the episode
+    duty: list[float]  # per foot (FR, FL, RR, RL): the fraction of steps on the ground
+    touchdowns_per_s: list[float]  # per foot
 
 
 def episode(env: gym.Env, predictor: Predictor, command: float, seed: int) -> Episode:
@@ -59,7 +66,7 @@ def episode(env: gym.Env, predictor: Predictor, command: float, seed: int) -> Ep
     observation, _ = env.reset(seed=seed)
     if hasattr(predictor, "reset"):  # a policy with memory (history, LSTM) starts afresh
         predictor.reset()
-    speeds = []
+    speeds, contacts = [], []
     terms: collections.Counter[str] = collections.Counter()
     fell = False
     for step in range(1000):
@@ -68,14 +75,21 @@ def episode(env: gym.Env, predictor: Predictor, command: float, seed: int) -> Ep
         terms.update(info["reward_terms"])
         if step >= SETTLE_STEPS:
             speeds.append(info["base_lin_vel"][0])
+            contacts.append(info["feet_contact"])
         if terminated or truncated:
             fell = terminated
             break
     if not speeds:  # fell within the first second
-        return Episode(math.nan, math.nan, fell, dict(terms))
+        nothing = [math.nan] * 4
+        return Episode(math.nan, math.nan, fell, dict(terms), nothing, nothing)
     achieved = np.asarray(speeds)
     error = float(np.mean(np.abs(achieved - command)))
-    return Episode(error, float(np.mean(achieved)), fell, dict(terms))
+    down = np.asarray(contacts, dtype=bool)
+    touchdowns = np.sum(down[1:] & ~down[:-1], axis=0) / (len(down) * CONTROL_DT)
+    return Episode(
+        error, float(np.mean(achieved)), fell, dict(terms),
+        down.mean(axis=0).tolist(), touchdowns.tolist(),
+    )  # fmt: skip
 
 
 def measure(
@@ -120,6 +134,23 @@ def terms_table(speed: float, per_episode: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def gait_table(results: dict[float, dict]) -> str:
+    """Per command and foot: duty factor and touchdowns per second, means over episodes."""
+    lines = [
+        "\ngait (after the first second; mean over the episodes):\n",
+        "| command (m/s) | " + " | ".join(f"{foot} duty" for foot in FEET) + " | "
+        + " | ".join(f"{foot} touchdowns/s" for foot in FEET) + " |",
+        "|---:" * (1 + 2 * len(FEET)) + "|",
+    ]  # fmt: skip
+    for speed, row in results.items():
+        episodes = row["per_episode"]
+        duty = np.nanmean([e["duty"] for e in episodes], axis=0)
+        rate = np.nanmean([e["touchdowns_per_s"] for e in episodes], axis=0)
+        cells = [f"{value:.2f}" for value in duty] + [f"{value:.1f}" for value in rate]
+        lines.append(f"| {speed:.2f} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def check_args(args: argparse.Namespace) -> RandomizationSpec | None:
     """Every option checked before any episode runs (one-line UserError); the spec."""
     limits.check_count(args.episodes, limits.EPISODES, "option '--episodes'")
@@ -158,6 +189,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--terms", action="store_true", help="also print each episode's reward terms per command"
     )
+    parser.add_argument(
+        "--gait", action="store_true", help="also print each foot's duty factor and step rate"
+    )
     args = parser.parse_args(argv)
     randomization = check_args(args)
     results = measure(args.run, args.speeds, args.episodes, randomization)
@@ -177,6 +211,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.terms:
         for speed, row in results.items():
             print(terms_table(speed, row["per_episode"]))
+    if args.gait:
+        print(gait_table(results))
     if args.json:
         write_json(args.json, {str(speed): row for speed, row in results.items()})
 

@@ -12,7 +12,8 @@
   (IMU, x0.25) and projected gravity in the base frame, the command (x2, x2, x0.25), joint
   positions relative to the standing pose, joint velocities (x0.05), the last action. The
   base linear velocity is privileged (``info["base_lin_vel"]``, and the observation with
-  ``privileged=True``), not observed. With ``gait_frequency_hz`` > 0 two more entries, the
+  ``privileged=True``), not observed; ``info["feet_contact"]`` says which feet are on the
+  ground (FR, FL, RR, RL). With ``gait_frequency_hz`` > 0 two more entries, the
   gait clock's sin and cos (its phase starts at a random point each episode).
 - Reward: legged_gym's terms times the control step: velocity tracking (exp kernels),
   vertical velocity, roll/pitch rates, torques, joint accelerations, action rate, feet air
@@ -298,6 +299,7 @@ class A1Env(BulletEnv):
     def _reward(self, command: np.ndarray) -> tuple[dict[str, float], bool]:
         state = self._state
         touching = {point[3] for point in self._read_floor_contacts()}
+        self._feet_contact = [foot in touching for foot in self._feet]
         raw = {
             "tracking_lin_vel": self._tracking(self.command[:2] - state["lin_vel"][:2]),
             "tracking_ang_vel": self._tracking(self.command[2:] - state["ang_vel"][2:]),
@@ -310,12 +312,12 @@ class A1Env(BulletEnv):
                 np.sum(((state["dq"] - self._last_joint_velocity) / self.control_dt) ** 2)
             ),
             "action_rate": float(np.sum((command - self._last_action) ** 2)),
-            "feet_air_time": self._feet_air_time(touching),
+            "feet_air_time": self._feet_air_time(),
             "collision": float(len(touching & self._penalized)),
             "dof_pos_limits": self._beyond_soft_limits(state["q"]),
         }
         if self.gait_frequency_hz:
-            raw["gait"] = self._gait_match(touching)
+            raw["gait"] = self._gait_match()
         self._last_action = command.copy()
         self._last_joint_velocity = state["dq"]
         terms = {
@@ -337,6 +339,7 @@ class A1Env(BulletEnv):
         observation, reward, terminated, truncated, info = super().step(action)
         if self._state:
             info["base_lin_vel"] = self._state["lin_vel"].tolist()  # privileged: not observed
+            info["feet_contact"] = self._feet_contact  # FR, FL, RR, RL on the ground
         return observation, reward, terminated, truncated, info
 
     def _camera_target(self) -> list[float]:
@@ -366,10 +369,10 @@ class A1Env(BulletEnv):
     def _tracking(self, error: np.ndarray) -> float:
         return math.exp(-float(np.sum(error**2)) / self.tracking_sigma)
 
-    def _feet_air_time(self, touching: set[int]) -> float:
+    def _feet_air_time(self) -> float:
         """legged_gym's reward for long steps: (air time - target) at each touchdown, the
         target ``feet_air_time_target_s`` (legged_gym's 0.5 s)."""
-        contact = np.array([foot in touching for foot in self._feet])
+        contact = np.array(self._feet_contact)
         self._air_time += self.control_dt
         touchdown = contact & (self._air_time > self.control_dt)
         moving = float(self._moving())
@@ -384,10 +387,10 @@ class A1Env(BulletEnv):
         """The clock's phase in [0, 1) after this episode's steps so far."""
         return (self._gait_start + self.gait_frequency_hz * self.control_dt * self._steps) % 1.0
 
-    def _gait_match(self, touching: set[int]) -> float:
+    def _gait_match(self) -> float:
         """The fraction of feet whose contact matches the trot at the clock's phase now (all
         four down under a standing command): the phase the step's observation shows."""
-        contact = np.array([foot in touching for foot in self._feet])
+        contact = np.array(self._feet_contact)
         if self._moving():
             wanted = (self._gait_phase() + TROT_OFFSETS) % 1.0 < 0.5
         else:

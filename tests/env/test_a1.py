@@ -55,6 +55,7 @@ def test_stands_under_zero_actions_and_rewards_are_itemized(a1):
     # Near the standing pose; the calves sag by up to 0.3 rad under Kp 20.
     np.testing.assert_allclose(positions, [DEFAULT_POSE[j] for j in JOINTS], atol=0.35)
     assert info["reward_terms"]["tracking_lin_vel"] < 0.02 * 1.0  # standing, asked to walk
+    assert info["feet_contact"] == [True] * 4
 
 
 def test_ends_when_the_trunk_touches_the_ground_or_it_tips_over(a1):
