@@ -400,40 +400,43 @@ def test_a_history_run_starts_from_a_plain_one(nominal_run, tmp_path):
         )
 
 
-def test_a_privileged_teacher_is_no_start_for_an_asymmetric_run(tmp_path):
-    privileged = {"id": "sim2real/CartPole-v0", "kwargs": {"privileged": True}}
-    teacher = tiny_ppo(env=privileged, total_timesteps=512, checkpoint={"freq_steps": 0})
-    first = train(parse_config(teacher), tmp_path / "teacher", progress_bar=False, verbose=False)
-    config = tiny_ppo(env=privileged, init_from=str(first.path))
-    config["algorithm"] = {**config["algorithm"], "asymmetric": True}
-    config = parse_config(config)
-    venv = make_training_env(config)
+PRIVILEGED_CARTPOLE = {"id": "sim2real/CartPole-v0", "kwargs": {"privileged": True}}
+
+
+@pytest.fixture(scope="module")
+def teacher_run(tmp_path_factory) -> Run:
+    """A plain run on the privileged CartPole: its actor reads the dynamics too."""
+    config = tiny_ppo(env=PRIVILEGED_CARTPOLE, total_timesteps=512, checkpoint={"freq_steps": 0})
+    path = tmp_path_factory.mktemp("teacher") / "run"
+    return train(parse_config(config), path, progress_bar=False, verbose=False)
+
+
+def refusal(config: dict, tmp_path) -> str:
+    """The one-line message load_initial_policy refuses ``config``'s start with."""
+    parsed = parse_config(config)
+    venv = make_training_env(parsed)
     try:
-        model = build_model(config, venv, "cpu", "<test>")
+        model = build_model(parsed, venv, "cpu", "<test>")
         with pytest.raises(UserError) as error:
-            load_initial_policy(config, model, venv, "<test>", tmp_path / "new")
+            load_initial_policy(parsed, model, venv, "<test>", tmp_path / "new")
     finally:
         venv.close()
     message = str(error.value)
-    assert "its actor reads all 15 entries of a privileged observation" in message, message
-    assert "start from a run without env.kwargs.privileged" in message and "\n" not in message
-
-
-def test_a_teacher_starts_no_run_that_observes_less(tmp_path):
-    privileged = {"id": "sim2real/CartPole-v0", "kwargs": {"privileged": True}}
-    teacher = tiny_ppo(env=privileged, total_timesteps=512, checkpoint={"freq_steps": 0})
-    first = train(parse_config(teacher), tmp_path / "teacher", progress_bar=False, verbose=False)
-    config = parse_config(tiny_ppo(init_from=str(first.path)))
-    venv = make_training_env(config)
-    try:
-        model = build_model(config, venv, "cpu", "<test>")
-        with pytest.raises(UserError) as error:
-            load_initial_policy(config, model, venv, "<test>", tmp_path / "new")
-    finally:
-        venv.close()
-    message = str(error.value)
-    assert "it reads 11 entries this run's observation lacks (dr:" in message, message
     assert "\n" not in message
+    return message
+
+
+def test_a_privileged_teacher_is_no_start_for_an_asymmetric_run(teacher_run, tmp_path):
+    config = tiny_ppo(env=PRIVILEGED_CARTPOLE, init_from=str(teacher_run.path))
+    config["algorithm"] = {**config["algorithm"], "asymmetric": True}
+    message = refusal(config, tmp_path)
+    assert "its actor reads all 15 entries of a privileged observation" in message, message
+    assert "start from a run without env.kwargs.privileged" in message
+
+
+def test_a_teacher_starts_no_run_that_observes_less(teacher_run, tmp_path):
+    message = refusal(tiny_ppo(init_from=str(teacher_run.path)), tmp_path)
+    assert "it reads 11 entries this run's observation lacks (dr:" in message, message
 
 
 def test_a_plain_run_starts_a_teacher_that_observes_more(nominal_run, tmp_path):
