@@ -177,10 +177,10 @@ class A1Env(BulletEnv):
                     for name, function in zip(CLOCK_NAMES, ("sin", "cos"), strict=True)
                 },
             }
-        elif reward_scales is not None and "gait" in reward_scales:
+        elif reward_scales and "gait" in reward_scales and self.reward_scales["gait"]:
             raise UserError(
                 f"env kwarg 'reward_scales.gait' = {reward_scales['gait']!r}; the gait term "
-                "needs the gait clock: set gait_frequency_hz (e.g. 2.0)"
+                "needs the gait clock: set gait_frequency_hz (e.g. 2.0), or the weight to 0"
             )
         self.observation_space = spaces.Box(
             -100.0, 100.0, (len(self.observation_names),), np.float32

@@ -36,7 +36,8 @@ class ObservationDelay:
     """The policy sees the observation of ``round(observation_delay_s / control_dt)`` steps ago.
 
     A FIFO of observations; at reset it is filled with the first one (nothing older exists).
-    A delay that changes mid-episode keeps what is in flight, as the actuator's latency does.
+    A delay that changes mid-episode keeps what is in flight, as the actuator's latency does;
+    one that starts mid-episode repeats the oldest observation until the FIFO is full.
     """
 
     def __init__(self, control_dt: float) -> None:
@@ -60,10 +61,11 @@ class ObservationDelay:
         return observation
 
     def __call__(self, observation: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        if not self._steps:
-            return observation
         self._pending.append(observation)
-        return self._pending.popleft()
+        if len(self._pending) > self._steps:
+            return self._pending.popleft()
+        # A delay set mid-episode from 0: nothing older exists yet, the oldest repeats.
+        return self._pending[0]
 
 
 class ObservationBias:

@@ -120,8 +120,14 @@ def _input_maps(
             f"asymmetric run's actor reads the first {deployable}: start from a run without "
             "env.kwargs.privileged"
         )
+    source = _observation_names(where, there)
     steps = here.env.history_steps
     if steps:
+        if source.privileged:
+            raise UserError(
+                f"{where}: it reads {len(source.privileged)} privileged entries; a history run "
+                "starts from a run without env.kwargs.privileged"
+            )
         if size != steps * (observed + int(model.action_space.shape[0])):
             return (), None  # refused by _check_spaces
         known = np.arange(observed)
@@ -129,26 +135,33 @@ def _input_maps(
         statistics = np.full(size, -1)
         statistics[columns] = known
         return (_InputMap(columns[-1], known, observed, size),), statistics
-    if observed == size:
+    names = _observation_names(where, here)
+    if source.all == names.all:
         return (), None
-    return _named_maps(where, there, here, other, model)
+    return _named_maps(where, source, names, deployable_size(other), deployable_size(model))
+
+
+@dataclass(frozen=True)
+class _Names:
+    """A config's observation entries by name: what the robot measures, then privileged ones."""
+
+    measured: tuple[str, ...]
+    privileged: tuple[str, ...]
+
+    @property
+    def all(self) -> tuple[str, ...]:
+        return (*self.measured, *self.privileged)
 
 
 def _named_maps(
-    where: str,
-    there: ExperimentConfig,
-    here: ExperimentConfig,
-    other: BaseAlgorithm,
-    model: BaseAlgorithm,
+    where: str, source: _Names, names: _Names, read: int | None, deployable: int | None
 ) -> tuple[tuple[_InputMap, ...], np.ndarray]:
     """Entries matched by name: a run whose env observes more (privileged entries, a robot's
-    optional sensors such as the A1's gait clock) starts from one that observes less."""
-    source, names = _observation_names(there), _observation_names(here)
-    layers = [(source, names, "observation")]
-    deployable = deployable_size(model)
+    optional sensors such as the A1's gait clock) starts from one that observes less. ``read``
+    and ``deployable``: how many entries the source's and the new actor read (None: all)."""
+    layers = [(source.all, names.all, "observation")]
     if deployable is not None:  # the asymmetric actor reads the deployable slice only
-        read = deployable_size(other) or len(source)
-        layers.append((source[:read], names[:deployable], "actor's observation"))
+        layers.append((source.all[: read or None], names.all[:deployable], "actor's observation"))
     maps = []
     for known, new, what in layers:
         missing = [name for name in known if name not in new]
@@ -158,18 +171,26 @@ def _named_maps(
                 f"({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''}); a run may "
                 "only observe more than the run it starts from"
             )
+        if len(known) == len(new) and known != new:  # reordered: no layer would widen
+            raise UserError(
+                f"{where}: it reads the same {len(new)} {what} entries in another order; "
+                "give both runs the same env settings"
+            )
         targets = np.array([new.index(name) for name in known], dtype=np.int64)
         maps.append(_InputMap(targets, np.arange(len(known)), len(known), len(new)))
-    statistics = np.full(len(names), -1)
+    statistics = np.full(len(names.all), -1)
     statistics[maps[0].targets] = maps[0].sources
     return tuple(maps), statistics
 
 
-def _observation_names(cfg: ExperimentConfig) -> tuple[str, ...]:
-    """The names of a config's observation entries, privileged ones included."""
-    env = gym.make(cfg.env.id, randomization=cfg.randomization, **cfg.env.kwargs).unwrapped
+def _observation_names(where: str, cfg: ExperimentConfig) -> _Names:
+    """The names of a config's observation entries (its env made once to read them)."""
     try:
-        return (*env.observation_names, *getattr(env, "privileged_names", ()))
+        env = gym.make(cfg.env.id, randomization=cfg.randomization, **cfg.env.kwargs).unwrapped
+    except UserError as error:
+        raise UserError(f"{where}: {error}") from None
+    try:
+        return _Names(tuple(env.observation_names), tuple(getattr(env, "privileged_names", ())))
     finally:
         env.close()
 

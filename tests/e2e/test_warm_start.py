@@ -528,3 +528,30 @@ def test_an_asymmetric_a1_starts_one_with_the_gait_clock(tmp_path):
             )
     finally:
         venv.close()
+
+
+def test_a_history_run_starts_from_no_privileged_source(teacher_run, tmp_path):
+    history = {"id": "sim2real/CartPole-v0", "history_steps": 1}
+    message = refusal(tiny_ppo(env=history, init_from=str(teacher_run.path)), tmp_path)
+    assert "it reads 11 privileged entries; a history run starts from a run without" in message
+
+
+def test_entries_of_the_same_count_are_matched_by_name_too(tmp_path):
+    """Two teachers of the same size whose privileged entries differ (gravity there, motor
+    strength here): the columns would read another quantity, so the start is refused."""
+    terms = [
+        {"parameter": "link_mass", "selector": "pole", "range": [0.5, 3.0]},
+        {"parameter": "gravity", "range": [0.9, 1.1]},
+    ]
+    first = tiny_ppo(
+        env=PRIVILEGED_CARTPOLE, randomization={"terms": terms}, total_timesteps=256,
+        checkpoint={"freq_steps": 0}, targets=[],
+    )  # fmt: skip
+    source = train(parse_config(first), tmp_path / "first", progress_bar=False, verbose=False)
+    other = [terms[0], {"parameter": "motor_strength", "range": [0.5, 1.0]}]
+    config = tiny_ppo(
+        env=PRIVILEGED_CARTPOLE, randomization={"terms": other}, targets=[],
+        init_from=str(source.path),
+    )  # fmt: skip
+    message = refusal(config, tmp_path)
+    assert "it reads 1 entries this run's observation lacks (dr:gravity" in message, message

@@ -284,6 +284,7 @@ def test_without_the_clock_the_a1_is_unchanged_and_the_gait_weight_refused():
         env.close()
     with pytest.raises(UserError, match="'reward_scales.gait' = 1.0; the gait term needs the gait"):
         A1Env(reward_scales={"gait": 1.0})
+    A1Env(reward_scales={"gait": 0.0}).close()  # a sweep switching the clock off keeps its weight
     for bad in (-1.0, 6.0, float("nan"), "2"):
         with pytest.raises(UserError, match="env kwarg 'gait_frequency_hz' = .*; expected a freq"):
             A1Env(gait_frequency_hz=bad)

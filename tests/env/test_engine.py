@@ -289,6 +289,25 @@ def test_observation_delay_shifts_the_stream_by_exactly_its_steps():
     np.testing.assert_array_equal(late[:3], np.repeat(plain[:1], 3, axis=0))
 
 
+def test_an_observation_delay_set_mid_episode_repeats_the_oldest_until_full():
+    """Two steps of delay from step 3 on: o3, o3, then two steps old (o3, o4), as a twin
+    env without the delay observes them (the actions do not depend on observations)."""
+    plain, late = CartPoleEnv(), CartPoleEnv()
+    try:
+        action = np.array([0.5], dtype=np.float32)
+        plain.reset(seed=0)
+        late.reset(seed=0)
+        truth = [plain.step(action)[0] for _ in range(6)]
+        seen = [late.step(action)[0] for _ in range(2)]
+        late.set_dynamics({"observation_delay_s": 0.04})
+        seen += [late.step(action)[0] for _ in range(4)]
+    finally:
+        plain.close()
+        late.close()
+    expected = [truth[0], truth[1], truth[2], truth[2], truth[2], truth[3]]
+    np.testing.assert_array_equal(np.array(seen), np.array(expected))
+
+
 def test_observation_bias_shifts_every_observation_by_its_value():
     plain = observation_stream(None)
     bias = [
