@@ -35,7 +35,7 @@ from bench_parser import BenchParser, output_path, run_bench
 
 import sim2real  # noqa: F401  (registers the worlds)
 from sim2real import limits
-from sim2real.envs.a1 import MAX_COMMAND, A1Env
+from sim2real.envs.a1 import LEGS, MAX_COMMAND, A1Env
 from sim2real.envs.base import coerce_spec
 from sim2real.errors import UserError
 from sim2real.io import check_output_file, write_json
@@ -46,7 +46,6 @@ from sim2real.randomization import RandomizationSpec
 A1_ID = "sim2real/A1-v0"
 SETTLE_STEPS = 50  # the first second: standing up to speed is not tracking
 CONTROL_DT = A1Env.control_dt
-FEET = ("FR", "FL", "RR", "RL")
 
 
 @dataclasses.dataclass
@@ -80,7 +79,7 @@ def episode(env: gym.Env, predictor: Predictor, command: float, seed: int) -> Ep
             fell = terminated
             break
     if not speeds:  # fell within the first second
-        nothing = [math.nan] * 4
+        nothing = [math.nan] * len(LEGS)
         return Episode(math.nan, math.nan, fell, dict(terms), nothing, nothing)
     achieved = np.asarray(speeds)
     error = float(np.mean(np.abs(achieved - command)))
@@ -138,9 +137,9 @@ def gait_table(results: dict[float, dict]) -> str:
     """Per command and foot: duty factor and touchdowns per second, means over episodes."""
     lines = [
         "\ngait (after the first second; mean over the episodes):\n",
-        "| command (m/s) | " + " | ".join(f"{foot} duty" for foot in FEET) + " | "
-        + " | ".join(f"{foot} touchdowns/s" for foot in FEET) + " |",
-        "|---:" * (1 + 2 * len(FEET)) + "|",
+        "| command (m/s) | " + " | ".join(f"{foot} duty" for foot in LEGS) + " | "
+        + " | ".join(f"{foot} touchdowns/s" for foot in LEGS) + " |",
+        "|---:" * (1 + 2 * len(LEGS)) + "|",
     ]  # fmt: skip
     for speed, row in results.items():
         episodes = row["per_episode"]

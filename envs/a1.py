@@ -299,7 +299,8 @@ class A1Env(BulletEnv):
     def _reward(self, command: np.ndarray) -> tuple[dict[str, float], bool]:
         state = self._state
         touching = {point[3] for point in self._read_floor_contacts()}
-        self._feet_contact = [foot in touching for foot in self._feet]
+        contact = np.array([foot in touching for foot in self._feet])
+        self._feet_contact = contact.tolist()  # for info
         raw = {
             "tracking_lin_vel": self._tracking(self.command[:2] - state["lin_vel"][:2]),
             "tracking_ang_vel": self._tracking(self.command[2:] - state["ang_vel"][2:]),
@@ -312,12 +313,12 @@ class A1Env(BulletEnv):
                 np.sum(((state["dq"] - self._last_joint_velocity) / self.control_dt) ** 2)
             ),
             "action_rate": float(np.sum((command - self._last_action) ** 2)),
-            "feet_air_time": self._feet_air_time(),
+            "feet_air_time": self._feet_air_time(contact),
             "collision": float(len(touching & self._penalized)),
             "dof_pos_limits": self._beyond_soft_limits(state["q"]),
         }
         if self.gait_frequency_hz:
-            raw["gait"] = self._gait_match()
+            raw["gait"] = self._gait_match(contact)
         self._last_action = command.copy()
         self._last_joint_velocity = state["dq"]
         terms = {
@@ -369,10 +370,9 @@ class A1Env(BulletEnv):
     def _tracking(self, error: np.ndarray) -> float:
         return math.exp(-float(np.sum(error**2)) / self.tracking_sigma)
 
-    def _feet_air_time(self) -> float:
+    def _feet_air_time(self, contact: np.ndarray) -> float:
         """legged_gym's reward for long steps: (air time - target) at each touchdown, the
-        target ``feet_air_time_target_s`` (legged_gym's 0.5 s)."""
-        contact = np.array(self._feet_contact)
+        target ``feet_air_time_target_s`` (legged_gym's 0.5 s); ``contact``: per foot."""
         self._air_time += self.control_dt
         touchdown = contact & (self._air_time > self.control_dt)
         moving = float(self._moving())
@@ -387,10 +387,9 @@ class A1Env(BulletEnv):
         """The clock's phase in [0, 1) after this episode's steps so far."""
         return (self._gait_start + self.gait_frequency_hz * self.control_dt * self._steps) % 1.0
 
-    def _gait_match(self) -> float:
+    def _gait_match(self, contact: np.ndarray) -> float:
         """The fraction of feet whose contact matches the trot at the clock's phase now (all
         four down under a standing command): the phase the step's observation shows."""
-        contact = np.array(self._feet_contact)
         if self._moving():
             wanted = (self._gait_phase() + TROT_OFFSETS) % 1.0 < 0.5
         else:

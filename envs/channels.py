@@ -54,7 +54,7 @@ class ObservationDelay:
 
     @property
     def active(self) -> bool:
-        return self._steps > 0 or bool(self._pending)
+        return self._steps > 0
 
     def reset(self, observation: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         self._pending = collections.deque([observation] * self._steps)

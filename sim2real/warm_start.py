@@ -138,7 +138,7 @@ def _input_maps(
     names = _observation_names(where, here)
     if source.all == names.all:
         return (), None
-    return _named_maps(where, source, names, deployable_size(other), deployable_size(model))
+    return _named_maps(where, source, names, deployable_size(other), deployable)
 
 
 @dataclass(frozen=True)
