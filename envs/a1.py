@@ -22,7 +22,9 @@
   does by default (term ``positive_clip`` holds the difference). With the gait clock, term
   ``gait`` pays the fraction of feet whose ground contact matches a trot (diagonal pairs half
   a cycle apart, each on the ground for half of it; all four down under a standing command),
-  so a slow command is answered by stepping rather than by standing. The episode ends when the
+  so a slow command is answered by stepping rather than by standing; with
+  ``gait_tracking_gate=True`` it is multiplied by the forward-tracking kernel, so stepping in
+  place under a walking command earns little. The episode ends when the
   trunk touches the ground or the robot tips over (|roll| or |pitch| above 1 rad).
 """
 
@@ -141,6 +143,7 @@ class A1Env(BulletEnv):
         zero_command_below: float = 0.0,
         feet_air_time_target_s: float | None = None,
         gait_frequency_hz: float = 0.0,
+        gait_tracking_gate: bool = False,
     ):
         self.command_ranges = _check_command_ranges(command_ranges, self.default_command_ranges)
         self.reward_scales = _check_reward_scales(reward_scales)
@@ -155,6 +158,11 @@ class A1Env(BulletEnv):
                 "expected true or false"
             )
         self.only_positive_rewards = only_positive_rewards
+        if not isinstance(gait_tracking_gate, bool):
+            raise UserError(
+                f"env kwarg 'gait_tracking_gate' = {gait_tracking_gate!r}; expected true or false"
+            )
+        self.gait_tracking_gate = gait_tracking_gate
         self.zero_command_below = _check_number(
             "zero_command_below", zero_command_below, 0.0, MAX_COMMAND,
             f"a speed in [0, {MAX_COMMAND:g}] m/s (legged_gym's: 0.2; 0 keeps every drawn command)",
@@ -177,6 +185,11 @@ class A1Env(BulletEnv):
                     for name, function in zip(CLOCK_NAMES, ("sin", "cos"), strict=True)
                 },
             }
+        elif self.gait_tracking_gate:
+            raise UserError(
+                "env kwarg 'gait_tracking_gate' = True; it gates the gait term, which needs "
+                "the gait clock: set gait_frequency_hz (e.g. 2.0), or the gate to false"
+            )
         elif reward_scales and "gait" in reward_scales and self.reward_scales["gait"]:
             raise UserError(
                 f"env kwarg 'reward_scales.gait' = {reward_scales['gait']!r}; the gait term "
@@ -319,6 +332,8 @@ class A1Env(BulletEnv):
         }
         if self.gait_frequency_hz:
             raw["gait"] = self._gait_match(contact)
+            if self.gait_tracking_gate:
+                raw["gait"] *= raw["tracking_lin_vel"]
         self._last_action = command.copy()
         self._last_joint_velocity = state["dq"]
         terms = {

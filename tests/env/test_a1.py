@@ -252,12 +252,20 @@ def test_a_bad_env_kwarg_in_a_config_names_its_field_without_the_others():
     assert "lin_vel_y" not in message  # not a dump of every kwarg
 
 
-@pytest.mark.parametrize(("forward", "standing_match"), [(0.5, 0.5), (0.0, 1.0)])
-def test_the_gait_clock_is_observed_and_rewards_a_trot(forward, standing_match):
+@pytest.mark.parametrize(
+    ("forward", "standing_match", "gate"), [(0.5, 0.5, False), (0.0, 1.0, False), (0.5, 0.5, True)]
+)
+def test_the_gait_clock_is_observed_and_rewards_a_trot(forward, standing_match, gate):
     """The clock advances f * dt per step from a seeded start; standing on four feet matches
-    half a trot (one diagonal pair down, the other should be up) and all of a standing command."""
+    half a trot (one diagonal pair down, the other should be up) and all of a standing command;
+    the gate scales the match by the forward-tracking kernel."""
     commands = {"lin_vel_x": [forward, forward], "lin_vel_y": [0, 0], "ang_vel_yaw": [0, 0]}
-    env = A1Env(command_ranges=commands, gait_frequency_hz=2.0, reward_scales={"gait": 3.0})
+    env = A1Env(
+        command_ranges=commands,
+        gait_frequency_hz=2.0,
+        reward_scales={"gait": 3.0},
+        gait_tracking_gate=gate,
+    )
     try:
         observation, _ = env.reset(seed=5)
         assert observation.shape == (47,) == env.observation_space.shape
@@ -268,7 +276,9 @@ def test_the_gait_clock_is_observed_and_rewards_a_trot(forward, standing_match):
             angle = start + 2 * np.pi * 2.0 * 0.02 * step
             np.testing.assert_allclose(observation[-2:], [np.sin(angle), np.cos(angle)], atol=1e-6)
             assert reward == pytest.approx(sum(info["reward_terms"].values()), abs=1e-12)
-        assert info["reward_terms"]["gait"] == pytest.approx(3.0 * 0.02 * standing_match)
+        kernel = info["reward_terms"]["tracking_lin_vel"] / 0.02 if gate else 1.0
+        assert kernel < 0.4 if gate else kernel == 1.0  # standing still, asked for 0.5 m/s
+        assert info["reward_terms"]["gait"] == pytest.approx(3.0 * 0.02 * standing_match * kernel)
         assert env.observation_units["gait_clock_cos"] == "cos(2*pi*phase), phase in [0, 1) at 2 Hz"
     finally:
         env.close()
@@ -288,3 +298,7 @@ def test_without_the_clock_the_a1_is_unchanged_and_the_gait_weight_refused():
     for bad in (-1.0, 6.0, float("nan"), "2"):
         with pytest.raises(UserError, match="env kwarg 'gait_frequency_hz' = .*; expected a freq"):
             A1Env(gait_frequency_hz=bad)
+    with pytest.raises(UserError, match="'gait_tracking_gate' = True; it gates the gait term"):
+        A1Env(gait_tracking_gate=True)
+    with pytest.raises(UserError, match="'gait_tracking_gate' = 'yes'; expected true or false"):
+        A1Env(gait_frequency_hz=2.0, gait_tracking_gate="yes")
