@@ -12,14 +12,16 @@ continues from its own checkpoints, never from ``init_from`` again.
 A run may read more than the run it starts from: an asymmetric one (``algorithm.asymmetric:
 true`` on privileged envs), whose critic also reads the privileged entries; one whose env
 observes more (a robot's optional entries, such as the A1's gait clock, matched to the
-source's by name); and, from a plain source, a history one (``env.history_steps: k``), which
-reads the last k observations and actions. Each layer that reads the observation keeps the
-source's weights for the entries the source read (a history run's latest observation) and
-gets zero weights for the new ones, so the new policy starts acting and valuing exactly as
-the source did and learns to use what it now sees. The normalization statistics go to every
-entry of the source's kind (each observation of a history); the new entries (privileged ones,
-past actions, new sensors) start at mean 0 and variance 1 and, as SB3 keeps one sample count
-for all entries, follow their data only as slowly as the source's count allows.
+source's by name); and a history one (``env.history_steps: k``), which reads the last k
+observations and actions (on privileged envs the latest privileged entries follow them, so
+an asymmetric source starts an asymmetric history run). Each layer that reads the observation
+keeps the source's weights for the entries the source read (a history run's latest
+observation) and gets zero weights for the new ones, so the new policy starts acting and
+valuing exactly as the source did and learns to use what it now sees. The normalization
+statistics go to every entry of the source's kind, by name (each observation of a history);
+the new entries (privileged ones, past actions, new sensors) start at mean 0 and variance 1
+and, as SB3 keeps one sample count for all entries, follow their data only as slowly as the
+source's count allows.
 """
 
 from __future__ import annotations
@@ -37,7 +39,6 @@ from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 from sim2real.config import ExperimentConfig
 from sim2real.errors import UserError
 from sim2real.policies.asymmetric import deployable_size
-from sim2real.policies.history import observation_columns
 from sim2real.policies.normalization import load_normalization
 from sim2real.runs import Run
 
@@ -120,25 +121,18 @@ def _input_maps(
             f"asymmetric run's actor reads the first {deployable}: start from a run without "
             "env.kwargs.privileged"
         )
-    source = _observation_names(where, there)
+    source, names = _observation_names(where, there), _observation_names(where, here)
     steps = here.env.history_steps
     if steps:
-        if source.privileged:
-            raise UserError(
-                f"{where}: it reads {len(source.privileged)} privileged entries; a history run "
-                "starts from a run without env.kwargs.privileged"
-            )
-        if size != steps * (observed + int(model.action_space.shape[0])):
+        names = _history_names(names, steps, int(model.action_space.shape[0]))
+        if len(names.all) != size:
             return (), None  # refused by _check_spaces
-        known = np.arange(observed)
-        columns = observation_columns(steps, observed)  # weights on o_t, statistics on every o
-        statistics = np.full(size, -1)
-        statistics[columns] = known
-        return (_InputMap(columns[-1], known, observed, size),), statistics
-    names = _observation_names(where, here)
     if source.all == names.all:
         return (), None
-    return _named_maps(where, source, names, deployable_size(other), deployable)
+    maps, statistics = _named_maps(where, source, names, deployable_size(other), deployable)
+    if steps:  # every step's observation takes the statistics of its entries, by name
+        statistics = np.array([_source_index(source, name) for name in names.all])
+    return maps, statistics
 
 
 @dataclass(frozen=True)
@@ -181,6 +175,30 @@ def _named_maps(
     statistics = np.full(len(names.all), -1)
     statistics[maps[0].targets] = maps[0].sources
     return tuple(maps), statistics
+
+
+_PAST = "@t-"  # marks an older step's entry in a history's names: "joint_pos@t-2"
+
+
+def _history_names(names: _Names, steps: int, actions: int) -> _Names:
+    """A history run's input by name (envs/wrappers.py's ``History`` layout): the last
+    ``steps`` observations, oldest first, the latest with the env's own names, then the
+    ``steps`` actions before it, then the latest privileged entries."""
+    observations = [
+        name if lag == 0 else f"{name}{_PAST}{lag}"
+        for lag in range(steps - 1, -1, -1)
+        for name in names.measured
+    ]
+    past_actions = [
+        f"action_{index}{_PAST}{lag}" for lag in range(steps, 0, -1) for index in range(actions)
+    ]
+    return _Names((*observations, *past_actions), names.privileged)
+
+
+def _source_index(source: _Names, name: str) -> int:
+    """The source's entry whose statistics an entry of a history takes (-1: none)."""
+    base = name.split(_PAST)[0]
+    return source.all.index(base) if base in source.all else -1
 
 
 def _observation_names(where: str, cfg: ExperimentConfig) -> _Names:

@@ -530,10 +530,60 @@ def test_an_asymmetric_a1_starts_one_with_the_gait_clock(tmp_path):
         venv.close()
 
 
-def test_a_history_run_starts_from_no_privileged_source(teacher_run, tmp_path):
+def test_a_history_run_observes_what_its_source_did(teacher_run, tmp_path):
     history = {"id": "sim2real/CartPole-v0", "history_steps": 1}
     message = refusal(tiny_ppo(env=history, init_from=str(teacher_run.path)), tmp_path)
-    assert "it reads 11 privileged entries; a history run starts from a run without" in message
+    assert "it reads 11 entries this run's observation lacks (dr:" in message, message
+
+
+def test_an_asymmetric_history_run_starts_from_an_asymmetric_one(tmp_path):
+    """The history's latest observation and the privileged entries after the past actions take
+    the source's columns: the actor acts as the source's on the latest observation, the critic
+    values as the source's on it and the privileged entries; the statistics go by name."""
+    asymmetric = {**tiny_ppo()["algorithm"], "asymmetric": True}
+    source_config = tiny_ppo(
+        env=PRIVILEGED_CARTPOLE, algorithm=asymmetric, total_timesteps=512,
+        checkpoint={"freq_steps": 0},
+    )  # fmt: skip
+    first = train(parse_config(source_config), tmp_path / "a", progress_bar=False, verbose=False)
+    steps = 3
+    env = {**PRIVILEGED_CARTPOLE, "history_steps": steps}
+    config = parse_config(tiny_ppo(env=env, algorithm=asymmetric, init_from=str(first.path)))
+    venv = make_training_env(config)
+    try:
+        model = build_model(config, venv, "cpu", "<test>")
+        load_initial_policy(config, model, venv, "<test>", tmp_path / "new")
+        source = first.load_model()
+        measured = source.policy.pi_features_extractor.size
+        privileged = source.observation_space.shape[0] - measured
+        total = model.observation_space.shape[0]
+        assert total == steps * (measured + 1) + privileged  # CartPole: one action entry
+        statistics = load_normalization(first.normalization_path)
+        mean = np.concatenate(
+            [np.tile(statistics.obs_mean[:measured], steps), np.zeros(steps),
+             statistics.obs_mean[measured:]]
+        )  # fmt: skip
+        np.testing.assert_array_equal(venv.obs_rms.mean, mean.astype(venv.obs_rms.mean.dtype))
+        history = torch.as_tensor(
+            np.random.default_rng(3).normal(size=(8, total)), dtype=torch.float32
+        )
+        latest = history[:, (steps - 1) * measured : steps * measured]
+        plain = torch.cat([latest, history[:, total - privileged :]], dim=1)
+        with torch.no_grad():
+            np.testing.assert_allclose(
+                model.policy.get_distribution(history).distribution.mean.numpy(),
+                source.policy.get_distribution(plain).distribution.mean.numpy(),
+                rtol=0,
+                atol=1e-6,
+            )
+            np.testing.assert_allclose(
+                model.policy.predict_values(history).numpy(),
+                source.policy.predict_values(plain).numpy(),
+                rtol=0,
+                atol=1e-6,
+            )
+    finally:
+        venv.close()
 
 
 def test_entries_of_the_same_count_are_matched_by_name_too(tmp_path):
