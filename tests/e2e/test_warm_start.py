@@ -53,6 +53,18 @@ def policy_arrays(run: Run) -> dict[str, np.ndarray]:
     return {k: v.numpy().copy() for k, v in run.load_model().policy.state_dict().items()}
 
 
+def assert_same_policy(model, inputs, source, source_inputs, atol: float = 1e-6) -> None:
+    """``model`` on ``inputs`` acts (deterministic action mean) and values as ``source`` on
+    ``source_inputs``, up to the rounding of the zero weights' added terms."""
+    with torch.no_grad():
+        for here, there in (
+            (model.policy.get_distribution(inputs).distribution.mean,
+             source.policy.get_distribution(source_inputs).distribution.mean),
+            (model.policy.predict_values(inputs), source.policy.predict_values(source_inputs)),
+        ):  # fmt: skip
+            np.testing.assert_allclose(here.numpy(), there.numpy(), rtol=0, atol=atol)
+
+
 def test_the_policy_and_statistics_are_the_first_runs(nominal_run, tmp_path):
     config = parse_config(second_stage(nominal_run))
     venv = make_training_env(config)
@@ -385,19 +397,7 @@ def test_a_history_run_starts_from_a_plain_one(nominal_run, tmp_path):
         dtype=torch.float32,
     )
     latest = history[:, (steps - 1) * size : steps * size]
-    with torch.no_grad():
-        np.testing.assert_allclose(  # zeros added to the sums: equal up to rounding
-            model.policy.get_distribution(history).distribution.mean.numpy(),
-            source.policy.get_distribution(latest).distribution.mean.numpy(),
-            rtol=0,
-            atol=1e-6,
-        )
-        np.testing.assert_allclose(
-            model.policy.predict_values(history).numpy(),
-            source.policy.predict_values(latest).numpy(),
-            rtol=0,
-            atol=1e-6,
-        )
+    assert_same_policy(model, history, source, latest)
 
 
 PRIVILEGED_CARTPOLE = {"id": "sim2real/CartPole-v0", "kwargs": {"privileged": True}}
@@ -513,19 +513,7 @@ def test_an_asymmetric_a1_starts_one_with_the_gait_clock(tmp_path):
         )
         kept = [i for i, name in enumerate(names) if "gait_clock" not in name]
         assert len(kept) == source.observation_space.shape[0]
-        with torch.no_grad():
-            np.testing.assert_allclose(
-                model.policy.get_distribution(observations).distribution.mean.numpy(),
-                source.policy.get_distribution(observations[:, kept]).distribution.mean.numpy(),
-                rtol=0,
-                atol=1e-6,
-            )
-            np.testing.assert_allclose(
-                model.policy.predict_values(observations).numpy(),
-                source.policy.predict_values(observations[:, kept]).numpy(),
-                rtol=0,
-                atol=1e-5,
-            )
+        assert_same_policy(model, observations, source, observations[:, kept], atol=1e-5)
     finally:
         venv.close()
 
@@ -569,19 +557,7 @@ def test_an_asymmetric_history_run_starts_from_an_asymmetric_one(tmp_path):
         )
         latest = history[:, (steps - 1) * measured : steps * measured]
         plain = torch.cat([latest, history[:, total - privileged :]], dim=1)
-        with torch.no_grad():
-            np.testing.assert_allclose(
-                model.policy.get_distribution(history).distribution.mean.numpy(),
-                source.policy.get_distribution(plain).distribution.mean.numpy(),
-                rtol=0,
-                atol=1e-6,
-            )
-            np.testing.assert_allclose(
-                model.policy.predict_values(history).numpy(),
-                source.policy.predict_values(plain).numpy(),
-                rtol=0,
-                atol=1e-6,
-            )
+        assert_same_policy(model, history, source, plain)
     finally:
         venv.close()
 
