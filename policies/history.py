@@ -22,13 +22,7 @@ from sim2real.errors import UserError
 if TYPE_CHECKING:
     from sim2real.policies.predictor import Predictor
 
-__all__ = ["HistoryBuffer", "HistoryInput", "observation_columns", "with_history"]
-
-
-def observation_columns(steps: int, observation_size: int) -> np.ndarray:
-    """Where each observation entry of each step sits in the flat history: ``(steps,
-    observation_size)`` column indices, oldest step first (the actions' columns follow)."""
-    return np.arange(steps * observation_size).reshape(steps, observation_size)
+__all__ = ["HistoryBuffer", "HistoryInput", "with_history"]
 
 
 class HistoryBuffer:
