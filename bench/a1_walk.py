@@ -121,8 +121,8 @@ def measure(
 
 
 def measured_mean(values: Iterable[float]) -> float:
-    """The mean over the episodes that outlived their first second (NaN: none did); the falls
-    count the others."""
+    """The mean of the measured values (NaN: none was): the episodes that outlived their first
+    second, the commands with such an episode. The falls count the others."""
     measured = [value for value in values if not math.isnan(value)]
     return statistics.mean(measured) if measured else math.nan
 
@@ -209,15 +209,20 @@ def main(argv: list[str] | None = None) -> None:
     print("|---:|---:|---:|---:|")
     for speed, row in results.items():
         error, achieved = row["mean_abs_speed_error"], row["mean_speed"]
-        print(f"| {speed:.2f} | {error:.3f} | {achieved:.3f} | {row['falls']}/{row['episodes']} |")
-    mean_error = statistics.mean(row["mean_abs_speed_error"] for row in results.values())
+        measured = row["episodes"] - row["unmeasured"]
+        over = f" ({measured} ep.)" if row["unmeasured"] else ""
+        print(
+            f"| {speed:.2f} | {error:.3f}{over} | {achieved:.3f}{over} | "
+            f"{row['falls']}/{row['episodes']} |"
+        )
+    mean_error = measured_mean(row["mean_abs_speed_error"] for row in results.values())
     falls = sum(row["falls"] for row in results.values())
     total = sum(row["episodes"] for row in results.values())
     unmeasured = sum(row["unmeasured"] for row in results.values())
     if unmeasured:
         print(
             f"\n{unmeasured} episode(s) fell within their first second: no speed to measure; "
-            "each command's means are over its other episodes"
+            "the means are over the other episodes (and commands), the falls count them"
         )
     print(
         f"\nmean error over the commands: {mean_error:.3f} m/s, falls: {falls}/{total} "

@@ -23,9 +23,9 @@
   ``gait`` pays the fraction of feet whose ground contact matches a trot (diagonal pairs half
   a cycle apart, each on the ground for half of it; all four down under a standing command),
   so a slow command is answered by stepping rather than by standing; with
-  ``gait_tracking_gate=True`` it is multiplied by the forward-tracking kernel, so stepping in
-  place under a walking command earns little. The episode ends when the
-  trunk touches the ground or the robot tips over (|roll| or |pitch| above 1 rad).
+  ``gait_tracking_gate=True`` it is multiplied by the linear-velocity (x, y) tracking kernel,
+  so stepping in place under a walking command earns little. The episode ends when the trunk
+  touches the ground or the robot tips over (|roll| or |pitch| above 1 rad).
 """
 
 from __future__ import annotations

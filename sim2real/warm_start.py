@@ -115,13 +115,13 @@ def _input_maps(
     if there.env.history_steps:
         return (), None  # a history source: only the same observation (_check_same_inputs)
     deployable = deployable_size(model)
-    if deployable is not None and deployable_size(other) is None and observed == size:
+    source, names = _observation_names(where, there), _observation_names(where, here)
+    if deployable is not None and deployable_size(other) is None and source.privileged:
         raise UserError(
             f"{where}: its actor reads all {observed} entries of a privileged observation; an "
-            f"asymmetric run's actor reads the first {deployable}: start from a run without "
+            f"asymmetric run's actor reads the deployable ones only: start from a run without "
             "env.kwargs.privileged"
         )
-    source, names = _observation_names(where, there), _observation_names(where, here)
     steps = here.env.history_steps
     if steps:
         names = _history_names(names, steps, int(model.action_space.shape[0]))
@@ -130,7 +130,7 @@ def _input_maps(
     if source.all == names.all:
         return (), None
     maps, statistics = _named_maps(where, source, names, deployable_size(other), deployable)
-    if steps:  # every step's observation takes the statistics of its entries, by name
+    if steps:  # not only the latest: every step's observation takes its entries' statistics
         statistics = np.array([_source_index(source, name) for name in names.all])
     return maps, statistics
 
@@ -189,8 +189,8 @@ def _history_names(names: _Names, steps: int, actions: int) -> _Names:
         for lag in range(steps - 1, -1, -1)
         for name in names.measured
     ]
-    past_actions = [
-        f"action_{index}{_PAST}{lag}" for lag in range(steps, 0, -1) for index in range(actions)
+    past_actions = [  # names no observation entry has: they take no statistics
+        f"<action {index}>{_PAST}{lag}" for lag in range(steps, 0, -1) for index in range(actions)
     ]
     return _Names((*observations, *past_actions), names.privileged)
 

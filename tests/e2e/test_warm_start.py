@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from stable_baselines3.common.base_class import BaseAlgorithm
 from tiny import tiny_ppo  # tests/e2e/tiny.py: the shared tiny PPO config
 
 from sim2real.cli import main
@@ -53,16 +54,28 @@ def policy_arrays(run: Run) -> dict[str, np.ndarray]:
     return {k: v.numpy().copy() for k, v in run.load_model().policy.state_dict().items()}
 
 
-def assert_same_policy(model, inputs, source, source_inputs, atol: float = 1e-6) -> None:
+def assert_same_policy(
+    model: BaseAlgorithm,
+    inputs: torch.Tensor,
+    source: BaseAlgorithm,
+    source_inputs: torch.Tensor,
+    values_atol: float = 1e-6,
+) -> None:
     """``model`` on ``inputs`` acts (deterministic action mean) and values as ``source`` on
     ``source_inputs``, up to the rounding of the zero weights' added terms."""
     with torch.no_grad():
-        for here, there in (
-            (model.policy.get_distribution(inputs).distribution.mean,
-             source.policy.get_distribution(source_inputs).distribution.mean),
-            (model.policy.predict_values(inputs), source.policy.predict_values(source_inputs)),
-        ):  # fmt: skip
-            np.testing.assert_allclose(here.numpy(), there.numpy(), rtol=0, atol=atol)
+        np.testing.assert_allclose(
+            model.policy.get_distribution(inputs).distribution.mean.numpy(),
+            source.policy.get_distribution(source_inputs).distribution.mean.numpy(),
+            rtol=0,
+            atol=1e-6,
+        )
+        np.testing.assert_allclose(
+            model.policy.predict_values(inputs).numpy(),
+            source.policy.predict_values(source_inputs).numpy(),
+            rtol=0,
+            atol=values_atol,
+        )
 
 
 def test_the_policy_and_statistics_are_the_first_runs(nominal_run, tmp_path):
@@ -513,15 +526,23 @@ def test_an_asymmetric_a1_starts_one_with_the_gait_clock(tmp_path):
         )
         kept = [i for i, name in enumerate(names) if "gait_clock" not in name]
         assert len(kept) == source.observation_space.shape[0]
-        assert_same_policy(model, observations, source, observations[:, kept], atol=1e-5)
+        assert_same_policy(model, observations, source, observations[:, kept], values_atol=1e-5)
     finally:
         venv.close()
 
 
-def test_a_history_run_observes_what_its_source_did(teacher_run, tmp_path):
+def test_a_history_run_that_observes_less_than_its_source_is_refused(teacher_run, tmp_path):
     history = {"id": "sim2real/CartPole-v0", "history_steps": 1}
     message = refusal(tiny_ppo(env=history, init_from=str(teacher_run.path)), tmp_path)
     assert "it reads 11 entries this run's observation lacks (dr:" in message, message
+
+
+def test_a_privileged_teacher_is_no_start_for_an_asymmetric_history_run(teacher_run, tmp_path):
+    env = {**PRIVILEGED_CARTPOLE, "history_steps": 2}
+    config = tiny_ppo(env=env, init_from=str(teacher_run.path))
+    config["algorithm"] = {**config["algorithm"], "asymmetric": True}
+    message = refusal(config, tmp_path)
+    assert "its actor reads all 15 entries of a privileged observation" in message, message
 
 
 def test_an_asymmetric_history_run_starts_from_an_asymmetric_one(tmp_path):
@@ -551,7 +572,13 @@ def test_an_asymmetric_history_run_starts_from_an_asymmetric_one(tmp_path):
             [np.tile(statistics.obs_mean[:measured], steps), np.zeros(steps),
              statistics.obs_mean[measured:]]
         )  # fmt: skip
+        var = np.concatenate(
+            [np.tile(statistics.obs_var[:measured], steps), np.ones(steps),
+             statistics.obs_var[measured:]]
+        )  # fmt: skip
         np.testing.assert_array_equal(venv.obs_rms.mean, mean.astype(venv.obs_rms.mean.dtype))
+        np.testing.assert_array_equal(venv.obs_rms.var, var.astype(venv.obs_rms.var.dtype))
+        assert venv.obs_rms.count == statistics.obs_count
         history = torch.as_tensor(
             np.random.default_rng(3).normal(size=(8, total)), dtype=torch.float32
         )

@@ -258,7 +258,7 @@ def test_a_bad_env_kwarg_in_a_config_names_its_field_without_the_others():
 def test_the_gait_clock_is_observed_and_rewards_a_trot(forward, standing_match, gate):
     """The clock advances f * dt per step from a seeded start; standing on four feet matches
     half a trot (one diagonal pair down, the other should be up) and all of a standing command;
-    the gate scales the match by the forward-tracking kernel."""
+    the gate scales the match by the linear-velocity tracking kernel."""
     commands = {"lin_vel_x": [forward, forward], "lin_vel_y": [0, 0], "ang_vel_yaw": [0, 0]}
     env = A1Env(
         command_ranges=commands,
@@ -277,7 +277,8 @@ def test_the_gait_clock_is_observed_and_rewards_a_trot(forward, standing_match, 
             np.testing.assert_allclose(observation[-2:], [np.sin(angle), np.cos(angle)], atol=1e-6)
             assert reward == pytest.approx(sum(info["reward_terms"].values()), abs=1e-12)
         kernel = info["reward_terms"]["tracking_lin_vel"] / 0.02 if gate else 1.0
-        assert kernel < 0.4 if gate else kernel == 1.0  # standing still, asked for 0.5 m/s
+        if gate:  # standing still, asked for 0.5 m/s: the kernel, exp(-1) at rest, is small
+            assert kernel < 0.5
         assert info["reward_terms"]["gait"] == pytest.approx(3.0 * 0.02 * standing_match * kernel)
         assert env.observation_units["gait_clock_cos"] == "cos(2*pi*phase), phase in [0, 1) at 2 Hz"
     finally:
