@@ -129,10 +129,7 @@ def _input_maps(
             return (), None  # refused by _check_spaces
     if source.all == names.all:
         return (), None
-    maps, statistics = _named_maps(where, source, names, deployable_size(other), deployable)
-    if steps:  # not only the latest: every step's observation takes its entries' statistics
-        statistics = np.array([_source_index(source, name) for name in names.all])
-    return maps, statistics
+    return _named_maps(where, source, names, deployable_size(other), deployable)
 
 
 @dataclass(frozen=True)
@@ -172,8 +169,9 @@ def _named_maps(
             )
         targets = np.array([new.index(name) for name in known], dtype=np.int64)
         maps.append(_InputMap(targets, np.arange(len(known)), len(known), len(new)))
-    statistics = np.full(len(names.all), -1)
-    statistics[maps[0].targets] = maps[0].sources
+    # Every entry takes its source entry's statistics: in a history, each step's, not only the
+    # latest (whose columns alone carry the source's weights).
+    statistics = np.array([_source_index(source, name) for name in names.all], dtype=np.int64)
     return tuple(maps), statistics
 
 
@@ -196,7 +194,8 @@ def _history_names(names: _Names, steps: int, actions: int) -> _Names:
 
 
 def _source_index(source: _Names, name: str) -> int:
-    """The source's entry whose statistics an entry of a history takes (-1: none)."""
+    """The source's entry whose statistics an entry takes, by its name or, in a history, the
+    name of the step's entry (-1: none)."""
     base = name.split(_PAST)[0]
     return source.all.index(base) if base in source.all else -1
 
