@@ -37,7 +37,9 @@ def good_run(tmp_path_factory) -> Path:
     cfg = parse_config(CONFIG, base_dir=shipped_dir())
     run = create_run(tmp_path_factory.mktemp("runs") / "good", cfg)
     venv = VecNormalize(DummyVecEnv([lambda: gym.make(CARTPOLE)]), norm_reward=False)
-    model = PPO("MlpPolicy", venv, n_steps=64, batch_size=64, policy_kwargs={"net_arch": [8]})
+    model = PPO(
+        "MlpPolicy", venv, n_steps=64, batch_size=64, policy_kwargs={"net_arch": [8]}, device="cpu"
+    )
     save_final_model(run, model)
     venv.close()
     run.update_meta(status="finished", timesteps=64)

@@ -156,7 +156,8 @@ def test_episode_recorder_averages_values_redrawn_mid_episode():
 
 @pytest.fixture
 def tiny_model():
-    model = PPO("MlpPolicy", DummyVecEnv([lambda: gym.make(CARTPOLE)]), n_steps=32, batch_size=32)
+    venv = DummyVecEnv([lambda: gym.make(CARTPOLE)])
+    model = PPO("MlpPolicy", venv, n_steps=32, batch_size=32, device="cpu")
     yield model
     model.env.close()
 
