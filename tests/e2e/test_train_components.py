@@ -193,7 +193,7 @@ def test_checkpoints_are_complete_and_pruned(tmp_path, tiny_model):
         assert save_checkpoint(tiny_model, run.checkpoints_dir) == path  # same step: kept
         prune_checkpoints(run, keep=2)
     assert [c.timesteps for c in run.checkpoints()] == [30, 40]
-    loaded = PPO.load(run.latest_checkpoint() / "model.zip")
+    loaded = PPO.load(run.latest_checkpoint() / "model.zip", device="cpu")
     assert loaded.num_timesteps == 40
 
 
