@@ -39,7 +39,7 @@ from bench_parser import BenchParser, check_unique, count, output_path, run_benc
 
 from sim2real import limits
 from sim2real.errors import UserError
-from sim2real.io import check_output_file, write_json
+from sim2real.io import check_output_dir, check_output_file, write_json
 
 CONFIG = "hopper_dr_sac.yaml"
 DEVICES = ("cuda", "cpu")
@@ -149,11 +149,15 @@ def main() -> int:
     parser.add_argument(
         "--episodes", type=count(limits.EPISODES), default=3, help="evaluation episodes"
     )
-    parser.add_argument("--out", type=output_path, help="keep the runs here (default: a temp dir)")
+    parser.add_argument(
+        "--out", type=output_path, help="a new directory to keep the runs in (default: a temp dir)"
+    )
     parser.add_argument("--json", type=output_path, help="write the results here as JSON")
     args = parser.parse_args()
     if args.json is not None:
         check_output_file(args.json, "option '--json'", "gpu.json", overwrite=True)
+    if args.out is not None:  # the runs and exports are new directories inside it
+        check_output_dir(args.out, "option '--out'", new=True)
     check_unique(parser, args.devices, "--devices")
     if "cuda" in args.devices and not torch.cuda.is_available():
         raise UserError(
