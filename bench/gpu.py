@@ -76,19 +76,21 @@ def train_side_by_side(
         processes[device] = subprocess.Popen(
             command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
         )
+    outputs, seconds = {}, {}
+    for device, process in processes.items():  # all of them end before any failure is raised
+        outputs[device] = process.communicate()[0].decode()
+        seconds[device] = time.perf_counter() - began[device]
     results = {}
     for device, process in processes.items():
-        output, _ = process.communicate()
-        seconds = time.perf_counter() - began[device]
         if process.returncode != 0:
             raise RuntimeError(
-                f"training on {device} failed (rc {process.returncode}):\n{output.decode()}"
+                f"training on {device} failed (rc {process.returncode}):\n{outputs[device]}"
             )
         run = json.loads((root / device / "run.json").read_text())
         results[device] = {
-            "wall_s": seconds,
+            "wall_s": seconds[device],
             "steps": run["timesteps"],
-            "steps_per_s": run["timesteps"] / seconds,
+            "steps_per_s": run["timesteps"] / seconds[device],
             "device": run["device"],
         }
     return results
