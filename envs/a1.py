@@ -15,7 +15,9 @@
   ``privileged=True``), not observed; ``info["feet_contact"]`` says which feet are on the
   ground (FR, FL, RR, RL). With ``gait_frequency_hz`` > 0 two more entries, the
   gait clock's sin and cos (its phase starts at a random point each episode).
-- Reward: legged_gym's terms times the control step: velocity tracking (exp kernels),
+- Reward: legged_gym's terms times the control step: velocity tracking (exp kernels; with
+  ``relative_tracking_floor`` the forward/lateral error is divided by the commanded speed, so
+  that standing still earns as little under a slow command as under a fast one),
   vertical velocity, roll/pitch rates, torques, joint accelerations, action rate, feet air
   time, thigh/calf collisions, soft joint limits, plus orientation and base height. With
   ``only_positive_rewards=True`` a step's negative total is clipped to zero, as legged_gym
@@ -139,6 +141,7 @@ class A1Env(BulletEnv):
         actuator: Mapping[str, Any] | None = None,
         reward_scales: Mapping[str, float] | None = None,
         tracking_sigma: float | None = None,
+        relative_tracking_floor: float = 0.0,
         only_positive_rewards: bool = False,
         zero_command_below: float = 0.0,
         feet_air_time_target_s: float | None = None,
@@ -152,6 +155,10 @@ class A1Env(BulletEnv):
                 "tracking_sigma", tracking_sigma, 1e-4, 100.0,
                 "a number in [0.0001, 100] (legged_gym's default: 0.25)",
             )  # fmt: skip
+        self.relative_tracking_floor = _check_number(
+            "relative_tracking_floor", relative_tracking_floor, 0.0, MAX_COMMAND,
+            f"a speed in [0, {MAX_COMMAND:g}] m/s (0: legged_gym's absolute error; e.g. 0.25)",
+        )  # fmt: skip
         if not isinstance(only_positive_rewards, bool):
             raise UserError(
                 f"env kwarg 'only_positive_rewards' = {only_positive_rewards!r}; "
@@ -315,7 +322,7 @@ class A1Env(BulletEnv):
         contact = np.array([foot in touching for foot in self._feet])
         self._feet_contact = contact.tolist()  # for info
         raw = {
-            "tracking_lin_vel": self._tracking(self.command[:2] - state["lin_vel"][:2]),
+            "tracking_lin_vel": self._tracking(self._planar_speed_error(state["lin_vel"][:2])),
             "tracking_ang_vel": self._tracking(self.command[2:] - state["ang_vel"][2:]),
             "lin_vel_z": state["lin_vel"][2] ** 2,
             "ang_vel_xy": float(np.sum(state["ang_vel"][:2] ** 2)),
@@ -384,6 +391,16 @@ class A1Env(BulletEnv):
 
     def _tracking(self, error: np.ndarray) -> float:
         return math.exp(-float(np.sum(error**2)) / self.tracking_sigma)
+
+    def _planar_speed_error(self, velocity: np.ndarray) -> np.ndarray:
+        """Command minus base velocity (x, y); with ``relative_tracking_floor``, in units of the
+        commanded speed (never below the floor): unchanged at 1 m/s, larger for slow commands,
+        so that standing under a 0.25 m/s command is a 100% error, not a 0.25 m/s one."""
+        error = self.command[:2] - velocity
+        if self.relative_tracking_floor:
+            reference = max(float(np.linalg.norm(self.command[:2])), self.relative_tracking_floor)
+            error = error / reference
+        return error
 
     def _feet_air_time(self, contact: np.ndarray) -> float:
         """legged_gym's reward for long steps: (air time - target) at each touchdown, the

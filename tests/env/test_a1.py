@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -149,6 +151,27 @@ def test_reward_scales_and_tracking_sigma_reach_the_reward_terms():
         tuned.close()
 
 
+@pytest.mark.parametrize("forward", [0.25, 0.5, 2.0])
+def test_a_relative_tracking_error_makes_standing_as_poor_under_slow_commands(forward):
+    """Standing still: legged_gym's kernel pays exp(-c^2 / sigma), the relative one exp(-1 /
+    sigma) at every command above the floor (the floor, 0.5 m/s, caps it for 0.25)."""
+    commands = {"lin_vel_x": [forward, forward], "lin_vel_y": [0, 0], "ang_vel_yaw": [0, 0]}
+    env = A1Env(command_ranges=commands, relative_tracking_floor=0.5)
+    try:
+        env.reset(seed=1)
+        velocity = np.zeros(2)
+        reference = max(forward, 0.5)
+        assert env._planar_speed_error(velocity) == pytest.approx([forward / reference, 0.0])
+        assert env._planar_speed_error(np.array([forward, 0.1])) == pytest.approx(
+            [0.0, -0.1 / reference]
+        )
+        terms = env.step(np.zeros(12, dtype=np.float32))[4]["reward_terms"]
+        speed = np.hypot(*env._state["lin_vel"][:2] - [forward, 0.0]) / reference
+        assert terms["tracking_lin_vel"] == pytest.approx(0.02 * math.exp(-(speed**2) / 0.25))
+    finally:
+        env.close()
+
+
 def test_commands_below_zero_command_below_become_standing_still():
     ranges = {"lin_vel_x": [0.0, 1.0], "lin_vel_y": [0.0, 0.0], "ang_vel_yaw": [-1.0, 1.0]}
     env = A1Env(command_ranges=ranges, zero_command_below=0.3)
@@ -229,6 +252,7 @@ def test_only_positive_rewards_clips_the_total_and_keeps_the_terms_summing_to_it
         ({"only_positive_rewards": "yes"}, "'only_positive_rewards' = 'yes'; expected true"),
         ({"zero_command_below": -0.1}, "'zero_command_below' = -0.1; expected a speed in"),
         ({"zero_command_below": "slow"}, "'zero_command_below' = 'slow'"),
+        ({"relative_tracking_floor": -1}, "'relative_tracking_floor' = -1; expected a speed in"),
         ({"feet_air_time_target_s": 3}, "'feet_air_time_target_s' = 3; expected a duration"),
         ({"tracking_sigma": "0.3"}, "'tracking_sigma' = '0.3'; expected a number"),
         ({"actuator": "x"}, "field 'actuator' = 'x'; must be one of"),
