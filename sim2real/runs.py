@@ -37,7 +37,6 @@ import yaml
 from sim2real.errors import UserError, describe
 from sim2real.io import (
     atomic_path,
-    atomic_write_text,
     check_output_dir,
     read_json,
     read_json_object,
@@ -422,16 +421,15 @@ def create_run(
     source_run: str | None = None,
     strategy: str | None = None,
 ) -> Run:
-    """Create ``path`` with config.yaml and run.json (status ``running``)."""
+    """Create ``path`` with config.yaml and run.json (status ``running``).
+
+    Both files are written in a hidden sibling directory renamed to ``path`` once complete, so
+    a process killed here leaves no directory that is neither free nor a run."""
     from sim2real.config import config_to_dict
 
     path = Path(path)
     check_run_dir_free(path, overwrite)
-    if path.is_dir() and any(path.iterdir()):
-        shutil.rmtree(path)  # an existing run directory, and the caller asked to overwrite
     config_text = yaml.safe_dump(config_to_dict(config), sort_keys=False)
-    path.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path / CONFIG_FILE, config_text)
     meta = {
         "env_id": config.env.id,
         "algorithm": config.algorithm.name,
@@ -445,7 +443,11 @@ def create_run(
         "source_run": source_run,
         "strategy": strategy,
     }
-    write_json(path / META_FILE, meta)
+    with staged_directory(path) as staging:
+        (staging / CONFIG_FILE).write_text(config_text)
+        write_json(staging / META_FILE, meta)
+        if path.is_dir():  # empty, or a run the caller asked to overwrite
+            shutil.rmtree(path)
     return Run(path)
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from filelock import FileLock, Timeout
 
 from sim2real.config import ExperimentConfig
 from sim2real.errors import UserError
@@ -37,6 +38,8 @@ TRIALS_DIR = "trials"
 TRIAL_FILE = "trial.json"
 TRAIN_DIR = "train"
 EVALUATION_DIR = "evaluation"
+LOCK_FILE = ".trial.lock"
+LOCK_TIMEOUT_S = 600  # Ray ends a dead driver's trials within seconds
 TIME_ATTR = "timesteps"  # what a scheduler counts progress in
 
 Report = Callable[[dict[str, Any]], None]
@@ -51,8 +54,26 @@ def read_trial(trial_dir: str | Path) -> dict[str, Any] | None:
 def run_trial(
     study: Study, params: Mapping[str, Any], trial_dir: str | Path, report: Report
 ) -> dict[str, Any]:
-    """Run (or finish) one trial; returns its record (see the module docstring)."""
+    """Run (or finish) one trial; returns its record (see the module docstring).
+
+    One process at a time per trial directory: a trial started again while an earlier
+    attempt's process is still alive (a killed driver's trial that Ray has not ended yet, a
+    retry) waits for it to exit before reading what it left."""
     trial_dir = Path(trial_dir)
+    trial_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        with FileLock(trial_dir / LOCK_FILE, timeout=LOCK_TIMEOUT_S):
+            return _run_trial(study, params, trial_dir, report)
+    except Timeout:
+        raise RuntimeError(
+            f"{trial_dir}: another process has held this trial for {LOCK_TIMEOUT_S} s "
+            "(is a second driver running the same study directory?)"
+        ) from None
+
+
+def _run_trial(
+    study: Study, params: Mapping[str, Any], trial_dir: Path, report: Report
+) -> dict[str, Any]:
     metric = study.spec.metric
     done = read_trial(trial_dir)
     if done is not None:

@@ -130,3 +130,47 @@ def test_json_is_strict_and_plain(tmp_path):
     path = write_json(tmp_path / "x.json", data)
     assert json.loads(path.read_text()) == {"a": 1.5, "b": [0, 1, 2], "c": None, "d": [1, 2]}
     assert [p.name for p in tmp_path.iterdir()] == ["x.json"]  # no temp file left behind
+
+
+def tiny_config():
+    from sim2real.config import parse_config
+    from sim2real.resources import shipped_dir
+
+    cfg = {
+        "name": "x",
+        "env": {"id": "sim2real/CartPole-v0"},
+        "algorithm": {"name": "PPO"},
+        "total_timesteps": 64,
+    }
+    return parse_config(cfg, base_dir=shipped_dir())
+
+
+def test_a_run_directory_appears_complete_or_not_at_all(tmp_path, monkeypatch):
+    """A failure (or a kill) while the run files are written leaves no directory behind, so
+    the next attempt needs no --overwrite and finds no half-made run to refuse."""
+    import sim2real.runs as runs
+
+    def disk_full(*args, **kwargs):
+        raise OSError("disk full")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(runs, "write_json", disk_full)
+        with pytest.raises(OSError, match="disk full"):
+            runs.create_run(tmp_path / "run", tiny_config())
+    assert list(tmp_path.iterdir()) == []
+    run = runs.create_run(tmp_path / "run", tiny_config())
+    assert run.meta["status"] == "running" and (run.path / "config.yaml").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+def test_create_run_replaces_a_run_only_when_asked(tmp_path):
+    from sim2real.runs import create_run
+
+    old = make_run_dir(tmp_path / "run", status="finished")
+    (old.path / "model.zip").write_bytes(b"old")
+    with pytest.raises(UserError, match="already exists; pass --overwrite"):
+        create_run(old.path, tiny_config())
+    assert (old.path / "model.zip").is_file()
+    run = create_run(old.path, tiny_config(), overwrite=True)
+    assert run.meta["status"] == "running"
+    assert sorted(p.name for p in run.path.iterdir()) == ["config.yaml", META_FILE]
