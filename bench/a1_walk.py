@@ -10,13 +10,15 @@ first second has no speed to measure and is left out of the means, not of the fa
 the error's mean over the commands.
 
     python bench/a1_walk.py (RUN_DIR | zoo:NAME) [--speeds 0 0.25 0.5 0.75 1.0] [--episodes 10]
-        [--randomization a1_dr.yaml | none] [--json FILE] [--terms] [--gait]
+        [--randomization a1_dr.yaml | none] [--json FILE] [--terms] [--gait] [--dynamics]
 
 ``--terms`` also prints, per command, each episode's achieved speed, return and reward terms
 (summed over the episode): what a walk earns and costs against standing still. ``--gait``
 prints, per command and foot, the duty factor (the fraction of the time on the ground) and
 the touchdowns per second, over the episodes after their first second: a trot shows duty
 factors near 0.5 and the same touchdown rate on every foot, a shuffle feet that never lift.
+``--dynamics`` prints, per command, the correlation of each episode's achieved speed with each
+randomized parameter of its draw: which gap makes the policy slow.
 
 The target of issue 9: mean absolute speed error <= 0.1 m/s at speeds in [0, 1] m/s,
 without falling, under the shipped DR.
@@ -30,6 +32,7 @@ import dataclasses
 import math
 import statistics
 from collections.abc import Iterable
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -60,11 +63,13 @@ class Episode:
     terms: dict[str, float]  # each reward term summed over the episode
     duty: list[float]  # per foot (FR, FL, RR, RL): the fraction of steps on the ground
     touchdowns_per_s: list[float]  # per foot
+    dynamics: dict[str, Any]  # info["dynamics"] at reset: the episode's draw
 
 
 def episode(env: gym.Env, predictor: Predictor, command: float, seed: int) -> Episode:
     """One deterministic episode of ``predictor`` on ``env`` commanded ``command`` m/s."""
-    observation, _ = env.reset(seed=seed)
+    observation, info = env.reset(seed=seed)
+    dynamics = info["dynamics"]
     if hasattr(predictor, "reset"):  # a policy with memory (history, LSTM) starts afresh
         predictor.reset()
     speeds, contacts = [], []
@@ -82,14 +87,14 @@ def episode(env: gym.Env, predictor: Predictor, command: float, seed: int) -> Ep
             break
     if not speeds:  # fell within the first second
         nothing = [math.nan] * len(LEGS)
-        return Episode(math.nan, math.nan, fell, dict(terms), nothing, nothing)
+        return Episode(math.nan, math.nan, fell, dict(terms), nothing, nothing, dynamics)
     achieved = np.asarray(speeds)
     error = float(np.mean(np.abs(achieved - command)))
     down = np.asarray(contacts, dtype=bool)
     touchdowns = np.sum(down[1:] & ~down[:-1], axis=0) / (len(down) * CONTROL_DT)
     return Episode(
         error, float(np.mean(achieved)), fell, dict(terms),
-        down.mean(axis=0).tolist(), touchdowns.tolist(),
+        down.mean(axis=0).tolist(), touchdowns.tolist(), dynamics,
     )  # fmt: skip
 
 
@@ -160,6 +165,47 @@ def gait_table(results: dict[float, dict]) -> str:
     return "\n".join(lines)
 
 
+def dynamics_table(speed: float, per_episode: list[dict]) -> str:
+    """Per randomized parameter: how the achieved speed varies with it over the episodes
+    (Pearson correlation), strongest first. A parameter with several randomized elements
+    (joints, channels) counts as the mean of those; the elements that never varied are left
+    out, and so are the parameters."""
+    measured = [e for e in per_episode if not math.isnan(e["achieved_speed"])]
+    lines = [
+        f"\nachieved speed at {speed:.2f} m/s against each episode's draw "
+        f"({len(measured)} episodes):\n",
+        "| parameter (varied elements) | lowest | highest | correlation with the achieved speed |",
+        "|---|---:|---:|---:|",
+    ]
+    if len(measured) < 3:
+        return lines[0] + "too few measured episodes for a correlation"
+    achieved = np.array([e["achieved_speed"] for e in measured])
+    rows = []
+    for name, first in measured[0]["dynamics"].items():
+        elements = list(first) if isinstance(first, dict) else [None]
+        values = np.array(
+            [[_element(e["dynamics"][name], key) for key in elements] for e in measured]
+        )
+        varied = np.ptp(values, axis=0) > 0
+        if not varied.any() or np.ptp(achieved) == 0:
+            continue
+        drawn = values[:, varied].mean(axis=1)
+        keys = [key for key, keep in zip(elements, varied, strict=True) if keep]
+        label = name if keys == [None] else f"{name} ({_elements_label(keys)})"
+        rows.append((float(np.corrcoef(drawn, achieved)[0, 1]), label, drawn))
+    for correlation, label, drawn in sorted(rows, key=lambda row: -abs(row[0])):
+        lines.append(f"| {label} | {drawn.min():.4g} | {drawn.max():.4g} | {correlation:+.2f} |")
+    return "\n".join(lines)
+
+
+def _element(value: Any, key: str | None) -> float:
+    return float(value if key is None else value[key])
+
+
+def _elements_label(keys: list[str]) -> str:
+    return keys[0] if len(keys) == 1 else f"mean of {len(keys)}"
+
+
 def check_args(args: argparse.Namespace) -> RandomizationSpec | None:
     """Every option checked before any episode runs (one-line UserError); the spec."""
     limits.check_count(args.episodes, limits.EPISODES, "option '--episodes'")
@@ -201,6 +247,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--gait", action="store_true", help="also print each foot's duty factor and step rate"
     )
+    parser.add_argument(
+        "--dynamics",
+        action="store_true",
+        help="also print, per command, how the achieved speed varies with each DR parameter",
+    )
     args = parser.parse_args(argv)
     randomization = check_args(args)
     results = measure(args.run, args.speeds, args.episodes, randomization)
@@ -233,6 +284,9 @@ def main(argv: list[str] | None = None) -> None:
             print(terms_table(speed, row["per_episode"]))
     if args.gait:
         print(gait_table(results))
+    if args.dynamics:
+        for speed, row in results.items():
+            print(dynamics_table(speed, row["per_episode"]))
     if args.json:
         write_json(args.json, {str(speed): row for speed, row in results.items()})
 
