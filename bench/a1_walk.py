@@ -177,9 +177,9 @@ def dynamics_table(speed: float, per_episode: list[dict]) -> str:
         "| parameter (varied elements) | lowest | highest | correlation with the achieved speed |",
         "|---|---:|---:|---:|",
     ]
-    if len(measured) < 3:
-        return lines[0] + "too few measured episodes for a correlation"
     achieved = np.array([e["achieved_speed"] for e in measured])
+    if len(measured) < 3 or np.ptp(achieved) == 0:
+        return lines[0] + "too few measured episodes, or speeds, for a correlation"
     rows = []
     for name, first in measured[0]["dynamics"].items():
         elements = list(first) if isinstance(first, dict) else [None]
@@ -187,12 +187,14 @@ def dynamics_table(speed: float, per_episode: list[dict]) -> str:
             [[_element(e["dynamics"][name], key) for key in elements] for e in measured]
         )
         varied = np.ptp(values, axis=0) > 0
-        if not varied.any() or np.ptp(achieved) == 0:
+        if not varied.any():
             continue
         drawn = values[:, varied].mean(axis=1)
         keys = [key for key, keep in zip(elements, varied, strict=True) if keep]
         label = name if keys == [None] else f"{name} ({_elements_label(keys)})"
         rows.append((float(np.corrcoef(drawn, achieved)[0, 1]), label, drawn))
+    if not rows:
+        return lines[0] + "no randomized parameter varied"
     for correlation, label, drawn in sorted(rows, key=lambda row: -abs(row[0])):
         lines.append(f"| {label} | {drawn.min():.4g} | {drawn.max():.4g} | {correlation:+.2f} |")
     return "\n".join(lines)

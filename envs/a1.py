@@ -59,6 +59,9 @@ DEFAULT_POSE = {
 }
 COMMANDS = ("lin_vel_x", "lin_vel_y", "ang_vel_yaw")
 MAX_COMMAND = 5.0  # m/s or rad/s either way: far beyond what the A1 can do
+# A relative tracking error divides by the command, never by less than this: under a zero
+# command, at this floor and sigma 0.25, a drift of 0.025 m/s already loses 63% of the term.
+MIN_RELATIVE_FLOOR = 0.05
 REWARD_SCALES = {
     "tracking_lin_vel": 1.0,
     "tracking_ang_vel": 0.5,
@@ -155,10 +158,18 @@ class A1Env(BulletEnv):
                 "tracking_sigma", tracking_sigma, 1e-4, 100.0,
                 "a number in [0.0001, 100] (legged_gym's default: 0.25)",
             )  # fmt: skip
+        floor_valid = (
+            f"0 (legged_gym's absolute error) or a speed in [{MIN_RELATIVE_FLOOR:g}, "
+            f"{MAX_COMMAND:g}] m/s (e.g. 0.25)"
+        )
         self.relative_tracking_floor = _check_number(
-            "relative_tracking_floor", relative_tracking_floor, 0.0, MAX_COMMAND,
-            f"a speed in [0, {MAX_COMMAND:g}] m/s (0: legged_gym's absolute error; e.g. 0.25)",
-        )  # fmt: skip
+            "relative_tracking_floor", relative_tracking_floor, 0.0, MAX_COMMAND, floor_valid
+        )
+        if 0.0 < self.relative_tracking_floor < MIN_RELATIVE_FLOOR:
+            raise UserError(
+                f"env kwarg 'relative_tracking_floor' = {relative_tracking_floor!r}; "
+                f"expected {floor_valid}"
+            )
         if not isinstance(only_positive_rewards, bool):
             raise UserError(
                 f"env kwarg 'only_positive_rewards' = {only_positive_rewards!r}; "
@@ -395,7 +406,8 @@ class A1Env(BulletEnv):
     def _planar_speed_error(self, velocity: np.ndarray) -> np.ndarray:
         """Command minus base velocity (x, y); with ``relative_tracking_floor``, in units of the
         commanded speed (never below the floor): unchanged at 1 m/s, larger for slow commands,
-        so that standing under a 0.25 m/s command is a 100% error, not a 0.25 m/s one."""
+        so that standing under a 0.25 m/s command is a 100% error, not a 0.25 m/s one (and
+        under a zero command a drift counts 1/floor times)."""
         error = self.command[:2] - velocity
         if self.relative_tracking_floor:
             reference = max(float(np.linalg.norm(self.command[:2])), self.relative_tracking_floor)

@@ -37,6 +37,7 @@ import yaml
 from sim2real.errors import UserError, describe
 from sim2real.io import (
     atomic_path,
+    atomic_write_text,
     check_output_dir,
     read_json,
     read_json_object,
@@ -420,17 +421,19 @@ def create_run(
     device: str = "cpu",
     source_run: str | None = None,
     strategy: str | None = None,
+    meta: Mapping[str, Any] | None = None,
 ) -> Run:
-    """Create ``path`` with config.yaml and run.json (status ``running``).
+    """Create ``path`` with config.yaml and run.json (status ``running``, plus ``meta``).
 
-    Both files are written in a hidden sibling directory renamed to ``path`` once complete, so
-    a process killed here leaves no directory that is neither free nor a run."""
+    A new directory is written as a hidden sibling renamed to ``path`` once both files are in
+    it, so a process killed here leaves no directory that is neither free nor a run (an empty
+    directory the user prepared is filled in place)."""
     from sim2real.config import config_to_dict
 
     path = Path(path)
     check_run_dir_free(path, overwrite)
     config_text = yaml.safe_dump(config_to_dict(config), sort_keys=False)
-    meta = {
+    run_meta = {
         "env_id": config.env.id,
         "algorithm": config.algorithm.name,
         "seed": config.seed,
@@ -442,13 +445,21 @@ def create_run(
         "created": now_iso(),
         "source_run": source_run,
         "strategy": strategy,
+        **(meta or {}),
     }
-    with staged_directory(path) as staging:
-        (staging / CONFIG_FILE).write_text(config_text)
-        write_json(staging / META_FILE, meta)
-        if path.is_dir():  # empty, or a run the caller asked to overwrite
-            shutil.rmtree(path)
+    if overwrite and (path / META_FILE).is_file():
+        shutil.rmtree(path)  # a run, and the caller asked to replace it
+    if path.is_dir():
+        _write_run_files(path, config_text, run_meta)
+    else:
+        with staged_directory(path) as staging:
+            _write_run_files(staging, config_text, run_meta)
     return Run(path)
+
+
+def _write_run_files(directory: Path, config_text: str, meta: Mapping[str, Any]) -> None:
+    atomic_write_text(directory / CONFIG_FILE, config_text)
+    write_json(directory / META_FILE, meta)
 
 
 def machine_description() -> str:

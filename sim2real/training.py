@@ -407,9 +407,9 @@ def train(
                 if cfg.init_from
                 else None
             )
-            run = create_run(path, cfg, overwrite=overwrite, device=device)
+            start = {"init_from": initial} if initial is not None else None
+            run = create_run(path, cfg, overwrite=overwrite, device=device, meta=start)
             if initial is not None:
-                run.update_meta(init_from=initial)
                 say(f"starting from {initial['model']} ({initial['timesteps']:,} timesteps)")
     except BaseException:
         _close(venv, eval_envs)

@@ -61,14 +61,20 @@ def run_trial(
     retry) waits for it to exit before reading what it left."""
     trial_dir = Path(trial_dir)
     trial_dir.mkdir(parents=True, exist_ok=True)
+    # On a filesystem without flock, filelock falls back to a lock file, which a killed
+    # process leaves behind: the trial's retries then fail here after the timeout.
+    lock = FileLock(trial_dir / LOCK_FILE)
     try:
-        with FileLock(trial_dir / LOCK_FILE, timeout=LOCK_TIMEOUT_S):
-            return _run_trial(study, params, trial_dir, report)
+        lock.acquire(timeout=LOCK_TIMEOUT_S)
     except Timeout:
         raise RuntimeError(
             f"{trial_dir}: another process has held this trial for {LOCK_TIMEOUT_S} s "
-            "(is a second driver running the same study directory?)"
+            f"(a second driver on the same study directory, or a stale {LOCK_FILE})"
         ) from None
+    try:
+        return _run_trial(study, params, trial_dir, report)
+    finally:
+        lock.release()
 
 
 def _run_trial(

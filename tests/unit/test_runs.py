@@ -174,3 +174,15 @@ def test_create_run_replaces_a_run_only_when_asked(tmp_path):
     run = create_run(old.path, tiny_config(), overwrite=True)
     assert run.meta["status"] == "running"
     assert sorted(p.name for p in run.path.iterdir()) == ["config.yaml", META_FILE]
+
+
+def test_create_run_fills_an_empty_directory_in_place_with_extra_meta(tmp_path):
+    """A directory the user prepared (a mount, a link to one) is kept, not replaced."""
+    from sim2real.runs import create_run
+
+    (tmp_path / "volume").mkdir()
+    (tmp_path / "run").symlink_to(tmp_path / "volume")
+    run = create_run(tmp_path / "run", tiny_config(), meta={"phase": "teacher"})
+    assert (tmp_path / "run").is_symlink()
+    assert json.loads((tmp_path / "volume" / META_FILE).read_text())["phase"] == "teacher"
+    assert run.meta["status"] == "running"

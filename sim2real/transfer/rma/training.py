@@ -154,14 +154,13 @@ def _open_or_create(
     teacher_config(cfg, source)  # refused here, before the run directory exists
     adaptation = cfg.adaptation
     assert adaptation is not None
-    run = create_run(path, cfg, overwrite=overwrite, device="cpu")
-    run.update_meta(
-        phase="teacher",
-        total_timesteps=cfg.total_timesteps + adaptation.timesteps,
-        teacher_timesteps=0,
-        student_timesteps=0,
-    )
-    return run, True
+    phase = {
+        "phase": "teacher",
+        "total_timesteps": cfg.total_timesteps + adaptation.timesteps,
+        "teacher_timesteps": 0,
+        "student_timesteps": 0,
+    }
+    return create_run(path, cfg, overwrite=overwrite, device="cpu", meta=phase), True
 
 
 def _train_teacher(
