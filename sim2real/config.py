@@ -301,6 +301,9 @@ def apply_overrides(
     return result, Locator(source, tuple(applied))
 
 
+# init_from starts a teacher by its first layers (sim2real.warm_start), an on-policy policy's.
+ON_POLICY_TEACHERS = ("PPO", "A2C")
+
 # Fields whose value is a name or a path, taken as typed (as YAML ``init_from=zoo:x`` would be
 # a mapping and ``name=123`` a number): what to give, and whether ``null`` (none) is valid.
 _TEXT_FIELDS = {
@@ -668,11 +671,12 @@ def _check_init_from(
     source = cfg.init_from
     if source is None:
         return cfg
-    if cfg.adaptation is not None:
+    if cfg.adaptation is not None and cfg.algorithm.name not in ON_POLICY_TEACHERS:
         raise locator.error(
             ("init_from",),
             source,
-            "an adaptation run trains its teacher and student from scratch; remove one of them",
+            f"it starts an adaptation run's teacher with {' or '.join(ON_POLICY_TEACHERS)} "
+            f"only, not {cfg.algorithm.name}; remove it to train the teacher from scratch",
         )
     if source.startswith("zoo:"):
         return cfg

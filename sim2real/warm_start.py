@@ -22,6 +22,15 @@ statistics go to every entry of the source's kind, by name (each observation of 
 the new entries (privileged ones, past actions, new sensors) start at mean 0 and variance 1
 and, as SB3 keeps one sample count for all entries, follow their data only as slowly as the
 source's count allows.
+
+An adaptation run's teacher (``adaptation:``, see :mod:`sim2real.transfer.rma`) starts from a
+plain or asymmetric PPO / A2C run of the same robot: its policy body reads ``[o, z]``, the
+measured entries and the privileged encoder's latent. The body's actor takes the source actor's
+weights for ``o`` and zero weights for ``z``, so the teacher first acts as the source did and
+learns to use the dynamics it is now told; the encoder starts afresh. An asymmetric source's
+critic also read the privileged entries, which reach the teacher's critic only through ``z``:
+its columns for them are dropped, so the teacher's first value estimates are the source's
+without them.
 """
 
 from __future__ import annotations
@@ -62,13 +71,21 @@ def load_initial_policy(
         )
     _check_same_setup(where, origin.config, cfg, origin.meta.get("algorithm"))
     other = origin.load_model(device="cpu", path=model_path)
-    inputs, statistics_columns = _input_maps(where, origin.config, cfg, other, model)
-    _check_spaces(where, other, model, extended=bool(inputs))
     state, expected = other.policy.state_dict(), model.policy.state_dict()
-    matching = {
-        name: _matching(where, name, state.get(name), tensor, inputs)
-        for name, tensor in expected.items()
-    }
+    if cfg.adaptation is not None:
+        layers, statistics_columns = _teacher_inputs(where, origin.config, cfg, other, model)
+        _check_spaces(where, other, model, extended=True)
+        matching = {
+            name: _teacher_tensor(where, name, state.get(name), tensor, layers)
+            for name, tensor in expected.items()
+        }
+    else:
+        inputs, statistics_columns = _input_maps(where, origin.config, cfg, other, model)
+        _check_spaces(where, other, model, extended=bool(inputs))
+        matching = {
+            name: _matching(where, name, state.get(name), tensor, inputs)
+            for name, tensor in expected.items()
+        }
     model.policy.load_state_dict(matching)
     _copy_entropy_coefficient(other, model)
     if isinstance(venv, VecNormalize) and cfg.normalize.observations:
@@ -153,26 +170,97 @@ def _named_maps(
     layers = [(source.all, names.all, "observation")]
     if deployable is not None:  # the asymmetric actor reads the deployable slice only
         layers.append((source.all[: read or None], names.all[:deployable], "actor's observation"))
-    maps = []
-    for known, new, what in layers:
-        missing = [name for name in known if name not in new]
-        if missing:
-            raise UserError(
-                f"{where}: it reads {len(missing)} entries this run's {what} lacks "
-                f"({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''}); a run may "
-                "only observe more than the run it starts from"
-            )
-        if len(known) == len(new) and known != new:  # reordered: no layer would widen
-            raise UserError(
-                f"{where}: it reads the same {len(new)} {what} entries in another order; "
-                "give both runs the same env settings"
-            )
-        targets = np.array([new.index(name) for name in known], dtype=np.int64)
-        maps.append(_InputMap(targets, np.arange(len(known)), len(known), len(new)))
-    # Every entry takes its source entry's statistics: in a history, each step's, not only the
-    # latest (whose columns alone carry the source's weights).
-    statistics = np.array([_source_index(source, name) for name in names.all], dtype=np.int64)
-    return tuple(maps), statistics
+    maps = tuple(_input_map(where, known, new, what) for known, new, what in layers)
+    return maps, _statistics_columns(source, names)
+
+
+def _input_map(where: str, known: tuple[str, ...], new: tuple[str, ...], what: str) -> _InputMap:
+    """A layer that read ``known`` entries and now reads ``new`` ones, every known one kept."""
+    missing = [name for name in known if name not in new]
+    if missing:
+        raise UserError(
+            f"{where}: it reads {len(missing)} entries this run's {what} lacks "
+            f"({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''}); a run may "
+            "only observe more than the run it starts from"
+        )
+    if len(known) == len(new) and known != new:  # reordered: no layer would widen
+        raise UserError(
+            f"{where}: it reads the same {len(new)} {what} entries in another order; "
+            "give both runs the same env settings"
+        )
+    targets = np.array([new.index(name) for name in known], dtype=np.int64)
+    return _InputMap(targets, np.arange(len(known)), len(known), len(new))
+
+
+def _statistics_columns(source: _Names, names: _Names) -> np.ndarray:
+    """Every entry takes its source entry's statistics: in a history, each step's, not only
+    the latest (whose columns alone carry the source's weights)."""
+    return np.array([_source_index(source, name) for name in names.all], dtype=np.int64)
+
+
+_LATENT = "<latent {}>"  # the teacher body's latent inputs: names no observation entry has
+
+
+def _teacher_inputs(
+    where: str,
+    there: ExperimentConfig,
+    here: ExperimentConfig,
+    other: BaseAlgorithm,
+    model: BaseAlgorithm,
+) -> tuple[dict[str, _InputMap], np.ndarray]:
+    """An adaptation teacher's first layers by parameter name, each with how its input
+    ``[o, z]`` takes the source's columns (see the module docstring); and the normalization
+    statistics' columns as :func:`_input_maps` returns them."""
+    assert here.adaptation is not None
+    if there.env.history_steps:
+        raise UserError(
+            f"{where}: a history run (env.history_steps: {there.env.history_steps}); a teacher "
+            "reads one observation: start from a run without a history"
+        )
+    source, names = _observation_names(where, there), _observation_names(where, here)
+    read = deployable_size(other)
+    actor_reads = source.all[: read or None]
+    body = (*names.measured, *(_LATENT.format(i) for i in range(here.adaptation.latent_size)))
+    actor = _input_map(where, actor_reads, body, "policy body's observation")
+    if read is None:
+        critic = actor  # a plain source's critic read what its actor did
+    else:  # the privileged entries reach the teacher's critic through z only
+        kept = [name for name in source.all if name in body]
+        critic = _InputMap(
+            np.array([body.index(name) for name in kept], dtype=np.int64),
+            np.array([source.all.index(name) for name in kept], dtype=np.int64),
+            len(source.all),
+            len(body),
+        )
+    layers = {_first_layer(model, "policy"): actor, _first_layer(model, "value"): critic}
+    return layers, _statistics_columns(source, names)
+
+
+def _first_layer(model: BaseAlgorithm, network: str) -> str:
+    """The weight that reads an on-policy model's features in its ``policy`` or ``value``
+    network (the action or value head when the network has no hidden layer)."""
+    prefix = f"mlp_extractor.{network}_net."
+    names = [name for name in model.policy.state_dict() if name.startswith(prefix)]
+    head = "action_net" if network == "policy" else "value_net"
+    return names[0] if names else f"{head}.weight"
+
+
+def _teacher_tensor(
+    where: str,
+    name: str,
+    found: torch.Tensor | None,
+    tensor: torch.Tensor,
+    layers: dict[str, _InputMap],
+) -> torch.Tensor:
+    """The teacher's ``tensor`` from the source's ``found``: its encoder's fresh, its first
+    layers widened by ``layers``, every other one the source's."""
+    if found is None and name.split(".")[0].endswith("features_extractor"):
+        return tensor  # the privileged encoder: the source has none
+    if name in layers and found is not None and found.ndim == 2:
+        map_ = layers[name]
+        if found.shape == (tensor.shape[0], map_.source_size):
+            return _widened(found, tensor, map_)
+    return _matching(where, name, found, tensor, ())
 
 
 _PAST = "@t-"  # marks an older step's entry in a history's names: "joint_pos@t-2"
@@ -237,17 +325,22 @@ def _matching(
         return found
     readers = [map_ for map_ in inputs if found is not None and _reads(found, tensor, map_)]
     if found is not None and readers:
-        inputs = readers[0]
-        found = found.to(tensor.device, tensor.dtype)  # the model may be on a GPU already
-        widened = torch.zeros_like(tensor)
-        widened[:, torch.as_tensor(inputs.targets)] = found[:, torch.as_tensor(inputs.sources)]
-        widened[:, inputs.size :] = found[:, inputs.source_size :]
-        return widened
+        return _widened(found, tensor, readers[0])
     shape = "missing" if found is None else tuple(found.shape)
     raise UserError(
         f"{where}: another network ({name}: {shape} there, {tuple(tensor.shape)} here); "
         "give both runs the same policy_kwargs"
     )
+
+
+def _widened(found: torch.Tensor, tensor: torch.Tensor, inputs: _InputMap) -> torch.Tensor:
+    """``found``'s columns where ``inputs`` puts them (trailing inputs, SAC's action, after
+    them), zero weights for the new entries."""
+    found = found.to(tensor.device, tensor.dtype)  # the model may be on a GPU already
+    widened = torch.zeros_like(tensor)
+    widened[:, torch.as_tensor(inputs.targets)] = found[:, torch.as_tensor(inputs.sources)]
+    widened[:, inputs.size :] = found[:, inputs.source_size :]
+    return widened
 
 
 def _reads(found: torch.Tensor, tensor: torch.Tensor, inputs: _InputMap) -> bool:
@@ -294,7 +387,7 @@ def _check_same_inputs(where: str, there: ExperimentConfig, here: ExperimentConf
             "starts only a run with the same history"
         )
     split = (there.algorithm.asymmetric, here.algorithm.asymmetric)
-    if split[0] and not split[1]:
+    if split[0] and not split[1] and here.adaptation is None:  # a teacher takes its actor
         raise UserError(
             f"{where}: an asymmetric run (algorithm.asymmetric: true), this config's is not; "
             "start from a plain run, or train this one asymmetric too"

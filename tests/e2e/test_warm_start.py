@@ -265,11 +265,13 @@ def test_an_asymmetric_source_starts_only_an_asymmetric_run(tmp_path, capsys):
     assert len(err.splitlines()) == 1 and "an asymmetric run (algorithm.asymmetric: true)" in err
 
 
-def test_adaptation_configs_refuse_it():
-    config = tiny_ppo(init_from="zoo:cartpole_dr")
+def test_an_off_policy_teacher_is_refused_at_parse_time():
+    config = tiny_ppo(init_from="zoo:cartpole_dr", algorithm={"name": "SAC"})
     config["adaptation"] = {"latent_size": 2, "history_steps": 3}
-    with pytest.raises(UserError, match="field 'init_from' = 'zoo:cartpole_dr'; an adaptation"):
+    expected = "field 'init_from' = 'zoo:cartpole_dr'; it starts an adaptation run's teacher with"
+    with pytest.raises(UserError, match=expected) as error:
         parse_config(config, source="rma.yaml")
+    assert "PPO or A2C only, not SAC" in str(error.value)
 
 
 def test_a_transfer_from_a_second_stage_trains_a_plain_policy(nominal_run, tmp_path):
@@ -608,3 +610,102 @@ def test_entries_of_the_same_count_are_matched_by_name_too(tmp_path):
     )  # fmt: skip
     message = refusal(config, tmp_path)
     assert "it reads 1 entries this run's observation lacks (dr:gravity" in message, message
+
+
+ADAPTATION = {"latent_size": 3, "encoder_layers": [8], "history_steps": 3, "timesteps": 100}
+
+
+@pytest.fixture(scope="module")
+def asymmetric_run(tmp_path_factory) -> Run:
+    """An asymmetric run on the privileged CartPole: its critic reads the dynamics."""
+    config = tiny_ppo(env=PRIVILEGED_CARTPOLE, total_timesteps=512, checkpoint={"freq_steps": 0})
+    config["algorithm"] = {**config["algorithm"], "asymmetric": True}
+    path = tmp_path_factory.mktemp("asymmetric") / "run"
+    return train(parse_config(config), path, progress_bar=False, verbose=False)
+
+
+def started_teacher(source: Run, tmp_path) -> tuple[BaseAlgorithm, np.ndarray, np.ndarray]:
+    """The teacher of an adaptation config with ``init_from: source``, as its phase 1 starts;
+    and its observation's normalization mean and variance."""
+    from sim2real.transfer.rma.training import teacher_config
+
+    config = tiny_ppo(init_from=str(source.path), adaptation=ADAPTATION)
+    teacher = teacher_config(parse_config(config), "<test>")
+    venv = make_training_env(teacher)
+    try:
+        model = build_model(teacher, venv, "cpu", "<test>")
+        load_initial_policy(teacher, model, venv, "<test>", tmp_path / "new")
+        return model, venv.obs_rms.mean.copy(), venv.obs_rms.var.copy()
+    finally:
+        venv.close()
+
+
+def test_an_asymmetric_run_starts_a_teacher_that_acts_as_it_did(asymmetric_run, tmp_path):
+    """The body's actor is the source's with zero weights for the latent; its critic the
+    source's without the privileged columns, which the latent stands in for."""
+    model, mean, var = started_teacher(asymmetric_run, tmp_path)
+    source = asymmetric_run.load_model()
+    statistics = load_normalization(asymmetric_run.normalization_path)
+    assert model.observation_space.shape == source.observation_space.shape  # the same entries
+    np.testing.assert_array_equal(mean, statistics.obs_mean)
+    np.testing.assert_array_equal(var, statistics.obs_var)
+    deployable = source.policy.pi_features_extractor.size
+    observations = torch.as_tensor(
+        np.random.default_rng(2).normal(size=(8, model.observation_space.shape[0])),
+        dtype=torch.float32,
+    )
+    measured_only = observations.clone()
+    measured_only[:, deployable:] = 0.0
+    with torch.no_grad():
+        np.testing.assert_allclose(
+            model.policy.get_distribution(observations).distribution.mean.numpy(),
+            source.policy.get_distribution(observations).distribution.mean.numpy(),
+            rtol=0,
+            atol=1e-6,
+        )
+        np.testing.assert_allclose(
+            model.policy.predict_values(observations).numpy(),
+            source.policy.predict_values(measured_only).numpy(),
+            rtol=0,
+            atol=1e-6,
+        )
+        latent = model.policy.features_extractor.latent(observations)
+    assert latent.abs().sum() > 0  # a working encoder, whose output the body ignores at first
+    body = model.policy.mlp_extractor.policy_net[0].weight
+    assert torch.equal(body[:, deployable:], torch.zeros_like(body[:, deployable:]))
+
+
+def test_a_plain_run_starts_a_teacher(nominal_run, tmp_path):
+    model, _, _ = started_teacher(nominal_run, tmp_path)
+    source = nominal_run.load_model()
+    known = source.observation_space.shape[0]
+    observations = torch.as_tensor(
+        np.random.default_rng(3).normal(size=(8, model.observation_space.shape[0])),
+        dtype=torch.float32,
+    )
+    assert_same_policy(model, observations, source, observations[:, :known])
+
+
+def test_a_privileged_actor_starts_no_teacher(teacher_run, tmp_path, capsys):
+    config = tiny_ppo(init_from=str(teacher_run.path), adaptation=ADAPTATION)
+    assert main_train(config, tmp_path) == 2
+    err = capsys.readouterr().err.strip()
+    expected = "it reads 11 entries this run's policy body's observation lacks (dr:"
+    assert len(err.splitlines()) == 1 and expected in err, err
+    assert not (tmp_path / "run").exists()
+
+
+def test_train_starts_the_teacher_from_init_from_then_trains_the_student(asymmetric_run, tmp_path):
+    config = tiny_ppo(init_from=str(asymmetric_run.path), adaptation=ADAPTATION)
+    config["total_timesteps"] = 512
+    assert main_train(config, tmp_path) == 0
+    run = Run.open(tmp_path / "run")
+    teacher = Run.open(tmp_path / "run" / "teacher")
+    assert run.meta["status"] == "finished" and run.meta["phase"] == "student"
+    assert teacher.meta["init_from"]["run"] == str(asymmetric_run.path.resolve())
+
+
+def main_train(config: dict, tmp_path) -> int:
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return main(["train", str(path), "--run-dir", str(tmp_path / "run"), "--no-progress"])
