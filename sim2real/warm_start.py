@@ -211,12 +211,7 @@ def _teacher_inputs(
     """An adaptation teacher's first layers by parameter name, each with how its input
     ``[o, z]`` takes the source's columns (see the module docstring); and the normalization
     statistics' columns as :func:`_input_maps` returns them."""
-    assert here.adaptation is not None
-    if there.env.history_steps:
-        raise UserError(
-            f"{where}: a history run (env.history_steps: {there.env.history_steps}); a teacher "
-            "reads one observation: start from a run without a history"
-        )
+    assert here.adaptation is not None  # a history source was refused (_check_same_inputs)
     source, names = _observation_names(where, there), _observation_names(where, here)
     read = deployable_size(other)
     actor_reads = source.all[: read or None]
