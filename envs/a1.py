@@ -4,7 +4,9 @@
   (``physics_steps_per_action`` = 4), the PD loop evaluated every physics step.
 - Actions: joint position offsets from the standing pose through a :class:`PDActuator`
   (legged_gym's A1: Kp 20 N*m/rad, Kd 0.5 N*m*s/rad, action scale 0.25; torque limits from
-  the URDF: 20 N*m at the hips, 55 N*m at thighs and calves).
+  the URDF: 20 N*m at the hips, 55 N*m at thighs and calves). The action space is
+  [-action_clip, action_clip] (1 by default: targets within 0.25 rad of the pose, where a
+  trained policy's mean sits beyond the bound almost always; legged_gym clips at 100).
 - A velocity command (forward, lateral, yaw rate) drawn per episode, part of the observation;
   with ``zero_command_below`` (m/s; legged_gym: 0.2) a drawn (forward, lateral) command of a
   smaller norm is set to zero, so standing still is asked for exactly, not as a slow walk.
@@ -83,6 +85,9 @@ TROT_OFFSETS = np.array([0.0, 0.5, 0.5, 0.0])  # FR, FL, RR, RL
 MAX_GAIT_FREQUENCY_HZ = 5.0
 # Below this command speed (m/s) neither the air-time nor the gait term asks for steps.
 MOVING_COMMAND = 0.1
+# The action's bound (legged_gym's clip_actions): joint targets within action_clip x
+# action_scale rad of the standing pose. Below 0.1 the legs can hardly move.
+MIN_ACTION_CLIP, MAX_ACTION_CLIP = 0.1, 100.0
 
 
 class A1Env(BulletEnv):
@@ -150,6 +155,7 @@ class A1Env(BulletEnv):
         feet_air_time_target_s: float | None = None,
         gait_frequency_hz: float = 0.0,
         gait_tracking_gate: bool = False,
+        action_clip: float = 1.0,
     ):
         self.command_ranges = _check_command_ranges(command_ranges, self.default_command_ranges)
         self.reward_scales = _check_reward_scales(reward_scales)
@@ -216,7 +222,13 @@ class A1Env(BulletEnv):
         self.observation_space = spaces.Box(
             -100.0, 100.0, (len(self.observation_names),), np.float32
         )
-        self.action_space = spaces.Box(-1.0, 1.0, (len(JOINTS),), np.float32)
+        self.action_clip = _check_number(
+            "action_clip", action_clip, MIN_ACTION_CLIP, MAX_ACTION_CLIP,
+            f"a bound in [{MIN_ACTION_CLIP:g}, {MAX_ACTION_CLIP:g}] (1: joint targets within "
+            f"{self.action_scale:g} rad of the standing pose; legged_gym's clip_actions: 100)",
+        )  # fmt: skip
+        bound = self.action_clip
+        self.action_space = spaces.Box(-bound, bound, (len(JOINTS),), np.float32)
         super().__init__(randomization, render_mode, privileged, actuator)
 
     # -- hooks -----------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Actuators: how a command in [-1, 1] becomes joint torques, one physics step at a time.
+"""Actuators: how a command (the env's action, in its bounds) becomes joint torques, one
+physics step at a time.
 
 A robot declares its actuator; the env's step loop calls :meth:`Actuator.send` once per
 action and :meth:`Actuator.apply` before every physics step, so a 50 Hz policy can drive a
@@ -47,7 +48,7 @@ class Actuator(Protocol):
         ...
 
     def send(self, command: np.ndarray) -> None:
-        """A new command in [-1, 1], one per action."""
+        """A new command, one per action, in the action space's bounds."""
         ...
 
     def apply(self) -> None:

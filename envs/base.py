@@ -130,7 +130,7 @@ class BulletEnv(gym.Env, abc.ABC):
         declared = {k: v for k, v in self.actuator.nominal().items() if k in self.layout.elements}
         self.nominal = from_named(self.nominal_overrides, self.layout, {**as_loaded, **declared})
         apply_dynamics(self.client, self.handles, self.nominal, as_loaded)
-        self._action_channel = ActionChannel(len(self.action_names))
+        self._action_channel = ActionChannel(self.action_space.low, self.action_space.high)
         self._observation_channels = self._make_observation_channels()
         self._active_channels: list[ObservationChannel] = []  # the step loop's
         self._jitter = ControlJitter(self.client, self.control_dt, self.physics_steps_per_action)

@@ -113,12 +113,13 @@ class ObservationNoise:
 
 
 class ActionChannel:
-    """Gaussian noise per action dimension (``action_noise_std``), then clipping to [-1, 1]."""
+    """Gaussian noise per action dimension (``action_noise_std``), then clipping to the
+    action space's bounds."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, low: np.ndarray, high: np.ndarray) -> None:
         self._std: np.ndarray | None = None
         # Bounds as arrays of the action's dtype: numpy clips to scalars on a slower path.
-        self._low, self._high = np.full(size, -1.0), np.full(size, 1.0)
+        self._low, self._high = np.asarray(low, np.float64), np.asarray(high, np.float64)
 
     def configure(self, values: Mapping[str, np.ndarray]) -> None:
         std = values["action_noise_std"]

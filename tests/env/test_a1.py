@@ -83,6 +83,21 @@ def test_actions_move_the_pd_targets_around_the_standing_pose(a1):
     assert a1.physics_dt == pytest.approx(0.005)
 
 
+@pytest.mark.parametrize(("clip", "sent", "offset"), [(1.0, 3.0, 0.25), (4.0, 3.0, 0.75)])
+def test_action_clip_bounds_the_pd_targets_offset(clip, sent, offset):
+    """legged_gym's clip_actions: an action beyond the bound moves the target by the bound."""
+    env = A1Env(action_clip=clip)
+    try:
+        assert env.action_space.high.tolist() == [clip] * 12
+        env.reset(seed=0)
+        env.step(np.full(12, sent, dtype=np.float32))
+        pd = env.actuator.inner
+        expected = np.array([DEFAULT_POSE[j] for j in JOINTS]) + offset
+        np.testing.assert_allclose(pd.default_pose + pd.action_scale * pd.in_effect, expected)
+    finally:
+        env.close()
+
+
 def test_a_push_changes_the_base_velocity_by_the_declared_amount():
     push = {"event": "push_velocity", "axes": "x", "value": 0.7, "when": "reset"}
     env = A1Env(randomization=[push])
@@ -255,6 +270,8 @@ def test_only_positive_rewards_clips_the_total_and_keeps_the_terms_summing_to_it
         ({"relative_tracking_floor": -1}, "'relative_tracking_floor' = -1; expected 0 .* or a"),
         ({"relative_tracking_floor": 0.01}, "'relative_tracking_floor' = 0.01; expected 0 "),
         ({"feet_air_time_target_s": 3}, "'feet_air_time_target_s' = 3; expected a duration"),
+        ({"action_clip": 0.0}, "'action_clip' = 0.0; expected a bound in \\[0.1, 100\\]"),
+        ({"action_clip": "wide"}, "'action_clip' = 'wide'; expected a bound"),
         ({"tracking_sigma": "0.3"}, "'tracking_sigma' = '0.3'; expected a number"),
         ({"actuator": "x"}, "field 'actuator' = 'x'; must be one of"),
         ({"tracking_sigma": 10**400}, "'tracking_sigma' = 1000"),
