@@ -16,7 +16,9 @@ the error's mean over the commands.
 (summed over the episode): what a walk earns and costs against standing still. ``--gait``
 prints, per command and foot, the duty factor (the fraction of the time on the ground) and
 the touchdowns per second, over the episodes after their first second: a trot shows duty
-factors near 0.5 and the same touchdown rate on every foot, a shuffle feet that never lift.
+factors near 0.5 and the same touchdown rate on every foot, a shuffle feet that never lift;
+and the fraction of action entries at the action space's bound (``action_clip``): near 1, the
+policy switches each joint's target between the two ends of its range, bang-bang.
 ``--dynamics`` prints, per command, the correlation of each episode's achieved speed with each
 randomized parameter of its draw: which gap makes the policy slow.
 
@@ -63,6 +65,7 @@ class Episode:
     terms: dict[str, float]  # each reward term summed over the episode
     duty: list[float]  # per foot (FR, FL, RR, RL): the fraction of steps on the ground
     touchdowns_per_s: list[float]  # per foot
+    at_bound: float  # the fraction of action entries at the action space's bound
     dynamics: dict[str, Any]  # info["dynamics"] at reset: the episode's draw
 
 
@@ -72,11 +75,12 @@ def episode(env: gym.Env, predictor: Predictor, command: float, seed: int) -> Ep
     dynamics = info["dynamics"]
     if hasattr(predictor, "reset"):  # a policy with memory (history, LSTM) starts afresh
         predictor.reset()
-    speeds, contacts = [], []
+    speeds, contacts, actions = [], [], []
     terms: collections.Counter[str] = collections.Counter()
     fell = False
     for step in range(1000):
         action = predictor.predict(observation, deterministic=True)
+        actions.append(action)
         observation, _, terminated, truncated, info = env.step(action)
         terms.update(info["reward_terms"])
         if step >= SETTLE_STEPS:
@@ -85,17 +89,24 @@ def episode(env: gym.Env, predictor: Predictor, command: float, seed: int) -> Ep
         if terminated or truncated:
             fell = terminated
             break
+    at_bound = fraction_at_bound(np.asarray(actions), env.action_space.high)
     if not speeds:  # fell within the first second
         nothing = [math.nan] * len(LEGS)
-        return Episode(math.nan, math.nan, fell, dict(terms), nothing, nothing, dynamics)
+        return Episode(math.nan, math.nan, fell, dict(terms), nothing, nothing, at_bound, dynamics)
     achieved = np.asarray(speeds)
     error = float(np.mean(np.abs(achieved - command)))
     down = np.asarray(contacts, dtype=bool)
     touchdowns = np.sum(down[1:] & ~down[:-1], axis=0) / (len(down) * CONTROL_DT)
     return Episode(
         error, float(np.mean(achieved)), fell, dict(terms),
-        down.mean(axis=0).tolist(), touchdowns.tolist(), dynamics,
+        down.mean(axis=0).tolist(), touchdowns.tolist(), at_bound, dynamics,
     )  # fmt: skip
+
+
+def fraction_at_bound(actions: np.ndarray, high: np.ndarray) -> float:
+    """The fraction of the entries of ``actions`` (steps x joints) at +-``high`` (to float32's
+    rounding): where the policy asks for more than the bound lets through."""
+    return float(np.mean(np.abs(actions) >= np.abs(high) * (1 - 1e-6)))
 
 
 def measure(
@@ -153,14 +164,15 @@ def gait_table(results: dict[float, dict]) -> str:
     lines = [
         "\ngait (after the first second; mean over the episodes):\n",
         "| command (m/s) | " + " | ".join(f"{foot} duty" for foot in LEGS) + " | "
-        + " | ".join(f"{foot} touchdowns/s" for foot in LEGS) + " |",
-        "|---:" * (1 + 2 * len(LEGS)) + "|",
+        + " | ".join(f"{foot} touchdowns/s" for foot in LEGS) + " | actions at the bound |",
+        "|---:" * (2 + 2 * len(LEGS)) + "|",
     ]  # fmt: skip
     for speed, row in results.items():
         episodes = row["per_episode"]
         duty = np.nanmean([e["duty"] for e in episodes], axis=0)
         rate = np.nanmean([e["touchdowns_per_s"] for e in episodes], axis=0)
         cells = [f"{value:.2f}" for value in duty] + [f"{value:.1f}" for value in rate]
+        cells.append(f"{np.mean([e['at_bound'] for e in episodes]):.2f}")
         lines.append(f"| {speed:.2f} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -247,7 +259,9 @@ def main(argv: list[str] | None = None) -> None:
         "--terms", action="store_true", help="also print each episode's reward terms per command"
     )
     parser.add_argument(
-        "--gait", action="store_true", help="also print each foot's duty factor and step rate"
+        "--gait",
+        action="store_true",
+        help="also print each foot's duty factor and step rate, and the actions at the bound",
     )
     parser.add_argument(
         "--dynamics",

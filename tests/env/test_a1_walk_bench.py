@@ -1,4 +1,5 @@
-"""bench/a1_walk.py's --dynamics table: correlations of the achieved speed with each draw."""
+"""bench/a1_walk.py's tables on hand-computed episodes: --dynamics (correlations of the
+achieved speed with each draw) and --gait (duty factors, actions at the bound)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
-from a1_walk import dynamics_table  # noqa: E402
+from a1_walk import dynamics_table, fraction_at_bound, gait_table  # noqa: E402
 
 
 def episode(speed: float, payload: float, kp: list[float]) -> dict:
@@ -55,3 +56,18 @@ def test_falls_within_the_first_second_are_left_out_and_too_few_say_so():
     )
     steady = [episode(s, 0.0, [20, 20]) for s in (1.0, 0.9, 0.8)]
     assert dynamics_table(1.0, steady).endswith("no randomized parameter varied")
+
+
+def test_actions_at_the_bound_count_each_entry_at_either_end():
+    high = np.array([1.0, 4.0], dtype=np.float32)
+    actions = np.array([[1.0, 3.9], [-1.0, -4.0], [0.5, 4.0], [np.float32(0.9999999), 0.0]])
+    assert fraction_at_bound(actions, high) == pytest.approx(5 / 8)  # 0.9999999: rounding
+
+
+def test_the_gait_table_has_each_foots_duty_and_the_actions_at_the_bound():
+    def walk(duty: float, at_bound: float) -> dict:
+        return {"duty": [duty] * 4, "touchdowns_per_s": [2.0] * 4, "at_bound": at_bound}
+
+    table = gait_table({1.0: {"per_episode": [walk(0.5, 0.9), walk(0.7, 0.5)]}})
+    row = rows(table)["1.00"]
+    assert row == ["0.60"] * 4 + ["2.0"] * 4 + ["0.70"]
