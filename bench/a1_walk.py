@@ -65,7 +65,7 @@ class Episode:
     terms: dict[str, float]  # each reward term summed over the episode
     duty: list[float]  # per foot (FR, FL, RR, RL): the fraction of steps on the ground
     touchdowns_per_s: list[float]  # per foot
-    at_bound: float  # the fraction of action entries at the action space's bound
+    at_bound: float  # the fraction of action entries at the action space's bound (as speeds)
     dynamics: dict[str, Any]  # info["dynamics"] at reset: the episode's draw
 
 
@@ -80,19 +80,19 @@ def episode(env: gym.Env, predictor: Predictor, command: float, seed: int) -> Ep
     fell = False
     for step in range(1000):
         action = predictor.predict(observation, deterministic=True)
-        actions.append(action)
         observation, _, terminated, truncated, info = env.step(action)
         terms.update(info["reward_terms"])
         if step >= SETTLE_STEPS:
             speeds.append(info["base_lin_vel"][0])
             contacts.append(info["feet_contact"])
+            actions.append(action)
         if terminated or truncated:
             fell = terminated
             break
-    at_bound = fraction_at_bound(np.asarray(actions), env.action_space.high)
     if not speeds:  # fell within the first second
         nothing = [math.nan] * len(LEGS)
-        return Episode(math.nan, math.nan, fell, dict(terms), nothing, nothing, at_bound, dynamics)
+        return Episode(math.nan, math.nan, fell, dict(terms), nothing, nothing, math.nan, dynamics)
+    at_bound = fraction_at_bound(np.asarray(actions), env.action_space.high)
     achieved = np.asarray(speeds)
     error = float(np.mean(np.abs(achieved - command)))
     down = np.asarray(contacts, dtype=bool)
@@ -172,7 +172,7 @@ def gait_table(results: dict[float, dict]) -> str:
         duty = np.nanmean([e["duty"] for e in episodes], axis=0)
         rate = np.nanmean([e["touchdowns_per_s"] for e in episodes], axis=0)
         cells = [f"{value:.2f}" for value in duty] + [f"{value:.1f}" for value in rate]
-        cells.append(f"{np.mean([e['at_bound'] for e in episodes]):.2f}")
+        cells.append(f"{np.nanmean([e['at_bound'] for e in episodes]):.2f}")
         lines.append(f"| {speed:.2f} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

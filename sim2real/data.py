@@ -176,6 +176,16 @@ def check_env(data: RecordedData, env: Any, where: str) -> None:
                 f"{where}: recorded with {what} {_short(found)}, but {env_id} has "
                 f"{_short(wanted)}; record data on the env you identify"
             )
+    high = np.asarray(unwrapped.action_space.high, dtype=np.float64)
+    beyond = np.abs(data.actions) > high * (1 + 1e-6)
+    if beyond.any():  # the replay would clip them: another command than the robot's
+        step, index = (int(i) for i in np.argwhere(beyond)[0])
+        raise UserError(
+            f"{where}: action {data.action_names[index]!r} at step {step} is "
+            f"{data.actions[step, index]:g}, beyond {env_id}'s bound of {high[index]:g} that "
+            "the replay clips to (a policy trained with another action_clip); identify only "
+            "data within the default action bounds"
+        )
 
 
 # -- checks --------------------------------------------------------------------------

@@ -57,19 +57,9 @@ def load_initial_policy(
 ) -> dict[str, Any]:
     """Copy ``cfg.init_from``'s policy into ``model`` (and its statistics into ``venv``),
     every check first; what run.json records of it. ``run_dir`` is the run being written."""
-    assert cfg.init_from is not None
     where = f"{source}: field 'init_from' = {cfg.init_from!r}"
-    try:
-        origin = Run.read(cfg.init_from, model=False)  # run.json's fields checked, too
-        model_path, normalization_path = origin.policy_files()
-    except UserError as error:
-        raise UserError(f"{where}: {error}") from None
-    written, start = run_dir.resolve(), origin.path.resolve()
-    if written == start or written in start.parents or start in written.parents:
-        raise UserError(
-            f"{where}: the run directory {run_dir} would replace it; give another --run-dir"
-        )
-    _check_same_setup(where, origin.config, cfg, origin.meta.get("algorithm"))
+    origin = check_initial_run(cfg, source, run_dir)
+    model_path, normalization_path = origin.policy_files()
     other = origin.load_model(device="cpu", path=model_path)
     state, expected = other.policy.state_dict(), model.policy.state_dict()
     if cfg.adaptation is not None:
@@ -104,6 +94,26 @@ def load_initial_policy(
         "model": str(model_path),
         "timesteps": int(origin.meta.get("timesteps", 0)),
     }
+
+
+def check_initial_run(cfg: ExperimentConfig, source: str, run_dir: Path) -> Run:
+    """``cfg.init_from``'s run, if it can start ``cfg`` in ``run_dir`` by everything its
+    run.json and config say (the policy's own spaces are checked as it loads); a one-line
+    UserError otherwise. Cheap: callers run it before they write any run directory."""
+    assert cfg.init_from is not None
+    where = f"{source}: field 'init_from' = {cfg.init_from!r}"
+    try:
+        origin = Run.read(cfg.init_from, model=False)  # run.json's fields checked, too
+        origin.policy_files()
+    except UserError as error:
+        raise UserError(f"{where}: {error}") from None
+    written, start = Path(run_dir).resolve(), origin.path.resolve()
+    if written == start or written in start.parents or start in written.parents:
+        raise UserError(
+            f"{where}: the run directory {run_dir} would replace it; give another --run-dir"
+        )
+    _check_same_setup(where, origin.config, cfg, origin.meta.get("algorithm"))
+    return origin
 
 
 @dataclass(frozen=True)
@@ -214,6 +224,12 @@ def _teacher_inputs(
     assert here.adaptation is not None  # a history source was refused (_check_same_inputs)
     source, names = _observation_names(where, there), _observation_names(where, here)
     read = deployable_size(other)
+    if read is None and source.privileged:
+        raise UserError(
+            f"{where}: its actor reads all {len(source.all)} entries of a privileged "
+            "observation; a teacher's body reads the privileged ones only through its latent: "
+            "start from a run without env.kwargs.privileged, or an asymmetric one"
+        )
     actor_reads = source.all[: read or None]
     body = (*names.measured, *(_LATENT.format(i) for i in range(here.adaptation.latent_size)))
     actor = _input_map(where, actor_reads, body, "policy body's observation")
@@ -305,6 +321,15 @@ def _check_spaces(
             continue
         if there.shape != here.shape or type(there) is not type(here):
             raise UserError(f"{where}: its {kind.replace('_', ' ')} is {there}, this env's {here}")
+    there, here = other.action_space, model.action_space
+    if isinstance(there, gym.spaces.Box) and not (
+        np.array_equal(there.low, here.low) and np.array_equal(there.high, here.high)
+    ):  # the same means would reach the joints through other bounds
+        raise UserError(
+            f"{where}: its actions are bounded by [{there.low.min():g}, {there.high.max():g}], "
+            f"this env's by [{here.low.min():g}, {here.high.max():g}]; give both runs the same "
+            "action bounds (the A1's env.kwargs.action_clip)"
+        )
 
 
 def _matching(
@@ -355,7 +380,9 @@ def _check_same_setup(
     if algorithm != here.algorithm.name:
         raise UserError(f"{where}: a {algorithm} run; this config trains {here.algorithm.name}")
     if there.adaptation is not None:
-        raise UserError(f"{where}: an adaptation run; start from a run without adaptation:")
+        raise UserError(
+            f"{where}: an adaptation run; start from a run without an adaptation section"
+        )
     if there.env.id != here.env.id:
         raise UserError(f"{where}: a run of {there.env.id}; this config trains {here.env.id}")
     if there.normalize.observations != here.normalize.observations:

@@ -395,7 +395,7 @@ for _definition in (
         "action units",
         "std of zero-mean Gaussian noise added to each action dimension before clipping",
         0.0,
-        maximum=100.0,  # actions are clipped to O(1) bounds: beyond it every action is random
+        maximum=100.0,  # actions are clipped to bounds of at most 100: beyond, all noise
         channel="action",
     ),
 ):

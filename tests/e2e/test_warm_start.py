@@ -485,37 +485,42 @@ def test_a_plain_run_starts_a_teacher_that_observes_more(nominal_run, tmp_path):
         venv.close()
 
 
-def test_an_asymmetric_a1_starts_one_with_the_gait_clock(tmp_path):
+A1 = {
+    "env": {"id": "sim2real/A1-v0"},
+    "randomization": "randomization/a1_dr.yaml",
+    "targets": [],
+    "n_envs": 1,
+    "normalize": {"observations": False, "rewards": False},
+    "algorithm": {
+        "name": "PPO",
+        "asymmetric": True,
+        "hyperparams": {
+            "n_steps": 64,
+            "batch_size": 64,
+            "n_epochs": 1,
+            "policy_kwargs": {"net_arch": [16]},
+        },
+    },  # fmt: skip
+    "evaluation": {"freq_steps": 0},
+    "checkpoint": {"freq_steps": 0},
+}
+PRIVILEGED_A1 = {"id": "sim2real/A1-v0", "kwargs": {"privileged": True}}
+
+
+@pytest.fixture(scope="module")
+def a1_run(tmp_path_factory) -> Run:
+    """An asymmetric A1 run of one rollout."""
+    config = parse_config(tiny_ppo(**{**A1, "env": PRIVILEGED_A1, "total_timesteps": 64}))
+    path = tmp_path_factory.mktemp("a1") / "run"
+    return train(config, path, progress_bar=False, verbose=False)
+
+
+def test_an_asymmetric_a1_starts_one_with_the_gait_clock(a1_run, tmp_path):
     """The clock's two entries sit between the A1's 45 sensors and the privileged entries:
     the actor's and the critic's first layers each take the source's columns by name."""
-    a1 = {
-        "env": {"id": "sim2real/A1-v0"},
-        "randomization": "randomization/a1_dr.yaml",
-        "targets": [],
-        "n_envs": 1,
-        "normalize": {"observations": False, "rewards": False},
-        "algorithm": {
-            "name": "PPO",
-            "asymmetric": True,
-            "hyperparams": {
-                "n_steps": 64,
-                "batch_size": 64,
-                "n_epochs": 1,
-                "policy_kwargs": {"net_arch": [16]},
-            },
-        },  # fmt: skip
-        "evaluation": {"freq_steps": 0},
-        "checkpoint": {"freq_steps": 0},
-    }
-    privileged = {"id": "sim2real/A1-v0", "kwargs": {"privileged": True}}
-    first = train(
-        parse_config(tiny_ppo(**{**a1, "env": privileged, "total_timesteps": 64})),
-        tmp_path / "a1",
-        progress_bar=False,
-        verbose=False,
-    )
+    first = a1_run
     clock = {"id": "sim2real/A1-v0", "kwargs": {"privileged": True, "gait_frequency_hz": 2.0}}
-    config = parse_config(tiny_ppo(**{**a1, "env": clock, "init_from": str(first.path)}))
+    config = parse_config(tiny_ppo(**{**A1, "env": clock, "init_from": str(first.path)}))
     venv = make_training_env(config)
     try:
         model = build_model(config, venv, "cpu", "<test>")
@@ -690,7 +695,7 @@ def test_a_privileged_actor_starts_no_teacher(teacher_run, tmp_path, capsys):
     config = tiny_ppo(init_from=str(teacher_run.path), adaptation=ADAPTATION)
     assert main_train(config, tmp_path) == 2
     err = capsys.readouterr().err.strip()
-    expected = "it reads 11 entries this run's policy body's observation lacks (dr:"
+    expected = "its actor reads all 15 entries of a privileged observation; a teacher's body"
     assert len(err.splitlines()) == 1 and expected in err, err
     assert not (tmp_path / "run").exists()
 
@@ -709,3 +714,24 @@ def main_train(config: dict, tmp_path) -> int:
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config))
     return main(["train", str(path), "--run-dir", str(tmp_path / "run"), "--no-progress"])
+
+
+def test_other_action_bounds_are_refused(a1_run, tmp_path):
+    """The source's action means would reach the joints through other bounds."""
+    wider = {"id": "sim2real/A1-v0", "kwargs": {"privileged": True, "action_clip": 3.0}}
+    message = refusal(tiny_ppo(**{**A1, "env": wider, "init_from": str(a1_run.path)}), tmp_path)
+    assert "its actions are bounded by [-1, 1], this env's by [-3, 3]; give both" in message
+
+
+def test_an_adaptation_run_never_overwrites_the_run_it_starts_from(
+    asymmetric_run, tmp_path, capsys
+):
+    source = tmp_path / "source"
+    shutil.copytree(asymmetric_run.path, source)
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(tiny_ppo(init_from=str(source), adaptation=ADAPTATION)))
+    command = ["train", str(path), "--run-dir", str(source), "--overwrite", "--no-progress"]
+    assert main(command) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "would replace it; give another --run-dir" in err, err
+    assert Run.open(source).meta["status"] == "finished"

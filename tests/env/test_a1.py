@@ -272,6 +272,7 @@ def test_only_positive_rewards_clips_the_total_and_keeps_the_terms_summing_to_it
         ({"feet_air_time_target_s": 3}, "'feet_air_time_target_s' = 3; expected a duration"),
         ({"action_clip": 0.0}, "'action_clip' = 0.0; expected a bound in \\[0.1, 100\\]"),
         ({"action_clip": "wide"}, "'action_clip' = 'wide'; expected a bound"),
+        ({"action_clip": 101}, "'action_clip' = 101; expected a bound"),
         ({"tracking_sigma": "0.3"}, "'tracking_sigma' = '0.3'; expected a number"),
         ({"actuator": "x"}, "field 'actuator' = 'x'; must be one of"),
         ({"tracking_sigma": 10**400}, "'tracking_sigma' = 1000"),

@@ -68,6 +68,7 @@ def test_the_gait_table_has_each_foots_duty_and_the_actions_at_the_bound():
     def walk(duty: float, at_bound: float) -> dict:
         return {"duty": [duty] * 4, "touchdowns_per_s": [2.0] * 4, "at_bound": at_bound}
 
-    table = gait_table({1.0: {"per_episode": [walk(0.5, 0.9), walk(0.7, 0.5)]}})
+    fell = {"duty": [math.nan] * 4, "touchdowns_per_s": [math.nan] * 4, "at_bound": math.nan}
+    table = gait_table({1.0: {"per_episode": [walk(0.5, 0.9), fell, walk(0.7, 0.5)]}})
     row = rows(table)["1.00"]
     assert row == ["0.60"] * 4 + ["2.0"] * 4 + ["0.70"]

@@ -58,6 +58,16 @@ def test_recording_holds_no_dynamics_and_the_env_must_match(make_env, tmp_path):
         check_env(data, make_env(HOPPER), "data.npz")
 
 
+def test_actions_beyond_the_replays_bound_are_refused(make_env, tmp_path):
+    """A robot's log from a policy with a wider action_clip: the replay would clip it."""
+    _, data = recorded(make_env, tmp_path, CARTPOLE, {}, "random", episodes=1)
+    check_env(data, make_env(CARTPOLE), "data.npz")
+    data.actions[2, 0] = 1.5
+    expected = "data.npz: action 'force' at step 2 is 1.5, beyond sim2real/CartPole-v0's bound of 1"
+    with pytest.raises(UserError, match=expected):
+        check_env(data, make_env(CARTPOLE), "data.npz")
+
+
 def test_objective_is_zero_at_the_truth_and_grows_away_from_it(make_env, tmp_path):
     truth = {"link_mass": {"pole": 0.15}}
     path, data = recorded(make_env, tmp_path, CARTPOLE, truth)

@@ -22,6 +22,7 @@ from sim2real.errors import UserError, describe
 from sim2real.io import atomic_path, write_json
 from sim2real.randomization.spec import spec_to_data
 from sim2real.runs import (
+    CONFIG_FILE,
     MODEL_FILE,
     NORMALIZATION_FILE,
     Run,
@@ -32,6 +33,7 @@ from sim2real.runs import (
     remove_run_dir,
 )
 from sim2real.transfer.rma.layout import PHASES, TEACHER_DIR
+from sim2real.warm_start import check_initial_run
 
 TEACHER_SUFFIX = "_teacher"
 
@@ -151,7 +153,9 @@ def _open_or_create(
     assert cfg is not None
     path = Path(run_dir) if run_dir is not None else default_run_dir(cfg.name, cfg.seed)
     check_run_dir_free(path, overwrite)
-    teacher_config(cfg, source)  # refused here, before the run directory exists
+    teacher = teacher_config(cfg, source)  # refused here, before the run directory exists
+    if teacher.init_from is not None:  # before --overwrite could delete the run it names
+        check_initial_run(teacher, source, path / TEACHER_DIR)
     adaptation = cfg.adaptation
     assert adaptation is not None
     phase = {
@@ -182,7 +186,9 @@ def _train_teacher(
             say(f"phase 1 (teacher): continuing {teacher_dir}")
             return train(None, teacher_dir, resume=True, **options)
     say(f"phase 1 (teacher): {teacher_dir}")
-    return train(teacher, teacher_dir, overwrite=True, **options)
+    # Errors name the run's config.yaml, not the teacher's derived name.
+    source = str(teacher_dir.parent / CONFIG_FILE)
+    return train(teacher, teacher_dir, overwrite=True, source=source, **options)
 
 
 def _install_body(run: Run, teacher: Run) -> None:
