@@ -155,7 +155,7 @@ def _open_or_create(
     check_run_dir_free(path, overwrite)
     teacher = teacher_config(cfg, source)  # refused here, before the run directory exists
     if teacher.init_from is not None:  # before --overwrite could delete the run it names
-        check_initial_run(teacher, source, path / TEACHER_DIR)
+        check_initial_run(teacher, source, path)
     adaptation = cfg.adaptation
     assert adaptation is not None
     phase = {
