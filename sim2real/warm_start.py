@@ -233,16 +233,15 @@ def _teacher_inputs(
     actor_reads = source.all[: read or None]
     body = (*names.measured, *(_LATENT.format(i) for i in range(here.adaptation.latent_size)))
     actor = _input_map(where, actor_reads, body, "policy body's observation")
-    if read is None:
-        critic = actor  # a plain source's critic read what its actor did
-    else:  # the privileged entries reach the teacher's critic through z only
-        kept = [name for name in source.all if name in body]
-        critic = _InputMap(
-            np.array([body.index(name) for name in kept], dtype=np.int64),
-            np.array([source.all.index(name) for name in kept], dtype=np.int64),
-            len(source.all),
-            len(body),
-        )
+    # The critic read everything (a plain source's: what its actor did); an asymmetric one's
+    # privileged entries reach the teacher's critic through z only, so their columns go.
+    kept = [name for name in source.all if name in body]
+    critic = _InputMap(
+        np.array([body.index(name) for name in kept], dtype=np.int64),
+        np.array([source.all.index(name) for name in kept], dtype=np.int64),
+        len(source.all),
+        len(body),
+    )
     layers = {_first_layer(model, "policy"): actor, _first_layer(model, "value"): critic}
     return layers, _statistics_columns(source, names)
 
