@@ -11,7 +11,7 @@ replaced only with --overwrite.
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sim2real import limits
 from sim2real.envs import check_env_id
@@ -50,13 +50,13 @@ def run(args: argparse.Namespace) -> int:
     from sim2real.io import check_output_file
     from sim2real.record import record
 
-    policy = _policy(args)
     check_env_id(args.env, "--env")
+    policy, env_kwargs = _policy(args)
     limits.check_count(args.episodes, limits.EPISODES, "--episodes")
     limits.check_count(args.seed, limits.SEED, "--seed", minimum=0)
     target = _target(args.target, args.env)
     out = check_output_file(args.out, "--out", "data.npz", overwrite=args.overwrite)
-    env = make_env(args.env, target_condition(target))
+    env = make_env(args.env, target_condition(target), env_kwargs)
     try:
         data = record(env, policy, args.episodes, args.seed)
     finally:
@@ -69,29 +69,34 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _policy(args: argparse.Namespace) -> str:
+def _policy(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
+    """The policy to record, and the env kwargs it acts under: a trained policy's own (as
+    ``evaluate`` uses them: its action bounds and observation layout), where it was trained
+    on ``--env``."""
     if (args.source is None) == (args.policy is None):
         raise UserError(
             "give one policy: RUN (a run directory, zoo:NAME or a policy bundle) or --policy "
             f"{'|'.join(SCRIPTED_POLICIES)}"
         )
     if args.policy is not None:
-        return args.policy
+        return args.policy, {}
+    from sim2real.policies.exported import policy_config
     from sim2real.policies.zoo import resolve_source
-    from sim2real.runs import Run
 
     path = resolve_source(args.source)
     if not path.is_dir():
         raise UserError(
             f"RUN {path}: not a directory; give a run directory, zoo:NAME or a policy bundle"
         )
-    if (path / "run.json").is_file() and Run.open(path).config.env.kwargs.get("privileged"):
+    config = policy_config(path)
+    if config.env.kwargs.get("privileged"):
         raise UserError(
             f"RUN {path}: was trained on privileged observations (env kwarg 'privileged': "
             "true: the episode's dynamics), which a robot does not measure; record with a policy "
             "that acts on measured observations (a DR run, an RMA student) or --policy"
         )
-    return str(path)
+    kwargs = dict(config.env.kwargs) if config.env.id == args.env else {}
+    return str(path), kwargs
 
 
 def _target(name: str, env_id: str) -> Target:

@@ -121,3 +121,37 @@ def test_record_keeps_existing_files_and_special_files(data_file, tmp_path, caps
     assert "zoo/cartpole_dr" in str(np.load(nested)["policy"])
     assert main([*argv, "--policy", "zero", "--out", str(nested), "--overwrite"]) == 0
     assert str(np.load(nested)["policy"]) == "zero"
+
+
+def test_record_acts_under_the_policys_own_env_kwargs(tmp_path, capsys):
+    """A run trained with a gait clock (two more observation entries) and wider action bounds
+    records under them, as ``evaluate`` rolls it out; identify's default env then refuses."""
+    from tiny import tiny_ppo  # tests/e2e/tiny.py: the shared tiny PPO config
+
+    from sim2real.config import parse_config
+    from sim2real.data import load_data
+    from sim2real.training import train
+
+    kwargs = {"gait_frequency_hz": 2.0, "action_clip": 3.0}
+    algorithm = {"name": "PPO", "hyperparams": {"n_steps": 64, "batch_size": 64, "n_epochs": 1}}
+    config = tiny_ppo(
+        env={"id": "sim2real/A1-v0", "kwargs": kwargs},
+        randomization=None,
+        targets=[],
+        algorithm=algorithm,
+        n_envs=1,
+        total_timesteps=64,
+        evaluation={"freq_steps": 0},
+        checkpoint={"freq_steps": 0},
+    )
+    run = train(parse_config(config), tmp_path / "run", progress_bar=False, verbose=False)
+    out = tmp_path / "a1.npz"
+    argv = ["record", str(run.path), "--env", "sim2real/A1-v0", "--target", "a1_heavy.yaml"]
+    assert main([*argv, "--episodes", "1", "--out", str(out)]) == 0
+    data = load_data(out)
+    assert data.observation_names[-2:] == ("gait_clock_sin", "gait_clock_cos")
+    assert np.abs(data.actions).max() <= 3.0
+    identify = ["identify", str(out), "--randomization", "a1_dr.yaml", "--params", "link_mass"]
+    one_line_error(
+        capsys, [*identify, "--out", str(tmp_path / "fit")], "recorded with observation names"
+    )
