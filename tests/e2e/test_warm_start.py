@@ -724,3 +724,22 @@ def test_an_adaptation_run_never_overwrites_the_run_it_starts_from(
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "would replace it; give another --run-dir" in err, err
     assert Run.open(source).meta["status"] == "finished"
+
+
+def test_a_refused_teacher_start_keeps_the_run_overwrite_names(
+    teacher_run, asymmetric_run, tmp_path, capsys
+):
+    """The checks that need the policies run before ``--overwrite`` replaces anything, and
+    name the user's config, not the run directory's copy."""
+    existing = tmp_path / "existing"
+    shutil.copytree(asymmetric_run.path, existing)
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        yaml.safe_dump(tiny_ppo(init_from=str(teacher_run.path), adaptation=ADAPTATION))
+    )
+    command = ["train", str(path), "--run-dir", str(existing), "--overwrite", "--no-progress"]
+    assert main(command) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"{path}: field 'init_from'" in err, err
+    assert "its actor reads all 15 entries of a privileged observation" in err
+    assert Run.open(existing).meta["status"] == "finished"

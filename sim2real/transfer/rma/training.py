@@ -33,7 +33,7 @@ from sim2real.runs import (
     remove_run_dir,
 )
 from sim2real.transfer.rma.layout import PHASES, TEACHER_DIR
-from sim2real.warm_start import check_initial_run
+from sim2real.warm_start import check_initial_run, load_initial_policy
 
 TEACHER_SUFFIX = "_teacher"
 
@@ -154,8 +154,8 @@ def _open_or_create(
     path = Path(run_dir) if run_dir is not None else default_run_dir(cfg.name, cfg.seed)
     check_run_dir_free(path, overwrite)
     teacher = teacher_config(cfg, source)  # refused here, before the run directory exists
-    if teacher.init_from is not None:  # before --overwrite could delete the run it names
-        check_initial_run(teacher, source, path)
+    if teacher.init_from is not None:  # before --overwrite could delete it or the run it names
+        _check_teacher_start(teacher, source, path)
     adaptation = cfg.adaptation
     assert adaptation is not None
     phase = {
@@ -165,6 +165,26 @@ def _open_or_create(
         "student_timesteps": 0,
     }
     return create_run(path, cfg, overwrite=overwrite, device="cpu", meta=phase), True
+
+
+def _check_teacher_start(teacher: ExperimentConfig, source: str, path: Path) -> None:
+    """Every check of the teacher's ``init_from``, those that need the policies included (the
+    action bounds, what the source's actor reads): the teacher is built on one env and
+    started, then dropped."""
+    import warnings
+
+    from sim2real.training import build_model, make_training_env
+
+    check_initial_run(teacher, source, path)
+    one_env = teacher.model_copy(update={"n_envs": 1, "vec_env": "dummy"})
+    venv = make_training_env(one_env)
+    try:
+        with warnings.catch_warnings():  # one env's rollout: SB3 warns of short minibatches
+            warnings.simplefilter("ignore", UserWarning)
+            model = build_model(one_env, venv, "cpu", source)
+        load_initial_policy(one_env, model, venv, source, path)
+    finally:
+        venv.close()
 
 
 def _train_teacher(
