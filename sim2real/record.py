@@ -45,22 +45,24 @@ def record(env: gym.Env, policy: str | Path, episodes: int, seed: int = 0) -> Re
     torques: list[np.ndarray] = []
     rng = np.random.default_rng(seed)
     make_policy = _policy_factory(env, str(policy), rng)
+    # What a robot measures: an asymmetric policy's env appends the privileged entries (its
+    # critic's), which the actor never reads and the file never holds.
+    measured = len(unwrapped.observation_names)
     columns: dict[str, list] = {key: [] for key in ("obs", "actions", "rewards", "term", "trunc")}
     states: list[dict[str, np.ndarray]] = []
     lengths = []
     for episode in range(episodes):
         observation, _ = env.reset(seed=seed if episode == 0 else None)
         act = make_policy()
-        columns["obs"].append(observation)
+        columns["obs"].append(observation[:measured])
         states.append(reader.read())
         steps, done = 0, False
         while not done:
             action = np.asarray(act(observation, steps), dtype=np.float64)
             observation, reward, terminated, truncated, _ = env.step(action)
             torques.append(actuator.mean_applied_torques())
-            for key, value in zip(
-                columns, (observation, action, reward, terminated, truncated), strict=True
-            ):
+            row = (observation[:measured], action, reward, terminated, truncated)
+            for key, value in zip(columns, row, strict=True):
                 columns[key].append(value)
             states.append(reader.read())
             steps, done = steps + 1, terminated or truncated

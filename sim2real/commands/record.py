@@ -89,11 +89,12 @@ def _policy(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
             f"RUN {path}: not a directory; give a run directory, zoo:NAME or a policy bundle"
         )
     config = policy_config(path)
-    if config.env.kwargs.get("privileged"):
+    if config.env.kwargs.get("privileged") and not config.algorithm.asymmetric:
         raise UserError(
-            f"RUN {path}: was trained on privileged observations (env kwarg 'privileged': "
+            f"RUN {path}: its actor reads privileged observations (env kwarg 'privileged': "
             "true: the episode's dynamics), which a robot does not measure; record with a policy "
-            "that acts on measured observations (a DR run, an RMA student) or --policy"
+            "that acts on measured observations (a DR run, an asymmetric run, an RMA student) or "
+            "--policy"
         )
     kwargs = dict(config.env.kwargs) if config.env.id == args.env else {}
     return str(path), kwargs

@@ -3,6 +3,7 @@ evaluated on envs without them; misconfigurations are one line."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from tiny import tiny_ppo  # tests/e2e/tiny.py: the shared tiny PPO config
 
@@ -139,10 +140,33 @@ def test_a_zoo_entry_of_an_asymmetric_run_acts_as_the_run(run, tmp_path):
     assert entry.card["parity"]["max_abs_diff"] == 0.0
 
 
-def test_record_refuses_a_policy_trained_on_privileged_observations(run, tmp_path, capsys):
-    """A data file holds what a robot measures; this run's env also shows the dynamics."""
-    argv = ["record", str(run), "--env", ENV_ID, "--target", "cartpole_heavy.yaml"]
+def test_record_logs_what_the_actor_reads_as_its_export_does(run, tmp_path):
+    """The file holds the measured observations only, and the run acts on them exactly as its
+    export (the actor on the deployable entries) does."""
+    from sim2real.data import load_data
+
+    exported = export_run(run, tmp_path / "export", format="bundle").path
+    files = {}
+    for name, policy in (("run", run), ("export", exported)):
+        files[name] = tmp_path / f"{name}.npz"
+        argv = ["record", str(policy), "--env", ENV_ID, "--target", "cartpole_heavy.yaml"]
+        assert main([*argv, "--episodes", "2", "--out", str(files[name])]) == 0
+    recorded, deployed = load_data(files["run"]), load_data(files["export"])
+    names = make_env(ENV_ID, NOMINAL_CONDITION).unwrapped.observation_names
+    assert recorded.observation_names == tuple(names)
+    assert recorded.observations.shape[1] == len(names)
+    # The export computes in float32 numpy, the run in torch: export parity's tolerance.
+    np.testing.assert_allclose(recorded.actions, deployed.actions, atol=1e-5)
+    np.testing.assert_allclose(recorded.observations, deployed.observations, atol=1e-5)
+
+
+def test_record_refuses_an_actor_that_reads_privileged_observations(tmp_path, capsys):
+    """A data file holds what a robot measures; this actor also reads the dynamics."""
+    config = asymmetric_config()
+    config["algorithm"] = {**config["algorithm"], "asymmetric": False}
+    path = train(parse_config(config), tmp_path / "run", progress_bar=False, verbose=False).path
+    argv = ["record", str(path), "--env", ENV_ID, "--target", "cartpole_heavy.yaml"]
     assert main([*argv, "--episodes", "1", "--out", str(tmp_path / "d.npz")]) == 2
     err = capsys.readouterr().err
-    assert "trained on privileged observations" in err and len(err.strip().splitlines()) == 1
+    assert "its actor reads privileged observations" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "d.npz").exists()
