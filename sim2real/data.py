@@ -173,8 +173,8 @@ def check_env(data: RecordedData, env: Any, where: str) -> None:
     for what, (found, wanted) in expected.items():
         if found != wanted:
             raise UserError(
-                f"{where}: recorded with {what} {_short(found)}, but {env_id} has "
-                f"{_short(wanted)}; record data on the env you identify"
+                f"{where}: recorded with {what} {_difference(found, wanted, env_id)}; record "
+                "data on the env you identify"
             )
     high = np.asarray(unwrapped.action_space.high, dtype=np.float64)
     beyond = np.abs(data.actions) > high * (1 + 1e-6)
@@ -251,6 +251,25 @@ def _check_shapes(arrays: Mapping[str, np.ndarray], where: str) -> None:
             )
         if arrays[key].dtype.kind == "f" and not np.isfinite(arrays[key]).all():
             raise UserError(f"{where}: '{key}' holds NaN or infinite values")
+
+
+def _difference(found: object, wanted: object, env_id: str) -> str:
+    """Where two values differ: for two name lists, the first entry that does, as lists
+    that share a long start would show the same truncated text."""
+    if not (isinstance(found, tuple) and isinstance(wanted, tuple)):
+        return f"{_short(found)}, but {env_id} has {_short(wanted)}"
+    index = next(
+        (i for i, (a, b) in enumerate(zip(found, wanted, strict=False)) if a != b),
+        min(len(found), len(wanted)),
+    )
+
+    def entry(names: tuple) -> str:
+        return repr(names[index]) if index < len(names) else "nothing"
+
+    return (
+        f"({len(found)} of them) {entry(found)} at position {index}, but {env_id} has "
+        f"{entry(wanted)} there ({len(wanted)} of them)"
+    )
 
 
 def _short(value: object, limit: int = 80) -> str:

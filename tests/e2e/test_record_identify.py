@@ -152,6 +152,8 @@ def test_record_acts_under_the_policys_own_env_kwargs(tmp_path, capsys):
     assert data.observation_names[-2:] == ("gait_clock_sin", "gait_clock_cos")
     assert np.abs(data.actions).max() <= 3.0
     identify = ["identify", str(out), "--randomization", "a1_dr.yaml", "--params", "link_mass"]
-    one_line_error(
-        capsys, [*identify, "--out", str(tmp_path / "fit")], "recorded with observation names"
+    expected = (
+        "recorded with observation names (47 of them) 'gait_clock_sin' at position 45, but "
+        "sim2real/A1-v0 has nothing there (45 of them)"
     )
+    one_line_error(capsys, [*identify, "--out", str(tmp_path / "fit")], expected)
