@@ -129,7 +129,13 @@ def load_spec(path: str | Path) -> RandomizationSpec:
         file = resolve_file(path, "randomization")
     except UserError as error:
         raise SpecError(str(error)) from None
-    return parse_spec(read_yaml(file), source=str(file))
+    data = read_yaml(file)
+    if data is None:  # a truncated or wrong file must not pass for "no randomization"
+        raise SpecError(
+            f"{file}: the file is empty (or holds only comments); a spec without terms is "
+            "'terms: []'"
+        )
+    return parse_spec(data, source=str(file))
 
 
 def parse_spec(data: Any, source: str = "<inline>") -> RandomizationSpec:

@@ -379,3 +379,16 @@ def test_a_target_file_given_as_a_spec_is_named_as_one():
         parse_spec(target, source="t.yaml")
     with pytest.raises(SpecError, match=r"unknown key\(s\) \['name'\]; valid keys"):
         parse_spec({"name": "weak", "terms": []}, source="t.yaml")
+
+
+@pytest.mark.parametrize("text", ["", "# terms to come\n"])
+def test_an_empty_spec_file_is_refused_and_terms_none_is_a_spec(text, tmp_path):
+    """An empty file is more likely truncated than meant; 'terms: []' says no terms."""
+    from sim2real.randomization import load_spec
+
+    path = tmp_path / "spec.yaml"
+    path.write_text(text)
+    with pytest.raises(SpecError, match=r"the file is empty \(or holds only comments\)"):
+        load_spec(path)
+    path.write_text("terms: []\n")
+    assert load_spec(path).terms == ()
