@@ -112,30 +112,38 @@ def load_predictor(path: str | Path, device: str = "cpu") -> Predictor:
     )
 
 
-def check_compatible(predictor: Predictor, env: gym.Env, name: str, env_id: str) -> None:
+def check_compatible(
+    predictor: Predictor, env: gym.Env, name: str, env_id: str, trained_on: str | None = None
+) -> None:
     """Raise a one-line :class:`UserError` unless ``predictor`` acts in ``env``'s spaces.
 
     Uses the declared spaces when the predictor has them (SB3 models), otherwise probes it
-    with one observation of the env and checks the action's shape (bundles).
+    with one observation of the env and checks the action's shape (bundles). ``trained_on``:
+    the policy's own env id, named in the message where it is another.
     """
+    hint = (
+        f"it was trained on {trained_on}"
+        if trained_on and trained_on != env_id
+        else "evaluate it on the env it was trained for"
+    )
     obs_shape = env.observation_space.shape
     act_shape = env.action_space.shape
     declared = getattr(predictor, "observation_space", None)
     if declared is not None and declared.shape != obs_shape:
         raise UserError(
             f"{name}: policy observation shape {declared.shape} does not match {env_id} "
-            f"observation shape {obs_shape}; evaluate it on the env it was trained for"
+            f"observation shape {obs_shape}; {hint}"
         )
     declared_action = getattr(predictor, "action_space", None)
     if declared_action is not None and declared_action.shape != act_shape:
         raise UserError(
             f"{name}: policy action shape {declared_action.shape} does not match {env_id} "
-            f"action shape {act_shape}; evaluate it on the env it was trained for"
+            f"action shape {act_shape}; {hint}"
         )
     if not _same_bounds(declared_action, env.action_space):
         raise UserError(
             f"{name}: policy action bounds {_bounds(declared_action)} do not match {env_id} "
-            f"action bounds {_bounds(env.action_space)}; evaluate it on the env it was trained for"
+            f"action bounds {_bounds(env.action_space)}; {hint}"
         )
     probe = np.asarray(env.observation_space.sample() * 0, dtype=np.float32)
     try:
@@ -152,7 +160,7 @@ def check_compatible(predictor: Predictor, env: gym.Env, name: str, env_id: str)
     if action.shape != act_shape:
         raise UserError(
             f"{name}: policy returns actions of shape {action.shape}; {env_id} expects "
-            f"{act_shape}; evaluate it on the env it was trained for"
+            f"{act_shape}; {hint}"
         )
 
 

@@ -96,7 +96,7 @@ def open_viewing(
     predictor = load_predictor(policy)
     env = make_env(env_id, condition, kwargs)
     try:
-        check_compatible(predictor, env, str(policy), env_id)
+        check_compatible(predictor, env, str(policy), env_id, trained_on=config.env.id)
     except BaseException:
         env.close()
         raise

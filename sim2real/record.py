@@ -30,11 +30,18 @@ SINE_AMPLITUDE = (0.5, 1.0)
 Policy = Callable[[np.ndarray, int], np.ndarray]
 
 
-def record(env: gym.Env, policy: str | Path, episodes: int, seed: int = 0) -> RecordedData:
+def record(
+    env: gym.Env,
+    policy: str | Path,
+    episodes: int,
+    seed: int = 0,
+    trained_on: str | None = None,
+) -> RecordedData:
     """Run ``episodes`` episodes of ``policy`` on ``env`` (a target's env) and collect them.
 
-    ``policy`` is one of :data:`SCRIPTED_POLICIES` or the path of a run or policy bundle.
-    The first reset uses ``seed``; later ones continue the env's stream.
+    ``policy`` is one of :data:`SCRIPTED_POLICIES` or the path of a run or policy bundle
+    (``trained_on``: its env id, for messages). The first reset uses ``seed``; later ones
+    continue the env's stream.
     """
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
@@ -44,7 +51,7 @@ def record(env: gym.Env, policy: str | Path, episodes: int, seed: int = 0) -> Re
     actuator.measure_torques()  # the torque each joint received: what a torque sensor reads
     torques: list[np.ndarray] = []
     rng = np.random.default_rng(seed)
-    make_policy = _policy_factory(env, str(policy), rng)
+    make_policy = _policy_factory(env, str(policy), rng, trained_on)
     # What a robot measures: an asymmetric policy's env appends the privileged entries (its
     # critic's), which the actor never reads and the file never holds.
     measured = len(unwrapped.observation_names)
@@ -87,7 +94,9 @@ def record(env: gym.Env, policy: str | Path, episodes: int, seed: int = 0) -> Re
     )
 
 
-def _policy_factory(env: gym.Env, policy: str, rng: np.random.Generator) -> Callable[[], Policy]:
+def _policy_factory(
+    env: gym.Env, policy: str, rng: np.random.Generator, trained_on: str | None
+) -> Callable[[], Policy]:
     """A maker of one episode's policy (scripted policies draw their episode's shape)."""
     space = env.action_space
     low, high = np.asarray(space.low, np.float64), np.asarray(space.high, np.float64)
@@ -99,7 +108,7 @@ def _policy_factory(env: gym.Env, policy: str, rng: np.random.Generator) -> Call
     if policy == "sine":
         dt = float(env.unwrapped.control_dt)
         return lambda: _sine(rng, shape, dt, low, high)
-    return _trained(env, policy)
+    return _trained(env, policy, trained_on)
 
 
 def _sine(
@@ -116,13 +125,13 @@ def _sine(
     return act
 
 
-def _trained(env: gym.Env, path: str) -> Callable[[], Policy]:
+def _trained(env: gym.Env, path: str, trained_on: str | None) -> Callable[[], Policy]:
     from sim2real.evaluation.rollouts import get_predictor
     from sim2real.policies.predictor import check_compatible
 
     predictor = get_predictor(path)
     env_id = getattr(env.unwrapped.spec, "id", "") or ""
-    check_compatible(predictor, env, path, env_id)
+    check_compatible(predictor, env, path, env_id, trained_on=trained_on)
     reset = getattr(predictor, "reset", None)
 
     def make() -> Policy:

@@ -11,7 +11,7 @@ replaced only with --overwrite.
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sim2real import limits
 from sim2real.envs import check_env_id
@@ -19,6 +19,7 @@ from sim2real.errors import UserError
 from sim2real.record import SCRIPTED_POLICIES
 
 if TYPE_CHECKING:
+    from sim2real.config import ExperimentConfig
     from sim2real.targets import Target
 
 
@@ -51,14 +52,16 @@ def run(args: argparse.Namespace) -> int:
     from sim2real.record import record
 
     check_env_id(args.env, "--env")
-    policy, env_kwargs = _policy(args)
+    policy, trained = _policy(args)
+    env_kwargs = dict(trained.env.kwargs) if trained and trained.env.id == args.env else {}
     limits.check_count(args.episodes, limits.EPISODES, "--episodes")
     limits.check_count(args.seed, limits.SEED, "--seed", minimum=0)
     target = _target(args.target, args.env)
     out = check_output_file(args.out, "--out", "data.npz", overwrite=args.overwrite)
     env = make_env(args.env, target_condition(target), env_kwargs)
     try:
-        data = record(env, policy, args.episodes, args.seed)
+        trained_on = trained.env.id if trained else None
+        data = record(env, policy, args.episodes, args.seed, trained_on)
     finally:
         env.close()
     save_data(out, data)
@@ -69,25 +72,29 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _policy(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
-    """The policy to record, and the env kwargs it acts under: a trained policy's own (as
-    ``evaluate`` uses them: its action bounds and observation layout), where it was trained
-    on ``--env``."""
+def _policy(args: argparse.Namespace) -> tuple[str, ExperimentConfig | None]:
+    """The policy to record, and a trained one's config (a run's or an export's; None for a
+    scripted policy or a bare policy bundle): it acts under its own env kwargs where it was
+    trained on ``--env``, as ``evaluate`` rolls it out (its action bounds, its observations)."""
     if (args.source is None) == (args.policy is None):
         raise UserError(
             "give one policy: RUN (a run directory, zoo:NAME or a policy bundle) or --policy "
             f"{'|'.join(SCRIPTED_POLICIES)}"
         )
     if args.policy is not None:
-        return args.policy, {}
+        return args.policy, None
+    from sim2real.policies.contract import is_export
     from sim2real.policies.exported import policy_config
     from sim2real.policies.zoo import resolve_source
+    from sim2real.runs import META_FILE
 
     path = resolve_source(args.source)
     if not path.is_dir():
         raise UserError(
             f"RUN {path}: not a directory; give a run directory, zoo:NAME or a policy bundle"
         )
+    if not ((path / META_FILE).is_file() or is_export(path)):
+        return str(path), None  # a bare policy bundle: its metadata holds no config
     config = policy_config(path)
     if config.env.kwargs.get("privileged") and not config.algorithm.asymmetric:
         raise UserError(
@@ -96,8 +103,7 @@ def _policy(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
             "that acts on measured observations (a DR run, an asymmetric run, an RMA student) or "
             "--policy"
         )
-    kwargs = dict(config.env.kwargs) if config.env.id == args.env else {}
-    return str(path), kwargs
+    return str(path), config
 
 
 def _target(name: str, env_id: str) -> Target:

@@ -157,3 +157,6 @@ def test_record_acts_under_the_policys_own_env_kwargs(tmp_path, capsys):
         "sim2real/A1-v0 has nothing there (45 of them)"
     )
     one_line_error(capsys, [*identify, "--out", str(tmp_path / "fit")], expected)
+    elsewhere = ["record", str(run.path), "--env", "sim2real/Hopper-v0", "--target"]
+    elsewhere += ["hopper_heavy.yaml", "--episodes", "1", "--out", str(tmp_path / "h.npz")]
+    one_line_error(capsys, elsewhere, "; it was trained on sim2real/A1-v0")
