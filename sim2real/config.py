@@ -39,7 +39,7 @@ from pydantic import (
 from sim2real import limits
 from sim2real.errors import UserError, short_repr
 from sim2real.randomization import RandomizationSpec, SpecError, parse_spec
-from sim2real.randomization.spec import spec_to_data
+from sim2real.randomization.spec import read_spec_file, spec_to_data
 from sim2real.resources import (
     FileKind,
     find_file,
@@ -389,7 +389,7 @@ def _randomization(value: Any, locator: Locator, base_dir: Path | None) -> Rando
         if file is None:
             raise locator.error(path, value, not_found_message(value, "randomization"))
         try:
-            return parse_spec(read_yaml(file), source=str(file))
+            return read_spec_file(file)
         except UserError as error:
             raise locator.error(path, value, str(error)) from None
     label = f"{locator(path)}: randomization"

@@ -129,8 +129,14 @@ def load_spec(path: str | Path) -> RandomizationSpec:
         file = resolve_file(path, "randomization")
     except UserError as error:
         raise SpecError(str(error)) from None
+    return read_spec_file(file)
+
+
+def read_spec_file(file: Path) -> RandomizationSpec:
+    """The spec in an existing YAML file; an empty one is refused: a truncated or wrong file
+    must not pass for "no randomization"."""
     data = read_yaml(file)
-    if data is None:  # a truncated or wrong file must not pass for "no randomization"
+    if data is None:
         raise SpecError(
             f"{file}: the file is empty (or holds only comments); a spec without terms is "
             "'terms: []'"

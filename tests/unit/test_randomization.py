@@ -382,13 +382,22 @@ def test_a_target_file_given_as_a_spec_is_named_as_one():
 
 
 @pytest.mark.parametrize("text", ["", "# terms to come\n"])
-def test_an_empty_spec_file_is_refused_and_terms_none_is_a_spec(text, tmp_path):
-    """An empty file is more likely truncated than meant; 'terms: []' says no terms."""
+def test_an_empty_spec_file_is_refused_and_an_empty_terms_list_is_a_spec(text, tmp_path):
+    """An empty file is more likely truncated than meant; 'terms: []' says no terms. Both as
+    a file of its own and as a config's ``randomization``."""
+    from sim2real.config import parse_config
+    from sim2real.errors import UserError
     from sim2real.randomization import load_spec
 
     path = tmp_path / "spec.yaml"
     path.write_text(text)
-    with pytest.raises(SpecError, match=r"the file is empty \(or holds only comments\)"):
+    empty = r"the file is empty \(or holds only comments\)"
+    with pytest.raises(SpecError, match=empty):
         load_spec(path)
+    config = {"name": "c", "env": {"id": "sim2real/CartPole-v0"}, "randomization": str(path)}
+    config |= {"algorithm": {"name": "PPO"}, "total_timesteps": 64}
+    with pytest.raises(UserError, match=rf"field 'randomization' = .*spec.yaml.*{empty}"):
+        parse_config(config)
     path.write_text("terms: []\n")
     assert load_spec(path).terms == ()
+    assert parse_config(config).randomization.terms == ()
