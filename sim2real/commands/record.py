@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
 
     check_env_id(args.env, "--env")
     policy, trained = _policy(args)
-    env_kwargs = dict(trained.env.kwargs) if trained and trained.env.id == args.env else {}
+    env_kwargs = _interface_kwargs(trained, args.env)
     limits.check_count(args.episodes, limits.EPISODES, "--episodes")
     limits.check_count(args.seed, limits.SEED, "--seed", minimum=0)
     target = _target(args.target, args.env)
@@ -104,6 +104,15 @@ def _policy(args: argparse.Namespace) -> tuple[str, ExperimentConfig | None]:
             "--policy"
         )
     return str(path), config
+
+
+def _interface_kwargs(trained: ExperimentConfig | None, env_id: str) -> dict:
+    """A trained policy's env kwargs on its own env, but for its ``actuator``: the robot is
+    the target, whose motors are its own ``actuator:`` or the ideal ones, never the model
+    the policy trained with."""
+    if trained is None or trained.env.id != env_id:
+        return {}
+    return {name: value for name, value in trained.env.kwargs.items() if name != "actuator"}
 
 
 def _target(name: str, env_id: str) -> Target:

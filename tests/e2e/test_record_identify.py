@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from sim2real.cli import main
 from sim2real.randomization import load_spec
@@ -123,16 +124,13 @@ def test_record_keeps_existing_files_and_special_files(data_file, tmp_path, caps
     assert str(np.load(nested)["policy"]) == "zero"
 
 
-def test_record_acts_under_the_policys_own_env_kwargs(tmp_path, capsys):
-    """A run trained with a gait clock (two more observation entries) and wider action bounds
-    records under them, as ``evaluate`` rolls it out; identify's default env then refuses."""
+def tiny_a1_run(path, **kwargs):
+    """An A1 run of one rollout with these env kwargs."""
     from tiny import tiny_ppo  # tests/e2e/tiny.py: the shared tiny PPO config
 
     from sim2real.config import parse_config
-    from sim2real.data import load_data
     from sim2real.training import train
 
-    kwargs = {"gait_frequency_hz": 2.0, "action_clip": 3.0}
     algorithm = {"name": "PPO", "hyperparams": {"n_steps": 64, "batch_size": 64, "n_epochs": 1}}
     config = tiny_ppo(
         env={"id": "sim2real/A1-v0", "kwargs": kwargs},
@@ -144,19 +142,85 @@ def test_record_acts_under_the_policys_own_env_kwargs(tmp_path, capsys):
         evaluation={"freq_steps": 0},
         checkpoint={"freq_steps": 0},
     )
-    run = train(parse_config(config), tmp_path / "run", progress_bar=False, verbose=False)
-    out = tmp_path / "a1.npz"
+    return train(parse_config(config), path, progress_bar=False, verbose=False)
+
+
+def record_a1(run, out) -> None:
     argv = ["record", str(run.path), "--env", "sim2real/A1-v0", "--target", "a1_heavy.yaml"]
     assert main([*argv, "--episodes", "1", "--out", str(out)]) == 0
-    data = load_data(out)
-    assert data.observation_names[-2:] == ("gait_clock_sin", "gait_clock_cos")
-    assert np.abs(data.actions).max() <= 3.0
-    identify = ["identify", str(out), "--randomization", "a1_dr.yaml", "--params", "link_mass"]
+
+
+def identify_a1(out) -> list[str]:
+    argv = ["identify", str(out), "--randomization", "a1_dr.yaml", "--params", "link_mass"]
+    return [*argv, "--out", str(out.parent / "fit")]
+
+
+def test_record_observes_as_the_policy_was_trained(tmp_path, capsys):
+    """A run trained with a gait clock (two more observation entries) records with it, as
+    ``evaluate`` rolls it out; identify's default env then refuses the file in one line."""
+    from sim2real.data import load_data
+
+    run = tiny_a1_run(tmp_path / "run", gait_frequency_hz=2.0)
+    out = tmp_path / "a1.npz"
+    record_a1(run, out)
+    assert load_data(out).observation_names[-2:] == ("gait_clock_sin", "gait_clock_cos")
     expected = (
         "recorded with observation names (47 of them) 'gait_clock_sin' at position 45, but "
         "sim2real/A1-v0 has nothing there (45 of them)"
     )
-    one_line_error(capsys, [*identify, "--out", str(tmp_path / "fit")], expected)
+    one_line_error(capsys, identify_a1(out), expected)
     elsewhere = ["record", str(run.path), "--env", "sim2real/Hopper-v0", "--target"]
     elsewhere += ["hopper_heavy.yaml", "--episodes", "1", "--out", str(tmp_path / "h.npz")]
     one_line_error(capsys, elsewhere, "; it was trained on sim2real/A1-v0")
+
+
+def test_record_acts_within_the_policys_own_action_bounds(tmp_path, capsys):
+    """A policy trained with action_clip 3 whose mean is 2.5 sends 2.5 (the default env would
+    clip it to 1); identify, which replays on the default bounds, refuses the file."""
+    from sim2real.data import load_data
+
+    run = tiny_a1_run(tmp_path / "run", action_clip=3.0)
+    model = run.load_model()
+    torch.nn.init.zeros_(model.policy.action_net.weight)
+    torch.nn.init.constant_(model.policy.action_net.bias, 2.5)
+    model.save(run.path / "model.zip")
+    out = tmp_path / "a1.npz"
+    record_a1(run, out)
+    np.testing.assert_allclose(load_data(out).actions, 2.5)
+    one_line_error(capsys, identify_a1(out), "is 2.5, beyond sim2real/A1-v0's bound of 1")
+
+
+def test_record_keeps_the_targets_motors(tmp_path):
+    """The policy's training actuator is not the robot's: a target without ``actuator:`` is
+    recorded on the ideal one, as the measured torques show."""
+    from sim2real.data import load_data
+
+    motor = {"saturation_torque": 5.0, "no_load_speed": 21.0, "time_constant_s": 0.01}
+    motor["coulomb_friction"] = 0.5
+    run = tiny_a1_run(tmp_path / "run", actuator={"dc_motor": motor})
+    ideal = tiny_a1_run(tmp_path / "ideal")
+    for source, name in ((run, "dc.npz"), (ideal, "ideal.npz")):
+        model = source.load_model()  # both act alike: a constant pose
+        torch.nn.init.zeros_(model.policy.action_net.weight)
+        torch.nn.init.constant_(model.policy.action_net.bias, 0.5)
+        model.save(source.path / "model.zip")
+        record_a1(source, tmp_path / name)
+    recorded, expected = load_data(tmp_path / "dc.npz"), load_data(tmp_path / "ideal.npz")
+    np.testing.assert_array_equal(recorded.joint_torques, expected.joint_torques)
+
+
+def test_record_takes_a_bare_policy_bundle(tmp_path):
+    """A bundle written by the Python API (no run.json, no contract) records on the env's
+    defaults, as its run does."""
+    from sim2real.data import load_data
+    from sim2real.policies.bundle import export_bundle
+    from sim2real.policies.normalization import load_normalization
+
+    run = tiny_a1_run(tmp_path / "run")
+    statistics = load_normalization(run.path / "normalization.npz")
+    bundle = export_bundle(run.load_model(), tmp_path / "bundle", "sim2real/A1-v0", statistics)
+    for policy, name in ((run.path, "run.npz"), (bundle, "bundle.npz")):
+        argv = ["record", str(policy), "--env", "sim2real/A1-v0", "--target", "a1_heavy.yaml"]
+        assert main([*argv, "--episodes", "1", "--out", str(tmp_path / name)]) == 0
+    from_run, from_bundle = load_data(tmp_path / "run.npz"), load_data(tmp_path / "bundle.npz")
+    np.testing.assert_allclose(from_bundle.actions[:50], from_run.actions[:50], atol=1e-4)

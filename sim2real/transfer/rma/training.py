@@ -169,20 +169,16 @@ def _open_or_create(
 
 def _check_teacher_start(teacher: ExperimentConfig, source: str, path: Path) -> None:
     """Every check of the teacher's ``init_from``, those that need the policies included (the
-    action bounds, what the source's actor reads): the teacher is built on one env and
-    started, then dropped."""
-    import warnings
-
+    action bounds, what the source's actor reads): the teacher is built (its envs in this
+    process) and started, then dropped."""
     from sim2real.training import build_model, make_training_env
 
     check_initial_run(teacher, source, path)
-    one_env = teacher.model_copy(update={"n_envs": 1, "vec_env": "dummy"})
-    venv = make_training_env(one_env)
+    in_process = teacher.model_copy(update={"vec_env": "dummy"})
+    venv = make_training_env(in_process)
     try:
-        with warnings.catch_warnings():  # one env's rollout: SB3 warns of short minibatches
-            warnings.simplefilter("ignore", UserWarning)
-            model = build_model(one_env, venv, "cpu", source)
-        load_initial_policy(one_env, model, venv, source, path)
+        model = build_model(in_process, venv, "cpu", source)
+        load_initial_policy(in_process, model, venv, source, path)
     finally:
         venv.close()
 
