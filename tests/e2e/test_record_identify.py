@@ -198,13 +198,13 @@ def test_record_keeps_the_targets_motors(tmp_path):
     motor = {"saturation_torque": 5.0, "no_load_speed": 21.0, "time_constant_s": 0.01}
     motor["coulomb_friction"] = 0.5
     run = tiny_a1_run(tmp_path / "run", actuator={"dc_motor": motor})
-    ideal = tiny_a1_run(tmp_path / "ideal")
-    for source, name in ((run, "dc.npz"), (ideal, "ideal.npz")):
-        model = source.load_model()  # both act alike: a constant pose
-        torch.nn.init.zeros_(model.policy.action_net.weight)
-        torch.nn.init.constant_(model.policy.action_net.bias, 0.5)
-        model.save(source.path / "model.zip")
-        record_a1(source, tmp_path / name)
+    model = run.load_model()  # it sends 0, as --policy zero does
+    torch.nn.init.zeros_(model.policy.action_net.weight)
+    torch.nn.init.zeros_(model.policy.action_net.bias)
+    model.save(run.path / "model.zip")
+    record_a1(run, tmp_path / "dc.npz")
+    argv = ["record", "--policy", "zero", "--env", "sim2real/A1-v0", "--target", "a1_heavy.yaml"]
+    assert main([*argv, "--episodes", "1", "--out", str(tmp_path / "ideal.npz")]) == 0
     recorded, expected = load_data(tmp_path / "dc.npz"), load_data(tmp_path / "ideal.npz")
     np.testing.assert_array_equal(recorded.joint_torques, expected.joint_torques)
 
