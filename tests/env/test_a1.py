@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 
 from sim2real.envs.a1 import DEFAULT_POSE, JOINTS, A1Env
+from sim2real.config import resolve_config_path
 from sim2real.errors import UserError
+from sim2real.targets import apply_target, load_target
 
 TERMS = {
     "tracking_lin_vel", "tracking_ang_vel", "lin_vel_z", "ang_vel_xy", "orientation",
@@ -106,6 +108,35 @@ def test_a_push_changes_the_base_velocity_by_the_declared_amount():
         assert info["events"][0]["link"] == "trunk"  # the base, by default
         velocity = env.client.getBaseVelocity(env.handles.base.body)[0]
         assert velocity[0] == pytest.approx(0.7)
+    finally:
+        env.close()
+
+
+EXACT_ENTRIES = ("command_", "_last_action")  # what the robot is told and sent, not measured
+
+
+def is_exact(name: str) -> bool:
+    return name.startswith(EXACT_ENTRIES[0]) or name.endswith(EXACT_ENTRIES[1])
+
+
+@pytest.mark.parametrize("source", ["a1_dr.yaml", "a1_noisy_sensors.yaml", "a1_hard.yaml"])
+def test_shipped_sensor_noise_reaches_the_sensors_only(source):
+    # As legged_gym: noise on the IMU and joint encoders, none on the command or last action.
+    if source.endswith("dr.yaml"):
+        env = A1Env(randomization=source, command_ranges={"lin_vel_x": [0.5, 0.5]})
+    else:
+        env = A1Env(command_ranges={"lin_vel_x": [0.5, 0.5]})
+        apply_target(env, load_target(resolve_config_path(source, kind="target")))
+    try:
+        for seed in range(3):
+            observation, _ = env.reset(seed=seed)
+            std = env.get_dynamics()["observation_noise_std"]
+            assert all(std[name] == 0.0 for name in std if is_exact(name))
+            sensors = [name for name in std if not is_exact(name)]
+            assert len(sensors) == 30 and all(std[name] > 0.0 for name in sensors)
+            values = named(env, env.step(np.zeros(12, dtype=np.float32))[0])
+            assert values["command_lin_vel_x"] == 2.0 * 0.5
+            assert all(values[f"{joint}_last_action"] == 0.0 for joint in JOINTS)
     finally:
         env.close()
 
