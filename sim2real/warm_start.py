@@ -177,29 +177,45 @@ def _named_maps(
     """Entries matched by name: a run whose env observes more (privileged entries, a robot's
     optional sensors such as the A1's gait clock) starts from one that observes less. ``read``
     and ``deployable``: how many entries the source's and the new actor read (None: all)."""
-    layers = [(source.all, names.all, "observation")]
+    # An asymmetric run's privileged entries reach its critic alone: one the new spec no
+    # longer draws is left out of the critic's columns (its value is relearned), the actor's
+    # inputs untouched. Anywhere else a missing entry is refused.
+    droppable = source.privileged if deployable is not None else ()
+    layers = [(source.all, names.all, "observation", droppable)]
     if deployable is not None:  # the asymmetric actor reads the deployable slice only
-        layers.append((source.all[: read or None], names.all[:deployable], "actor's observation"))
-    maps = tuple(_input_map(where, known, new, what) for known, new, what in layers)
+        layers.append(
+            (source.all[: read or None], names.all[:deployable], "actor's observation", ())
+        )
+    maps = tuple(_input_map(where, *layer) for layer in layers)
     return maps, _statistics_columns(source, names)
 
 
-def _input_map(where: str, known: tuple[str, ...], new: tuple[str, ...], what: str) -> _InputMap:
-    """A layer that read ``known`` entries and now reads ``new`` ones, every known one kept."""
-    missing = [name for name in known if name not in new]
+def _input_map(
+    where: str,
+    known: tuple[str, ...],
+    new: tuple[str, ...],
+    what: str,
+    droppable: tuple[str, ...] = (),
+) -> _InputMap:
+    """A layer that read ``known`` entries and now reads ``new`` ones, every known one kept
+    but those ``droppable`` that ``new`` lacks."""
+    missing = [name for name in known if name not in new and name not in droppable]
     if missing:
         raise UserError(
             f"{where}: it reads {len(missing)} entries this run's {what} lacks "
             f"({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''}); a run may "
             "only observe more than the run it starts from"
         )
-    if len(known) == len(new) and known != new:  # reordered: no layer would widen
+    if len(known) == len(new) and known != new:  # no layer would change width to remap
+        differ = next(i for i, (a, b) in enumerate(zip(known, new, strict=True)) if a != b)
         raise UserError(
-            f"{where}: it reads the same {len(new)} {what} entries in another order; "
+            f"{where}: it reads {len(new)} {what} entries, as many as this run but not the same "
+            f"in the same order (entry {differ}: {known[differ]} there, {new[differ]} here); "
             "give both runs the same env settings"
         )
-    targets = np.array([new.index(name) for name in known], dtype=np.int64)
-    return _InputMap(targets, np.arange(len(known)), len(known), len(new))
+    kept = [index for index, name in enumerate(known) if name in new]
+    targets = np.array([new.index(known[index]) for index in kept], dtype=np.int64)
+    return _InputMap(targets, np.array(kept, dtype=np.int64), len(known), len(new))
 
 
 def _statistics_columns(source: _Names, names: _Names) -> np.ndarray:

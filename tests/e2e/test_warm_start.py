@@ -617,6 +617,46 @@ def test_entries_of_the_same_count_are_matched_by_name_too(tmp_path):
     assert "it reads 1 entries this run's observation lacks (dr:gravity" in message, message
 
 
+def asymmetric_cartpole(terms: list[dict], **changes) -> dict:
+    asymmetric = {**tiny_ppo()["algorithm"], "asymmetric": True}
+    return tiny_ppo(
+        env=PRIVILEGED_CARTPOLE, algorithm=asymmetric, randomization={"terms": terms},
+        targets=[], checkpoint={"freq_steps": 0}, **changes,
+    )  # fmt: skip
+
+
+def test_an_asymmetric_run_starts_one_whose_spec_draws_less(tmp_path):
+    """The source's critic read gravity, which the new spec no longer draws: that column is
+    left out, so the actor acts and the critic values as the source's with gravity's input at
+    0; a teacher, whose actor reads the entries, is still refused (test above)."""
+    mass = {"parameter": "link_mass", "selector": "pole", "range": [0.5, 3.0]}
+    gravity = {"parameter": "gravity", "range": [0.9, 1.1]}
+    first = asymmetric_cartpole([mass, gravity], total_timesteps=256)
+    source_run = train(parse_config(first), tmp_path / "a", progress_bar=False, verbose=False)
+    config = parse_config(asymmetric_cartpole([mass], init_from=str(source_run.path)))
+    venv = make_training_env(config)
+    try:
+        model = build_model(config, venv, "cpu", "<test>")
+        load_initial_policy(config, model, venv, "<test>", tmp_path / "new")
+        source = source_run.load_model()
+        size = model.observation_space.shape[0]
+        assert source.observation_space.shape[0] == size + 1  # gravity's entry, last
+        statistics = load_normalization(source_run.normalization_path)
+        np.testing.assert_array_equal(venv.obs_rms.mean, statistics.obs_mean[:size])
+        observations = torch.as_tensor(
+            np.random.default_rng(4).normal(size=(8, size)), dtype=torch.float32
+        )
+        without_gravity = torch.cat([observations, torch.zeros(8, 1)], dim=1)
+        assert_same_policy(model, observations, source, without_gravity)
+    finally:
+        venv.close()
+    other = asymmetric_cartpole(
+        [mass, {"parameter": "motor_strength", "range": [0.5, 1.0]}], init_from=str(source_run.path)
+    )  # as many entries, one of them another: no column can be told apart by the width
+    message = refusal(other, tmp_path)
+    assert "entry 5: dr:gravity" in message and "dr:motor_strength" in message, message
+
+
 ADAPTATION = {"latent_size": 3, "encoder_layers": [8], "history_steps": 3, "timesteps": 100}
 
 

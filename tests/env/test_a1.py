@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from sim2real.envs.a1 import DEFAULT_POSE, JOINTS, A1Env
 from sim2real.config import resolve_config_path
+from sim2real.envs.a1 import DEFAULT_POSE, JOINTS, A1Env
 from sim2real.errors import UserError
 from sim2real.targets import apply_target, load_target
 
