@@ -411,6 +411,10 @@ def train(
             run = create_run(path, cfg, overwrite=overwrite, device=device, meta=start)
             if initial is not None:
                 say(f"starting from {initial['model']} ({initial['timesteps']:,} timesteps)")
+                left_out = initial.get("left_out_of_critic", [])
+                if left_out:
+                    shown = ", ".join(left_out[:3]) + (", ..." if len(left_out) > 3 else "")
+                    say(f"left out of the critic: {len(left_out)} privileged entries ({shown})")
     except BaseException:
         _close(venv, eval_envs)
         raise

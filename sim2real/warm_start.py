@@ -23,6 +23,13 @@ the new entries (privileged ones, past actions, new sensors) start at mean 0 and
 and, as SB3 keeps one sample count for all entries, follow their data only as slowly as the
 source's count allows.
 
+A source that read an entry the new run lacks is refused, naming the entries, with one
+exception: an asymmetric run may start an asymmetric run whose spec draws fewer elements. Only
+the source's critic read those privileged entries; the new critic leaves their columns out, so
+it starts as the source's with them held at their mean (a normalized 0), and the actor is the
+source's. Entries are matched by name, a history source's too; a layout of the same width with
+other names is refused, as no layer's width would show where its columns moved.
+
 An adaptation run's teacher (``adaptation:``, see :mod:`sim2real.transfer.rma`) starts from a
 plain or asymmetric PPO / A2C run of the same robot: its policy body reads ``[o, z]``, the
 measured entries and the privileged encoder's latent. The body's actor takes the source actor's
@@ -62,6 +69,7 @@ def load_initial_policy(
     model_path, normalization_path = origin.policy_files()
     other = origin.load_model(device="cpu", path=model_path)
     state, expected = other.policy.state_dict(), model.policy.state_dict()
+    dropped: list[str] = []
     if cfg.adaptation is not None:
         layers, statistics_columns = _teacher_inputs(where, origin.config, cfg, other, model)
         _check_spaces(where, other, model, extended=True)
@@ -71,6 +79,7 @@ def load_initial_policy(
         }
     else:
         inputs, statistics_columns = _input_maps(where, origin.config, cfg, other, model)
+        dropped = [name for layer in inputs for name in layer.dropped]
         _check_spaces(where, other, model, extended=bool(inputs))
         matching = {
             name: _matching(where, name, state.get(name), tensor, inputs)
@@ -89,11 +98,14 @@ def load_initial_policy(
         venv.obs_rms.mean[known] = statistics.obs_mean[columns[known]]
         venv.obs_rms.var[known] = statistics.obs_var[columns[known]]
         venv.obs_rms.count = statistics.obs_count
-    return {
+    record: dict[str, Any] = {
         "run": str(origin.path),
         "model": str(model_path),
         "timesteps": int(origin.meta.get("timesteps", 0)),
     }
+    if dropped:  # privileged entries the new spec no longer draws: the critic's alone
+        record["left_out_of_critic"] = dropped
+    return record
 
 
 def check_initial_run(cfg: ExperimentConfig, source: str, run_dir: Path) -> Run:
@@ -119,12 +131,14 @@ def check_initial_run(cfg: ExperimentConfig, source: str, run_dir: Path) -> Run:
 @dataclass(frozen=True)
 class _InputMap:
     """How a layer's inputs extend the source's: of ``size`` inputs, entries ``targets`` take
-    the weights of the source's entries ``sources`` (of ``source_size``); the rest start at 0."""
+    the weights of the source's entries ``sources`` (of ``source_size``); the rest start at 0.
+    ``dropped``: the source's entries the layer no longer reads."""
 
     targets: np.ndarray
     sources: np.ndarray
     source_size: int
     size: int
+    dropped: tuple[str, ...] = ()
 
 
 def _input_maps(
@@ -139,8 +153,6 @@ def _input_maps(
     none; None: the same observation)."""
     observed = int(other.observation_space.shape[0])
     size = int(model.observation_space.shape[0])
-    if there.env.history_steps:
-        return (), None  # a history source: only the same observation (_check_same_inputs)
     deployable = deployable_size(model)
     source, names = _observation_names(where, there), _observation_names(where, here)
     if deployable is not None and deployable_size(other) is None and source.privileged:
@@ -151,8 +163,11 @@ def _input_maps(
         )
     steps = here.env.history_steps
     if steps:
-        names = _history_names(names, steps, int(model.action_space.shape[0]))
-        if len(names.all) != size:
+        actions = int(model.action_space.shape[0])
+        names = _history_names(names, steps, actions)
+        if there.env.history_steps:  # the same steps (_check_same_inputs)
+            source = _history_names(source, steps, actions)
+        if len(names.all) != size or len(source.all) != observed:
             return (), None  # refused by _check_spaces
     if source.all == names.all:
         return (), None
@@ -207,21 +222,22 @@ def _input_map(
             "only observe more than the run it starts from"
         )
     if len(known) == len(new) and known != new:  # no layer would change width to remap
-        differ = next(i for i, (a, b) in enumerate(zip(known, new, strict=True)) if a != b)
+        there, here = next((a, b) for a, b in zip(known, new, strict=True) if a != b)
         raise UserError(
-            f"{where}: it reads {len(new)} {what} entries, as many as this run but not the same "
-            f"in the same order (entry {differ}: {known[differ]} there, {new[differ]} here); "
-            "give both runs the same env settings"
+            f"{where}: its {what} has {len(new)} entries, as this run's, but they differ by "
+            f"name ({there} there, {here} here); give both runs the same env settings"
         )
     kept = [index for index, name in enumerate(known) if name in new]
     targets = np.array([new.index(known[index]) for index in kept], dtype=np.int64)
-    return _InputMap(targets, np.array(kept, dtype=np.int64), len(known), len(new))
+    dropped = tuple(name for name in known if name not in new)
+    return _InputMap(targets, np.array(kept, dtype=np.int64), len(known), len(new), dropped)
 
 
 def _statistics_columns(source: _Names, names: _Names) -> np.ndarray:
     """Every entry takes its source entry's statistics: in a history, each step's, not only
     the latest (whose columns alone carry the source's weights)."""
-    return np.array([_source_index(source, name) for name in names.all], dtype=np.int64)
+    index = {name: column for column, name in enumerate(source.all)}
+    return np.array([_source_index(index, name) for name in names.all], dtype=np.int64)
 
 
 _LATENT = "<latent {}>"  # the teacher body's latent inputs: names no observation entry has
@@ -307,11 +323,12 @@ def _history_names(names: _Names, steps: int, actions: int) -> _Names:
     return _Names((*observations, *past_actions), names.privileged)
 
 
-def _source_index(source: _Names, name: str) -> int:
-    """The source's entry whose statistics an entry takes, by its name or, in a history, the
-    name of the step's entry (-1: none)."""
-    base = name.split(_PAST)[0]
-    return source.all.index(base) if base in source.all else -1
+def _source_index(index: dict[str, int], name: str) -> int:
+    """The source's entry whose statistics an entry takes, by its name or, in a history the
+    source lacks, the name of the step's entry (-1: none)."""
+    if name in index:
+        return index[name]
+    return index.get(name.split(_PAST)[0], -1)
 
 
 def _observation_names(where: str, cfg: ExperimentConfig) -> _Names:
@@ -335,7 +352,10 @@ def _check_spaces(
         if extended and kind == "observation_space":
             continue
         if there.shape != here.shape or type(there) is not type(here):
-            raise UserError(f"{where}: its {kind.replace('_', ' ')} is {there}, this env's {here}")
+            raise UserError(
+                f"{where}: its {kind.replace('_', ' ')} is {_describe(there)}, "
+                f"this env's {_describe(here)}"
+            )
     there, here = other.action_space, model.action_space
     if isinstance(there, gym.spaces.Box) and not (
         np.array_equal(there.low, here.low) and np.array_equal(there.high, here.high)
@@ -386,6 +406,11 @@ def _reads(found: torch.Tensor, tensor: torch.Tensor, inputs: _InputMap) -> bool
         and found.shape[1] >= inputs.source_size
         and tensor.shape[1] - inputs.size == found.shape[1] - inputs.source_size
     )
+
+
+def _describe(space: gym.Space) -> str:
+    """A space in one line (a Box's repr lists its bounds, over several lines)."""
+    return f"{type(space).__name__} of shape {space.shape}"
 
 
 def _check_same_setup(

@@ -618,43 +618,99 @@ def test_entries_of_the_same_count_are_matched_by_name_too(tmp_path):
 
 
 def asymmetric_cartpole(terms: list[dict], **changes) -> dict:
+    """A tiny asymmetric PPO on the privileged CartPole under ``terms``."""
     asymmetric = {**tiny_ppo()["algorithm"], "asymmetric": True}
-    return tiny_ppo(
-        env=PRIVILEGED_CARTPOLE, algorithm=asymmetric, randomization={"terms": terms},
-        targets=[], checkpoint={"freq_steps": 0}, **changes,
-    )  # fmt: skip
+    fields = {
+        "env": PRIVILEGED_CARTPOLE, "algorithm": asymmetric, "randomization": {"terms": terms},
+        "targets": [], "checkpoint": {"freq_steps": 0},
+    }  # fmt: skip
+    return tiny_ppo(**{**fields, **changes})
 
 
-def test_an_asymmetric_run_starts_one_whose_spec_draws_less(tmp_path):
-    """The source's critic read gravity, which the new spec no longer draws: that column is
-    left out, so the actor acts and the critic values as the source's with gravity's input at
-    0; a teacher, whose actor reads the entries, is still refused (test above)."""
-    mass = {"parameter": "link_mass", "selector": "pole", "range": [0.5, 3.0]}
-    gravity = {"parameter": "gravity", "range": [0.9, 1.1]}
-    first = asymmetric_cartpole([mass, gravity], total_timesteps=256)
-    source_run = train(parse_config(first), tmp_path / "a", progress_bar=False, verbose=False)
-    config = parse_config(asymmetric_cartpole([mass], init_from=str(source_run.path)))
+MASS = {"parameter": "link_mass", "selector": "pole", "range": [0.5, 3.0]}
+MOTOR = {"parameter": "motor_strength", "range": [0.5, 1.0]}
+GRAVITY = {"parameter": "gravity", "range": [0.9, 1.1]}
+DAMPING = {"parameter": "joint_damping", "selector": "slider_to_cart", "range": [0.0, 0.1]}
+
+
+@pytest.fixture(scope="module")
+def three_term_asymmetric(tmp_path_factory) -> Run:
+    """An asymmetric CartPole whose critic reads three dynamics entries, motors in the middle."""
+    config = asymmetric_cartpole([MASS, MOTOR, GRAVITY], total_timesteps=256)
+    path = tmp_path_factory.mktemp("three") / "run"
+    return train(parse_config(config), path, progress_bar=False, verbose=False)
+
+
+def test_an_asymmetric_run_starts_one_whose_spec_draws_less(three_term_asymmetric, tmp_path):
+    """The source's critic read the motor strength, which the new spec no longer draws: that
+    column is left out, so the actor acts and the critic values as the source's with that
+    input at 0 (its mean); the statistics go by name. A teacher is still refused (above)."""
+    source_run = three_term_asymmetric
+    config = parse_config(asymmetric_cartpole([MASS, GRAVITY], init_from=str(source_run.path)))
     venv = make_training_env(config)
     try:
         model = build_model(config, venv, "cpu", "<test>")
-        load_initial_policy(config, model, venv, "<test>", tmp_path / "new")
+        record = load_initial_policy(config, model, venv, "<test>", tmp_path / "new")
+        assert record["left_out_of_critic"] == ["dr:motor_strength:slider_to_cart"]
         source = source_run.load_model()
         size = model.observation_space.shape[0]
-        assert source.observation_space.shape[0] == size + 1  # gravity's entry, last
+        motor = size - 1  # measured entries, the mass, then the motors, then gravity
+        assert source.observation_space.shape[0] == size + 1
+        kept = [column for column in range(size + 1) if column != motor]
         statistics = load_normalization(source_run.normalization_path)
-        np.testing.assert_array_equal(venv.obs_rms.mean, statistics.obs_mean[:size])
+        np.testing.assert_array_equal(venv.obs_rms.mean, statistics.obs_mean[kept])
+        np.testing.assert_array_equal(venv.obs_rms.var, statistics.obs_var[kept])
+        assert venv.obs_rms.count == statistics.obs_count
         observations = torch.as_tensor(
             np.random.default_rng(4).normal(size=(8, size)), dtype=torch.float32
         )
-        without_gravity = torch.cat([observations, torch.zeros(8, 1)], dim=1)
-        assert_same_policy(model, observations, source, without_gravity)
+        zero = torch.zeros(8, 1)
+        without_motor = torch.cat([observations[:, :motor], zero, observations[:, motor:]], 1)
+        assert_same_policy(model, observations, source, without_motor)
     finally:
         venv.close()
-    other = asymmetric_cartpole(
-        [mass, {"parameter": "motor_strength", "range": [0.5, 1.0]}], init_from=str(source_run.path)
-    )  # as many entries, one of them another: no column can be told apart by the width
-    message = refusal(other, tmp_path)
-    assert "entry 5: dr:gravity" in message and "dr:motor_strength" in message, message
+
+
+def test_a_spec_that_swaps_an_element_one_for_one_is_refused(three_term_asymmetric, tmp_path):
+    # As many entries, one another: the layers keep their width, so no column could move.
+    swapped = asymmetric_cartpole(
+        [MASS, DAMPING, GRAVITY], init_from=str(three_term_asymmetric.path)
+    )
+    message = refusal(swapped, tmp_path)
+    assert "its observation has 7 entries, as this run's, but they differ by name (dr:mo" in (
+        message
+    ), message
+
+
+def test_an_asymmetric_history_source_is_matched_by_name(tmp_path):
+    """A history source's entries go by name too: a spec that draws less leaves the critic's
+    column out, one that swaps an element at the same width is refused (it was taken)."""
+    history = {**PRIVILEGED_CARTPOLE, "history_steps": 2}
+    first = asymmetric_cartpole([MASS, MOTOR, GRAVITY], env=history, total_timesteps=256)
+    source_run = train(parse_config(first), tmp_path / "a", progress_bar=False, verbose=False)
+    less = parse_config(
+        asymmetric_cartpole([MASS, GRAVITY], env=history, init_from=str(source_run.path))
+    )
+    venv = make_training_env(less)
+    try:
+        model = build_model(less, venv, "cpu", "<test>")
+        record = load_initial_policy(less, model, venv, "<test>", tmp_path / "new")
+        assert record["left_out_of_critic"] == ["dr:motor_strength:slider_to_cart"]
+        source = source_run.load_model()
+        size = model.observation_space.shape[0]
+        motor = size - 1
+        observations = torch.as_tensor(
+            np.random.default_rng(5).normal(size=(8, size)), dtype=torch.float32
+        )
+        zero = torch.zeros(8, 1)
+        without_motor = torch.cat([observations[:, :motor], zero, observations[:, motor:]], 1)
+        assert_same_policy(model, observations, source, without_motor)
+    finally:
+        venv.close()
+    swapped = asymmetric_cartpole(
+        [MASS, DAMPING, GRAVITY], env=history, init_from=str(source_run.path)
+    )
+    assert "but they differ by name (dr:motor_strength" in refusal(swapped, tmp_path)
 
 
 ADAPTATION = {"latent_size": 3, "encoder_layers": [8], "history_steps": 3, "timesteps": 100}

@@ -122,10 +122,11 @@ def is_exact(name: str) -> bool:
 @pytest.mark.parametrize("source", ["a1_dr.yaml", "a1_noisy_sensors.yaml", "a1_hard.yaml"])
 def test_shipped_sensor_noise_reaches_the_sensors_only(source):
     # As legged_gym: noise on the IMU and joint encoders, none on the command or last action.
+    commands = {"lin_vel_x": [0.5, 0.5], "lin_vel_y": [0.2, 0.2], "ang_vel_yaw": [0.4, 0.4]}
     if source.endswith("dr.yaml"):
-        env = A1Env(randomization=source, command_ranges={"lin_vel_x": [0.5, 0.5]})
+        env = A1Env(randomization=source, command_ranges=commands)
     else:
-        env = A1Env(command_ranges={"lin_vel_x": [0.5, 0.5]})
+        env = A1Env(command_ranges=commands)
         apply_target(env, load_target(resolve_config_path(source, kind="target")))
     try:
         for seed in range(3):
@@ -135,7 +136,8 @@ def test_shipped_sensor_noise_reaches_the_sensors_only(source):
             sensors = [name for name in std if not is_exact(name)]
             assert len(sensors) == 30 and all(std[name] > 0.0 for name in sensors)
             values = named(env, env.step(np.zeros(12, dtype=np.float32))[0])
-            assert values["command_lin_vel_x"] == 2.0 * 0.5
+            observed = [values[f"command_{name}"] for name in commands]
+            assert observed == pytest.approx([2.0 * 0.5, 2.0 * 0.2, 0.25 * 0.4], rel=0, abs=1e-6)
             assert all(values[f"{joint}_last_action"] == 0.0 for joint in JOINTS)
     finally:
         env.close()
