@@ -10,6 +10,7 @@ import pytest
 import torch
 import yaml
 from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.vec_env import VecNormalize
 from tiny import tiny_ppo  # tests/e2e/tiny.py: the shared tiny PPO config
 
 from sim2real.cli import main
@@ -641,26 +642,20 @@ def three_term_asymmetric(tmp_path_factory) -> Run:
     return train(parse_config(config), path, progress_bar=False, verbose=False)
 
 
-def test_an_asymmetric_run_starts_one_whose_spec_draws_less(three_term_asymmetric, tmp_path):
-    """The source's critic read the motor strength, which the new spec no longer draws: that
-    column is left out, so the actor acts and the critic values as the source's with that
-    input at 0 (its mean); the statistics go by name. A teacher is still refused (above)."""
-    source_run = three_term_asymmetric
-    config = parse_config(asymmetric_cartpole([MASS, GRAVITY], init_from=str(source_run.path)))
-    venv = make_training_env(config)
+def started_without_motor(config: dict, source_run: Run, tmp_path) -> VecNormalize:
+    """Start ``config`` (a spec without the source's motor strength) and check that the motor
+    column alone is left out: the model acts and values as the source with that input at 0
+    (its mean). The training env, closed, with the statistics it was given."""
+    parsed = parse_config(config)
+    venv = make_training_env(parsed)
     try:
-        model = build_model(config, venv, "cpu", "<test>")
-        record = load_initial_policy(config, model, venv, "<test>", tmp_path / "new")
+        model = build_model(parsed, venv, "cpu", "<test>")
+        record = load_initial_policy(parsed, model, venv, "<test>", tmp_path / "new")
         assert record["left_out_of_critic"] == ["dr:motor_strength:slider_to_cart"]
         source = source_run.load_model()
         size = model.observation_space.shape[0]
-        motor = size - 1  # measured entries, the mass, then the motors, then gravity
         assert source.observation_space.shape[0] == size + 1
-        kept = [column for column in range(size + 1) if column != motor]
-        statistics = load_normalization(source_run.normalization_path)
-        np.testing.assert_array_equal(venv.obs_rms.mean, statistics.obs_mean[kept])
-        np.testing.assert_array_equal(venv.obs_rms.var, statistics.obs_var[kept])
-        assert venv.obs_rms.count == statistics.obs_count
+        motor = size - 1  # the privileged entries come last: the mass, the motors, gravity
         observations = torch.as_tensor(
             np.random.default_rng(4).normal(size=(8, size)), dtype=torch.float32
         )
@@ -669,6 +664,19 @@ def test_an_asymmetric_run_starts_one_whose_spec_draws_less(three_term_asymmetri
         assert_same_policy(model, observations, source, without_motor)
     finally:
         venv.close()
+    return venv
+
+
+def test_an_asymmetric_run_starts_one_whose_spec_draws_less(three_term_asymmetric, tmp_path):
+    """The source's critic read the motor strength, which the new spec no longer draws: that
+    column is left out, and the statistics go by name. A teacher is still refused (above)."""
+    config = asymmetric_cartpole([MASS, GRAVITY], init_from=str(three_term_asymmetric.path))
+    venv = started_without_motor(config, three_term_asymmetric, tmp_path)
+    statistics = load_normalization(three_term_asymmetric.normalization_path)
+    kept = [0, 1, 2, 3, 4, 6]  # all but the motors' column
+    np.testing.assert_array_equal(venv.obs_rms.mean, statistics.obs_mean[kept])
+    np.testing.assert_array_equal(venv.obs_rms.var, statistics.obs_var[kept])
+    assert venv.obs_rms.count == statistics.obs_count
 
 
 def test_a_spec_that_swaps_an_element_one_for_one_is_refused(three_term_asymmetric, tmp_path):
@@ -688,25 +696,8 @@ def test_an_asymmetric_history_source_is_matched_by_name(tmp_path):
     history = {**PRIVILEGED_CARTPOLE, "history_steps": 2}
     first = asymmetric_cartpole([MASS, MOTOR, GRAVITY], env=history, total_timesteps=256)
     source_run = train(parse_config(first), tmp_path / "a", progress_bar=False, verbose=False)
-    less = parse_config(
-        asymmetric_cartpole([MASS, GRAVITY], env=history, init_from=str(source_run.path))
-    )
-    venv = make_training_env(less)
-    try:
-        model = build_model(less, venv, "cpu", "<test>")
-        record = load_initial_policy(less, model, venv, "<test>", tmp_path / "new")
-        assert record["left_out_of_critic"] == ["dr:motor_strength:slider_to_cart"]
-        source = source_run.load_model()
-        size = model.observation_space.shape[0]
-        motor = size - 1
-        observations = torch.as_tensor(
-            np.random.default_rng(5).normal(size=(8, size)), dtype=torch.float32
-        )
-        zero = torch.zeros(8, 1)
-        without_motor = torch.cat([observations[:, :motor], zero, observations[:, motor:]], 1)
-        assert_same_policy(model, observations, source, without_motor)
-    finally:
-        venv.close()
+    less = asymmetric_cartpole([MASS, GRAVITY], env=history, init_from=str(source_run.path))
+    started_without_motor(less, source_run, tmp_path)
     swapped = asymmetric_cartpole(
         [MASS, DAMPING, GRAVITY], env=history, init_from=str(source_run.path)
     )
