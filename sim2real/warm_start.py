@@ -193,7 +193,7 @@ def _named_maps(
     optional sensors such as the A1's gait clock) starts from one that observes less. ``read``
     and ``deployable``: how many entries the source's and the new actor read (None: all)."""
     # An asymmetric run's privileged entries reach its critic alone: one the new spec no
-    # longer draws is left out of the critic's columns (its value is relearned), the actor's
+    # longer draws is left out of the critic's columns (as if held at its mean), the actor's
     # inputs untouched. Anywhere else a missing entry is refused.
     droppable = source.privileged if deployable is not None else ()
     layers = [(source.all, names.all, "observation", droppable)]
