@@ -214,7 +214,9 @@ def _input_map(
 ) -> _InputMap:
     """A layer that read ``known`` entries and now reads ``new`` ones, every known one kept
     but those ``droppable`` that ``new`` lacks."""
-    missing = [name for name in known if name not in new and name not in droppable]
+    position = {name: index for index, name in enumerate(new)}
+    absent = tuple(name for name in known if name not in position)
+    missing = [name for name in absent if name not in droppable]
     if missing:
         raise UserError(
             f"{where}: it reads {len(missing)} entries this run's {what} lacks "
@@ -227,10 +229,9 @@ def _input_map(
             f"{where}: its {what} has {len(new)} entries, as this run's, but they differ by "
             f"name ({there} there, {here} here); give both runs the same env settings"
         )
-    kept = [index for index, name in enumerate(known) if name in new]
-    targets = np.array([new.index(known[index]) for index in kept], dtype=np.int64)
-    dropped = tuple(name for name in known if name not in new)
-    return _InputMap(targets, np.array(kept, dtype=np.int64), len(known), len(new), dropped)
+    kept = [index for index, name in enumerate(known) if name in position]
+    targets = np.array([position[known[index]] for index in kept], dtype=np.int64)
+    return _InputMap(targets, np.array(kept, dtype=np.int64), len(known), len(new), absent)
 
 
 def _statistics_columns(source: _Names, names: _Names) -> np.ndarray:

@@ -112,11 +112,9 @@ def test_a_push_changes_the_base_velocity_by_the_declared_amount():
         env.close()
 
 
-EXACT_ENTRIES = ("command_", "_last_action")  # what the robot is told and sent, not measured
-
-
 def is_exact(name: str) -> bool:
-    return name.startswith(EXACT_ENTRIES[0]) or name.endswith(EXACT_ENTRIES[1])
+    """What the robot is told and sends, not what it measures."""
+    return name.startswith("command_") or name.endswith("_last_action")
 
 
 @pytest.mark.parametrize("source", ["a1_dr.yaml", "a1_noisy_sensors.yaml", "a1_hard.yaml"])
@@ -130,7 +128,7 @@ def test_shipped_sensor_noise_reaches_the_sensors_only(source):
         apply_target(env, load_target(resolve_config_path(source, kind="target")))
     try:
         for seed in range(3):
-            observation, _ = env.reset(seed=seed)
+            env.reset(seed=seed)
             std = env.get_dynamics()["observation_noise_std"]
             assert all(std[name] == 0.0 for name in std if is_exact(name))
             sensors = [name for name in std if not is_exact(name)]
