@@ -242,7 +242,7 @@ class A1Env(BulletEnv):
         infos = [client.getJointInfo(robot, j) for j in range(client.getNumJoints(robot))]
         link = {info[12].decode(): info[0] for info in infos}
         joint = {info[1].decode(): info[0] for info in infos}
-        self._robot, self._floor = robot, floor
+        self._robot = robot
         self._joints = [joint[name] for name in JOINTS]
         self._default = np.array([DEFAULT_POSE[name] for name in JOINTS])
         for index, angle in zip(self._joints, self._default.tolist(), strict=True):
@@ -341,7 +341,7 @@ class A1Env(BulletEnv):
 
     def _reward(self, command: np.ndarray) -> tuple[dict[str, float], bool]:
         state = self._state
-        touching = {point[3] for point in self._read_floor_contacts()}
+        touching = self._links_on_ground()
         contact = np.array([foot in touching for foot in self._feet])
         self._feet_contact = contact.tolist()  # for info
         raw = {
@@ -401,16 +401,6 @@ class A1Env(BulletEnv):
         self._read_base_velocity = functools.partial(client.getBaseVelocity, robot)
         self._read_joints = functools.partial(client.getJointStates, robot, self._joints)
         self._reset_joints = functools.partial(client.resetJointStatesMultiDof, robot, self._joints)
-        self._bind_ground_contacts((self._floor,))
-
-    def _bind_ground_contacts(self, grounds: tuple[int, ...]) -> None:
-        reads = [
-            functools.partial(self.client.getContactPoints, self._robot, ground)
-            for ground in grounds
-        ]
-        self._read_floor_contacts = (
-            reads[0] if len(reads) == 1 else lambda: sum((read() for read in reads), ())
-        )
 
     def _tracking(self, error: np.ndarray) -> float:
         return math.exp(-float(np.sum(error**2)) / self.tracking_sigma)

@@ -19,6 +19,7 @@ rendering.
 from __future__ import annotations
 
 import abc
+import functools
 import math
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -389,7 +390,17 @@ class BulletEnv(gym.Env, abc.ABC):
             self._bind_ground_contacts(grounds)
 
     def _bind_ground_contacts(self, grounds: tuple[int, ...]) -> None:
-        """Point the robot's floor-contact reads at these bodies (floor first)."""
+        """Point the robot's ground-contact read at these bodies (floor first): one PyBullet
+        call per ground for all links, which is cheaper than one per foot."""
+        robot = self.handles.base.body
+        reads = [functools.partial(self.client.getContactPoints, robot, g) for g in grounds]
+        self._read_ground_contacts: Callable[[], tuple] = (
+            reads[0] if len(reads) == 1 else lambda: sum((read() for read in reads), ())
+        )
+
+    def _links_on_ground(self) -> set[int]:
+        """The robot's links touching the ground (floor or terrain) after the last step."""
+        return {point[3] for point in self._read_ground_contacts()}  # 3: linkIndexA, the robot's
 
     def _apply_interval_terms(self) -> None:
         due = [

@@ -167,7 +167,7 @@ class WalkerEnv(BulletEnv):
             targetVelocities=[[0.0]] * len(self._joints),
         )
         self._initial_z = None  # anchored by the first observation of the episode
-        self._feet_contact = [0.0] * len(self._read_feet_contact)
+        self._feet_contact = [0.0] * len(self._feet_links)
 
     def _observe(self) -> np.ndarray:
         position, orientation, (vx, vy, vz) = self._read_torso()
@@ -210,7 +210,8 @@ class WalkerEnv(BulletEnv):
         progress = self._next_potential - self._potential
         self._potential = self._next_potential
         # Measured now, observed next step: the original's order (see module docstring).
-        self._feet_contact = [1.0 if read() else 0.0 for read in self._read_feet_contact]
+        touching = self._links_on_ground()
+        self._feet_contact = [1.0 if link in touching else 0.0 for link in self._feet_links]
         # ``command`` is the applied action (clipped, delayed); the original charges the raw
         # action, which is the same thing for actions inside [-1, 1] without latency.
         power = stall = 0.0
@@ -261,14 +262,8 @@ class WalkerEnv(BulletEnv):
         )
         self._read_links = functools.partial(client.getLinkStates, robot, all_links)
         self._feet_links = [link_index[foot] for foot in self.feet]
-        self._bind_ground_contacts((floor,))
         self._initial_z: float | None = None
         self._feet_contact = [0.0] * len(self.feet)
-
-    def _bind_ground_contacts(self, grounds: tuple[int, ...]) -> None:
-        self._read_feet_contact = [
-            _contact_reader(self.client, self._robot, grounds, link) for link in self._feet_links
-        ]
 
     def _mean_xy(self, torso: tuple[float, float, float]) -> tuple[float, float]:
         x, y = (torso[0], torso[1]) if self._torso_is_base else (0.0, 0.0)
@@ -277,16 +272,6 @@ class WalkerEnv(BulletEnv):
             x += position[0]
             y += position[1]
         return x / self._n_parts, y / self._n_parts
-
-
-def _contact_reader(
-    client: BulletClient, robot: int, grounds: tuple[int, ...], link: int
-) -> Callable[[], tuple]:
-    """A link's contact points with the ground: the floor, and the terrain where it is laid."""
-    reads = [functools.partial(client.getContactPoints, robot, ground, link) for ground in grounds]
-    if len(reads) == 1:
-        return reads[0]
-    return lambda: sum((read() for read in reads), ())
 
 
 Pose = tuple[tuple[float, float, float], tuple[float, ...], tuple[float, float, float]]
