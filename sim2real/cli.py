@@ -2,7 +2,8 @@
 
 Bad input (:class:`UserError`): one line, exit code 2. A run that failed for another reason
 (:class:`RunError`, e.g. a crashed env worker; its model is saved): one line, exit code 1.
-Ctrl-C: exit code 130; SIGTERM where a verb turns it into :class:`Terminated`: 143.
+Ctrl-C: exit code 130; SIGTERM where a verb turns it into :class:`Terminated`: 143. A reader
+that leaves (``| head``) silences the output, not the verb: a training runs to its end.
 """
 
 from __future__ import annotations
@@ -15,11 +16,13 @@ import os
 import signal
 import sys
 import warnings
-from collections.abc import Sequence
-from typing import NoReturn, TextIO
+from collections.abc import Callable, Sequence
+from typing import NoReturn, TextIO, TypeVar
 
 from sim2real import __version__
 from sim2real.errors import RunError, UserError, os_error_line
+
+T = TypeVar("T")
 
 # Each verb lives in sim2real/commands/<verb>.py with add_parser(subparsers) and run(args) -> int
 # (a verb with a hyphen in a module with an underscore).
@@ -82,6 +85,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{error.prog}: error: {error}; see {error.prog} --help", file=sys.stderr)
         return 2
     warnings.showwarning = functools.partial(_one_line_warning, args.verb)
+    stdout = sys.stdout
+    sys.stdout = _QuietWhenClosed(stdout)  # type: ignore[assignment]
     try:
         return int(args.run(args) or 0)
     except UserError as error:
@@ -103,6 +108,37 @@ def main(argv: Sequence[str] | None = None) -> int:
         signum = signal.Signals(getattr(error, "signum", signal.SIGINT))
         print(f"sim2real {args.verb}: interrupted by {signum.name}", file=sys.stderr)
         return 128 + signum.value
+    finally:
+        sys.stdout = stdout
+
+
+class _QuietWhenClosed:
+    """stdout that goes quiet once its reader has left (``sim2real train ... | head``): a print
+    that fails there would otherwise end a training as failed, with its work done."""
+
+    def __init__(self, stream: TextIO):
+        self._stream = stream
+        self._closed = False
+
+    def write(self, text: str) -> int:
+        return self._quietly(lambda: self._stream.write(text), len(text))
+
+    def flush(self) -> None:
+        self._quietly(self._stream.flush, None)
+
+    def _quietly(self, action: Callable[[], T], silent: T) -> T:
+        if self._closed:
+            return silent
+        try:
+            return action()
+        except BrokenPipeError:
+            # What is still buffered goes to /dev/null with the rest.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), self._stream.fileno())
+            self._closed = True
+            return silent
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
 
 
 def _one_line_warning(

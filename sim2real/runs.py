@@ -404,8 +404,9 @@ def check_run_dir_free(path: str | Path, overwrite: bool) -> None:
         return
     if not overwrite:
         raise UserError(
-            f"{path}: run directory already exists; pass --overwrite to replace it, "
-            "--resume to continue it, or choose another --run-dir"
+            f"{path}: run directory already exists; pass --overwrite to replace it or choose "
+            f"another --run-dir (`sim2real train --resume {path}` continues a run that has "
+            "checkpoints)"
         )
     if not (path / META_FILE).is_file():
         raise UserError(

@@ -315,6 +315,22 @@ def test_existing_run_dir_is_refused_without_overwrite(tmp_path):
     assert result.returncode == 2
     assert "already exists; pass --overwrite" in error_lines(result.stderr)[0]
     assert sorted(p.name for p in run_dir.iterdir()) == ["run.json"]  # untouched
+    assert f"sim2real train --resume {run_dir.relative_to(tmp_path)}" in result.stderr
+
+
+def test_a_reader_that_leaves_silences_the_output_not_the_run(tmp_path):
+    """``sim2real train ... | head -1``: the run still finishes, with its summary, exit code 0
+    (a print into the closed pipe used to end it as failed)."""
+    config = write_config(tmp_path, tiny_ppo(evaluation={"freq_steps": 512, "episodes": 2}))
+    process = start_train([str(config), "--run-dir", "run"], tmp_path)
+    assert process.stdout.readline().startswith("training PPO")
+    process.stdout.close()  # the reader leaves; every evaluation line comes after this
+    _, err = process.communicate(timeout=240)
+    meta = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert process.returncode == 0, err
+    assert meta["status"] == "finished"
+    assert meta["warnings"] == []
+    assert (tmp_path / "run" / "summary.json").is_file()
 
 
 # -- signals and resume --------------------------------------------------------------------------
