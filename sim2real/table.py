@@ -6,6 +6,8 @@ from collections.abc import Sequence
 
 
 def format_cell(value: object) -> str:
+    if value is None:  # nothing to show, as every table says it
+        return "-"
     if isinstance(value, float):
         return f"{value:.4g}" if abs(value) < 1e4 else f"{value:.0f}"
     return str(value)

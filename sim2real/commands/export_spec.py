@@ -4,7 +4,8 @@ The spec is the run's own (same terms, operations and order) with each range ADR
 replaced by its current bounds (a zero-width one becomes a fixed ``value``), read from the run's
 adr.json: the final bounds of a finished run, the latest of one still training. It loads with
 ``load_spec`` and goes wherever a spec does (``randomization:`` in a config, ``gym.make``).
-Written atomically. Exit code 2, one line: RUN is not a run, or not an ADR run.
+Written atomically; an existing file only with ``--overwrite``. Exit code 2, one line: RUN is
+not a run, or not an ADR run, or the file exists.
 """
 
 from __future__ import annotations
@@ -24,12 +25,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--out", type=path_arg, required=True, metavar="SPEC.yaml", help="spec file"
     )
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from sim2real.transfer.adr_run import export_spec
 
-    path = export_spec(args.run_dir, args.out)
+    path = export_spec(args.run_dir, args.out, overwrite=args.overwrite)
     print(f"wrote {path} (the ADR ranges of {args.run_dir})")
     return 0

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import signal
 
+from sim2real import limits
 from sim2real.errors import UserError
 from sim2real.io import check_output_dir
 
@@ -83,6 +84,8 @@ def run(args: argparse.Namespace) -> int:
         from sim2real.config import load_config, resolve_config_path
 
         path = resolve_config_path(args.config)
+        if args.seed is not None:  # said as the option given, not as the --set it becomes
+            limits.check_count(args.seed, limits.SEED, "--seed", minimum=0)
         overrides = [*args.overrides, *([f"seed={args.seed}"] if args.seed is not None else [])]
         config = load_config(path, overrides)
         result = train(

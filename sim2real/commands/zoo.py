@@ -28,7 +28,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     add.add_argument("--name", required=True, help="entry name, e.g. hopper_dr")
     add.add_argument("--overwrite", action="store_true", help="replace an existing entry")
     add.add_argument(
-        "--zoo-dir", type=path_arg, default=None, help="zoo directory (default policies/zoo)"
+        "--zoo-dir",
+        type=path_arg,
+        default=None,
+        help="zoo directory (default: the package's own policies/zoo, where zoo:NAME looks)",
     )
     add_rollout_options(add, default_episodes=10)
     add.set_defaults(run=run_add)
@@ -60,7 +63,7 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_add(args: argparse.Namespace) -> int:
-    from sim2real.policies.zoo import add_entry
+    from sim2real.policies.zoo import ZOO_DIR, add_entry
 
     entry = add_entry(
         args.run_dir,
@@ -69,5 +72,9 @@ def run_add(args: argparse.Namespace) -> int:
         zoo_dir=args.zoo_dir,
         overwrite=args.overwrite,
     )
-    print(f"zoo:{entry.name} -> {entry.path} (model card: {entry.path / 'README.md'})")
+    card = f"model card: {entry.path / 'README.md'}"
+    if entry.path.parent.resolve() == ZOO_DIR.resolve():
+        print(f"zoo:{entry.name} -> {entry.path} ({card})")
+    else:  # zoo:NAME names the package's zoo only; the entry's path works wherever a run does
+        print(f"{entry.path} ({card}; give this path where a run goes, e.g. sim2real evaluate)")
     return 0

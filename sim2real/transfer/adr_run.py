@@ -113,10 +113,10 @@ def read_adr_run(run_dir: str | Path) -> tuple[Run, AutomaticDR, dict[str, Any]]
     return run, adr, record
 
 
-def export_spec(run_dir: str | Path, out: str | Path) -> Path:
-    """Write the run's ADR bounds as an ordinary randomization spec YAML, atomically."""
-    # Before any reading; a spec is derived from the run, so an existing one is replaced.
-    out = check_output_file(out, "--out", "spec.yaml", overwrite=True)
+def export_spec(run_dir: str | Path, out: str | Path, *, overwrite: bool = False) -> Path:
+    """Write the run's ADR bounds as an ordinary randomization spec YAML, atomically; an
+    existing ``out`` (perhaps a hand-written spec) only with ``overwrite``."""
+    out = check_output_file(out, "--out", "spec.yaml", overwrite=overwrite)
     run, adr, record = read_adr_run(run_dir)
     terms = spec_to_data(adr.episode_spec())
     description = (

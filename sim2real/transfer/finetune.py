@@ -124,7 +124,7 @@ def transfer(
     device, reason = select_device(cfg.algorithm.name, cfg.algorithm.policy, cfg.device, label)
     setup = build_setup(cfg, source, target, options, device)
     if verbose:  # only once the inputs are known good: errors stay one line
-        _warn_partial_rollout(cfg)
+        note_partial_rollout(cfg, "--budget", "target steps")
     say: Callable[[str], None] = print if verbose else _quiet
     try:
         created = create_run(
@@ -323,13 +323,13 @@ def collected_steps(cfg: ExperimentConfig) -> int:
     return -(-cfg.total_timesteps // rollout) * rollout
 
 
-def _warn_partial_rollout(cfg: ExperimentConfig) -> None:
-    """Say when the budget is rounded up to whole rollouts."""
+def note_partial_rollout(cfg: ExperimentConfig, option: str, steps: str) -> None:
+    """Say when the budget (``option``) is rounded up to whole rollouts of ``steps``."""
     collected = collected_steps(cfg)
     if collected != cfg.total_timesteps:
         print(
-            f"note: --budget {cfg.total_timesteps} is not a multiple of one rollout "
-            f"(n_steps x n_envs = {_rollout(cfg)}); {collected} target steps will be collected",
+            f"note: {option} {cfg.total_timesteps} is not a multiple of one rollout "
+            f"(n_steps x n_envs = {_rollout(cfg)}); {collected} {steps} will be collected",
             file=sys.stderr,
         )
 

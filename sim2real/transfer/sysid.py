@@ -41,6 +41,7 @@ from sim2real.transfer.finetune import (
     build_setup,
     check_fine_tunable,
     check_target_env,
+    note_partial_rollout,
     resolve_target,
     transfer_meta,
 )
@@ -157,6 +158,8 @@ def transfer_sysid(
         built = dataclasses.replace(
             build_setup(cfg, source, evaluated_on, options, device), steps="simulation steps"
         )
+        if verbose:
+            note_partial_rollout(cfg, "--finetune-budget", "simulation steps")
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

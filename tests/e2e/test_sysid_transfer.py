@@ -90,6 +90,19 @@ def test_a_zoo_entry_is_a_sysid_source(made, tmp_path):
     assert run.meta["source_run"] == str(entry.path.resolve())
 
 
+def test_a_budget_short_of_a_rollout_is_said_to_round_up(made, tmp_path, capsys):
+    """On-policy fine-tuning collects whole rollouts: the note says how many steps it takes."""
+    argv = ["transfer", str(made["source"].path), "--strategy", "sysid"]
+    argv += ["--data", str(made["data"]), *IDENTIFY, "--finetune-budget", "300"]
+    argv += ["--target", HEAVY, "--eval-episodes", "1", "--no-progress"]
+    assert main([*argv, "--run-dir", str(tmp_path / "sysid")]) == 0
+    assert (
+        "note: --finetune-budget 300 is not a multiple of one rollout (n_steps x n_envs = 512); "
+        "512 simulation steps will be collected"
+    ) in capsys.readouterr().err
+    assert Run.open(tmp_path / "sysid").meta["timesteps"] == 512
+
+
 def test_compare_puts_sysid_on_the_target_sample_axis(made):
     comparison = compare_runs([made["sysid"].path], [made["scratch"].path], n_boot=50)
     (method,) = comparison.methods

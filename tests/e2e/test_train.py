@@ -277,7 +277,7 @@ BAD = [
         ["--set", "algorithm.hyperparams.gamma=2"],
         "field 'algorithm.hyperparams.gamma'",
     ),
-    ("bad-seed", {}, ["--seed", "-1"], "field 'seed' = -1"),
+    ("bad-seed", {}, ["--seed", "-1"], "error: --seed = -1; must be >= 0"),
 ]
 
 

@@ -144,6 +144,14 @@ def test_export_spec_writes_the_bounds_as_a_spec_that_loads(adr_run, tmp_path, c
     env.close()
     config = parse_config({**tiny_adr(adr=None), "randomization": str(out)}, source="c.yaml")
     assert config.randomization.terms == spec.terms
+    # An existing file (a hand-written spec, perhaps) is replaced only when asked.
+    written = out.read_text()
+    out.write_text("description: mine\nterms: []\n")
+    err = one_line_error(capsys, ["export-spec", str(run.path), "--out", str(out)])
+    assert "already exists; give a new file name, or --overwrite" in err
+    assert out.read_text() == "description: mine\nterms: []\n"
+    assert main(["export-spec", str(run.path), "--out", str(out), "--overwrite"]) == 0
+    assert out.read_text() == written
 
 
 def one_line_error(capsys, argv: list[str]) -> str:

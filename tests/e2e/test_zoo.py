@@ -135,6 +135,19 @@ def test_zoo_names_resolve_wherever_runs_do(shipped, capsys):
         load_predictor("zoo:nope")
 
 
+def test_zoo_add_names_each_entry_as_it_resolves(run_dir, tmp_path, capsys, monkeypatch):
+    """zoo:NAME for the zoo it looks in; outside it, the path (which works where a run does)."""
+    monkeypatch.setattr(zoo, "ZOO_DIR", tmp_path / "package_zoo")
+    options = ["--episodes", "1", "--workers", "1"]
+    assert main(["zoo", "add", str(run_dir), "--name", "mine", *options]) == 0
+    assert capsys.readouterr().out.startswith(f"zoo:mine -> {tmp_path / 'package_zoo' / 'mine'}")
+    elsewhere = tmp_path / "my_zoo"
+    assert main(["zoo", "add", str(run_dir), "--name", "mine", "--zoo-dir", str(elsewhere)]) == 0
+    out = capsys.readouterr().out
+    assert "zoo:" not in out and out.startswith(str(elsewhere / "mine"))
+    assert main(["evaluate", str(elsewhere / "mine"), *options, "--out", str(tmp_path / "r")]) == 0
+
+
 def test_a_zoo_entry_is_a_transfer_source(shipped, tmp_path):
     result = transfer(
         "zoo:tiny_dr",
