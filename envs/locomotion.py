@@ -138,7 +138,7 @@ class WalkerEnv(BulletEnv):
         )
         # A free-floating walker's torso is the base (Ant); a planar one's is a link.
         link_index.setdefault(self.torso, -1)
-        self._cache_model(client, robot, floor, link_index, joint_index, infos)
+        self._cache_model(client, robot, link_index, joint_index, infos)
 
         def part(name: str, index: dict[str, int]) -> BodyPart:
             return BodyPart(name, robot, index[name])
@@ -237,7 +237,6 @@ class WalkerEnv(BulletEnv):
         self,
         client: BulletClient,
         robot: int,
-        floor: int,
         link_index: dict[str, int],
         joint_index: dict[str, int],
         infos: list[tuple],
