@@ -138,6 +138,9 @@ class BulletEnv(gym.Env, abc.ABC):
         self._terrain: Terrain | None = None  # made when rough ground is first asked for
         self._roughness_m = 0.0
         self._grounds: tuple[int, ...] = ()
+        if self.handles.floor is not None:  # bound now: unwrapped, step may come before reset
+            self._grounds = (self.handles.floor.body,)
+            self._bind_ground_contacts(self._grounds)
         self._snapshot = self.client.saveState()
         self._fixed = copy_dynamics(self.nominal)  # nominal, or what set_dynamics fixed
         self._applied = copy_dynamics(self.nominal)  # what the simulator holds now
@@ -390,9 +393,10 @@ class BulletEnv(gym.Env, abc.ABC):
             self._bind_ground_contacts(grounds)
 
     def _bind_ground_contacts(self, grounds: tuple[int, ...]) -> None:
-        """Point the robot's ground-contact read at these bodies (floor first): one PyBullet
-        call per ground for all links, which is cheaper than one per foot."""
-        robot = self.handles.base.body
+        """Point the robot's ground-contact read at these bodies: one PyBullet call per ground
+        for all links, which is cheaper than one per foot."""
+        handles = self.handles
+        robot = (handles.base if handles.base is not None else handles.joints[0]).body
         reads = [functools.partial(self.client.getContactPoints, robot, g) for g in grounds]
         self._read_ground_contacts: Callable[[], tuple] = (
             reads[0] if len(reads) == 1 else lambda: sum((read() for read in reads), ())

@@ -3,7 +3,7 @@
 Bad input (:class:`UserError`): one line, exit code 2. A run that failed for another reason
 (:class:`RunError`, e.g. a crashed env worker; its model is saved): one line, exit code 1.
 Ctrl-C: exit code 130; SIGTERM where a verb turns it into :class:`Terminated`: 143. A reader
-that leaves (``| head``) silences the output, not the verb: a training runs to its end.
+of stdout that leaves (``| head``) silences stdout, not the verb: a training runs to its end.
 """
 
 from __future__ import annotations
@@ -16,13 +16,13 @@ import os
 import signal
 import sys
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import NoReturn, TextIO, TypeVar
 
 from sim2real import __version__
 from sim2real.errors import RunError, UserError, os_error_line
 
-T = TypeVar("T")
+_T = TypeVar("_T")
 
 # Each verb lives in sim2real/commands/<verb>.py with add_parser(subparsers) and run(args) -> int
 # (a verb with a hyphen in a module with an underscore).
@@ -86,7 +86,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     warnings.showwarning = functools.partial(_one_line_warning, args.verb)
     stdout = sys.stdout
-    sys.stdout = _QuietWhenClosed(stdout)  # type: ignore[assignment]
+    quiet = _QuietAfterBrokenPipe(stdout)
+    sys.stdout = quiet  # type: ignore[assignment]
     try:
         return int(args.run(args) or 0)
     except UserError as error:
@@ -96,8 +97,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"sim2real {args.verb}: error: {_one_line(error)}", file=sys.stderr)
         return 1
     except BrokenPipeError:
-        # The reader (e.g. `| head`) went away: stop quietly, as Unix tools do.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        # Another pipe's reader (stderr's, `|& head`) went away: stop quietly, as Unix tools do.
+        _to_devnull(stdout)
         return 1
     except OSError as error:
         # The OS refused a path (too long, not readable, ...): one line naming it. Exit code 2
@@ -109,36 +110,48 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"sim2real {args.verb}: interrupted by {signum.name}", file=sys.stderr)
         return 128 + signum.value
     finally:
+        quiet.flush()  # what is still buffered, before the unguarded stream is back
         sys.stdout = stdout
 
 
-class _QuietWhenClosed:
+class _QuietAfterBrokenPipe:
     """stdout that goes quiet once its reader has left (``sim2real train ... | head``): a print
     that fails there would otherwise end a training as failed, with its work done."""
 
     def __init__(self, stream: TextIO):
         self._stream = stream
-        self._closed = False
+        self._silenced = False
 
     def write(self, text: str) -> int:
         return self._quietly(lambda: self._stream.write(text), len(text))
 
+    def writelines(self, lines: Iterable[str]) -> None:
+        for line in lines:
+            self.write(line)
+
     def flush(self) -> None:
         self._quietly(self._stream.flush, None)
 
-    def _quietly(self, action: Callable[[], T], silent: T) -> T:
-        if self._closed:
+    def _quietly(self, action: Callable[[], _T], silent: _T) -> _T:
+        if self._silenced:
             return silent
         try:
             return action()
         except BrokenPipeError:
-            # What is still buffered goes to /dev/null with the rest.
-            os.dup2(os.open(os.devnull, os.O_WRONLY), self._stream.fileno())
-            self._closed = True
+            _to_devnull(self._stream)  # what is still buffered goes there with the rest
+            self._silenced = True
             return silent
 
     def __getattr__(self, name: str):
         return getattr(self._stream, name)
+
+
+def _to_devnull(stream: TextIO) -> None:
+    """Point the stream's file descriptor at /dev/null (where it has one)."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())
+        os.close(devnull)
 
 
 def _one_line_warning(

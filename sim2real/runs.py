@@ -23,6 +23,7 @@ import datetime
 import os
 import platform
 import re
+import shlex
 import shutil
 import warnings
 import zipfile
@@ -405,8 +406,8 @@ def check_run_dir_free(path: str | Path, overwrite: bool) -> None:
     if not overwrite:
         raise UserError(
             f"{path}: run directory already exists; pass --overwrite to replace it or choose "
-            f"another --run-dir (`sim2real train --resume {path}` continues a run that has "
-            "checkpoints)"
+            f"another --run-dir (`sim2real train --resume {shlex.quote(str(path))}` continues a "
+            "run that has checkpoints)"
         )
     if not (path / META_FILE).is_file():
         raise UserError(

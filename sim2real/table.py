@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 
 def format_cell(value: object) -> str:
-    if value is None:  # nothing to show, as every table says it
+    if value is None:  # an empty cell
         return "-"
     if isinstance(value, float):
         return f"{value:.4g}" if abs(value) < 1e4 else f"{value:.0f}"

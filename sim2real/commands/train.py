@@ -62,14 +62,14 @@ def run(args: argparse.Namespace) -> int:
     if args.resume is not None:
         given = [
             flag
-            for flag, value in (
-                ("CONFIG", args.config),
-                ("--set", args.overrides),
-                ("--run-dir", args.run_dir),
-                ("--seed", args.seed),
+            for flag, present in (
+                ("CONFIG", args.config is not None),
+                ("--set", bool(args.overrides)),
+                ("--run-dir", args.run_dir is not None),
+                ("--seed", args.seed is not None),  # --seed 0 is given too
                 ("--overwrite", args.overwrite),
             )
-            if value
+            if present
         ]
         if given:
             raise UserError(

@@ -315,21 +315,21 @@ def _rollout(cfg: ExperimentConfig) -> int | None:
 
 
 def collected_steps(cfg: ExperimentConfig) -> int:
-    """Target steps a run of ``cfg`` collects: on-policy SB3 collects whole rollouts, so the
-    budget is rounded up to one."""
+    """Steps a run of ``cfg`` collects (on the target, or in simulation for sysid): on-policy
+    SB3 collects whole rollouts, so the budget is rounded up to one."""
     rollout = _rollout(cfg)
     if rollout is None:
         return cfg.total_timesteps
     return -(-cfg.total_timesteps // rollout) * rollout
 
 
-def note_partial_rollout(cfg: ExperimentConfig, option: str, steps: str) -> None:
-    """Say when the budget (``option``) is rounded up to whole rollouts of ``steps``."""
+def note_partial_rollout(cfg: ExperimentConfig, option: str, unit: str) -> None:
+    """Say when the budget (``option``, counted in ``unit``) is rounded up to whole rollouts."""
     collected = collected_steps(cfg)
     if collected != cfg.total_timesteps:
         print(
             f"note: {option} {cfg.total_timesteps} is not a multiple of one rollout "
-            f"(n_steps x n_envs = {_rollout(cfg)}); {collected} {steps} will be collected",
+            f"(n_steps x n_envs = {_rollout(cfg)}); {collected} {unit} will be collected",
             file=sys.stderr,
         )
 

@@ -4,6 +4,7 @@ the real server), bad configs, and SIGINT / SIGTERM / SIGKILL followed by ``--re
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -318,16 +319,34 @@ def test_existing_run_dir_is_refused_without_overwrite(tmp_path):
     assert f"sim2real train --resume {run_dir.relative_to(tmp_path)}" in result.stderr
 
 
-def test_a_reader_that_leaves_silences_the_output_not_the_run(tmp_path):
-    """``sim2real train ... | head -1``: the run still finishes, with its summary, exit code 0
-    (a print into the closed pipe used to end it as failed)."""
+@pytest.mark.parametrize("given", [["--seed", "0"], ["--set", "seed=1"], ["--overwrite"]])
+def test_resume_refuses_what_it_would_ignore(tmp_path, capsys, given):
+    """A resumed run keeps its config: --seed 0 counts as given, as any other value."""
+    assert main(["train", "--resume", str(tmp_path), *given]) == 2
+    err = capsys.readouterr().err
+    assert "a resumed run keeps its own config and directory; drop " + given[0] in err
+
+
+@pytest.mark.parametrize("buffered", [False, True], ids=["line-by-line", "buffered"])
+def test_a_reader_that_leaves_silences_the_output_not_the_run(tmp_path, buffered):
+    """``sim2real train ... | head -1``: the run still finishes, with its summary, exit code 0.
+    A print into the closed pipe used to end it as failed; and what is still buffered when the
+    verb returns must not fail the exit either."""
     config = write_config(tmp_path, tiny_ppo(evaluation={"freq_steps": 512, "episodes": 2}))
-    process = start_train([str(config), "--run-dir", "run"], tmp_path)
-    assert process.stdout.readline().startswith("training PPO")
-    process.stdout.close()  # the reader leaves; every evaluation line comes after this
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    if not buffered:
+        env["PYTHONUNBUFFERED"] = "1"  # each line reaches the pipe as it is printed
+    process = subprocess.Popen(
+        [SIM2REAL, "train", str(config), "--run-dir", "run", "--no-progress"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    if not buffered:
+        assert process.stdout.readline().startswith("training PPO")
+    process.stdout.close()  # the reader leaves
     _, err = process.communicate(timeout=240)
     meta = json.loads((tmp_path / "run" / "run.json").read_text())
     assert process.returncode == 0, err
+    assert "BrokenPipe" not in err
     assert meta["status"] == "finished"
     assert meta["warnings"] == []
     assert (tmp_path / "run" / "summary.json").is_file()

@@ -142,7 +142,8 @@ def test_zoo_add_names_each_entry_as_it_resolves(run_dir, tmp_path, capsys, monk
     assert main(["zoo", "add", str(run_dir), "--name", "mine", *options]) == 0
     assert capsys.readouterr().out.startswith(f"zoo:mine -> {tmp_path / 'package_zoo' / 'mine'}")
     elsewhere = tmp_path / "my_zoo"
-    assert main(["zoo", "add", str(run_dir), "--name", "mine", "--zoo-dir", str(elsewhere)]) == 0
+    add = ["zoo", "add", str(run_dir), "--name", "mine", *options]
+    assert main([*add, "--zoo-dir", str(elsewhere)]) == 0
     out = capsys.readouterr().out
     assert "zoo:" not in out and out.startswith(str(elsewhere / "mine"))
     assert main(["evaluate", str(elsewhere / "mine"), *options, "--out", str(tmp_path / "r")]) == 0

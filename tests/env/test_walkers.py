@@ -87,3 +87,13 @@ def test_matches_the_peer_step_by_step(env_id, peer_id, make_env):
                 ended += 1
                 break
     assert steps >= 50, steps  # an unpowered Ant collapses and ends in ~20 steps, as the peer
+
+
+@pytest.mark.parametrize("env_id", ["sim2real/Hopper-v0", *(w[0] for w in WALKERS)])
+def test_the_unwrapped_env_steps_before_its_first_reset(env_id, make_env):
+    """Below gymnasium's order check the contact read is bound from the start (feet on the
+    floor are read, not missed)."""
+    env = make_env(env_id).unwrapped
+    for _ in range(30):
+        env.step(np.zeros(env.action_space.shape, np.float32))
+    assert any(env._feet_contact)
