@@ -3,7 +3,8 @@
 Bad input (:class:`UserError`): one line, exit code 2. A run that failed for another reason
 (:class:`RunError`, e.g. a crashed env worker; its model is saved): one line, exit code 1.
 Ctrl-C: exit code 130; SIGTERM where a verb turns it into :class:`Terminated`: 143. A reader
-of stdout that leaves (``| head``) silences stdout, not the verb: a training runs to its end.
+that leaves (``| head``, ``|& head``) silences its stream, not the verb: a training runs to its
+end.
 """
 
 from __future__ import annotations
@@ -85,9 +86,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{error.prog}: error: {error}; see {error.prog} --help", file=sys.stderr)
         return 2
     warnings.showwarning = functools.partial(_one_line_warning, args.verb)
-    stdout = sys.stdout
-    quiet = _QuietAfterBrokenPipe(stdout)
-    sys.stdout = quiet  # type: ignore[assignment]
+    streams = sys.stdout, sys.stderr
+    quiet = _QuietAfterBrokenPipe(streams[0]), _QuietAfterBrokenPipe(streams[1])
+    sys.stdout, sys.stderr = quiet  # type: ignore[assignment]
     try:
         return int(args.run(args) or 0)
     except UserError as error:
@@ -97,8 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"sim2real {args.verb}: error: {_one_line(error)}", file=sys.stderr)
         return 1
     except BrokenPipeError:
-        # Another pipe's reader (stderr's, `|& head`) went away: stop quietly, as Unix tools do.
-        _to_devnull(stdout)
+        # A pipe other than stdout and stderr lost its reader: stop quietly, as Unix tools do.
         return 1
     except OSError as error:
         # The OS refused a path (too long, not readable, ...): one line naming it. Exit code 2
@@ -110,13 +110,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"sim2real {args.verb}: interrupted by {signum.name}", file=sys.stderr)
         return 128 + signum.value
     finally:
-        quiet.flush()  # what is still buffered, before the unguarded stream is back
-        sys.stdout = stdout
+        for stream in quiet:
+            stream.flush()  # what is still buffered, before the unguarded streams are back
+        sys.stdout, sys.stderr = streams
 
 
 class _QuietAfterBrokenPipe:
-    """stdout that goes quiet once its reader has left (``sim2real train ... | head``): a print
-    that fails there would otherwise end a training as failed, with its work done."""
+    """stdout or stderr that goes quiet once its reader has left (``sim2real train ... | head``):
+    a print that fails there would otherwise end a training as failed, with its work done."""
 
     def __init__(self, stream: TextIO):
         self._stream = stream

@@ -417,6 +417,19 @@ def test_compare_says_when_a_longer_run_is_cut_and_refuses_a_file_as_its_report(
 # -- the transfer command ------------------------------------------------------------------
 
 
+def test_a_reader_of_stderr_that_leaves_silences_it_not_the_run(runs, tmp_path):
+    """``sim2real transfer ... |& head``: the rounding note meets a closed pipe before any
+    learning; the run still goes to its end (it used to stop there with exit code 1)."""
+    process = subprocess.Popen(
+        [SIM2REAL, "transfer", str(runs["source"].path), "--target", HEAVY, "--budget", "300",
+         "--eval-episodes", "1", "--no-progress", "--run-dir", "run"],
+        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    process.stderr.close()  # the reader leaves before the first line
+    assert process.wait(timeout=240) == 0
+    assert Run.open(tmp_path / "run").meta["status"] == "finished"
+
+
 def test_transfer_cli_runs_and_refuses_bad_input(runs, tmp_path, capsys, monkeypatch):
     source = str(runs["source"].path)
     result = run_cli(
