@@ -395,16 +395,15 @@ class BulletEnv(gym.Env, abc.ABC):
     def _bind_ground_contacts(self, grounds: tuple[int, ...]) -> None:
         """Point the robot's ground-contact read at these bodies: one PyBullet call per ground
         for all links, which is cheaper than one per foot."""
-        handles = self.handles
-        robot = (handles.base if handles.base is not None else handles.joints[0]).body
-        reads = [functools.partial(self.client.getContactPoints, robot, g) for g in grounds]
-        self._read_ground_contacts: Callable[[], tuple] = (
-            reads[0] if len(reads) == 1 else lambda: sum((read() for read in reads), ())
-        )
+        robot = self.handles.main_part.body
+        self._ground_contact_reads: list[Callable[[], tuple]] = [
+            functools.partial(self.client.getContactPoints, robot, ground) for ground in grounds
+        ]
 
     def _links_on_ground(self) -> set[int]:
         """The robot's links touching the ground (floor or terrain) after the last step."""
-        return {point[3] for point in self._read_ground_contacts()}  # 3: linkIndexA, the robot's
+        # point[3]: linkIndexA, the robot's link
+        return {point[3] for read in self._ground_contact_reads for point in read()}
 
     def _apply_interval_terms(self) -> None:
         due = [

@@ -37,7 +37,7 @@ class StateIO:
 
     def __init__(self, env: Any):
         handles = env.handles
-        base = handles.base if handles.base is not None else handles.joints[0]
+        base = handles.main_part
         self._client = env.client
         self._body = base.body
         self._base_link = base.index if handles.base is not None else None

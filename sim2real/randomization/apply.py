@@ -29,6 +29,12 @@ class ModelHandles:
     base: BodyPart | None = None  # the robot's base (torso): where pushes land by default
     feet: tuple[BodyPart, ...] = ()  # links whose floor contacts the task reads
 
+    @property
+    def main_part(self) -> BodyPart:
+        """The base, or the first actuated joint for a model without one (its ``body`` is the
+        robot's body id either way)."""
+        return self.base if self.base is not None else self.joints[0]
+
     def parts(self, which: Parts) -> tuple[BodyPart, ...]:
         if which == "links":
             return self.links
