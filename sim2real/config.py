@@ -163,6 +163,11 @@ class AdaptationConfig(_Model):
     epochs: PositiveCount = 4  # passes over each rollout
     learning_rate: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)] = 1e-3
     batch_size: PositiveCount = 256
+    # The catalogue parameters whose episode values the teacher's encoder reads; None: every
+    # one the spec randomizes. RMA's teacher reads physical factors a history can reveal; a
+    # sensor's noise level per entry is hard to tell from k steps, and a latent that encodes
+    # it is one the student cannot estimate.
+    privileged_parameters: list[Annotated[str, Field(min_length=1)]] | None = None
 
 
 class AdrConfig(_Model):
@@ -736,6 +741,7 @@ def _check_adaptation(cfg: ExperimentConfig, locator: Locator) -> None:
             policy_kwargs["features_extractor_kwargs"],
             "adaptation sets the features extractor (the privileged encoder); remove it",
         )
+    _check_privileged_parameters(cfg, locator)
     if privileged_size(cfg.env.id, cfg.randomization, cfg.env.kwargs) == 0:
         spec = cfg.randomization
         raise locator.error(
@@ -760,6 +766,24 @@ def _check_adaptation(cfg: ExperimentConfig, locator: Locator) -> None:
         product = " * n_envs * history_steps" if path[-1] == "rollout_steps" else ""
         where = f"{locator(path)}: field '{dotted(path)}'{product}"
         limits.check_limit(value, limit, where)
+
+
+def _check_privileged_parameters(cfg: ExperimentConfig, locator: Locator) -> None:
+    """Each named parameter is one the spec randomizes, named once; the list is not empty."""
+    assert cfg.adaptation is not None
+    names = cfg.adaptation.privileged_parameters
+    if names is None:
+        return
+    path: FieldPath = ("adaptation", "privileged_parameters")
+    randomized = list(dict.fromkeys(term.parameter for term in cfg.randomization.terms))
+    valid = ", ".join(randomized) if randomized else "none: the config randomizes nothing"
+    if not names:
+        raise locator.error(path, [], f"name at least one of {valid}, or null for all")
+    for index, name in enumerate(names):
+        if name not in randomized:
+            raise locator.error((*path, index), name, f"not randomized by the spec; valid: {valid}")
+        if name in names[:index]:
+            raise locator.error((*path, index), name, "named twice")
 
 
 def _check_adr(cfg: ExperimentConfig, locator: Locator) -> None:

@@ -23,7 +23,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from sim2real.cli import main
 from sim2real.config import config_to_dict, load_config
 from sim2real.envs.wrappers import History
-from sim2real.evaluation.conditions import make_env, target_condition
+from sim2real.evaluation.conditions import NOMINAL_CONDITION, make_env, target_condition
 from sim2real.evaluation.evaluate import EvaluationSettings
 from sim2real.policies import zoo
 from sim2real.policies.predictor import load_predictor
@@ -289,6 +289,30 @@ def test_the_last_student_rollout_stops_at_the_phase_2_budget(tmp_path):
     run = train_config(config, tmp_path / "run", progress_bar=False, verbose=False)
     assert (run.meta["status"], run.meta["student_timesteps"]) == ("finished", 130)
     assert [step for step, _ in scalars(run.tb_dir, "adaptation/latent_loss")] == [100, 130]
+
+
+def test_a_teacher_that_reads_some_parameters_gives_a_student_that_acts(tmp_path):
+    """``adaptation.privileged_parameters``: the teacher's observation ends with those
+    parameters' entries only; phase 2 labels and the student work on that layout."""
+    read = "adaptation.privileged_parameters=[link_mass, motor_strength]"
+    config = load_config("cartpole_rma.yaml", [*TINY, "adaptation.timesteps=100", read])
+    run = train_config(config, tmp_path / "run", progress_bar=False, verbose=False)
+    assert run.meta["status"] == "finished"
+    teacher = Run.open(run.path / TEACHER_DIR)
+    names = ["dr:link_mass:cart", "dr:link_mass:pole", "dr:motor_strength:slider_to_cart"]
+    teacher_env = make_env(teacher.config.env.id, NOMINAL_CONDITION, teacher.config.env.kwargs)
+    try:
+        assert teacher_env.unwrapped.privileged_names == tuple(names)
+    finally:
+        teacher_env.close()
+    assert teacher.load_model(device="cpu").observation_space.shape == (4 + len(names),)
+    env = make_env(config.env.id, target_condition(config.targets[0]))
+    try:
+        student = StudentPolicy.from_run(run.path)
+        observation, _ = env.reset(seed=0)
+        assert env.action_space.contains(student.predict(observation))
+    finally:
+        env.close()
 
 
 def test_sigint_in_phase_2_keeps_a_checkpoint_to_resume_from(rma_run, tmp_path):

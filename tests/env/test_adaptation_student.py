@@ -148,6 +148,26 @@ def test_teacher_config_adds_the_privileged_layout_and_its_name():
     assert teacher.adaptation == config.adaptation
 
 
+def test_privileged_parameters_pick_what_the_teacher_reads():
+    config = parse_config(
+        adaptation_config(
+            adaptation={"latent_size": 3, "history_steps": 5, "privileged_parameters": ["gravity"]}
+        )
+    )
+    teacher = teacher_config(config, "<test>")
+    terms = teacher.env.kwargs["privileged"]["terms"]
+    assert [term["parameter"] for term in terms] == ["gravity"]
+    venv = make_training_env(teacher)
+    try:
+        # The observation ends with the one entry the teacher reads; the pole's mass is still
+        # randomized, unseen.
+        assert venv.observation_space.shape == (5,)
+        names = venv.get_attr("privileged_names")[0]
+        assert names == ("dr:gravity:z",)
+    finally:
+        venv.close()
+
+
 @pytest.mark.parametrize(
     ("changes", "expected"),
     [
@@ -190,6 +210,20 @@ def test_teacher_config_adds_the_privileged_layout_and_its_name():
             "field 'adaptation.rollout_steps' * n_envs * history_steps = 3",
         ),
         ({"adaptation": {"timesteps": 10**400}}, "field 'adaptation.timesteps' = 1.000e+400"),
+        (
+            {"adaptation": {"privileged_parameters": ["motor_strength"]}},
+            "field 'adaptation.privileged_parameters[0]' = 'motor_strength'; not randomized by "
+            "the spec; valid: link_mass, gravity",
+        ),
+        (
+            {"adaptation": {"privileged_parameters": ["gravity", "gravity"]}},
+            "field 'adaptation.privileged_parameters[1]' = 'gravity'; named twice",
+        ),
+        (
+            {"adaptation": {"privileged_parameters": []}},
+            "field 'adaptation.privileged_parameters' = []; name at least one of link_mass, "
+            "gravity, or null for all",
+        ),
     ],
 )
 def test_bad_adaptation_sections_are_one_line(changes, expected):

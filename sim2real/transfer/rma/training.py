@@ -10,6 +10,7 @@ layout is in :mod:`sim2real.transfer.rma.layout`.
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -45,10 +46,14 @@ def is_student_config(cfg: ExperimentConfig) -> bool:
 
 def teacher_config(cfg: ExperimentConfig, source: str) -> ExperimentConfig:
     """The teacher's config: the same, with its own name and the privileged observation laid
-    out by the training spec (so its evaluations without DR see the same entries)."""
+    out by the training spec's terms of ``adaptation.privileged_parameters`` (all of them by
+    default), so its evaluations without DR see the same entries."""
+    assert cfg.adaptation is not None
     data = config_to_dict(cfg)
     data["name"] = cfg.name + TEACHER_SUFFIX
-    layout = {"terms": spec_to_data(cfg.randomization)}
+    read = cfg.adaptation.privileged_parameters
+    terms = [term for term in cfg.randomization.terms if read is None or term.parameter in read]
+    layout = {"terms": spec_to_data(dataclasses.replace(cfg.randomization, terms=tuple(terms)))}
     data["env"]["kwargs"] = {**data["env"].get("kwargs", {}), "privileged": layout}
     return parse_config(data, source=f"{source} (the teacher of its adaptation: section)")
 
