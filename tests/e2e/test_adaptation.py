@@ -313,6 +313,15 @@ def test_a_teacher_that_reads_some_parameters_gives_a_student_that_acts(tmp_path
         assert env.action_space.contains(student.predict(observation))
     finally:
         env.close()
+    # bench/rma_latent.py reads the same layout: z is driven by the two parameters only.
+    out = tmp_path / "latent.json"
+    bench = Path(__file__).resolve().parents[2] / "bench" / "rma_latent.py"
+    args = [str(run.path), "--episodes", "1", "--draws", "20", "--json", str(out)]
+    subprocess.run([sys.executable, str(bench), *args], check=True, capture_output=True)
+    numbers = json.loads(out.read_text())
+    assert set(numbers["drivers"]) == {"link_mass", "motor_strength"}
+    assert set(numbers["tracking"]) == {"nominal", "dr", "heavy"}
+    assert all(row["r2"] <= 1.0 for row in numbers["tracking"].values())
 
 
 def test_sigint_in_phase_2_keeps_a_checkpoint_to_resume_from(rma_run, tmp_path):

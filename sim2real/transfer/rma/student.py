@@ -116,14 +116,22 @@ class StudentPolicy(HistoryInput):
         with torch.no_grad():
             return self.module(torch.as_tensor(flat, device=self.model.device))
 
-    def predict(self, observation: np.ndarray, deterministic: bool = True) -> np.ndarray:
-        obs = np.asarray(observation, dtype=np.float32)
-        single = obs.ndim == 1
-        batch = obs.reshape(1, -1) if single else obs
+    def act(
+        self, observations: np.ndarray, deterministic: bool = True
+    ) -> tuple[np.ndarray, torch.Tensor]:
+        """Actions for raw ``observations (n, obs)`` and the module's ``z`` they were made with
+        (a tensor); the history advances and remembers the actions."""
+        batch = np.asarray(observations, dtype=np.float32)
         latent = self.latent(batch)
         normalized = torch.as_tensor(self.scale(batch), device=self.model.device)
         actions = body_actions(self.policy, normalized, latent, deterministic)
         self.remember(actions)
+        return actions, latent
+
+    def predict(self, observation: np.ndarray, deterministic: bool = True) -> np.ndarray:
+        obs = np.asarray(observation, dtype=np.float32)
+        single = obs.ndim == 1
+        actions, _ = self.act(obs.reshape(1, -1) if single else obs, deterministic)
         return actions[0] if single else actions
 
 
