@@ -3,7 +3,8 @@ estimates it, per condition.
 
     python bench/rma_latent.py RUN [--episodes 3] [--draws 400] [--json FILE]
 
-For an adaptation run (``adaptation:``; RUN holds the student, RUN/teacher its teacher):
+For an adaptation run (``adaptation:``) or its zoo entry, whose student carries the teacher's
+body and encoder:
 
 - **What drives z**: ``--draws`` episode draws of the training DR; for each randomized
   parameter the privileged entries of that parameter are shuffled across the draws (the
@@ -57,7 +58,7 @@ class Tracking:
 
 def main() -> int:
     parser = BenchParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("run", type=Path, help="an adaptation run directory (RUN/teacher inside)")
+    parser.add_argument("run", type=Path, help="an adaptation run directory or its zoo entry")
     parser.add_argument("--episodes", type=count(limits.EPISODES), default=3)
     parser.add_argument("--draws", type=count(limits.EPISODES, minimum=2), default=400)
     parser.add_argument("--json", type=output_path, help="also write the numbers here")
@@ -87,7 +88,7 @@ def main() -> int:
         )
     )
     tracking = {c.name: _track(student, make(c), normalize, args.episodes) for c in conditions}
-    rows, numbers = [], {}
+    numbers = {}
     for name, result in tracking.items():
         error = float(((result.true - result.estimate) ** 2).mean())
         numbers[name] = {
@@ -96,9 +97,7 @@ def main() -> int:
             "latent_mse": error,
             "r2": 1.0 - error / variance,
         }
-        rows.append(
-            (name, result.student_return, result.teacher_return, error, 1.0 - error / variance)
-        )
+    rows = [(name, *row.values()) for name, row in numbers.items()]
     print(
         f"\nthe module against the teacher's z ({args.episodes} episodes per condition, mean "
         f"return; z's variance over the DR draws: {variance:.3g} per entry)\n"
