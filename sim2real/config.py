@@ -160,7 +160,10 @@ class AdaptationConfig(_Model):
     module: Literal["cnn", "mlp"] = "cnn"
     timesteps: PositiveCount = 100_000  # phase 2: env steps with the student acting
     rollout_steps: PositiveCount = 256  # phase 2: steps per env between regression updates
-    epochs: PositiveCount = 4  # passes over each rollout
+    epochs: PositiveCount = 4  # passes over the dataset per update
+    # Phase 2's dataset: the last N rollouts (DAgger aggregates what the student visited;
+    # the latent is one per episode draw, so one rollout holds few draws to learn from).
+    dataset_rollouts: PositiveCount = 1
     learning_rate: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)] = 1e-3
     batch_size: PositiveCount = 256
     # The catalogue parameters whose episode values the teacher's encoder reads; None: every
@@ -750,7 +753,8 @@ def _check_adaptation(cfg: ExperimentConfig, locator: Locator) -> None:
             "adaptation needs randomized dynamics for the teacher to encode; "
             + ("this spec randomizes none" if spec.terms else "give a randomization spec"),
         )
-    rollout = adaptation.rollout_steps * cfg.n_envs * adaptation.history_steps
+    rollout = adaptation.dataset_rollouts * adaptation.rollout_steps * cfg.n_envs
+    rollout *= adaptation.history_steps
     sizes: list[tuple[FieldPath, int, limits.Limit]] = [
         (("adaptation", "timesteps"), adaptation.timesteps, limits.TOTAL_TIMESTEPS),
         (("adaptation", "latent_size"), adaptation.latent_size, limits.LAYER_WIDTH),
@@ -762,8 +766,10 @@ def _check_adaptation(cfg: ExperimentConfig, locator: Locator) -> None:
         (("adaptation", "rollout_steps"), rollout, limits.HISTORY_ROLLOUT),
     ]
     for path, value, limit in sizes:
-        # rollout_steps is checked as the histories its rollout holds, and said so.
-        product = " * n_envs * history_steps" if path[-1] == "rollout_steps" else ""
+        # rollout_steps is checked as the histories its dataset holds, and said so.
+        product = (
+            " * n_envs * history_steps * dataset_rollouts" if path[-1] == "rollout_steps" else ""
+        )
         where = f"{locator(path)}: field '{dotted(path)}'{product}"
         limits.check_limit(value, limit, where)
 

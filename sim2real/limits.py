@@ -75,10 +75,10 @@ BUFFER_SIZE = Limit(10**9, "the replay buffer is allocated up front", 10**7, "GB
 N_EPOCHS = Limit(10_000, "passes over every rollout", 100, "slow updates")
 # policy_kwargs.net_arch: two layers of width w hold w x w weights (float32).
 LAYER_WIDTH = Limit(16_384, "two layers of that width hold 1 GB of weights")
-# adaptation: the student's rollout holds rollout_steps x n_envs histories of k steps, each
-# step an observation and an action (float32).
+# adaptation: phase 2's dataset holds dataset_rollouts x rollout_steps x n_envs histories of
+# k steps, each step an observation and an action (float32: 72-240 bytes for the walkers).
 HISTORY_ROLLOUT = Limit(
-    2 * 10**7, "a history step per entry, all held in memory", 2 * 10**6, "GBs of memory"
+    2 * 10**7, "a history step per entry, all held in memory", 5 * 10**6, "GBs of memory"
 )
 # env.history_steps: the policy's input is k x (observation + action) entries.
 HISTORY_STEPS = Limit(

@@ -324,6 +324,29 @@ def test_a_teacher_that_reads_some_parameters_gives_a_student_that_acts(tmp_path
     assert all(row["r2"] <= 1.0 for row in numbers["tracking"].values())
 
 
+def test_phase_2_fits_the_last_dataset_rollouts_and_logs_the_fresh_error(tmp_path, monkeypatch):
+    """Rollouts of 2 envs x 50 steps, a dataset of the last 3: each update fits 100, 200, then
+    300 samples; the fresh rollout's error is logged before each update."""
+    from sim2real.transfer.rma.phase2 import Regression
+
+    sizes: list[int] = []
+    fit = Regression.fit
+
+    def recording_fit(self, histories, latents, epochs, rng):
+        sizes.append(len(histories))
+        return fit(self, histories, latents, epochs, rng)
+
+    monkeypatch.setattr(Regression, "fit", recording_fit)
+    config = load_config(
+        "cartpole_rma.yaml", [*TINY, "adaptation.timesteps=500", "adaptation.dataset_rollouts=3"]
+    )
+    run = train_config(config, tmp_path / "run", progress_bar=False, verbose=False)
+    assert sizes == [100, 200, 300, 300, 300]
+    fresh = scalars(run.tb_dir, "adaptation/latent_loss_fresh")
+    assert [step for step, _ in fresh] == [100, 200, 300, 400, 500]
+    assert all(np.isfinite(value) and value >= 0 for _, value in fresh)
+
+
 def test_sigint_in_phase_2_keeps_a_checkpoint_to_resume_from(rma_run, tmp_path):
     run = Run.open(shutil.copytree(rma_run.path, tmp_path / "run"))
     # Phase 2 from its start, with far more steps than the test waits for.

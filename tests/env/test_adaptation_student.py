@@ -207,7 +207,7 @@ def test_privileged_parameters_pick_what_the_teacher_reads():
         ({"adaptation": {"epochs": 10**6}}, "field 'adaptation.epochs' = 1,000,000; must be <="),
         (
             {"adaptation": {"rollout_steps": 10**12}},
-            "field 'adaptation.rollout_steps' * n_envs * history_steps = 3",
+            "field 'adaptation.rollout_steps' * n_envs * history_steps * dataset_rollouts = 3",
         ),
         ({"adaptation": {"timesteps": 10**400}}, "field 'adaptation.timesteps' = 1.000e+400"),
         (

@@ -4,18 +4,23 @@ DAgger-style, as RMA trains it: the *student* acts (module + frozen teacher body
 actions as the teacher did in training) in the training envs under the config's DR, so the
 module learns on the states it will visit; the label of every step is the teacher encoder's
 ``z`` of that step's privileged entries (the envs run with ``privileged=True``; the student
-reads only the deployable part). Each iteration collects ``rollout_steps`` steps per env, then
-takes ``epochs`` passes of Adam minibatches on the MSE. TensorBoard (``RUN/tb``, x axis =
-student steps): ``adaptation/latent_loss``, ``adaptation/student_return`` (training episodes
-that ended in the iteration). Checkpoints every ``checkpoint.freq_steps`` student steps and
-when stopped (SIGINT/SIGTERM); the end evaluates the student like any run (``summary.json``).
+reads only the deployable part). Each iteration collects ``rollout_steps`` steps per env, adds
+them to a dataset of the last ``dataset_rollouts`` rollouts (DAgger's aggregate, bounded), then
+takes ``epochs`` passes of Adam minibatches over it on the MSE. TensorBoard (``RUN/tb``, x axis
+= student steps): ``adaptation/latent_loss`` (the first pass's mean),
+``adaptation/latent_loss_fresh`` (the new rollout's, before the module trains on it: its error
+on episode draws it has not seen), ``adaptation/student_return`` (training episodes that ended
+in the iteration). A resumed phase 2 starts its dataset afresh. Checkpoints every
+``checkpoint.freq_steps`` student steps and when stopped (SIGINT/SIGTERM); the end evaluates
+the student like any run (``summary.json``).
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -67,10 +72,15 @@ class Regression:
         self.module.eval()
         return float(loss.detach())
 
+    def error(self, histories: torch.Tensor, latents: torch.Tensor) -> float:
+        """The MSE on these samples, without training."""
+        with torch.no_grad():
+            return float(torch.nn.functional.mse_loss(self.module(histories), latents))
+
     def fit(
         self, histories: torch.Tensor, latents: torch.Tensor, epochs: int, rng: np.random.Generator
     ) -> float:
-        """``epochs`` shuffled passes; the mean minibatch loss of the first (fresh data)."""
+        """``epochs`` shuffled passes; the mean minibatch loss of the first."""
         first: list[float] = []
         for epoch in range(epochs):
             order = torch.as_tensor(rng.permutation(len(histories)))
@@ -80,6 +90,17 @@ class Regression:
                 if epoch == 0:
                     first.append(loss)
         return float(np.mean(first))
+
+    def fit_dataset(
+        self,
+        dataset: Iterable[tuple[torch.Tensor, torch.Tensor]],
+        epochs: int,
+        rng: np.random.Generator,
+    ) -> float:
+        """:meth:`fit` on rollouts joined for the update only (the copy is freed after)."""
+        parts = list(dataset)
+        histories = torch.cat([histories for histories, _ in parts])
+        return self.fit(histories, torch.cat([latents for _, latents in parts]), epochs, rng)
 
 
 def train_student(
@@ -163,6 +184,9 @@ def _regress(
     report_every = max(1, adaptation.timesteps // PROGRESS_LINES)
     next_report = _next_multiple(steps, report_every)
     recent: list[float] = []
+    dataset: collections.deque[tuple[torch.Tensor, torch.Tensor]] = collections.deque(
+        maxlen=adaptation.dataset_rollouts
+    )
     n_envs = collector.venv.num_envs
     while steps < adaptation.timesteps and stop.signum is None:
         # The last rollout only as long as the budget needs: the student's steps stay within
@@ -173,7 +197,9 @@ def _regress(
             break
         histories, latents, returns = batch
         steps += len(histories)
-        loss = regression.fit(histories, latents, adaptation.epochs, rng)
+        logger.record("adaptation/latent_loss_fresh", regression.error(histories, latents))
+        dataset.append((histories, latents))
+        loss = regression.fit_dataset(dataset, adaptation.epochs, rng)
         logger.record("adaptation/latent_loss", loss)
         if returns:
             logger.record("adaptation/student_return", float(np.mean(returns)))
