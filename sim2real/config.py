@@ -164,6 +164,9 @@ class AdaptationConfig(_Model):
     # Phase 2's dataset: the last N rollouts (DAgger aggregates what the student visited;
     # the latent is one per episode draw, so one rollout holds few draws to learn from).
     dataset_rollouts: PositiveCount = 1
+    # Phase 2 ends each episode after this many steps, so a rollout holds more draws; null:
+    # the env's own time limit.
+    episode_steps: PositiveCount | None = None
     learning_rate: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)] = 1e-3
     batch_size: PositiveCount = 256
     # The catalogue parameters whose episode values the teacher's encoder reads; None: every

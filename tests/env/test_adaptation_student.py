@@ -168,6 +168,30 @@ def test_privileged_parameters_pick_what_the_teacher_reads():
         venv.close()
 
 
+@pytest.mark.parametrize("episode_steps", [None, 20])
+def test_phase_2_envs_cut_episodes_at_episode_steps(episode_steps):
+    from sim2real.transfer.rma.phase2 import _student_envs
+
+    config = parse_config(adaptation_config())
+    teacher = teacher_config(config, "<test>")
+    venv = make_training_env(_student_envs(teacher, episode_steps))
+    try:
+        venv.seed(0)
+        venv.reset()
+        lengths = []
+        for _ in range(300):
+            _, _, dones, infos = venv.step(np.zeros((1, 1)))
+            if dones[0]:
+                lengths.append(infos[0]["episode"]["l"])
+        assert lengths
+        if episode_steps is None:
+            assert max(lengths) > 20  # CartPole's own limit is 500; a zero push lasts longer
+        else:
+            assert max(lengths) == 20
+    finally:
+        venv.close()
+
+
 @pytest.mark.parametrize(
     ("changes", "expected"),
     [

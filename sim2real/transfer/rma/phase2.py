@@ -5,7 +5,8 @@ actions as the teacher did in training) in the training envs under the config's 
 module learns on the states it will visit; the label of every step is the teacher encoder's
 ``z`` of that step's privileged entries (the envs run with ``privileged=True``; the student
 reads only the deployable part). Each iteration collects ``rollout_steps`` steps per env, adds
-them to a dataset of the last ``dataset_rollouts`` rollouts (DAgger's aggregate, bounded), then
+them to a dataset of the last ``dataset_rollouts`` rollouts (DAgger's aggregate, bounded; with
+``episode_steps`` the episodes are cut short, so it holds more dynamics draws), then
 takes ``epochs`` passes of Adam minibatches over it on the MSE. TensorBoard (``RUN/tb``, x axis
 = student steps): ``adaptation/latent_loss`` (the first pass's mean),
 ``adaptation/latent_loss_fresh`` (the new rollout's, before the module trains on it: its error
@@ -127,8 +128,7 @@ def train_student(
     module = build_module(model, adaptation)
     regression = Regression(module, adaptation.learning_rate, adaptation.batch_size)
     steps = _restore(run, regression)
-    plain = teacher.model_copy(update={"normalize": NormalizeConfig()})  # frozen statistics
-    venv = make_training_env(plain)
+    venv = make_training_env(_student_envs(teacher, adaptation.episode_steps))
     stop = StopOnSignalCallback()
     logger = tensorboard_logger(run.tb_dir, steps if steps else None)
     say(
@@ -271,6 +271,16 @@ class _Collector:
         if not histories:
             return None
         return torch.cat(histories), torch.cat(latents), returns
+
+
+def _student_envs(teacher: ExperimentConfig, episode_steps: int | None) -> ExperimentConfig:
+    """The teacher's training envs with its statistics frozen (no VecNormalize updates), their
+    episodes cut at ``episode_steps`` where given (gymnasium's time limit)."""
+    env = teacher.env
+    if episode_steps is not None:
+        kwargs = {**env.kwargs, "max_episode_steps": episode_steps}
+        env = env.model_copy(update={"kwargs": kwargs})
+    return teacher.model_copy(update={"normalize": NormalizeConfig(), "env": env})
 
 
 def _next_multiple(steps: int, every: int) -> int:
