@@ -167,6 +167,9 @@ class AdaptationConfig(_Model):
     # Phase 2 ends each episode after this many steps, so a rollout holds more draws; null:
     # the env's own time limit.
     episode_steps: PositiveCount | None = None
+    # What phase 2 regresses: the teacher's latent (RMA), or the teacher body's actions through
+    # the frozen body (action imitation: z's directions weighted by how much they move actions).
+    loss: Literal["latent", "action"] = "latent"
     learning_rate: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)] = 1e-3
     batch_size: PositiveCount = 256
     # The catalogue parameters whose episode values the teacher's encoder reads; None: every

@@ -332,9 +332,9 @@ def test_phase_2_fits_the_last_dataset_rollouts_and_logs_the_fresh_error(tmp_pat
     sizes: list[int] = []
     fit = Regression.fit
 
-    def recording_fit(self, histories, latents, epochs, rng):
-        sizes.append(len(histories))
-        return fit(self, histories, latents, epochs, rng)
+    def recording_fit(self, samples, epochs, rng):
+        sizes.append(len(samples))
+        return fit(self, samples, epochs, rng)
 
     monkeypatch.setattr(Regression, "fit", recording_fit)
     config = load_config(
@@ -345,6 +345,27 @@ def test_phase_2_fits_the_last_dataset_rollouts_and_logs_the_fresh_error(tmp_pat
     fresh = scalars(run.tb_dir, "adaptation/latent_loss_fresh")
     assert [step for step, _ in fresh] == [100, 200, 300, 400, 500]
     assert all(np.isfinite(value) and value >= 0 for _, value in fresh)
+
+
+def test_phase_2_on_the_action_loss_logs_it_and_gives_a_student(rma_run, tmp_path):
+    """Phase 2 redone on the teacher's actions: its curves, the latent's fresh error beside
+    them, and a student that is evaluated like the latent loss's."""
+    run = Run.open(shutil.copytree(rma_run.path, tmp_path / "run"))
+    shutil.rmtree(run.path / "adaptation")
+    shutil.rmtree(run.tb_dir)
+    (run.path / "adaptation.pt").unlink()
+    config = yaml.safe_load(run.config_path.read_text())
+    config["adaptation"]["loss"] = "action"
+    run.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+    run.update_meta(status="interrupted", student_timesteps=0)
+    assert train("--resume", str(run.path)) == 0
+    curves = tags(run.tb_dir)
+    assert {"adaptation/action_loss", "adaptation/action_loss_fresh"} <= curves
+    assert "adaptation/latent_loss_fresh" in curves and "adaptation/latent_loss" not in curves
+    losses = [value for _, value in scalars(run.tb_dir, "adaptation/action_loss")]
+    assert len(losses) == 6 and all(np.isfinite(losses)) and min(losses) >= 0
+    assert Run.open(run.path).meta["status"] == "finished"
+    assert set(json.loads(run.summary_path.read_text())["conditions"]) == {"nominal", "dr", "heavy"}
 
 
 def test_sigint_in_phase_2_keeps_a_checkpoint_to_resume_from(rma_run, tmp_path):

@@ -20,9 +20,12 @@ from sim2real.policies.normalization import Normalization
 from sim2real.training import build_model, make_training_env
 from sim2real.transfer.rma.networks import (
     PrivilegedEncoder,
+    action_statistic,
+    body_actions,
     teacher_encoder,
     teacher_policy_kwargs,
 )
+from sim2real.transfer.rma.phase2 import Regression, Samples, action_objective
 from sim2real.transfer.rma.student import StudentPolicy, build_module
 from sim2real.transfer.rma.training import teacher_config
 
@@ -108,6 +111,40 @@ def test_student_equals_its_teacher_when_given_the_true_latent(teacher, determin
             observation, *_ = env.step(action)
     finally:
         env.close()
+
+
+def test_the_action_statistic_is_the_deterministic_action_and_reaches_the_latent(teacher):
+    policy = teacher.policy
+    observations = torch.randn(6, 4)
+    latent = torch.randn(6, 3, requires_grad=True)
+    statistic = action_statistic(policy, observations, latent)
+    acted = body_actions(policy, observations, latent.detach(), deterministic=True)
+    unclipped = statistic.detach().numpy()
+    if policy.squash_output:  # SAC, TQC: the tanh'd mean, scaled to the bounds
+        expected = policy.unscale_action(unclipped)
+    else:
+        expected = np.clip(unclipped, policy.action_space.low, policy.action_space.high)
+    np.testing.assert_allclose(acted, expected, rtol=1e-6, atol=1e-6)
+    statistic.sum().backward()
+    assert latent.grad is not None and bool(latent.grad.abs().sum() > 0)
+
+
+def test_regressing_on_the_action_loss_lowers_it(teacher):
+    torch.manual_seed(0)
+    for parameter in teacher.policy.parameters():
+        parameter.requires_grad_(False)
+    try:
+        module = build_module(teacher, _Section())
+        histories = torch.randn(256, module.history_size)
+        latents = torch.tanh(histories[:, :3])  # a z the history reveals
+        samples = Samples(histories, torch.randn(256, 4), latents)
+        regression = Regression(module, 3e-3, 64, action_objective(teacher.policy))
+        before = regression.error(samples)
+        regression.fit(samples, epochs=20, rng=np.random.default_rng(0))
+        assert regression.error(samples) < 0.5 * before
+    finally:
+        for parameter in teacher.policy.parameters():
+            parameter.requires_grad_(True)
 
 
 class _Section:
@@ -212,6 +249,10 @@ def test_phase_2_envs_cut_episodes_at_episode_steps(episode_steps):
             "field 'algorithm.asymmetric' = True; adaptation trains a privileged teacher",
         ),
         ({"adaptation": {"module": "lstm"}}, "field 'adaptation.module' = 'lstm'"),
+        (
+            {"adaptation": {"loss": "actions"}},
+            "field 'adaptation.loss' = 'actions'; Input should be 'latent' or 'action'",
+        ),
         ({"adaptation": {"history_steps": 0}}, "field 'adaptation.history_steps' = 0"),
         (
             {"adaptation": {"k": 30}},

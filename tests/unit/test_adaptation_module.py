@@ -10,7 +10,7 @@ import torch
 from sim2real.lifecycle import torch_threads
 from sim2real.policies.history import HistoryBuffer
 from sim2real.transfer.rma.networks import AdaptationModule
-from sim2real.transfer.rma.phase2 import Regression
+from sim2real.transfer.rma.phase2 import Regression, Samples
 
 
 @pytest.mark.parametrize("kind", ["cnn", "mlp"])
@@ -58,17 +58,18 @@ def test_regression_steps_lower_the_latent_loss(kind):
     module = AdaptationModule(3, 1, 10, 4, kind)
     histories = torch.randn(256, 40)
     targets = torch.tanh(histories[:, :4] + histories[:, -4:])  # a function of the history
+    samples = Samples(histories, torch.zeros(256, 3), targets)
     regression = Regression(module, learning_rate=1e-3, batch_size=64)
     loss = torch.nn.functional.mse_loss
     with torch.no_grad():
         before = float(loss(module(histories), targets))
-    first = regression.step(histories, targets)
+    first = regression.step(samples)
     assert first == pytest.approx(before)
     with torch.no_grad():
         after_one = float(loss(module(histories), targets))
     assert after_one < before
     with torch_threads("cpu"):  # tiny batches: more threads only contend
-        regression.fit(histories, targets, epochs=5, rng=np.random.default_rng(0))
+        regression.fit(samples, epochs=5, rng=np.random.default_rng(0))
     with torch.no_grad():
         assert float(loss(module(histories), targets)) < 0.7 * before
 

@@ -13,7 +13,8 @@
       adaptation.pt           the final adaptation module (a torch state dict, tensors only;
                               a zoo entry holds it as arrays in adaptation.npz)
       adaptation/checkpoints/step_<N>/  phase 2: module.pt, optimizer.pt, checkpoint.json
-      tb/                     phase 2 curves: adaptation/latent_loss, adaptation/latent_loss_fresh,
+      tb/                     phase 2 curves: adaptation/latent_loss (or action_loss),
+                              adaptation/latent_loss_fresh (and action_loss_fresh),
                               adaptation/student_return
       summary.json            the student's final evaluation (nominal, DR, every target)
 """

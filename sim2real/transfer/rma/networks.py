@@ -8,7 +8,9 @@
   and actions (the flat history of :class:`sim2real.envs.wrappers.History`), a 1-D temporal
   CNN (RMA's: a per-step embedding, then strided convolutions) or an MLP.
 - :func:`body_actions`: the teacher's frozen policy body applied to ``[o, z]``, whichever way
-  ``z`` was made, so the student is the teacher with its encoder swapped out.
+  ``z`` was made, so the student is the teacher with its encoder swapped out;
+  :func:`action_statistic`: the same body's deterministic action, differentiable in ``z``
+  (phase 2's action loss).
 
 The teacher is on-policy (PPO, A2C: the encoder is ``pi_features_extractor``) or SAC / TQC
 (the actor's own ``features_extractor``; the critics have encoders of their own).
@@ -22,6 +24,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch
+from stable_baselines3.common.distributions import Distribution
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from stable_baselines3.sac.policies import LOG_STD_MAX, LOG_STD_MIN
@@ -201,18 +204,29 @@ def explores_with_sde(policy: BasePolicy) -> bool:
     return bool(getattr(getattr(policy, "actor", policy), "use_sde", False))
 
 
+def action_statistic(
+    policy: BasePolicy, observations: torch.Tensor, latent: torch.Tensor
+) -> torch.Tensor:
+    """The body's deterministic action on ``[o, z]`` before clipping (the mean; squashed for
+    SAC), differentiable in ``latent``: phase 2's action loss reaches the adaptation module
+    through the frozen body. (Every world's action space is a ``Box``.)"""
+    return _action_distribution(policy, torch.cat([observations, latent], dim=1)).mode()
+
+
 def _sampled_actions(policy: Any, features: torch.Tensor, deterministic: bool) -> torch.Tensor:
     """The policy's action distribution on its actor's features, sampled (or its mode)."""
+    return _action_distribution(policy, features).get_actions(deterministic=deterministic)
+
+
+def _action_distribution(policy: Any, features: torch.Tensor) -> Distribution:
+    """The action distribution of the policy's actor on its features."""
     if hasattr(policy, "mlp_extractor"):  # PPO, A2C: ActorCriticPolicy.get_distribution
         latent_pi = policy.mlp_extractor.forward_actor(features)
-        distribution = policy._get_action_dist_from_latent(latent_pi)
-        return distribution.get_actions(deterministic=deterministic)
+        return policy._get_action_dist_from_latent(latent_pi)
     actor = policy.actor  # SAC, TQC: Actor.get_action_dist_params, then Actor.forward
     latent_pi = actor.latent_pi(features)
     mean = actor.mu(latent_pi)
     if actor.use_sde:
-        return actor.action_dist.actions_from_params(
-            mean, actor.log_std, deterministic=deterministic, latent_sde=latent_pi
-        )
+        return actor.action_dist.proba_distribution(mean, actor.log_std, latent_pi)
     log_std = torch.clamp(actor.log_std(latent_pi), LOG_STD_MIN, LOG_STD_MAX)
-    return actor.action_dist.actions_from_params(mean, log_std, deterministic=deterministic)
+    return actor.action_dist.proba_distribution(mean, log_std)

@@ -1,4 +1,4 @@
-"""Phase 2 of adaptation: regress the adaptation module onto the frozen teacher's latent.
+"""Phase 2 of adaptation: fit the adaptation module to the frozen teacher (its latent or actions).
 
 DAgger-style, as RMA trains it: the *student* acts (module + frozen teacher body, sampling its
 actions as the teacher did in training) in the training envs under the config's DR, so the
@@ -7,10 +7,12 @@ module learns on the states it will visit; the label of every step is the teache
 reads only the deployable part). Each iteration collects ``rollout_steps`` steps per env, adds
 them to a dataset of the last ``dataset_rollouts`` rollouts (DAgger's aggregate, bounded; with
 ``episode_steps`` the episodes are cut short, so it holds more dynamics draws), then
-takes ``epochs`` passes of Adam minibatches over it on the MSE. TensorBoard (``RUN/tb``, x axis
-= student steps): ``adaptation/latent_loss`` (the first pass's mean),
-``adaptation/latent_loss_fresh`` (the new rollout's, before the module trains on it: its error
-on episode draws it has not seen), ``adaptation/student_return`` (training episodes that ended
+takes ``epochs`` passes of Adam minibatches over it on the MSE onto the latent (``loss:
+latent``) or onto the teacher body's actions through the frozen body (``loss: action``).
+TensorBoard (``RUN/tb``, x axis = student steps): ``adaptation/<loss>_loss`` (the first pass's
+mean), ``adaptation/latent_loss_fresh`` (the new rollout's latent error, before the module
+trains on it: its error on episode draws it has not seen; with the action loss also
+``adaptation/action_loss_fresh``), ``adaptation/student_return`` (training episodes that ended
 in the iteration). A resumed phase 2 starts its dataset afresh. Checkpoints every
 ``checkpoint.freq_steps`` student steps and when stopped (SIGINT/SIGTERM); the end evaluates
 the student like any run (``summary.json``).
@@ -22,6 +24,7 @@ import collections
 import contextlib
 import shutil
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +51,12 @@ from sim2real.transfer.rma.layout import (
     load_module_weights,
     phase2_checkpoints,
 )
-from sim2real.transfer.rma.networks import body_actions, explores_with_sde, teacher_encoder
+from sim2real.transfer.rma.networks import (
+    action_statistic,
+    body_actions,
+    explores_with_sde,
+    teacher_encoder,
+)
 from sim2real.transfer.rma.student import StudentPolicy, build_module, history_scaler
 
 # Phase-2 env seeds, away from the teacher's (seed .. seed + n_envs) and the evaluations'.
@@ -56,52 +64,94 @@ PHASE2_SEED_OFFSET = 2_000_000
 PROGRESS_LINES = 10  # phase 2 prints a line every tenth of its budget (and at checkpoints)
 
 
-class Regression:
-    """The adaptation module, its optimizer and one regression step (MSE onto the labels)."""
+@dataclass(frozen=True)
+class Samples:
+    """Phase-2 data, one row per student step: the module's input, the deployable observation
+    as the body reads it (normalized) and the teacher's latent of that step."""
 
-    def __init__(self, module: torch.nn.Module, learning_rate: float, batch_size: int):
-        self.module, self.batch_size = module, batch_size
+    histories: torch.Tensor
+    observations: torch.Tensor
+    latents: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.histories)
+
+    def rows(self, index: torch.Tensor) -> Samples:
+        return Samples(self.histories[index], self.observations[index], self.latents[index])
+
+    @staticmethod
+    def join(parts: Iterable[Samples]) -> Samples:
+        """One copy of all the parts' rows, made for an update and freed after it."""
+        joined = list(parts)
+        return Samples(
+            torch.cat([part.histories for part in joined]),
+            torch.cat([part.observations for part in joined]),
+            torch.cat([part.latents for part in joined]),
+        )
+
+
+# What phase 2 minimizes: (estimated z, samples) -> loss.
+Objective = Callable[[torch.Tensor, Samples], torch.Tensor]
+
+
+def latent_objective(estimates: torch.Tensor, samples: Samples) -> torch.Tensor:
+    """RMA's: the MSE onto the teacher's latent."""
+    return torch.nn.functional.mse_loss(estimates, samples.latents)
+
+
+def action_objective(policy: Any) -> Objective:
+    """Action imitation through the frozen body (Lee et al. 2020's student also imitates the
+    teacher's actions): the MSE between the body's action on the estimate and on the true ``z``,
+    so each direction of ``z`` counts as much as it moves the actions."""
+
+    def objective(estimates: torch.Tensor, samples: Samples) -> torch.Tensor:
+        with torch.no_grad():
+            teacher = action_statistic(policy, samples.observations, samples.latents)
+        return torch.nn.functional.mse_loss(
+            action_statistic(policy, samples.observations, estimates), teacher
+        )
+
+    return objective
+
+
+class Regression:
+    """The adaptation module, its optimizer and one regression step on the objective."""
+
+    def __init__(
+        self,
+        module: torch.nn.Module,
+        learning_rate: float,
+        batch_size: int,
+        objective: Objective = latent_objective,
+    ):
+        self.module, self.batch_size, self.objective = module, batch_size, objective
         self.optimizer = torch.optim.Adam(module.parameters(), lr=learning_rate)
 
-    def step(self, histories: torch.Tensor, latents: torch.Tensor) -> float:
+    def step(self, samples: Samples) -> float:
         """One Adam step on a minibatch; its loss before the step."""
         self.module.train()
-        loss = torch.nn.functional.mse_loss(self.module(histories), latents)
+        loss = self.objective(self.module(samples.histories), samples)
         self.optimizer.zero_grad()
         loss.backward()
         self.optimizer.step()
         self.module.eval()
         return float(loss.detach())
 
-    def error(self, histories: torch.Tensor, latents: torch.Tensor) -> float:
-        """The MSE on these samples, without training."""
+    def error(self, samples: Samples, objective: Objective | None = None) -> float:
+        """The objective's value (or another's) on these samples, without training."""
         with torch.no_grad():
-            return float(torch.nn.functional.mse_loss(self.module(histories), latents))
+            return float((objective or self.objective)(self.module(samples.histories), samples))
 
-    def fit(
-        self, histories: torch.Tensor, latents: torch.Tensor, epochs: int, rng: np.random.Generator
-    ) -> float:
+    def fit(self, samples: Samples, epochs: int, rng: np.random.Generator) -> float:
         """``epochs`` shuffled passes; the mean minibatch loss of the first."""
         first: list[float] = []
         for epoch in range(epochs):
-            order = torch.as_tensor(rng.permutation(len(histories)))
+            order = torch.as_tensor(rng.permutation(len(samples)))
             for start in range(0, len(order), self.batch_size):
-                batch = order[start : start + self.batch_size]
-                loss = self.step(histories[batch], latents[batch])
+                loss = self.step(samples.rows(order[start : start + self.batch_size]))
                 if epoch == 0:
                     first.append(loss)
         return float(np.mean(first))
-
-    def fit_dataset(
-        self,
-        dataset: Iterable[tuple[torch.Tensor, torch.Tensor]],
-        epochs: int,
-        rng: np.random.Generator,
-    ) -> float:
-        """:meth:`fit` on rollouts joined for the update only (the copy is freed after)."""
-        parts = list(dataset)
-        histories = torch.cat([histories for histories, _ in parts])
-        return self.fit(histories, torch.cat([latents for _, latents in parts]), epochs, rng)
 
 
 def train_student(
@@ -126,7 +176,8 @@ def train_student(
         load_normalization(run.normalization_path) if run.normalization_path.is_file() else None
     )
     module = build_module(model, adaptation)
-    regression = Regression(module, adaptation.learning_rate, adaptation.batch_size)
+    objective = action_objective(model.policy) if adaptation.loss == "action" else latent_objective
+    regression = Regression(module, adaptation.learning_rate, adaptation.batch_size, objective)
     steps = _restore(run, regression)
     venv = make_training_env(_student_envs(teacher, adaptation.episode_steps))
     stop = StopOnSignalCallback()
@@ -184,9 +235,7 @@ def _regress(
     report_every = max(1, adaptation.timesteps // PROGRESS_LINES)
     next_report = _next_multiple(steps, report_every)
     recent: list[float] = []
-    dataset: collections.deque[tuple[torch.Tensor, torch.Tensor]] = collections.deque(
-        maxlen=adaptation.dataset_rollouts
-    )
+    dataset: collections.deque[Samples] = collections.deque(maxlen=adaptation.dataset_rollouts)
     n_envs = collector.venv.num_envs
     while steps < adaptation.timesteps and stop.signum is None:
         # The last rollout only as long as the budget needs: the student's steps stay within
@@ -195,12 +244,15 @@ def _regress(
         batch = collector.collect(min(adaptation.rollout_steps, remaining_per_env), stop)
         if batch is None:  # stopped before the first step of the rollout
             break
-        histories, latents, returns = batch
-        steps += len(histories)
-        logger.record("adaptation/latent_loss_fresh", regression.error(histories, latents))
-        dataset.append((histories, latents))
-        loss = regression.fit_dataset(dataset, adaptation.epochs, rng)
-        logger.record("adaptation/latent_loss", loss)
+        samples, returns = batch
+        steps += len(samples)
+        # The fresh errors: on the new rollout's draws, before the module trains on them.
+        logger.record("adaptation/latent_loss_fresh", regression.error(samples, latent_objective))
+        if adaptation.loss != "latent":
+            logger.record(f"adaptation/{adaptation.loss}_loss_fresh", regression.error(samples))
+        dataset.append(samples)
+        loss = regression.fit(Samples.join(dataset), adaptation.epochs, rng)
+        logger.record(f"adaptation/{adaptation.loss}_loss", loss)
         if returns:
             logger.record("adaptation/student_return", float(np.mean(returns)))
         logger.dump(steps)
@@ -214,7 +266,10 @@ def _regress(
             next_checkpoint = _next_multiple(steps, cfg.checkpoint.freq_steps)
         if saved or steps >= next_report:
             shown = f"{np.mean(recent):.1f}" if recent else "-"
-            say(f"student steps {steps:,}: latent loss {loss:.4g}, student return {shown}{saved}")
+            say(
+                f"student steps {steps:,}: {adaptation.loss} loss {loss:.4g}, "
+                f"student return {shown}{saved}"
+            )
             next_report, recent = _next_multiple(steps, report_every), []
     return steps
 
@@ -244,10 +299,10 @@ class _Collector:
 
     def collect(
         self, steps_per_env: int, stop: StopOnSignalCallback
-    ) -> tuple[torch.Tensor, torch.Tensor, list[float]] | None:
-        """``(module inputs, teacher latents, returns of the episodes that ended)``; None when
-        a stop was requested before the first step."""
-        histories, latents, returns = [], [], []
+    ) -> tuple[Samples, list[float]] | None:
+        """``(the rollout's samples, returns of the episodes that ended)``; None when a stop
+        was requested before the first step."""
+        histories, deployable, latents, returns = [], [], [], []
         if explores_with_sde(self.policy):  # gSDE: a fresh exploration matrix per rollout
             self.policy.reset_noise(self.venv.num_envs)
         for _ in range(steps_per_env):
@@ -259,7 +314,8 @@ class _Collector:
                 latents.append(self.encoder.latent(full))
                 estimate = self.module(flat)
             histories.append(flat)
-            actions = body_actions(self.policy, full[:, : self.size], estimate, False)
+            deployable.append(full[:, : self.size])
+            actions = body_actions(self.policy, deployable[-1], estimate, False)
             observations, _, dones, infos = self.venv.step(actions)
             self.raw = np.asarray(observations, np.float32)
             self.history.push(self.raw[:, : self.size], actions)
@@ -270,7 +326,7 @@ class _Collector:
                     returns.append(float(episode["r"]))
         if not histories:
             return None
-        return torch.cat(histories), torch.cat(latents), returns
+        return Samples(torch.cat(histories), torch.cat(deployable), torch.cat(latents)), returns
 
 
 def _student_envs(teacher: ExperimentConfig, episode_steps: int | None) -> ExperimentConfig:
