@@ -177,6 +177,10 @@ class AdaptationConfig(_Model):
     # sensor's noise level per entry is hard to tell from k steps, and a latent that encodes
     # it is one the student cannot estimate.
     privileged_parameters: list[Annotated[str, Field(min_length=1)]] | None = None
+    # An adaptation run (or its teacher/) whose finished teacher phase 1 copies instead of
+    # training one: more students of one teacher (another loss, history, module). Everything
+    # the teacher's training reads must match this config.
+    teacher: Annotated[str, Field(min_length=1)] | None = None
 
 
 class AdrConfig(_Model):

@@ -80,8 +80,7 @@ def scalars(path: Path, tag: str) -> list[tuple[int, float]]:
 @pytest.fixture(scope="module")
 def rma_run(tmp_path_factory) -> Run:
     run_dir = tmp_path_factory.mktemp("rma") / "run"
-    sets = [item for pair in (("--set", s) for s in TINY) for item in pair]
-    assert train("cartpole_rma.yaml", "--run-dir", str(run_dir), *sets) == 0
+    assert train("cartpole_rma.yaml", "--run-dir", str(run_dir), *tiny_sets()) == 0
     return Run.open(run_dir)
 
 
@@ -347,25 +346,70 @@ def test_phase_2_fits_the_last_dataset_rollouts_and_logs_the_fresh_error(tmp_pat
     assert all(np.isfinite(value) and value >= 0 for _, value in fresh)
 
 
-def test_phase_2_on_the_action_loss_logs_it_and_gives_a_student(rma_run, tmp_path):
-    """Phase 2 redone on the teacher's actions: its curves, the latent's fresh error beside
-    them, and a student that is evaluated like the latent loss's."""
-    run = Run.open(shutil.copytree(rma_run.path, tmp_path / "run"))
-    shutil.rmtree(run.path / "adaptation")
-    shutil.rmtree(run.tb_dir)
-    (run.path / "adaptation.pt").unlink()
-    config = yaml.safe_load(run.config_path.read_text())
-    config["adaptation"]["loss"] = "action"
-    run.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
-    run.update_meta(status="interrupted", student_timesteps=0)
-    assert train("--resume", str(run.path)) == 0
+def tiny_sets(*extra: str) -> list[str]:
+    return [item for pair in (("--set", s) for s in [*TINY, *extra]) for item in pair]
+
+
+def test_a_student_of_a_reused_teacher_on_the_action_loss(rma_run, tmp_path):
+    """adaptation.teacher: phase 1 copies the finished teacher (nothing trained); phase 2 on
+    the teacher's actions logs its curves beside the latent's fresh error."""
+    run_dir = tmp_path / "student"
+    sets = tiny_sets(f"adaptation.teacher={rma_run.path}", "adaptation.loss=action")
+    assert train("cartpole_rma.yaml", "--run-dir", str(run_dir), *sets) == 0
+    run = Run.open(run_dir)
+    origin = rma_run.path / TEACHER_DIR
+    assert run.meta["teacher_from"] == str(origin.resolve())
+    assert (run.meta["status"], run.meta["student_timesteps"]) == ("finished", 600)
+    assert run.meta["teacher_timesteps"] == Run.open(origin).meta["timesteps"]
+    copied = run.path / TEACHER_DIR
+    assert json.loads((copied / "run.json").read_text()) == Run.open(origin).meta
+    assert run.model_path.read_bytes() == (origin / "model.zip").read_bytes()
     curves = tags(run.tb_dir)
     assert {"adaptation/action_loss", "adaptation/action_loss_fresh"} <= curves
     assert "adaptation/latent_loss_fresh" in curves and "adaptation/latent_loss" not in curves
     losses = [value for _, value in scalars(run.tb_dir, "adaptation/action_loss")]
     assert len(losses) == 6 and all(np.isfinite(losses)) and min(losses) >= 0
-    assert Run.open(run.path).meta["status"] == "finished"
     assert set(json.loads(run.summary_path.read_text())["conditions"]) == {"nominal", "dr", "heavy"}
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        (["adaptation.latent_size=3"], "its teacher trained with adaptation.latent_size = 4, "),
+        (["seed=1"], "its teacher trained with seed = 0, this config's would with 1;"),
+        (
+            ["algorithm.hyperparams.n_epochs=3"],
+            "its teacher trained with algorithm.hyperparams.n_epochs = 2, ",
+        ),
+    ],
+)
+def test_a_reused_teacher_that_differs_is_refused_before_any_work(
+    rma_run, tmp_path, capsys, extra, expected
+):
+    sets = tiny_sets(f"adaptation.teacher={rma_run.path}", *extra)
+    assert train("cartpole_rma.yaml", "--run-dir", str(tmp_path / "student"), *sets) == 2
+    error = capsys.readouterr().err.strip()
+    assert f"field 'adaptation.teacher' = '{rma_run.path}': {expected}" in error
+    assert len(error.splitlines()) == 1
+    assert not (tmp_path / "student").exists()
+
+
+def test_a_reused_teacher_must_be_a_finished_teacher_outside_the_run(rma_run, tmp_path, capsys):
+    unfinished = Run.open(shutil.copytree(rma_run.path, tmp_path / "unfinished"))
+    Run.open(unfinished.path / TEACHER_DIR).update_meta(status="interrupted")
+    plain = tmp_path / "plain"
+    assert train("cartpole_dr.yaml", "--run-dir", str(plain), "--set", "total_timesteps=64") == 0
+    cases = [
+        (unfinished.path, tmp_path / "a", "its teacher has not finished (status 'interrupted')"),
+        (plain, tmp_path / "b", "not an adaptation run nor its teacher"),
+        (tmp_path / "none", tmp_path / "c", "not a run directory"),
+        (rma_run.path, rma_run.path / "inside", "would replace it"),
+    ]
+    for teacher, run_dir, expected in cases:
+        sets = tiny_sets(f"adaptation.teacher={teacher}")
+        assert train("cartpole_rma.yaml", "--run-dir", str(run_dir), *sets) == 2
+        assert expected in capsys.readouterr().err
+        assert not run_dir.exists()
 
 
 def test_sigint_in_phase_2_keeps_a_checkpoint_to_resume_from(rma_run, tmp_path):

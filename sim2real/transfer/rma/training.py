@@ -4,8 +4,10 @@ Phase 1 trains the teacher as an ordinary run in ``RUN/teacher`` (the config wit
 ``env.kwargs.privileged: true``, so the policy's features extractor is the privileged encoder;
 see :mod:`sim2real.transfer.rma.networks`). Phase 2 (:mod:`sim2real.transfer.rma.phase2`)
 regresses the adaptation module onto the frozen teacher's latent with the student acting.
-run.json's ``phase`` says where the run is, so ``--resume`` continues either phase; the
-layout is in :mod:`sim2real.transfer.rma.layout`.
+With ``adaptation.teacher`` phase 1 copies the finished teacher of another run instead of
+training one (:func:`reused_teacher` checks it matches before any work). run.json's ``phase``
+says where the run is, so ``--resume`` continues either phase; the layout is in
+:mod:`sim2real.transfer.rma.layout`.
 """
 
 from __future__ import annotations
@@ -20,10 +22,11 @@ import numpy as np
 
 from sim2real.config import ExperimentConfig, config_to_dict, parse_config
 from sim2real.errors import UserError, describe
-from sim2real.io import atomic_path, write_json
+from sim2real.io import atomic_path, staged_directory, write_json
 from sim2real.randomization.spec import spec_to_data
 from sim2real.runs import (
     CONFIG_FILE,
+    META_FILE,
     MODEL_FILE,
     NORMALIZATION_FILE,
     Run,
@@ -37,6 +40,9 @@ from sim2real.transfer.rma.layout import PHASES, TEACHER_DIR
 from sim2real.warm_start import check_initial_run, load_initial_policy
 
 TEACHER_SUFFIX = "_teacher"
+# What a teacher's training does not read: a reused teacher may differ from the config there.
+NOT_TRAINING_FIELDS = ("name", "targets", "evaluation", "checkpoint")
+TEACHER_ADAPTATION_FIELDS = ("latent_size", "encoder_layers", "privileged_parameters")
 
 
 def is_student_config(cfg: ExperimentConfig) -> bool:
@@ -105,9 +111,15 @@ def _train_phases(
     teacher = teacher_config(cfg, str(run.config_path))
     teacher_dir = run.path / TEACHER_DIR
     if run.meta.get("phase", PHASES[0]) == "teacher":
-        teacher_run = _train_teacher(
-            train, teacher, teacher_dir, progress_bar, verbose, say, on_evaluation
-        )
+        origin: dict[str, str] = {}
+        if cfg.adaptation is not None and cfg.adaptation.teacher is not None:
+            found = reused_teacher(cfg, teacher, str(run.config_path), run.path)
+            origin["teacher_from"] = str(found.path.resolve())
+            teacher_run = _copy_teacher(found, teacher_dir, say)
+        else:
+            teacher_run = _train_teacher(
+                train, teacher, teacher_dir, progress_bar, verbose, say, on_evaluation
+            )
         meta = teacher_run.meta
         if meta["status"] != "finished":
             run.update_meta(
@@ -122,7 +134,7 @@ def _train_phases(
             )
             return run
         _install_body(run, teacher_run)
-        run.update_meta(phase="student", teacher_timesteps=meta["timesteps"])
+        run.update_meta(phase="student", teacher_timesteps=meta["timesteps"], **origin)
     from sim2real.transfer.rma.phase2 import train_student
 
     return train_student(run, cfg, teacher, progress_bar=progress_bar, say=say)
@@ -159,10 +171,12 @@ def _open_or_create(
     path = Path(run_dir) if run_dir is not None else default_run_dir(cfg.name, cfg.seed)
     check_run_dir_free(path, overwrite)
     teacher = teacher_config(cfg, source)  # refused here, before the run directory exists
-    if teacher.init_from is not None:  # before --overwrite could delete it or the run it names
-        _check_teacher_start(teacher, source, path)
     adaptation = cfg.adaptation
     assert adaptation is not None
+    if adaptation.teacher is not None:
+        reused_teacher(cfg, teacher, source, path)
+    elif teacher.init_from is not None:  # before --overwrite could delete it or the run it names
+        _check_teacher_start(teacher, source, path)
     phase = {
         "phase": "teacher",
         "total_timesteps": cfg.total_timesteps + adaptation.timesteps,
@@ -170,6 +184,81 @@ def _open_or_create(
         "student_timesteps": 0,
     }
     return create_run(path, cfg, overwrite=overwrite, device="cpu", meta=phase), True
+
+
+def reused_teacher(
+    cfg: ExperimentConfig, teacher: ExperimentConfig, source: str, run_dir: Path
+) -> Run:
+    """The finished teacher ``adaptation.teacher`` names (an adaptation run or its teacher/),
+    if it is the teacher ``cfg`` would train: every field its training reads equal. A one-line
+    UserError otherwise; cheap, so callers run it before they write any run directory."""
+    assert cfg.adaptation is not None and cfg.adaptation.teacher is not None
+    where = f"{source}: field 'adaptation.teacher' = {cfg.adaptation.teacher!r}"
+    try:
+        named = Run.open(cfg.adaptation.teacher)
+        nested = named.path / TEACHER_DIR
+        found = Run.read(nested if (nested / META_FILE).is_file() else named.path)
+    except UserError as error:
+        raise UserError(f"{where}: {error}") from None
+    if not found.config.env.kwargs.get("privileged") or found.config.adaptation is None:
+        raise UserError(f"{where}: not an adaptation run nor its teacher")
+    if found.meta["status"] != "finished":
+        raise UserError(
+            f"{where}: its teacher has not finished (status {found.meta['status']!r}); "
+            f"finish it first (sim2real train --resume {named.path})"
+        )
+    written, origin = Path(run_dir).resolve(), named.path.resolve()
+    if written == origin or written in origin.parents or origin in written.parents:
+        raise UserError(
+            f"{where}: the run directory {run_dir} would replace it; give another --run-dir"
+        )
+    difference = _first_difference(_teacher_training(found.config), _teacher_training(teacher))
+    if difference is not None:
+        field, there, here = difference
+        raise UserError(
+            f"{where}: its teacher trained with {field} = {there!r}, this config's would with "
+            f"{here!r}; a reused teacher must match the config (fields other than the "
+            "adaptation section's phase-2 ones, name, targets, evaluation and checkpoint)"
+        )
+    return found
+
+
+def _teacher_training(cfg: ExperimentConfig) -> dict[str, Any]:
+    """The fields of a teacher config that its training reads."""
+    data = config_to_dict(cfg)
+    for name in NOT_TRAINING_FIELDS:
+        data.pop(name, None)
+    data["randomization"].pop("source", None)
+    data["adaptation"] = {name: data["adaptation"][name] for name in TEACHER_ADAPTATION_FIELDS}
+    return data
+
+
+def _first_difference(there: Any, here: Any, path: str = "") -> tuple[str, Any, Any] | None:
+    """``(dotted field, there, here)`` of the first value that differs, or None."""
+    if isinstance(there, dict) and isinstance(here, dict):
+        for key in [*there, *(key for key in here if key not in there)]:
+            found = _first_difference(
+                there.get(key), here.get(key), f"{path}.{key}" if path else str(key)
+            )
+            if found is not None:
+                return found
+        return None
+    if isinstance(there, list) and isinstance(here, list) and len(there) == len(here):
+        for index, (a, b) in enumerate(zip(there, here, strict=True)):
+            found = _first_difference(a, b, f"{path}[{index}]")
+            if found is not None:
+                return found
+        return None
+    return None if there == here else (path, there, here)
+
+
+def _copy_teacher(found: Run, teacher_dir: Path, say: Callable[[str], None]) -> Run:
+    """Phase 1 of a run with ``adaptation.teacher``: the finished teacher, copied whole."""
+    if not (teacher_dir / META_FILE).is_file():  # a copy cut short left nothing there
+        say(f"phase 1 (teacher): copying the finished teacher {found.path}")
+        with staged_directory(teacher_dir) as staging:
+            shutil.copytree(found.path, staging, dirs_exist_ok=True)
+    return Run.open(teacher_dir)
 
 
 def _check_teacher_start(teacher: ExperimentConfig, source: str, path: Path) -> None:
