@@ -41,7 +41,7 @@ from sim2real.warm_start import check_initial_run, load_initial_policy
 
 TEACHER_SUFFIX = "_teacher"
 # What a teacher's training does not read: a reused teacher may differ from the config there.
-NOT_TRAINING_FIELDS = ("name", "targets", "evaluation", "checkpoint")
+NOT_TRAINING_FIELDS = ("name", "targets", "evaluation", "checkpoint", "device", "vec_env")
 TEACHER_ADAPTATION_FIELDS = ("latent_size", "encoder_layers", "privileged_parameters")
 
 
@@ -217,8 +217,8 @@ def reused_teacher(
         field, there, here = difference
         raise UserError(
             f"{where}: its teacher trained with {field} = {there!r}, this config's would with "
-            f"{here!r}; a reused teacher must match the config (fields other than the "
-            "adaptation section's phase-2 ones, name, targets, evaluation and checkpoint)"
+            f"{here!r}; a reused teacher must match the config (all fields but "
+            f"{', '.join(NOT_TRAINING_FIELDS)} and the adaptation section's phase-2 ones)"
         )
     return found
 
