@@ -395,7 +395,7 @@ def _parse(data: Any, locator: Locator, base_dir: Path | None) -> ExperimentConf
     _check_history(cfg, locator)
     _check_adaptation(cfg, locator)  # before _check_env: its advice depends on the section
     _check_env(cfg, locator)
-    return _check_init_from(cfg, locator, base_dir)
+    return _check_reused_teacher(_check_init_from(cfg, locator, base_dir), locator, base_dir)
 
 
 def _randomization(value: Any, locator: Locator, base_dir: Path | None) -> RandomizationSpec:
@@ -696,11 +696,40 @@ def _check_init_from(
             f"it starts an adaptation run's teacher with {' or '.join(ON_POLICY_TEACHERS)} "
             f"only, not {cfg.algorithm.name}; remove it to train the teacher from scratch",
         )
-    if source.startswith("zoo:"):
+    return cfg.model_copy(
+        update={"init_from": _run_path(source, ("init_from",), locator, base_dir)}
+    )
+
+
+def _check_reused_teacher(
+    cfg: ExperimentConfig, locator: Locator, base_dir: Path | None
+) -> ExperimentConfig:
+    """``adaptation.teacher`` in a student's config only, as an absolute path (a resume from
+    another folder finds it); the run itself is checked when training starts."""
+    adaptation = cfg.adaptation
+    if adaptation is None or adaptation.teacher is None:
         return cfg
-    from_set = locator(("init_from",)) != locator.source
+    path: FieldPath = ("adaptation", "teacher")
+    if cfg.env.kwargs.get("privileged"):
+        raise locator.error(
+            path,
+            adaptation.teacher,
+            "this config is a teacher's (env.kwargs.privileged); reuse a teacher from the "
+            "config of its students",
+        )
+    teacher = _run_path(adaptation.teacher, path, locator, base_dir)
+    return cfg.model_copy(update={"adaptation": adaptation.model_copy(update={"teacher": teacher})})
+
+
+def _run_path(source: str, path: FieldPath, locator: Locator, base_dir: Path | None) -> str:
+    """A run a config names, made absolute (the config records where it was): a relative one
+    from the config file is relative to the file's folder, from ``--set`` to the working
+    directory; ``zoo:NAME`` as it is."""
+    if source.startswith("zoo:"):
+        return source
+    from_set = locator(path) != locator.source
     base = Path.cwd() if from_set or base_dir is None else base_dir
-    return cfg.model_copy(update={"init_from": str((base / Path(source).expanduser()).resolve())})
+    return str((base / Path(source).expanduser()).resolve())
 
 
 def _check_history(cfg: ExperimentConfig, locator: Locator) -> None:

@@ -350,19 +350,22 @@ def tiny_sets(*extra: str) -> list[str]:
     return [item for pair in (("--set", s) for s in [*TINY, *extra]) for item in pair]
 
 
-def test_a_student_of_a_reused_teacher_on_the_action_loss(rma_run, tmp_path):
+def test_a_student_of_a_reused_teacher_on_the_action_loss(rma_run, tmp_path, monkeypatch):
     """adaptation.teacher: phase 1 copies the finished teacher (nothing trained); phase 2 on
     the teacher's actions logs its curves beside the latent's fresh error."""
     run_dir = tmp_path / "student"
-    sets = tiny_sets(f"adaptation.teacher={rma_run.path}", "adaptation.loss=action")
+    monkeypatch.chdir(rma_run.path.parent)  # a relative --set is taken from here
+    sets = tiny_sets(f"adaptation.teacher={rma_run.path.name}", "adaptation.loss=action")
     assert train("cartpole_rma.yaml", "--run-dir", str(run_dir), *sets) == 0
     run = Run.open(run_dir)
+    assert run.config.adaptation.teacher == str(rma_run.path.resolve())  # kept absolute
     origin = rma_run.path / TEACHER_DIR
     assert run.meta["teacher_from"] == str(origin.resolve())
     assert (run.meta["status"], run.meta["student_timesteps"]) == ("finished", 600)
     assert run.meta["teacher_timesteps"] == Run.open(origin).meta["timesteps"]
-    copied = run.path / TEACHER_DIR
-    assert json.loads((copied / "run.json").read_text()) == Run.open(origin).meta
+    copied = Run.open(run.path / TEACHER_DIR)
+    assert copied.meta == {**Run.open(origin).meta, "copied_from": str(origin.resolve())}
+    assert not copied.checkpoints_dir.exists()
     assert run.model_path.read_bytes() == (origin / "model.zip").read_bytes()
     curves = tags(run.tb_dir)
     assert {"adaptation/action_loss", "adaptation/action_loss_fresh"} <= curves
@@ -410,6 +413,26 @@ def test_a_reused_teacher_must_be_a_finished_teacher_outside_the_run(rma_run, tm
         assert train("cartpole_rma.yaml", "--run-dir", str(run_dir), *sets) == 2
         assert expected in capsys.readouterr().err
         assert not run_dir.exists()
+
+
+def test_a_teacher_copy_cut_short_leaves_nothing_and_resumes(rma_run, tmp_path, monkeypatch):
+    copytree = shutil.copytree
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(shutil, "copytree", interrupted)
+    config = load_config("cartpole_rma.yaml", [*TINY, f"adaptation.teacher={rma_run.path}"])
+    run_dir = tmp_path / "student"
+    with pytest.raises(KeyboardInterrupt):
+        train_config(config, run_dir, progress_bar=False, verbose=False)
+    run = Run.open(run_dir)
+    assert (run.meta["status"], run.meta["phase"]) == ("interrupted", "teacher")
+    assert sorted(path.name for path in run_dir.iterdir()) == ["config.yaml", "run.json"]
+    monkeypatch.setattr(shutil, "copytree", copytree)
+    monkeypatch.chdir(tmp_path)  # the origin's path was made absolute
+    run = train_config(None, run_dir, resume=True, progress_bar=False, verbose=False)
+    assert (run.meta["status"], run.meta["student_timesteps"]) == ("finished", 600)
 
 
 def test_sigint_in_phase_2_keeps_a_checkpoint_to_resume_from(rma_run, tmp_path):

@@ -250,6 +250,13 @@ def test_phase_2_envs_cut_episodes_at_episode_steps(episode_steps):
         ),
         ({"adaptation": {"module": "lstm"}}, "field 'adaptation.module' = 'lstm'"),
         (
+            {
+                "env": {"id": "sim2real/CartPole-v0", "kwargs": {"privileged": True}},
+                "adaptation": {"teacher": "runs/rma"},
+            },
+            "field 'adaptation.teacher' = 'runs/rma'; this config is a teacher's",
+        ),
+        (
             {"adaptation": {"loss": "actions"}},
             "field 'adaptation.loss' = 'actions'; Input should be 'latent' or 'action'",
         ),

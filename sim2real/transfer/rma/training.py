@@ -3,8 +3,8 @@
 Phase 1 trains the teacher as an ordinary run in ``RUN/teacher`` (the config with
 ``env.kwargs.privileged: true``, so the policy's features extractor is the privileged encoder;
 see :mod:`sim2real.transfer.rma.networks`). Phase 2 (:mod:`sim2real.transfer.rma.phase2`)
-regresses the adaptation module onto the frozen teacher's latent with the student acting.
-With ``adaptation.teacher`` phase 1 copies the finished teacher of another run instead of
+fits the adaptation module to the frozen teacher (its latent, or its actions) with the student
+acting. With ``adaptation.teacher`` phase 1 copies the finished teacher of another run instead of
 training one (:func:`reused_teacher` checks it matches before any work). run.json's ``phase``
 says where the run is, so ``--resume`` continues either phase; the layout is in
 :mod:`sim2real.transfer.rma.layout`.
@@ -21,10 +21,11 @@ from typing import Any
 import numpy as np
 
 from sim2real.config import ExperimentConfig, config_to_dict, parse_config
-from sim2real.errors import UserError, describe
+from sim2real.errors import UserError, describe, short_repr
 from sim2real.io import atomic_path, staged_directory, write_json
 from sim2real.randomization.spec import spec_to_data
 from sim2real.runs import (
+    CHECKPOINTS_DIR,
     CONFIG_FILE,
     META_FILE,
     MODEL_FILE,
@@ -40,9 +41,10 @@ from sim2real.transfer.rma.layout import PHASES, TEACHER_DIR
 from sim2real.warm_start import check_initial_run, load_initial_policy
 
 TEACHER_SUFFIX = "_teacher"
-# What a teacher's training does not read: a reused teacher may differ from the config there.
+# What does not change what a teacher learns: a reused teacher may differ from the config there.
 NOT_TRAINING_FIELDS = ("name", "targets", "evaluation", "checkpoint", "device", "vec_env")
-TEACHER_ADAPTATION_FIELDS = ("latent_size", "encoder_layers", "privileged_parameters")
+# The adaptation fields a teacher is built with (privileged_parameters is in its env's layout).
+TEACHER_ADAPTATION_FIELDS = ("latent_size", "encoder_layers")
 
 
 def is_student_config(cfg: ExperimentConfig) -> bool:
@@ -57,6 +59,7 @@ def teacher_config(cfg: ExperimentConfig, source: str) -> ExperimentConfig:
     assert cfg.adaptation is not None
     data = config_to_dict(cfg)
     data["name"] = cfg.name + TEACHER_SUFFIX
+    data["adaptation"]["teacher"] = None  # the teacher config trains; a reused one is copied
     read = cfg.adaptation.privileged_parameters
     terms = [term for term in cfg.randomization.terms if read is None or term.parameter in read]
     layout = {"terms": spec_to_data(dataclasses.replace(cfg.randomization, terms=tuple(terms)))}
@@ -112,10 +115,10 @@ def _train_phases(
     teacher_dir = run.path / TEACHER_DIR
     if run.meta.get("phase", PHASES[0]) == "teacher":
         origin: dict[str, str] = {}
-        if cfg.adaptation is not None and cfg.adaptation.teacher is not None:
-            found = reused_teacher(cfg, teacher, str(run.config_path), run.path)
-            origin["teacher_from"] = str(found.path.resolve())
-            teacher_run = _copy_teacher(found, teacher_dir, say)
+        assert cfg.adaptation is not None
+        if cfg.adaptation.teacher is not None:
+            teacher_run = _copy_teacher(run, cfg, teacher, say)
+            origin["teacher_from"] = str(teacher_run.meta.get("copied_from", ""))
         else:
             teacher_run = _train_teacher(
                 train, teacher, teacher_dir, progress_bar, verbose, say, on_evaluation
@@ -169,13 +172,14 @@ def _open_or_create(
         return run, False
     assert cfg is not None
     path = Path(run_dir) if run_dir is not None else default_run_dir(cfg.name, cfg.seed)
-    check_run_dir_free(path, overwrite)
     teacher = teacher_config(cfg, source)  # refused here, before the run directory exists
     adaptation = cfg.adaptation
     assert adaptation is not None
-    if adaptation.teacher is not None:
+    if adaptation.teacher is not None:  # first: it says why the run it names is not free
         reused_teacher(cfg, teacher, source, path)
-    elif teacher.init_from is not None:  # before --overwrite could delete it or the run it names
+    check_run_dir_free(path, overwrite)
+    if adaptation.teacher is None and teacher.init_from is not None:
+        # Before --overwrite could delete it or the run it names.
         _check_teacher_start(teacher, source, path)
     phase = {
         "phase": "teacher",
@@ -216,8 +220,8 @@ def reused_teacher(
     if difference is not None:
         field, there, here = difference
         raise UserError(
-            f"{where}: its teacher trained with {field} = {there!r}, this config's would with "
-            f"{here!r}; a reused teacher must match the config (all fields but "
+            f"{where}: its teacher trained with {field} = {short_repr(there)}, this config's "
+            f"would with {short_repr(here)}; a reused teacher must match the config (all but "
             f"{', '.join(NOT_TRAINING_FIELDS)} and the adaptation section's phase-2 ones)"
         )
     return found
@@ -252,12 +256,26 @@ def _first_difference(there: Any, here: Any, path: str = "") -> tuple[str, Any, 
     return None if there == here else (path, there, here)
 
 
-def _copy_teacher(found: Run, teacher_dir: Path, say: Callable[[str], None]) -> Run:
-    """Phase 1 of a run with ``adaptation.teacher``: the finished teacher, copied whole."""
-    if not (teacher_dir / META_FILE).is_file():  # a copy cut short left nothing there
+def _copy_teacher(
+    run: Run, cfg: ExperimentConfig, teacher: ExperimentConfig, say: Callable[[str], None]
+) -> Run:
+    """Phase 1 of a run with ``adaptation.teacher``: the finished teacher copied (without its
+    checkpoints: it never trains again), its origin in its run.json's ``copied_from``."""
+    teacher_dir = run.path / TEACHER_DIR
+    if not (teacher_dir / META_FILE).is_file():  # else an earlier attempt copied it whole
+        found = reused_teacher(cfg, teacher, str(run.config_path), run.path)
         say(f"phase 1 (teacher): copying the finished teacher {found.path}")
-        with staged_directory(teacher_dir) as staging:
-            shutil.copytree(found.path, staging, dirs_exist_ok=True)
+        try:
+            # A fixed staging folder: a copy killed midway is replaced by the next attempt.
+            with staged_directory(teacher_dir, run.path / ".teacher-copy") as staging:
+                ignore = shutil.ignore_patterns(CHECKPOINTS_DIR)
+                shutil.copytree(found.path, staging, ignore=ignore, dirs_exist_ok=True)
+                copied = Run(staging)
+                copied.update_meta(copied_from=str(found.path.resolve()))
+        except BaseException:  # a signal or a failed copy: nothing of it is left
+            run.update_meta(status="interrupted", stopped=now_iso())
+            say(f"the teacher's copy stopped; continue with: sim2real train --resume {run.path}")
+            raise
     return Run.open(teacher_dir)
 
 
