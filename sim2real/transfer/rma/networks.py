@@ -208,8 +208,9 @@ def action_statistic(
     policy: BasePolicy, observations: torch.Tensor, latent: torch.Tensor
 ) -> torch.Tensor:
     """The body's deterministic action on ``[o, z]`` before clipping (the mean; squashed where
-    the policy squashes, as SAC's), differentiable in ``latent``: phase 2's action loss reaches the adaptation module
-    through the frozen body. (Every world's action space is a ``Box``.)"""
+    the policy squashes, as SAC's), differentiable in ``latent``: phase 2's action loss
+    reaches the adaptation module through the frozen body. (Every world's action space is a
+    ``Box``.)"""
     return _action_distribution(policy, torch.cat([observations, latent], dim=1)).mode()
 
 
