@@ -179,7 +179,7 @@ class AdaptationConfig(_Model):
     privileged_parameters: list[Annotated[str, Field(min_length=1)]] | None = None
     # An adaptation run (or its teacher/) whose finished teacher phase 1 copies instead of
     # training one: more students of one teacher (another loss, history, module). Everything
-    # the teacher's training reads must match this config.
+    # that changes what a teacher learns must match this config.
     teacher: Annotated[str, Field(min_length=1)] | None = None
 
 

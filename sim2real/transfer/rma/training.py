@@ -228,7 +228,7 @@ def reused_teacher(
 
 
 def _teacher_training(cfg: ExperimentConfig) -> dict[str, Any]:
-    """The fields of a teacher config that its training reads."""
+    """The fields of a teacher config that change what it learns."""
     data = config_to_dict(cfg)
     for name in NOT_TRAINING_FIELDS:
         data.pop(name, None)
@@ -262,7 +262,7 @@ def _copy_teacher(
     """Phase 1 of a run with ``adaptation.teacher``: the finished teacher copied (without its
     checkpoints: it never trains again), its origin in its run.json's ``copied_from``."""
     teacher_dir = run.path / TEACHER_DIR
-    if not (teacher_dir / META_FILE).is_file():  # else an earlier attempt copied it whole
+    if not (teacher_dir / META_FILE).is_file():  # else an earlier attempt finished the copy
         found = reused_teacher(cfg, teacher, str(run.config_path), run.path)
         say(f"phase 1 (teacher): copying the finished teacher {found.path}")
         try:
