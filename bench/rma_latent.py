@@ -17,7 +17,9 @@ body and encoder:
   both returns, the module's mean squared error against the teacher's ``z`` along the
   student's own episodes, and R^2 = 1 - error / (variance of ``z`` over the DR draws): 1 is a
   perfect estimate, 0 no better than the DR's mean ``z``, below 0 worse (a condition whose
-  true ``z`` lies outside what the DR draws give).
+  true ``z`` lies outside what the DR draws give). Beside it, the mean squared difference
+  between the student's action and the body's action on the true ``z`` at the same steps:
+  what ``adaptation.loss: action`` trains on, as the env applies it (clipped).
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ class Tracking:
     teacher_return: float
     true: np.ndarray  # (steps, latent) the teacher's z
     estimate: np.ndarray  # (steps, latent) the module's
+    action_error: float  # mean squared (student's action - the body's action on the true z)
 
 
 def main() -> int:
@@ -96,13 +99,15 @@ def main() -> int:
             "teacher_return": result.teacher_return,
             "latent_mse": error,
             "r2": 1.0 - error / variance,
+            "action_mse": result.action_error,
         }
     rows = [(name, *row.values()) for name, row in numbers.items()]
     print(
         f"\nthe module against the teacher's z ({args.episodes} episodes per condition, mean "
         f"return; z's variance over the DR draws: {variance:.3g} per entry)\n"
     )
-    print(render_table(["condition", "student", "teacher", "z error (MSE)", "R^2"], rows))
+    headers = ["condition", "student", "teacher", "z error (MSE)", "R^2", "action error (MSE)"]
+    print(render_table(headers, rows))
     if args.json is not None:
         write_json(args.json, {"run": str(run.path), "drivers": drivers, "tracking": numbers})
     return 0
@@ -148,6 +153,7 @@ def _track(student: StudentPolicy, env: gym.Env, normalize: Normalize, episodes:
     size = encoder.observation_size
     true: list[np.ndarray] = []
     estimate: list[np.ndarray] = []
+    action_errors: list[float] = []
     returns = {"student": [], "teacher": []}
     try:
         for actor in returns:
@@ -159,13 +165,15 @@ def _track(student: StudentPolicy, env: gym.Env, normalize: Normalize, episodes:
                     full = observation[None, :]
                     with torch.no_grad():
                         z = encoder.latent(normalize(full))
+                    observed = torch.as_tensor(student.scale(full[:, :size]))
+                    on_true_z = body_actions(student.policy, observed, z, True)
                     if actor == "student":
                         actions, z_hat = student.act(full[:, :size])
                         true.append(z.numpy()[0])
                         estimate.append(z_hat.numpy()[0])
+                        action_errors.append(float(((actions - on_true_z) ** 2).mean()))
                     else:
-                        observed = torch.as_tensor(student.scale(full[:, :size]))
-                        actions = body_actions(student.policy, observed, z, True)
+                        actions = on_true_z
                     observation, reward, terminated, truncated, _ = env.step(actions[0])
                     total, done = total + float(reward), terminated or truncated
                 returns[actor].append(total)
@@ -176,6 +184,7 @@ def _track(student: StudentPolicy, env: gym.Env, normalize: Normalize, episodes:
         float(np.mean(returns["teacher"])),
         np.array(true),
         np.array(estimate),
+        float(np.mean(action_errors)),
     )
 
 

@@ -321,6 +321,7 @@ def test_a_teacher_that_reads_some_parameters_gives_a_student_that_acts(tmp_path
     assert set(numbers["drivers"]) == {"link_mass", "motor_strength"}
     assert set(numbers["tracking"]) == {"nominal", "dr", "heavy"}
     assert all(row["r2"] <= 1.0 for row in numbers["tracking"].values())
+    assert all(np.isfinite(row["action_mse"]) for row in numbers["tracking"].values())
 
 
 def test_phase_2_fits_the_last_dataset_rollouts_and_logs_the_fresh_error(tmp_path, monkeypatch):
