@@ -19,7 +19,8 @@ body and encoder:
   perfect estimate, 0 no better than the DR's mean ``z``, below 0 worse (a condition whose
   true ``z`` lies outside what the DR draws give). Beside it, the mean squared difference
   between the student's action and the body's action on the true ``z`` at the same steps:
-  what ``adaptation.loss: action`` trains on, as the env applies it (clipped).
+  the actions as the env applies them (clipped), where ``adaptation.loss: action`` compares
+  them before clipping.
 """
 
 from __future__ import annotations
