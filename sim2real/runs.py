@@ -415,6 +415,16 @@ def check_run_dir_free(path: str | Path, overwrite: bool) -> None:
         )
 
 
+def check_run_dir_apart(where: str, run_dir: str | Path, source: Path) -> None:
+    """Refuse a run directory that is ``source`` (a run the new one reads), lies inside it or
+    holds it: writing it (or ``--overwrite``) would replace what it reads."""
+    written, read = Path(run_dir).resolve(), source.resolve()
+    if written == read or written in read.parents or read in written.parents:
+        raise UserError(
+            f"{where}: the run directory {run_dir} would replace it; give another --run-dir"
+        )
+
+
 def create_run(
     path: str | Path,
     config: Any,

@@ -56,7 +56,7 @@ from sim2real.config import ExperimentConfig
 from sim2real.errors import UserError
 from sim2real.policies.asymmetric import deployable_size
 from sim2real.policies.normalization import load_normalization
-from sim2real.runs import Run
+from sim2real.runs import Run, check_run_dir_apart
 
 
 def load_initial_policy(
@@ -119,11 +119,7 @@ def check_initial_run(cfg: ExperimentConfig, source: str, run_dir: Path) -> Run:
         origin.policy_files()
     except UserError as error:
         raise UserError(f"{where}: {error}") from None
-    written, start = Path(run_dir).resolve(), origin.path.resolve()
-    if written == start or written in start.parents or start in written.parents:
-        raise UserError(
-            f"{where}: the run directory {run_dir} would replace it; give another --run-dir"
-        )
+    check_run_dir_apart(where, run_dir, origin.path)
     _check_same_setup(where, origin.config, cfg, origin.meta.get("algorithm"))
     return origin
 

@@ -31,6 +31,7 @@ from sim2real.runs import (
     MODEL_FILE,
     NORMALIZATION_FILE,
     Run,
+    check_run_dir_apart,
     check_run_dir_free,
     create_run,
     default_run_dir,
@@ -211,11 +212,7 @@ def reused_teacher(
             f"{where}: its teacher has not finished (status {found.meta['status']!r}); "
             f"finish it first (sim2real train --resume {named.path})"
         )
-    written, origin = Path(run_dir).resolve(), named.path.resolve()
-    if written == origin or written in origin.parents or origin in written.parents:
-        raise UserError(
-            f"{where}: the run directory {run_dir} would replace it; give another --run-dir"
-        )
+    check_run_dir_apart(where, run_dir, named.path)
     difference = _first_difference(_teacher_training(found.config), _teacher_training(teacher))
     if difference is not None:
         field, there, here = difference
