@@ -137,7 +137,10 @@ def test_regressing_on_the_action_loss_lowers_it(teacher):
         module = build_module(teacher, _Section())
         histories = torch.randn(256, module.history_size)
         latents = torch.tanh(histories[:, :3])  # a z the history reveals
-        samples = Samples(histories, torch.randn(256, 4), latents)
+        observations = torch.randn(256, 4)
+        with torch.no_grad():  # the labels, as phase 2's collector makes them
+            labels = action_statistic(teacher.policy, observations, latents)
+        samples = Samples(histories, observations, latents, labels)
         regression = Regression(module, 3e-3, 64, action_objective(teacher.policy))
         before = regression.error(samples)
         regression.fit(samples, epochs=20, rng=np.random.default_rng(0))

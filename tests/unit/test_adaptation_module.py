@@ -58,7 +58,7 @@ def test_regression_steps_lower_the_latent_loss(kind):
     module = AdaptationModule(3, 1, 10, 4, kind)
     histories = torch.randn(256, 40)
     targets = torch.tanh(histories[:, :4] + histories[:, -4:])  # a function of the history
-    samples = Samples(histories, torch.zeros(256, 3), targets)
+    samples = Samples(histories, torch.zeros(256, 3), targets, torch.zeros(256, 1))
     regression = Regression(module, learning_rate=1e-3, batch_size=64)
     loss = torch.nn.functional.mse_loss
     with torch.no_grad():

@@ -67,27 +67,28 @@ PROGRESS_LINES = 10  # phase 2 prints a line every tenth of its budget (and at c
 @dataclass(frozen=True)
 class Samples:
     """Phase-2 data, one row per student step: the module's input, the deployable observation
-    as the body reads it (normalized) and the teacher's latent of that step."""
+    as the body reads it (normalized), the teacher's latent of that step and the body's
+    deterministic action on it (the action loss's label, made once as the step is taken)."""
 
     histories: torch.Tensor
     observations: torch.Tensor
     latents: torch.Tensor
+    teacher_actions: torch.Tensor
 
     def __len__(self) -> int:
         return len(self.histories)
 
     def rows(self, index: torch.Tensor) -> Samples:
-        return Samples(self.histories[index], self.observations[index], self.latents[index])
+        return Samples(*(column[index] for column in self._columns()))
 
     @staticmethod
     def join(parts: Iterable[Samples]) -> Samples:
         """One copy of all the parts' rows, made for an update and freed after it."""
-        joined = list(parts)
-        return Samples(
-            torch.cat([part.histories for part in joined]),
-            torch.cat([part.observations for part in joined]),
-            torch.cat([part.latents for part in joined]),
-        )
+        columns = zip(*(part._columns() for part in parts), strict=True)
+        return Samples(*(torch.cat(column) for column in columns))
+
+    def _columns(self) -> tuple[torch.Tensor, ...]:
+        return self.histories, self.observations, self.latents, self.teacher_actions
 
 
 # What phase 2 minimizes: (estimated z, samples) -> loss.
@@ -105,11 +106,8 @@ def action_objective(policy: Any) -> Objective:
     so each direction of ``z`` counts as much as it moves the actions."""
 
     def objective(estimates: torch.Tensor, samples: Samples) -> torch.Tensor:
-        with torch.no_grad():
-            teacher = action_statistic(policy, samples.observations, samples.latents)
-        return torch.nn.functional.mse_loss(
-            action_statistic(policy, samples.observations, estimates), teacher
-        )
+        imitated = action_statistic(policy, samples.observations, estimates)
+        return torch.nn.functional.mse_loss(imitated, samples.teacher_actions)
 
     return objective
 
@@ -302,7 +300,7 @@ class _Collector:
     ) -> tuple[Samples, list[float]] | None:
         """``(the rollout's samples, returns of the episodes that ended)``; None when a stop
         was requested before the first step."""
-        histories, deployable, latents, returns = [], [], [], []
+        histories, deployable, latents, teacher_actions, returns = [], [], [], [], []
         if explores_with_sde(self.policy):  # gSDE: a fresh exploration matrix per rollout
             self.policy.reset_noise(self.venv.num_envs)
         for _ in range(steps_per_env):
@@ -310,12 +308,14 @@ class _Collector:
                 break
             flat = torch.as_tensor(self.scale_history(self.history.flat()))
             full = torch.as_tensor(self.normalize(self.raw))
+            observed = full[:, : self.size]
             with torch.no_grad():
                 latents.append(self.encoder.latent(full))
+                teacher_actions.append(action_statistic(self.policy, observed, latents[-1]))
                 estimate = self.module(flat)
             histories.append(flat)
-            deployable.append(full[:, : self.size])
-            actions = body_actions(self.policy, deployable[-1], estimate, False)
+            deployable.append(observed)
+            actions = body_actions(self.policy, observed, estimate, False)
             observations, _, dones, infos = self.venv.step(actions)
             self.raw = np.asarray(observations, np.float32)
             self.history.push(self.raw[:, : self.size], actions)
@@ -326,7 +326,8 @@ class _Collector:
                     returns.append(float(episode["r"]))
         if not histories:
             return None
-        return Samples(torch.cat(histories), torch.cat(deployable), torch.cat(latents)), returns
+        columns = (histories, deployable, latents, teacher_actions)
+        return Samples(*(torch.cat(column) for column in columns)), returns
 
 
 def _student_envs(teacher: ExperimentConfig, episode_steps: int | None) -> ExperimentConfig:
