@@ -36,6 +36,7 @@ from bench_parser import BenchParser, count, output_path, run_bench
 
 import sim2real  # noqa: F401  (registers the worlds)
 from sim2real import limits
+from sim2real.envs.wrappers import with_history_input
 from sim2real.errors import UserError
 from sim2real.evaluation.conditions import DR, Condition, evaluation_conditions, make_env
 from sim2real.io import check_output_file, write_json
@@ -75,10 +76,11 @@ def main() -> int:
         raise UserError(f"{run.path}: not an adaptation run (its config has no 'adaptation:')")
     student = StudentPolicy.from_run(run.path)
     kwargs = dict(teacher_config(config, str(run.path)).env.kwargs)
+    body_steps = config.env.history_steps
     normalize = _normalizer(student)
 
-    def make(condition: Condition) -> gym.Env:  # with the teacher's privileged entries
-        return make_env(config.env.id, condition, kwargs)
+    def make(condition: Condition) -> gym.Env:  # the teacher's observation: privileged entries
+        return with_history_input(make_env(config.env.id, condition, kwargs), body_steps)
 
     conditions = evaluation_conditions(config)
     dr = next(c for c in conditions if c.name == DR)
@@ -166,10 +168,10 @@ def _track(student: StudentPolicy, env: gym.Env, normalize: Normalize, episodes:
                     full = observation[None, :]
                     with torch.no_grad():
                         z = encoder.latent(normalize(full))
-                    observed = torch.as_tensor(student.scale(full[:, :size]))
+                    observed = torch.as_tensor(student.scale_body(full[:, :size]))
                     on_true_z = body_actions(student.policy, observed, z, True)
                     if actor == "student":
-                        actions, z_hat = student.act(full[:, :size])
+                        actions, z_hat = student.act(full[:, student.window.latest])
                         true.append(z.numpy()[0])
                         estimate.append(z_hat.numpy()[0])
                         action_errors.append(float(((actions - on_true_z) ** 2).mean()))

@@ -26,6 +26,7 @@ __all__ = [
     "AsymmetricActorCriticPolicy",
     "AsymmetricSACPolicy",
     "DeployableObservation",
+    "actor_extractor",
     "asymmetric_policy",
     "deployable_size",
 ]
@@ -102,13 +103,20 @@ def asymmetric_policy(algorithm: str) -> type:
     return ASYMMETRIC_POLICIES[algorithm]
 
 
-def deployable_size(model: Any) -> int | None:
-    """How many leading observation entries the actor of an SB3 model or policy reads;
-    None when it reads the whole observation."""
+def actor_extractor(model: Any) -> BaseFeaturesExtractor | None:
+    """The features extractor the actor of an SB3 model or policy reads its observation
+    through (PPO, A2C: ``pi_features_extractor``; SAC, TQC: the actor's own)."""
     policy = getattr(model, "policy", model)
     extractor = getattr(policy, "pi_features_extractor", None)
     if extractor is None and getattr(policy, "actor", None) is not None:
         extractor = getattr(policy.actor, "features_extractor", None)
+    return extractor
+
+
+def deployable_size(model: Any) -> int | None:
+    """How many leading observation entries the actor of an SB3 model or policy reads;
+    None when it reads the whole observation."""
+    extractor = actor_extractor(model)
     return extractor.size if isinstance(extractor, DeployableObservation) else None
 
 

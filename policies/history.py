@@ -22,7 +22,32 @@ from sim2real.errors import UserError
 if TYPE_CHECKING:
     from sim2real.policies.predictor import Predictor
 
-__all__ = ["HistoryBuffer", "HistoryInput", "with_history"]
+__all__ = ["HistoryBuffer", "HistoryInput", "window_indices", "window_size", "with_history"]
+
+
+def window_size(steps: int, observation_size: int, action_size: int) -> int:
+    """Entries of the input of a policy on ``env.history_steps: steps``: its history, or the
+    observation alone for 0."""
+    return steps * (observation_size + action_size) if steps else observation_size
+
+
+def window_indices(
+    history_steps: int, steps: int, observation_size: int, action_size: int
+) -> np.ndarray:
+    """Where the input of a policy on ``env.history_steps: steps`` (0: ``o_t`` alone) lies in
+    a flat history of ``history_steps >= steps``: its latest ``steps`` observations, then its
+    latest ``steps`` actions, so that ``flat[:, indices]`` has the shorter history's layout.
+    (An RMA student's body reads its teacher's short history out of the module's long one.)"""
+    if not 0 <= steps <= history_steps:
+        raise ValueError(f"a window of {steps} steps in a history of {history_steps}")
+    split = history_steps * observation_size
+    kept = max(steps, 1)
+    observations = np.arange(split - kept * observation_size, split)
+    if not steps:
+        return observations
+    first_action = split + (history_steps - steps) * action_size
+    actions = np.arange(first_action, split + history_steps * action_size)
+    return np.concatenate([observations, actions])
 
 
 class HistoryBuffer:
@@ -135,16 +160,14 @@ class HistoryInput:
 
 def with_history(inner: Any, steps: int) -> Predictor:
     """``inner`` (a predictor on the flat history of ``steps`` steps) acting on plain
-    observations; ``inner`` itself when ``steps`` is 0. An asymmetric model's input ends with
-    the privileged entries its actor does not read: those are not history."""
-    from sim2real.policies.asymmetric import deployable_size
-
+    observations; ``inner`` itself when ``steps`` is 0. The privileged entries that end an
+    asymmetric model's input (its actor does not read them) or an RMA teacher's (its encoder
+    does) are not history."""
     if not steps:
         return inner
     action_size = int(np.prod(inner.action_space.shape))
     total = int(np.prod(inner.observation_space.shape))
-    deployable = deployable_size(getattr(inner, "model", inner))
-    flat = total if deployable is None else deployable
+    flat = _before_privileged(getattr(inner, "model", inner), total)
     observation_size, remainder = divmod(flat - steps * action_size, steps)
     if remainder or observation_size < 1:
         raise UserError(
@@ -154,3 +177,16 @@ def with_history(inner: Any, steps: int) -> Predictor:
     return HistoryInput(
         inner, steps, observation_size, inner.action_space, inner.source, total - flat
     )
+
+
+def _before_privileged(model: Any, total: int) -> int:
+    """How many of a model's ``total`` input entries come before its privileged ones."""
+    from sim2real.policies.asymmetric import DeployableObservation, actor_extractor
+    from sim2real.transfer.rma.networks import PrivilegedEncoder
+
+    extractor = actor_extractor(model)
+    if isinstance(extractor, DeployableObservation):
+        return extractor.size
+    if isinstance(extractor, PrivilegedEncoder):
+        return extractor.observation_size
+    return total

@@ -733,18 +733,20 @@ def _run_path(source: str, path: FieldPath, locator: Locator, base_dir: Path | N
 
 
 def _check_history(cfg: ExperimentConfig, locator: Locator) -> None:
-    """A history policy is an actor on a longer input (an asymmetric one's critic also reads
-    the privileged entries after it): not a student, nor a recurrent policy."""
+    """A history policy is an actor on a longer input (an asymmetric one's critic, or an RMA
+    teacher's encoder, also reads the privileged entries after it), not a recurrent policy.
+    An RMA student's body reads its teacher's window out of the module's longer history."""
     steps = cfg.env.history_steps
     if not steps:
         return
     where = f"{locator(('env', 'history_steps'))}: field 'env.history_steps'"
     limits.check_limit(steps, limits.HISTORY_STEPS, where)
-    if cfg.adaptation is not None:
+    if cfg.adaptation is not None and steps > cfg.adaptation.history_steps:
         raise locator.error(
             ("env", "history_steps"),
             steps,
-            "adaptation's student keeps its own history (adaptation.history_steps); set 0",
+            f"the student's body reads it out of the adaptation module's history; at most "
+            f"adaptation.history_steps ({cfg.adaptation.history_steps})",
         )
     if cfg.algorithm.name == "RecurrentPPO":
         raise locator.error(

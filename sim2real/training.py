@@ -203,12 +203,12 @@ def untrained_model(config: ExperimentConfig, device: str, source: str) -> BaseA
 
 
 def _teacher_kwargs(config: ExperimentConfig) -> dict[str, Any]:
-    from sim2real.transfer.rma.networks import privileged_split, teacher_policy_kwargs
+    from sim2real.transfer.rma.networks import body_input_size, teacher_policy_kwargs
 
     adaptation = config.adaptation
     assert adaptation is not None
-    observed, _ = privileged_split(config.env.id, config.randomization, config.env.kwargs)
-    return teacher_policy_kwargs(observed, adaptation.latent_size, adaptation.encoder_layers)
+    body = body_input_size(config.env.id, config.randomization, config.env)
+    return teacher_policy_kwargs(body, adaptation.latent_size, adaptation.encoder_layers)
 
 
 def load_checkpoint_model(

@@ -438,8 +438,14 @@ def _check_same_setup(
 
 def _check_same_inputs(where: str, there: ExperimentConfig, here: ExperimentConfig) -> None:
     """A history source starts only a run with the same history, an asymmetric one only an
-    asymmetric run (_input_maps extends a source's observation where it can)."""
+    asymmetric run (_input_maps extends a source's observation where it can); a teacher
+    whose body reads a history starts from none."""
     steps = (there.env.history_steps, here.env.history_steps)
+    if steps[1] and here.adaptation is not None:
+        raise UserError(
+            f"{where}: a teacher on env.history_steps ({steps[1]}) starts afresh; init_from "
+            "starts a teacher whose body reads the observation alone"
+        )
     if steps[0] and steps[0] != steps[1]:
         raise UserError(
             f"{where}: env.history_steps is {steps[0]} there, {steps[1]} here; a history policy "

@@ -324,6 +324,45 @@ def test_a_teacher_that_reads_some_parameters_gives_a_student_that_acts(tmp_path
     assert all(np.isfinite(row["action_mse"]) for row in numbers["tracking"].values())
 
 
+def test_a_teacher_on_a_short_history_gives_a_student_that_evaluates_and_exports(tmp_path):
+    """``env.history_steps: 2`` with an adaptation section: the teacher's body reads [o_(t-1),
+    o_t, a_(t-2), a_(t-1)] and z (RMA's base policy reads a_(t-1)); the student takes that
+    window out of its own 10 steps, in phase 2, evaluations and its export alike."""
+    sets = [*TINY, "adaptation.timesteps=100", "env.history_steps=2"]
+    config = load_config("cartpole_rma.yaml", sets)
+    run = train_config(config, tmp_path / "run", progress_bar=False, verbose=False)
+    assert run.meta["status"] == "finished"
+    teacher = Run.open(run.path / TEACHER_DIR)
+    model = teacher.load_model(device="cpu")
+    teacher_env = make_env(teacher.config.env.id, NOMINAL_CONDITION, teacher.config.env.kwargs)
+    try:
+        privileged = len(teacher_env.unwrapped.privileged_names)
+    finally:
+        teacher_env.close()
+    # The window, then the privileged entries (once, not per step).
+    assert model.observation_space.shape == (2 * (4 + 1) + privileged,)
+    assert model.policy.pi_features_extractor.observation_size == 10
+    # The teacher evaluates on its own (its history policy keeps the window, z after it).
+    out = tmp_path / "teacher_eval"
+    args = ["evaluate", str(teacher.path), "--episodes", "1", "--workers", "1", "--out", str(out)]
+    assert main(args) == 0
+    student = StudentPolicy.from_run(run.path)
+    assert (student.window.steps, student.observation_size, student.steps) == (2, 4, 10)
+    assert json.loads(run.summary_path.read_text())["conditions"]["nominal"]["episodes"] == 2
+    exported = tmp_path / "exported"
+    assert main(["export", str(run.path), "--format", "torchscript", "--out", str(exported)]) == 0
+    contract = json.loads((exported / "contract.json").read_text())
+    assert contract["history"]["steps"] == 10 and contract["history"]["observation_dim"] == 4
+    assert contract["parity"]["max_abs_diff"] <= 1e-5
+    # bench/rma_latent.py builds the teacher's windowed observation to compare z with.
+    latent = tmp_path / "latent.json"
+    bench = Path(__file__).resolve().parents[2] / "bench" / "rma_latent.py"
+    args = [str(run.path), "--episodes", "1", "--draws", "20", "--json", str(latent)]
+    subprocess.run([sys.executable, str(bench), *args], check=True, capture_output=True)
+    tracking = json.loads(latent.read_text())["tracking"]
+    assert all(np.isfinite(row["action_mse"]) for row in tracking.values())
+
+
 def test_phase_2_fits_the_last_dataset_rollouts_and_logs_the_fresh_error(tmp_path, monkeypatch):
     """Rollouts of 2 envs x 50 steps, a dataset of the last 3: each update fits 100, 200, then
     300 samples; the fresh rollout's error is logged before each update."""

@@ -158,15 +158,22 @@ def test_a_long_history_is_accepted_with_a_warning():
     ("section", "expected"),
     [
         ("recurrent", "RecurrentPPO's LSTM keeps its own memory"),
-        ("adaptation", "adaptation's student keeps its own history"),
+        (
+            "adaptation",
+            r"the student's body reads it out of the adaptation module's history; at most "
+            rf"adaptation.history_steps \({STEPS - 1}\)",
+        ),
     ],
 )
 def test_history_with_another_memory_is_refused(section, expected):
+    """A recurrent policy has a memory of its own; an RMA student's module history must hold
+    its body's window."""
     data = history_config()
     if section == "recurrent":
         data["algorithm"] = {"name": "RecurrentPPO", "hyperparams": {"n_steps": 64}}
     else:
-        data["adaptation"] = {"timesteps": 256}
+        data["randomization"] = {"terms": [{"parameter": "gravity", "range": [0.9, 1.1]}]}
+        data["adaptation"] = {"timesteps": 256, "history_steps": STEPS - 1}
     with pytest.raises(UserError, match=f"field 'env.history_steps' = {STEPS}; {expected}"):
         parse_config(data)
 

@@ -254,6 +254,20 @@ def test_a_history_source_starts_only_the_same_history(tmp_path, capsys):
         assert len(err.splitlines()) == 1 and expected in err, err
 
 
+def test_a_teacher_on_a_history_starts_from_no_run(nominal_run, tmp_path, capsys):
+    """Its body reads a window of observations and actions, which no source's weights map to:
+    refused in one line before the run directory is made."""
+    env = {"id": "sim2real/CartPole-v0", "history_steps": 2}
+    config = tiny_ppo(env=env, init_from=str(nominal_run.path), adaptation={"history_steps": 5})
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    assert main(["train", str(path), "--run-dir", str(tmp_path / "run"), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert "a teacher on env.history_steps (2) starts afresh; init_from starts a teacher" in err
+    assert not (tmp_path / "run").exists()
+
+
 def test_an_asymmetric_source_starts_only_an_asymmetric_run(tmp_path, capsys):
     privileged = {"id": "sim2real/CartPole-v0", "kwargs": {"privileged": True}}
     config = tiny_ppo(env=privileged, total_timesteps=512, checkpoint={"freq_steps": 0})

@@ -15,6 +15,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv
 
 from sim2real.config import config_to_dict, load_config, parse_config
 from sim2real.envs.cartpole import CartPoleEnv
+from sim2real.envs.wrappers import History
 from sim2real.errors import UserError
 from sim2real.policies.normalization import Normalization
 from sim2real.training import build_model, make_training_env
@@ -107,6 +108,45 @@ def test_student_equals_its_teacher_when_given_the_true_latent(teacher, determin
             expected, _ = teacher.predict(normalized, deterministic=deterministic)
             torch.manual_seed(step)
             action = student.predict(observation[:4], deterministic=deterministic)
+            np.testing.assert_array_equal(action, expected[0])
+            observation, *_ = env.step(action)
+    finally:
+        env.close()
+
+
+@pytest.mark.parametrize("algorithm", ["PPO", "SAC"])
+def test_a_student_reads_its_teachers_short_history_out_of_its_own(algorithm):
+    """A teacher on env.history_steps 2 read [o_(t-1), o_t, a_(t-2), a_(t-1), e] (the History
+    wrapper's): the student, keeping 5 steps, hands its body the same window."""
+    model_class, hyperparams = TEACHERS[algorithm]
+    window = 2 * (4 + 1)
+    env = History(CartPoleEnv(randomization=SPEC, privileged=True), 2)
+    teacher = model_class(
+        "MlpPolicy",
+        DummyVecEnv([lambda: env]),
+        seed=0,
+        device="cpu",
+        policy_kwargs=teacher_policy_kwargs(window, 3, [8]),
+        **hyperparams,
+    )
+    rng = np.random.default_rng(1)
+    statistics = {"obs_mean": rng.normal(size=12), "obs_var": rng.uniform(0.5, 2, 12)}
+    normalization = Normalization(
+        norm_obs=True, norm_reward=False, obs_count=10.0, ret_mean=0.0, ret_var=1.0,
+        ret_count=1.0, clip_obs=10.0, clip_reward=10.0, gamma=0.99, epsilon=1e-8, **statistics,
+    )  # fmt: skip
+    module = build_module(teacher, _Section(), body_steps=2)
+    assert module.observation_size == 4  # the module reads o_t's, not the window's
+    student = StudentPolicy(teacher, module, normalization, body_steps=2)
+    assert student.observation_size == 4 and student.window.latest == slice(4, 8)
+    try:
+        observation, _ = env.reset(seed=3)
+        for _ in range(20):
+            normalized = normalization.normalize_obs(observation[None])
+            true_latent = teacher_encoder(teacher.policy).latent(torch.as_tensor(normalized))
+            student.latent = lambda _, z=true_latent: z  # the module's output replaced
+            expected, _ = teacher.predict(normalized, deterministic=True)
+            action = student.predict(observation[4:8], deterministic=True)
             np.testing.assert_array_equal(action, expected[0])
             observation, *_ = env.step(action)
     finally:

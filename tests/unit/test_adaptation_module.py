@@ -84,8 +84,38 @@ def test_history_scaler_normalizes_the_observations_and_keeps_the_actions():
         obs_var=np.array([4.0, 1.0, 9.0]), obs_count=1.0, ret_mean=0.0, ret_var=1.0,
         ret_count=1.0, clip_obs=2.0, clip_reward=10.0, gamma=0.99, epsilon=0.0,
     )  # fmt: skip
-    scale = history_scaler(normalization, size=2, steps=2)
+    scale = history_scaler(normalization, slice(0, 2), steps=2)
     flat = np.array([[3.0, -1.0, 11.0, 0.0, 0.25, -0.5]], np.float32)
     # (3-1)/2, (-1+1)/1, (11-1)/2 clipped to 2, (0+1)/1; actions as they are.
     np.testing.assert_allclose(scale(flat), [[1.0, 0.0, 2.0, 1.0, 0.25, -0.5]])
-    assert history_scaler(None, 2, 2)(flat).tolist() == flat.tolist()
+    assert history_scaler(None, slice(0, 2), 2)(flat).tolist() == flat.tolist()
+    # A teacher on a 1-step window [o, a, privileged]: o's statistics are its first two entries'
+    # wherever they lie; with [a, o] they would be the last two.
+    shifted = history_scaler(normalization, slice(1, 3), steps=1)
+    # (3+1)/1 clipped to 2, (-1-5)/3; the action as it is.
+    np.testing.assert_allclose(shifted(flat[:, :3]), [[2.0, -2.0, 11.0]])
+
+
+@pytest.mark.parametrize(
+    ("history", "window", "expected"),
+    [
+        (3, 0, [4, 5]),  # o_t alone
+        (3, 1, [4, 5, 8]),  # o_t, a_(t-1)
+        (3, 2, [2, 3, 4, 5, 7, 8]),
+        (3, 3, list(range(9))),  # the whole history
+    ],
+)
+def test_window_indices_take_the_latest_steps_of_a_longer_history(history, window, expected):
+    from sim2real.policies.history import window_indices, window_size
+
+    # 3 steps of 2 observation entries (0-5), then 3 actions of 1 entry (6-8).
+    indices = window_indices(history, window, observation_size=2, action_size=1)
+    assert indices.tolist() == expected
+    assert len(indices) == window_size(window, 2, 1)
+
+
+def test_window_indices_refuse_a_window_longer_than_the_history():
+    from sim2real.policies.history import window_indices
+
+    with pytest.raises(ValueError, match="a window of 4 steps in a history of 3"):
+        window_indices(3, 4, 2, 1)

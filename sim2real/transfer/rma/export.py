@@ -3,7 +3,8 @@
 The graph (:class:`StudentGraph`) takes the flat history of raw observations and actions
 (``(batch, k * obs + k * act)``, the layout of :class:`sim2real.envs.wrappers.History`, whose
 last observation is the current one) and returns the action ``env.step`` takes: the teacher's
-observation normalization, the adaptation module, the teacher's deterministic body and the
+observation normalization, the adaptation module, the body's window of that history
+(:class:`sim2real.transfer.rma.student.BodyWindow`), the teacher's deterministic body and the
 clipping to the action bounds are all inside. ``contract.json`` declares the input and the
 history (steps, sizes, layout); the caller keeps the history (a deployment, or
 :class:`sim2real.policies.history.HistoryInput`, which ``load_exported`` puts around it).
@@ -42,13 +43,19 @@ class StudentGraph(nn.Module):
         space = student.action_space
         self.register_buffer("low", torch.as_tensor(space.low, dtype=torch.float32))
         self.register_buffer("high", torch.as_tensor(space.high, dtype=torch.float32))
-        statistics = observed_statistics(student.normalization, self.observation_size)
-        self.normalized = statistics is not None
-        if statistics is not None:
-            mean, std, clip = statistics
-            self.register_buffer("obs_mean", torch.as_tensor(mean, dtype=torch.float64))
-            self.register_buffer("obs_std", torch.as_tensor(std, dtype=torch.float64))
-            self.clip_obs = clip
+        self.register_buffer("body_indices", torch.as_tensor(student.body_indices))
+        # The module's observations are normalized as the teacher's o_t, the body's window as
+        # the teacher's own first entries.
+        window = student.window
+        observed = observed_statistics(student.normalization, window.latest)
+        body = observed_statistics(student.normalization, slice(0, window.size))
+        self.normalized = observed is not None and body is not None
+        if observed is not None and body is not None:
+            self.register_buffer("obs_mean", torch.as_tensor(observed[0], dtype=torch.float64))
+            self.register_buffer("obs_std", torch.as_tensor(observed[1], dtype=torch.float64))
+            self.register_buffer("body_mean", torch.as_tensor(body[0], dtype=torch.float64))
+            self.register_buffer("body_std", torch.as_tensor(body[1], dtype=torch.float64))
+            self.clip_obs = observed[2]
 
     @property
     def input_size(self) -> int:
@@ -57,15 +64,23 @@ class StudentGraph(nn.Module):
     def forward(self, history: torch.Tensor) -> torch.Tensor:
         split = self.steps * self.observation_size
         observations = history[:, :split].reshape(-1, self.steps, self.observation_size)
+        window = history.index_select(1, self.body_indices)
         if self.normalized:
-            scaled = (observations.to(torch.float64) - self.obs_mean) / self.obs_std
-            observations = scaled.clamp(-self.clip_obs, self.clip_obs).to(torch.float32)
+            observations = self._normalized(observations, self.obs_mean, self.obs_std)
+            window = self._normalized(window, self.body_mean, self.body_std)
         module_input = torch.cat([observations.reshape(-1, split), history[:, split:]], dim=1)
         latent = self.module(module_input)
-        raw = self.body(torch.cat([observations[:, -1], latent], dim=1))
+        raw = self.body(torch.cat([window, latent], dim=1))
         if self.squashed:  # SB3's unscale_action of a tanh-squashed action
             return self.low + 0.5 * (raw + 1.0) * (self.high - self.low)
         return torch.maximum(torch.minimum(raw, self.high), self.low)
+
+    def _normalized(
+        self, entries: torch.Tensor, mean: torch.Tensor, std: torch.Tensor
+    ) -> torch.Tensor:
+        """VecNormalize's: in float64, clipped, back to float32."""
+        scaled = (entries.to(torch.float64) - mean) / std
+        return scaled.clamp(-self.clip_obs, self.clip_obs).to(torch.float32)
 
     def example_inputs(self, batch: int = 2) -> tuple[torch.Tensor, ...]:
         return (torch.zeros(batch, self.input_size, dtype=torch.float32),)

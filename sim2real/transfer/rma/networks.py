@@ -2,7 +2,8 @@
 
 - :class:`PrivilegedEncoder`: the teacher's SB3 features extractor. The teacher's observation
   is ``[o, e]`` (``privileged=True``: ``e`` are the episode's dynamics normalized to the spec's
-  ranges, plus the robot's privileged state); the extractor encodes ``z = mu(e)`` (the
+  ranges, plus the robot's privileged state; with ``env.history_steps`` ``o`` is the History
+  window of the last observations and actions); the extractor encodes ``z = mu(e)`` (the
   "extrinsics", a small latent) and hands ``[o, z]`` to the policy body.
 - :class:`AdaptationModule`: the student's estimate of ``z`` from the last ``k`` observations
   and actions (the flat history of :class:`sim2real.envs.wrappers.History`), a 1-D temporal
@@ -53,8 +54,9 @@ def mlp(inputs: int, hidden: Sequence[int], outputs: int) -> nn.Sequential:
 
 def privileged_split(
     env_id: str, randomization: Any, env_kwargs: Mapping[str, Any]
-) -> tuple[int, tuple[str, ...]]:
-    """``(deployable observation size, privileged entry names)`` of the teacher's env."""
+) -> tuple[int, int, tuple[str, ...]]:
+    """``(deployable observation size, action size, privileged entry names)`` of the
+    teacher's env."""
     kwargs = {**env_kwargs, "privileged": True}
     try:
         env = gym.make(env_id, randomization=randomization, **kwargs)
@@ -65,14 +67,24 @@ def privileged_split(
         ) from None
     try:
         unwrapped = env.unwrapped
-        return len(unwrapped.observation_names), tuple(unwrapped.privileged_names)
+        actions = int(np.prod(env.action_space.shape))
+        return len(unwrapped.observation_names), actions, tuple(unwrapped.privileged_names)
     finally:
         env.close()
 
 
+def body_input_size(env_id: str, randomization: Any, env: Any) -> int:
+    """Entries the teacher's body reads before the privileged ones: the deployable observation,
+    or its window of ``env.history_steps`` observations and actions (``env``: the config's)."""
+    from sim2real.policies.history import window_size
+
+    observed, actions, _ = privileged_split(env_id, randomization, env.kwargs)
+    return window_size(env.history_steps, observed, actions)
+
+
 def privileged_size(env_id: str, randomization: Any, env_kwargs: Mapping[str, Any]) -> int:
     """How many randomized dynamics entries the teacher's observation has."""
-    _, names = privileged_split(env_id, randomization, env_kwargs)
+    *_, names = privileged_split(env_id, randomization, env_kwargs)
     return sum(name.startswith("dr:") for name in names)
 
 

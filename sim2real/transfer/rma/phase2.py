@@ -57,7 +57,12 @@ from sim2real.transfer.rma.networks import (
     explores_with_sde,
     teacher_encoder,
 )
-from sim2real.transfer.rma.student import StudentPolicy, build_module, history_scaler
+from sim2real.transfer.rma.student import (
+    BodyWindow,
+    StudentPolicy,
+    build_module,
+    history_scaler,
+)
 
 # Phase-2 env seeds, away from the teacher's (seed .. seed + n_envs) and the evaluations'.
 PHASE2_SEED_OFFSET = 2_000_000
@@ -173,7 +178,7 @@ def train_student(
     normalization = (
         load_normalization(run.normalization_path) if run.normalization_path.is_file() else None
     )
-    module = build_module(model, adaptation)
+    module = build_module(model, adaptation, cfg.env.history_steps)
     objective = action_objective(model.policy) if adaptation.loss == "action" else latent_objective
     regression = Regression(module, adaptation.learning_rate, adaptation.batch_size, objective)
     steps = _restore(run, regression)
@@ -188,9 +193,9 @@ def train_student(
     try:
         # Signals while the run finishes only request a stop, so its files are complete.
         with torch_threads("cpu"), stop:
-            collector = _Collector(
-                model, module, normalization, venv, cfg.seed + PHASE2_SEED_OFFSET + steps
-            )
+            seed = cfg.seed + PHASE2_SEED_OFFSET + steps
+            body_steps = cfg.env.history_steps
+            collector = _Collector(model, module, normalization, venv, seed, body_steps)
             steps = _regress(run, cfg, collector, regression, steps, logger, stop, say)
             if stop.signum is not None and steps < adaptation.timesteps:
                 path = _save_checkpoint(run, regression, steps, cfg.checkpoint.keep)
@@ -277,23 +282,35 @@ class _Collector:
 
     The student's history holds the raw deployable observations, as at deployment
     (:class:`sim2real.transfer.rma.student.StudentPolicy`); the teacher's encoder reads the
-    privileged entries normalized as in its training."""
+    privileged entries normalized as in its training. The envs are the teacher's: their
+    observation starts with what the body reads (its window of ``body_steps``, built by
+    the envs' History wrapper from the student's actions, as the student builds it)."""
 
-    def __init__(self, model: Any, module: Any, normalization: Any, venv: Any, seed: int):
+    def __init__(
+        self, model: Any, module: Any, normalization: Any, venv: Any, seed: int, body_steps: int
+    ):
         self.policy, self.module, self.venv = model.policy, module, venv
         self.encoder = teacher_encoder(model.policy)
-        self.size = self.encoder.observation_size
+        window = BodyWindow.of(model, body_steps)
+        self.size, self.latest = window.size, window.latest
         self.normalize = (
             (lambda obs: np.asarray(normalization.normalize_obs(obs), np.float32))
             if normalization is not None
             else (lambda obs: np.asarray(obs, np.float32))
         )
-        self.scale_history = history_scaler(normalization, self.size, module.steps)
+        self.scale_history = history_scaler(normalization, self.latest, module.steps)
+        if venv.observation_space.shape != model.observation_space.shape:  # not the teacher's
+            raise ValueError(
+                f"phase 2's envs observe {venv.observation_space.shape}, "
+                f"the teacher read {model.observation_space.shape}"
+            )
         venv.seed(seed)
         self.raw = np.asarray(venv.reset(), np.float32)
-        self.history = HistoryBuffer(module.steps, self.size, module.action_size, venv.num_envs)
+        self.history = HistoryBuffer(
+            module.steps, window.observation_size, module.action_size, venv.num_envs
+        )
         for index in range(venv.num_envs):
-            self.history.start(index, self.raw[index, : self.size])
+            self.history.start(index, self.raw[index, self.latest])
 
     def collect(
         self, steps_per_env: int, stop: StopOnSignalCallback
@@ -318,9 +335,9 @@ class _Collector:
             actions = body_actions(self.policy, observed, estimate, False)
             observations, _, dones, infos = self.venv.step(actions)
             self.raw = np.asarray(observations, np.float32)
-            self.history.push(self.raw[:, : self.size], actions)
+            self.history.push(self.raw[:, self.latest], actions)
             for index in np.flatnonzero(dones):
-                self.history.start(int(index), self.raw[index, : self.size])
+                self.history.start(int(index), self.raw[index, self.latest])
                 episode = infos[index].get("episode")
                 if episode is not None:
                     returns.append(float(episode["r"]))
