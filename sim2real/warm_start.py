@@ -32,7 +32,8 @@ other names is refused, as no layer's width would show where its columns moved.
 
 An adaptation run's teacher (``adaptation:``, see :mod:`sim2real.transfer.rma`) starts from a
 plain or asymmetric PPO / A2C run of the same robot: its policy body reads ``[o, z]``, the
-measured entries and the privileged encoder's latent. The body's actor takes the source actor's
+measured entries (with ``env.history_steps``, their window: from a plain run or a history run
+of the same steps) and the privileged encoder's latent. The body's actor takes the source actor's
 weights for ``o`` and zero weights for ``z``, so the teacher first acts as the source did and
 learns to use the dynamics it is now told; the encoder starts afresh. An asymmetric source's
 critic also read the privileged entries, which reach the teacher's critic only through ``z``:
@@ -250,8 +251,14 @@ def _teacher_inputs(
     """An adaptation teacher's first layers by parameter name, each with how its input
     ``[o, z]`` takes the source's columns (see the module docstring); and the normalization
     statistics' columns as :func:`_input_maps` returns them."""
-    assert here.adaptation is not None  # a history source was refused (_check_same_inputs)
+    assert here.adaptation is not None
     source, names = _observation_names(where, there), _observation_names(where, here)
+    steps = here.env.history_steps
+    if steps:  # the body reads a window; a history source has the same (_check_same_inputs)
+        actions = int(model.action_space.shape[0])
+        names = _history_names(names, steps, actions)
+        if there.env.history_steps:
+            source = _history_names(source, steps, actions)
     read = deployable_size(other)
     if read is None and source.privileged:
         raise UserError(
@@ -438,14 +445,8 @@ def _check_same_setup(
 
 def _check_same_inputs(where: str, there: ExperimentConfig, here: ExperimentConfig) -> None:
     """A history source starts only a run with the same history, an asymmetric one only an
-    asymmetric run (_input_maps extends a source's observation where it can); a teacher
-    whose body reads a history starts from none."""
+    asymmetric run (_input_maps extends a source's observation where it can)."""
     steps = (there.env.history_steps, here.env.history_steps)
-    if steps[1] and here.adaptation is not None:
-        raise UserError(
-            f"{where}: a teacher on env.history_steps ({steps[1]}) starts afresh; init_from "
-            "starts a teacher whose body reads the observation alone"
-        )
     if steps[0] and steps[0] != steps[1]:
         raise UserError(
             f"{where}: env.history_steps is {steps[0]} there, {steps[1]} here; a history policy "

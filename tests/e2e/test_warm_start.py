@@ -254,20 +254,6 @@ def test_a_history_source_starts_only_the_same_history(tmp_path, capsys):
         assert len(err.splitlines()) == 1 and expected in err, err
 
 
-def test_a_teacher_on_a_history_starts_from_no_run(nominal_run, tmp_path, capsys):
-    """Its body reads a window of observations and actions, which no source's weights map to:
-    refused in one line before the run directory is made."""
-    env = {"id": "sim2real/CartPole-v0", "history_steps": 2}
-    config = tiny_ppo(env=env, init_from=str(nominal_run.path), adaptation={"history_steps": 5})
-    path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump(config))
-    assert main(["train", str(path), "--run-dir", str(tmp_path / "run"), "--no-progress"]) == 2
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1, err
-    assert "a teacher on env.history_steps (2) starts afresh; init_from starts a teacher" in err
-    assert not (tmp_path / "run").exists()
-
-
 def test_an_asymmetric_source_starts_only_an_asymmetric_run(tmp_path, capsys):
     privileged = {"id": "sim2real/CartPole-v0", "kwargs": {"privileged": True}}
     config = tiny_ppo(env=privileged, total_timesteps=512, checkpoint={"freq_steps": 0})
@@ -730,12 +716,16 @@ def asymmetric_run(tmp_path_factory) -> Run:
     return train(parse_config(config), path, progress_bar=False, verbose=False)
 
 
-def started_teacher(source: Run, tmp_path) -> tuple[BaseAlgorithm, np.ndarray, np.ndarray]:
-    """The teacher of an adaptation config with ``init_from: source``, as its phase 1 starts;
-    and its observation's normalization mean and variance."""
+def started_teacher(
+    source: Run, tmp_path, history_steps: int = 0
+) -> tuple[BaseAlgorithm, np.ndarray, np.ndarray]:
+    """The teacher of an adaptation config with ``init_from: source`` (its body on
+    ``history_steps``), as its phase 1 starts; and its observation's normalization mean and
+    variance."""
     from sim2real.transfer.rma.training import teacher_config
 
-    config = tiny_ppo(init_from=str(source.path), adaptation=ADAPTATION)
+    env = {"id": "sim2real/CartPole-v0", "history_steps": history_steps}
+    config = tiny_ppo(env=env, init_from=str(source.path), adaptation=ADAPTATION)
     teacher = teacher_config(parse_config(config), "<test>")
     venv = make_training_env(teacher)
     try:
@@ -779,6 +769,35 @@ def test_a_plain_run_starts_a_teacher(nominal_run, tmp_path):
         dtype=torch.float32,
     )
     assert_same_policy(model, observations, source, observations[:, :known])
+
+
+def test_a_plain_run_starts_a_teacher_whose_body_reads_a_history(nominal_run, tmp_path):
+    """The body's window [o_(t-1), o_t, a_(t-2), a_(t-1)]: the source's weights read o_t, the
+    older steps and the actions start at zero weight."""
+    model, mean, _ = started_teacher(nominal_run, tmp_path, history_steps=2)
+    source = nominal_run.load_model()
+    statistics = load_normalization(nominal_run.normalization_path)
+    np.testing.assert_array_equal(mean[0:4], statistics.obs_mean)  # each step's: the source's
+    np.testing.assert_array_equal(mean[4:8], statistics.obs_mean)
+    observations = torch.as_tensor(
+        np.random.default_rng(4).normal(size=(8, model.observation_space.shape[0])),
+        dtype=torch.float32,
+    )
+    assert_same_policy(model, observations, source, observations[:, 4:8])
+
+
+def test_a_history_run_starts_a_teacher_on_the_same_history(tmp_path):
+    history = {"id": "sim2real/CartPole-v0", "history_steps": 2}
+    config = tiny_ppo(env=history, total_timesteps=512, checkpoint={"freq_steps": 0})
+    first = train(parse_config(config), tmp_path / "first", progress_bar=False, verbose=False)
+    model, _, _ = started_teacher(first, tmp_path, history_steps=2)
+    source = first.load_model()
+    assert model.policy.features_extractor.observation_size == source.observation_space.shape[0]
+    observations = torch.as_tensor(
+        np.random.default_rng(5).normal(size=(8, model.observation_space.shape[0])),
+        dtype=torch.float32,
+    )
+    assert_same_policy(model, observations, source, observations[:, :10])
 
 
 def test_a_privileged_actor_starts_no_teacher(teacher_run, tmp_path, capsys):
