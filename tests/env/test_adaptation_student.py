@@ -88,16 +88,26 @@ def test_encoder_passes_the_observation_and_encodes_the_dynamics(teacher):
     assert torch.equal(encoder.latent(changed), encoder.latent(observations))
 
 
-@pytest.mark.parametrize("deterministic", [True, False])
-def test_student_equals_its_teacher_when_given_the_true_latent(teacher, deterministic):
-    rng = np.random.default_rng(0)
-    statistics = {"obs_mean": rng.normal(size=6), "obs_var": rng.uniform(0.5, 2, 6)}
-    normalization = Normalization(
+def random_statistics(size: int, seed: int) -> Normalization:
+    """A teacher's observation statistics over ``size`` entries, far from the identity."""
+    rng = np.random.default_rng(seed)
+    statistics = {"obs_mean": rng.normal(size=size), "obs_var": rng.uniform(0.5, 2, size)}
+    return Normalization(
         norm_obs=True, norm_reward=False, obs_count=10.0, ret_mean=0.0, ret_var=1.0,
         ret_count=1.0, clip_obs=10.0, clip_reward=10.0, gamma=0.99, epsilon=1e-8, **statistics,
     )  # fmt: skip
-    student = StudentPolicy(teacher, build_module(teacher, _Section()), normalization)
-    env = CartPoleEnv(randomization=SPEC, privileged=True)
+
+
+def assert_acts_as_teacher(
+    student: StudentPolicy,
+    teacher,
+    env: gym.Env,
+    normalization: Normalization,
+    observed: slice,
+    deterministic: bool,
+) -> None:
+    """Along 20 steps of the teacher's env, the student handed the true latent acts as the
+    teacher (``observed``: where the teacher's observation holds ``o_t``); closes ``env``."""
     try:
         observation, _ = env.reset(seed=3)
         for step in range(20):
@@ -107,11 +117,19 @@ def test_student_equals_its_teacher_when_given_the_true_latent(teacher, determin
             torch.manual_seed(step)
             expected, _ = teacher.predict(normalized, deterministic=deterministic)
             torch.manual_seed(step)
-            action = student.predict(observation[:4], deterministic=deterministic)
+            action = student.predict(observation[observed], deterministic=deterministic)
             np.testing.assert_array_equal(action, expected[0])
             observation, *_ = env.step(action)
     finally:
         env.close()
+
+
+@pytest.mark.parametrize("deterministic", [True, False])
+def test_student_equals_its_teacher_when_given_the_true_latent(teacher, deterministic):
+    normalization = random_statistics(6, seed=0)
+    student = StudentPolicy(teacher, build_module(teacher, _Section()), normalization)
+    env = CartPoleEnv(randomization=SPEC, privileged=True)
+    assert_acts_as_teacher(student, teacher, env, normalization, slice(0, 4), deterministic)
 
 
 @pytest.mark.parametrize("algorithm", ["PPO", "SAC"])
@@ -129,28 +147,12 @@ def test_a_student_reads_its_teachers_short_history_out_of_its_own(algorithm):
         policy_kwargs=teacher_policy_kwargs(window, 3, [8]),
         **hyperparams,
     )
-    rng = np.random.default_rng(1)
-    statistics = {"obs_mean": rng.normal(size=12), "obs_var": rng.uniform(0.5, 2, 12)}
-    normalization = Normalization(
-        norm_obs=True, norm_reward=False, obs_count=10.0, ret_mean=0.0, ret_var=1.0,
-        ret_count=1.0, clip_obs=10.0, clip_reward=10.0, gamma=0.99, epsilon=1e-8, **statistics,
-    )  # fmt: skip
+    normalization = random_statistics(12, seed=1)
     module = build_module(teacher, _Section(), body_steps=2)
     assert module.observation_size == 4  # the module reads o_t's, not the window's
     student = StudentPolicy(teacher, module, normalization, body_steps=2)
     assert student.observation_size == 4 and student.window.latest == slice(4, 8)
-    try:
-        observation, _ = env.reset(seed=3)
-        for _ in range(20):
-            normalized = normalization.normalize_obs(observation[None])
-            true_latent = teacher_encoder(teacher.policy).latent(torch.as_tensor(normalized))
-            student.latent = lambda _, z=true_latent: z  # the module's output replaced
-            expected, _ = teacher.predict(normalized, deterministic=True)
-            action = student.predict(observation[4:8], deterministic=True)
-            np.testing.assert_array_equal(action, expected[0])
-            observation, *_ = env.step(action)
-    finally:
-        env.close()
+    assert_acts_as_teacher(student, teacher, env, normalization, slice(4, 8), True)
 
 
 def test_the_action_statistic_is_the_deterministic_action_and_reaches_the_latent(teacher):
