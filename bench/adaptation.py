@@ -306,7 +306,9 @@ HISTORY_DR_STEPS = 3
 def arm_configs(
     args: argparse.Namespace, base: ExperimentConfig, overrides: list[str]
 ) -> dict[str, ExperimentConfig]:
-    """The configs of one seed's zero-shot arms, by the name of their run's folder."""
+    """The configs of one seed's zero-shot arms, by the name of their run's folder. DR-only is
+    the RMA config without its ``adaptation:`` (so with the history its teacher's body reads,
+    if any)."""
     data = config_to_dict(base)
     data["seed"] = args.seed
     source = ROBOTS[args.robot][0]
@@ -332,7 +334,8 @@ def arm_configs(
         algorithm = {**dr_data["algorithm"], "name": "RecurrentPPO", "policy": "MlpLstmPolicy"}
         hyperparams = algorithm.get("hyperparams") or {}
         algorithm["hyperparams"] = {**hyperparams, **RECURRENT_MINIBATCHING}
-        configs["recurrent_ppo"] = variant("recurrent_ppo", algorithm=algorithm)
+        env = {**dr_data["env"], "history_steps": 0}  # its LSTM is its memory
+        configs["recurrent_ppo"] = variant("recurrent_ppo", algorithm=algorithm, env=env)
     if "adr" in args.methods:
         adr_data = config_to_dict(load_config(ROBOTS[args.robot][1], overrides))
         adr_data.update(seed=args.seed, total_timesteps=args.budget)

@@ -165,32 +165,38 @@ def env_interface(env: Any) -> dict[str, Any]:
 
 
 def history_contract(
-    contract: dict[str, Any], input_name: str, steps: int, observation_dim: int, action_dim: int
+    contract: dict[str, Any],
+    input_name: str,
+    steps: int,
+    observation_dim: int,
+    action_dim: int,
+    privileged_dim: int = 0,
 ) -> dict[str, Any]:
     """``contract`` for a model whose one input is the flat history of the last ``steps``
-    raw observations and actions (an RMA student, a history policy): the input and its layout;
-    the caller keeps the history (:class:`sim2real.policies.history.HistoryInput` does)."""
+    raw observations and actions (an RMA student, a history policy), then, for a model of a
+    privileged env that reads them (a teacher), the latest ``privileged_dim`` privileged
+    entries: the input and its layout; the caller keeps the history
+    (:class:`sim2real.policies.history.HistoryInput` does)."""
+    privileged = f", then the latest {privileged_dim} privileged entries" if privileged_dim else ""
     layout = (
         f"[o_(t-{steps - 1}) .. o_t ({steps} x {observation_dim} raw observations), "
-        f"a_(t-{steps}) .. a_(t-1) ({steps} x {action_dim} actions as sent to env.step)], "
-        "oldest first; zeros before the episode has that many steps "
+        f"a_(t-{steps}) .. a_(t-1) ({steps} x {action_dim} actions as sent to env.step)"
+        f"{privileged}], oldest first; zeros before the episode has that many steps "
         "(sim2real.envs.wrappers.History builds it)"
     )
-    size = steps * (observation_dim + action_dim)
+    size = steps * (observation_dim + action_dim) + privileged_dim
     note = (
         "the model takes the raw history (history.layout) and returns the action env.step "
         "takes; apply none of these again"
     )
+    history = {"steps": steps, "observation_dim": observation_dim, "action_dim": action_dim}
+    if privileged_dim:
+        history["privileged_dim"] = privileged_dim
     return {
         **contract,
         "inputs": [{"name": input_name, "shape": ["batch", size], "dtype": "float32"}],
         "in_graph": {**contract["in_graph"], "note": note},
-        "history": {
-            "steps": steps,
-            "observation_dim": observation_dim,
-            "action_dim": action_dim,
-            "layout": layout,
-        },
+        "history": {**history, "layout": layout},
     }
 
 

@@ -103,13 +103,15 @@ def export_run(run_dir: str | Path, out: str | Path, format: str = "bundle") -> 
         output = _write_model(format, reference, graph, staging, run)
         contract = _contract(format, run, config, reference, interface, output, staging, graph)
         contract["env_kwargs"] = deployed_kwargs
-        if history_steps:
+        if history_steps:  # a privileged run's own entries follow its history (a teacher's)
+            privileged = len(interface["observation"]["privileged"])
             contract = history_contract(
                 contract,
                 contract["inputs"][0]["name"],
                 history_steps,
-                len(interface["observation"]["names"]),
+                len(interface["observation"]["names"]) - privileged,
                 len(interface["action"]["names"]),
+                privileged,
             )
         write_json(staging / CONTRACT_FILE, contract)
         exported = load_exported(staging)

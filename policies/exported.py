@@ -150,6 +150,7 @@ def load_exported(path: str | Path) -> Predictor:
         history["observation_dim"],
         _action_space(contract),
         str(contract.path),
+        history.get("privileged_dim", 0),
     )
 
 

@@ -346,6 +346,22 @@ def test_a_teacher_on_a_short_history_gives_a_student_that_evaluates_and_exports
     out = tmp_path / "teacher_eval"
     args = ["evaluate", str(teacher.path), "--episodes", "1", "--workers", "1", "--out", str(out)]
     assert main(args) == 0
+    # Its export takes the window, then its privileged entries, and keeps the window itself.
+    teacher_export = tmp_path / "teacher_export"
+    args = ["export", str(teacher.path), "--format", "torchscript", "--out", str(teacher_export)]
+    assert main(args) == 0
+    history = json.loads((teacher_export / "contract.json").read_text())["history"]
+    assert (history["observation_dim"], history["privileged_dim"]) == (4, privileged)
+    exported, reference = load_predictor(teacher_export), load_predictor(teacher.path)
+    teacher_env = make_env(teacher.config.env.id, NOMINAL_CONDITION, teacher.config.env.kwargs)
+    try:
+        observation, _ = teacher_env.reset(seed=1)
+        for _ in range(15):
+            action = reference.predict(observation)
+            np.testing.assert_allclose(exported.predict(observation), action, atol=1e-5)
+            observation, *_ = teacher_env.step(action)
+    finally:
+        teacher_env.close()
     student = StudentPolicy.from_run(run.path)
     assert (student.window.steps, student.observation_size, student.steps) == (2, 4, 10)
     assert json.loads(run.summary_path.read_text())["conditions"]["nominal"]["episodes"] == 2

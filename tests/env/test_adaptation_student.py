@@ -153,6 +153,32 @@ def test_a_student_reads_its_teachers_short_history_out_of_its_own(algorithm):
     student = StudentPolicy(teacher, module, normalization, body_steps=2)
     assert student.observation_size == 4 and student.window.latest == slice(4, 8)
     assert_acts_as_teacher(student, teacher, env, normalization, slice(4, 8), True)
+    # What the module reads: its newest observation normalized as the teacher normalized o_t
+    # (entries 4-8 of its observation, not 0-4: o_(t-1)).
+    student.reset()
+    histories: list[np.ndarray] = []
+
+    def recorded(flat: np.ndarray) -> torch.Tensor:
+        histories.append(flat.copy())
+        return torch.zeros(1, 3)
+
+    student.latent = recorded
+    env = History(CartPoleEnv(randomization=SPEC, privileged=True), 2)
+    try:
+        observation, _ = env.reset(seed=4)
+        for _ in range(10):
+            action = student.predict(observation[4:8])
+            newest = student.scale_history(histories[-1])[:, 4 * 4 : 5 * 4]  # step 5 of 5
+            expected = normalization.normalize_obs(observation[None])[:, 4:8]
+            np.testing.assert_allclose(newest, expected, rtol=1e-6, atol=1e-6)
+            observation, *_ = env.step(action)
+    finally:
+        env.close()
+
+
+def test_a_window_the_teachers_body_cannot_have_read_is_one_line(teacher):
+    with pytest.raises(UserError, match=r"the teacher's body reads 4 entries: not a window of"):
+        StudentPolicy(teacher, build_module(teacher, _Section()), body_steps=3)
 
 
 def test_the_action_statistic_is_the_deterministic_action_and_reaches_the_latent(teacher):

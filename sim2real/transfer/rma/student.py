@@ -48,6 +48,12 @@ class BodyWindow:
         """The window of a teacher ``model`` trained on ``env.history_steps: steps``."""
         read = teacher_encoder(model.policy).observation_size
         actions = int(np.prod(model.action_space.shape))
+        if steps and (read % steps or read // steps <= actions):
+            raise UserError(
+                f"the teacher's body reads {read} entries: not a window of env.history_steps "
+                f"= {steps} steps of observations and {actions} action entries; its run's "
+                "config.yaml does not match its model"
+            )
         return cls(steps, read // steps - actions if steps else read, actions)
 
     @property
