@@ -102,7 +102,8 @@ class EnvConfig(_Model):
     id: Annotated[str, AfterValidator(_registered)]
     kwargs: dict[str, Any] = Field(default_factory=dict)
     # k > 0: the policy reads the last k observations and actions (sim2real.policies.history),
-    # a memory of the dynamics it is in; 0: the observation alone.
+    # a memory of the dynamics it is in (with adaptation:, the teacher's body does); 0: the
+    # observation alone.
     history_steps: Count = 0
 
 
