@@ -19,6 +19,7 @@ import pytest
 import torch
 import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tiny import assert_acts_alike  # tests/e2e/tiny.py: shared helpers
 
 from sim2real.cli import main
 from sim2real.config import config_to_dict, load_config
@@ -354,14 +355,7 @@ def test_a_teacher_on_a_short_history_gives_a_student_that_evaluates_and_exports
     assert (history["observation_dim"], history["privileged_dim"]) == (4, privileged)
     exported, reference = load_predictor(teacher_export), load_predictor(teacher.path)
     teacher_env = make_env(teacher.config.env.id, NOMINAL_CONDITION, teacher.config.env.kwargs)
-    try:
-        observation, _ = teacher_env.reset(seed=1)
-        for _ in range(15):
-            action = reference.predict(observation)
-            np.testing.assert_allclose(exported.predict(observation), action, atol=1e-5)
-            observation, *_ = teacher_env.step(action)
-    finally:
-        teacher_env.close()
+    assert_acts_alike(exported, reference, teacher_env, 15, seed=1)
     student = StudentPolicy.from_run(run.path)
     assert (student.window.steps, student.observation_size, student.steps) == (2, 4, 10)
     assert json.loads(run.summary_path.read_text())["conditions"]["nominal"]["episodes"] == 2

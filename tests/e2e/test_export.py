@@ -10,7 +10,7 @@ import sys
 import gymnasium as gym
 import numpy as np
 import pytest
-from tiny import tiny_ppo  # tests/e2e/tiny.py: the shared tiny PPO config
+from tiny import assert_acts_alike, tiny_ppo  # tests/e2e/tiny.py: shared helpers
 
 from sim2real.cli import main
 from sim2real.config import parse_config
@@ -259,15 +259,7 @@ def test_a_recurrent_policy_exports_its_state_as_graph_inputs(recurrent_run, for
     assert contract["parity"]["max_abs_diff"] <= 1e-5
     # Carried state matters: the same observation gives another action once the state moved.
     exported, reference = load_predictor(result.path), RunPolicy.from_run(recurrent_run)
-    env = make_env(ENV_ID, NOMINAL_CONDITION)
-    try:
-        observation, _ = env.reset(seed=3)
-        for _ in range(20):
-            expected = reference.predict(observation)
-            np.testing.assert_allclose(exported.predict(observation), expected, atol=1e-5)
-            observation, *_ = env.step(expected)
-    finally:
-        env.close()
+    assert_acts_alike(exported, reference, make_env(ENV_ID, NOMINAL_CONDITION), 20, seed=3)
 
 
 def test_the_recurrent_graph_zeroes_the_state_at_episode_start(recurrent_run):

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
+
 
 def tiny_ppo(**changes) -> dict:
     """PPO on the DR CartPole, one target, two envs, normalization on, a linear LR schedule."""
@@ -29,3 +33,16 @@ def tiny_ppo(**changes) -> dict:
     }
     config.update(changes)
     return config
+
+
+def assert_acts_alike(predictor: Any, reference: Any, env: Any, steps: int, seed: int) -> None:
+    """``predictor`` acts as ``reference`` (within 1e-5) along ``steps`` steps of the
+    reference's own episode in ``env``, each keeping its state or history; closes ``env``."""
+    try:
+        observation, _ = env.reset(seed=seed)
+        for _ in range(steps):
+            expected = reference.predict(observation)
+            np.testing.assert_allclose(predictor.predict(observation), expected, atol=1e-5)
+            observation, *_ = env.step(expected)
+    finally:
+        env.close()
