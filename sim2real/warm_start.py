@@ -158,14 +158,9 @@ def _input_maps(
             f"asymmetric run's actor reads the deployable ones only: start from a run without "
             "env.kwargs.privileged"
         )
-    steps = here.env.history_steps
-    if steps:
-        actions = int(model.action_space.shape[0])
-        names = _history_names(names, steps, actions)
-        if there.env.history_steps:  # the same steps (_check_same_inputs)
-            source = _history_names(source, steps, actions)
-        if len(names.all) != size or len(source.all) != observed:
-            return (), None  # refused by _check_spaces
+    source, names = _input_names(there, here, model, source, names)
+    if here.env.history_steps and (len(names.all) != size or len(source.all) != observed):
+        return (), None  # refused by _check_spaces
     if source.all == names.all:
         return (), None
     return _named_maps(where, source, names, deployable_size(other), deployable)
@@ -253,12 +248,7 @@ def _teacher_inputs(
     statistics' columns as :func:`_input_maps` returns them."""
     assert here.adaptation is not None
     source, names = _observation_names(where, there), _observation_names(where, here)
-    steps = here.env.history_steps
-    if steps:  # the body reads a window; a history source has the same (_check_same_inputs)
-        actions = int(model.action_space.shape[0])
-        names = _history_names(names, steps, actions)
-        if there.env.history_steps:
-            source = _history_names(source, steps, actions)
+    source, names = _input_names(there, here, model, source, names)  # a body on a window
     read = deployable_size(other)
     if read is None and source.privileged:
         raise UserError(
@@ -325,6 +315,25 @@ def _history_names(names: _Names, steps: int, actions: int) -> _Names:
         f"<action {index}>{_PAST}{lag}" for lag in range(steps, 0, -1) for index in range(actions)
     ]
     return _Names((*observations, *past_actions), names.privileged)
+
+
+def _input_names(
+    there: ExperimentConfig,
+    here: ExperimentConfig,
+    model: BaseAlgorithm,
+    source: _Names,
+    names: _Names,
+) -> tuple[_Names, _Names]:
+    """The source's and the new model's input names: each env's observation names, or with
+    ``env.history_steps`` the History layout's (a history source has the new run's steps:
+    _check_same_inputs)."""
+    steps = here.env.history_steps
+    if not steps:
+        return source, names
+    actions = int(model.action_space.shape[0])
+    if there.env.history_steps:
+        source = _history_names(source, steps, actions)
+    return source, _history_names(names, steps, actions)
 
 
 def _source_index(index: dict[str, int], name: str) -> int:
