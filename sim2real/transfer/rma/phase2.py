@@ -73,7 +73,8 @@ PROGRESS_LINES = 10  # phase 2 prints a line every tenth of its budget (and at c
 class Samples:
     """Phase-2 data, one row per student step: the module's input, the deployable observation
     as the body reads it (normalized), the teacher's latent of that step and the body's
-    deterministic action on it (the action loss's label, made once as the step is taken)."""
+    deterministic action on it (the action loss's label, made once as the step is taken;
+    no columns for the latent loss)."""
 
     histories: torch.Tensor
     observations: torch.Tensor
@@ -195,7 +196,8 @@ def train_student(
         with torch_threads("cpu"), stop:
             seed = cfg.seed + PHASE2_SEED_OFFSET + steps
             body_steps = cfg.env.history_steps
-            collector = _Collector(model, module, normalization, venv, seed, body_steps)
+            labels = adaptation.loss == "action"  # the body's actions, for the action loss
+            collector = _Collector(model, module, normalization, venv, seed, body_steps, labels)
             steps = _regress(run, cfg, collector, regression, steps, logger, stop, say)
             if stop.signum is not None and steps < adaptation.timesteps:
                 path = _save_checkpoint(run, regression, steps, cfg.checkpoint.keep)
@@ -287,9 +289,17 @@ class _Collector:
     the envs' History wrapper from the student's actions, as the student builds it)."""
 
     def __init__(
-        self, model: Any, module: Any, normalization: Any, venv: Any, seed: int, body_steps: int
+        self,
+        model: Any,
+        module: Any,
+        normalization: Any,
+        venv: Any,
+        seed: int,
+        body_steps: int,
+        label_actions: bool,
     ):
         self.policy, self.module, self.venv = model.policy, module, venv
+        self.label_actions = label_actions  # made only when the action loss trains on them
         self.encoder = teacher_encoder(model.policy)
         window = BodyWindow.of(model, body_steps)
         self.size, self.latest = window.size, window.latest
@@ -328,7 +338,11 @@ class _Collector:
             observed = full[:, : self.size]
             with torch.no_grad():
                 latents.append(self.encoder.latent(full))
-                teacher_actions.append(action_statistic(self.policy, observed, latents[-1]))
+                teacher_actions.append(
+                    action_statistic(self.policy, observed, latents[-1])
+                    if self.label_actions
+                    else observed.new_empty(len(observed), 0)
+                )
                 estimate = self.module(flat)
             histories.append(flat)
             deployable.append(observed)
